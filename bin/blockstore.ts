@@ -1,0 +1,42 @@
+/**
+ * The one entry point: `blockstore <command> [flags]`, a subcommand per role
+ * and per user command (like `weed master|volume` or `minio server`).
+ */
+import { UsageError } from '../lib/cli/flags';
+import { BlockstoreError } from '../lib/errors';
+
+type Command = { summary: string; run: (argv: string[]) => Promise<number> };
+
+const COMMANDS: Record<string, Command> = {
+  blockd: { summary: 'run a block daemon', run: async (argv) => (await import('../daemon/main')).main(argv) },
+};
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  return `usage: blockstore <command> [flags]\n\ncommands:\n${rows.join('\n')}\n\nRun 'blockstore <command> --help' for a command's flags and environment variables.\n`;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`blockstore: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError || (err instanceof BlockstoreError && err.code === 'INVALID_ARGUMENT')) {
+      process.stderr.write(`blockstore ${name}: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`blockstore ${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}
+
+run(process.argv.slice(2)).then((code) => process.exit(code));

@@ -1,0 +1,135 @@
+/**
+ * Composition root of the block daemon: LevelDB chunk store → BlockStore →
+ * gRPC service, plus the scrubber and the etcd registration. start() and an
+ * idempotent close(); drain() is the SIGTERM path.
+ */
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { Logger } from '../lib/logger';
+import { BlockdClient } from '../lib/rpc/clients/blockd-client';
+import { loadProtos } from '../lib/rpc/proto';
+import { RpcServer } from '../lib/rpc/server';
+import { nodeKey, type NodeRecord } from '../cluster/coordination/keys';
+import { Registration } from '../cluster/coordination/registration';
+import { BlockStore } from './blocks/block-store';
+import { Scrubber } from './blocks/scrubber';
+import type { BlockdConfig } from './config';
+import { blockServiceHandlers } from './rpc/block-service';
+import { BLOCKD_STATUS_TABLE } from './rpc/status-table';
+import { LevelChunkStore } from './store/level-chunk-store';
+
+export const BLOCKD_SERVICE = 'blockstore.internal.v1.BlockDaemon';
+
+export class BlockDaemon {
+  readonly store: BlockStore;
+  readonly scrubber: Scrubber;
+  private readonly chunks: LevelChunkStore;
+  private readonly server: RpcServer;
+  private registration: Registration | undefined;
+  private readonly peers = new Map<string, BlockdClient>();
+  private address = '';
+  private closing: Promise<void> | undefined;
+  private readonly startedAt = new Date().toISOString();
+
+  constructor(
+    private readonly config: BlockdConfig,
+    private readonly logger: Logger,
+  ) {
+    mkdirSync(config.dataDir, { recursive: true });
+    this.chunks = new LevelChunkStore(config.dataDir);
+    this.store = new BlockStore(this.chunks, { capacityBytes: config.capacityBytes });
+    this.scrubber = new Scrubber(
+      this.store,
+      { bytesPerSecond: Math.max(1, config.scrubBytesPerSecond), passIntervalMs: config.scrubIntervalMs },
+      logger.child({ component: 'scrubber' }),
+    );
+    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), statusTable: BLOCKD_STATUS_TABLE });
+    const handlers = blockServiceHandlers(this.server, {
+      store: this.store,
+      scrubber: this.scrubber,
+      nodeId: config.id,
+      fetchFromPeer: async (address, hash, signal) => (await this.peer(address).getBlock(hash, {}, { signal, timeoutMs: 30_000 })).data,
+    });
+    this.server.addService(BLOCKD_SERVICE, loadProtos().protos.blockstore.internal.v1.BlockDaemon.service, handlers);
+  }
+
+  /** Opens the store, binds, starts the scrubber and registration; resolves to the address. */
+  async start(): Promise<string> {
+    await this.chunks.open();
+    const port = await this.server.start();
+    const host = this.config.listen.slice(0, this.config.listen.lastIndexOf(':'));
+    this.address = this.config.advertise ?? `${host === '0.0.0.0' || host === '::' ? hostname() : host}:${port}`;
+    if (this.config.scrubBytesPerSecond > 0) this.scrubber.start();
+    if (this.config.etcd.length) {
+      this.registration = new Registration({
+        endpoints: this.config.etcd,
+        key: nodeKey(this.config.etcdPrefix, 'blockd', this.config.id),
+        ttlSeconds: this.config.leaseTtlSeconds,
+        refreshMs: this.config.refreshMs,
+        record: () => this.record(),
+        logger: this.logger.child({ component: 'registration' }),
+      });
+      this.registration.start();
+    }
+    this.logger.info('block daemon serving', { address: this.address, dataDir: this.config.dataDir, ...this.chunks.totals() });
+    return this.address;
+  }
+
+  get boundPort(): number {
+    return this.server.boundPort;
+  }
+
+  private record(): NodeRecord {
+    const s = this.store.stats();
+    return {
+      id: this.config.id,
+      role: 'blockd',
+      address: this.address,
+      pid: process.pid,
+      startedAt: this.startedAt,
+      updatedAt: new Date().toISOString(),
+      info: { capacityBytes: s.capacityBytes, usedBytes: s.bytes, blocks: s.blocks, corruptBlocks: s.corruptBlocks },
+    };
+  }
+
+  private peer(address: string): BlockdClient {
+    let c = this.peers.get(address);
+    if (!c) {
+      c = new BlockdClient(address);
+      this.peers.set(address, c);
+    }
+    return c;
+  }
+
+  /**
+   * SIGTERM path: NOT_SERVING, leave etcd, finish in-flight calls, close
+   * LevelDB. Idempotent.
+   */
+  drain(): Promise<void> {
+    this.closing ??= (async () => {
+      this.logger.info('draining');
+      this.server.health.setAll('NOT_SERVING');
+      await this.registration?.close();
+      await this.server.drain(this.config.drainNoticeMs, this.config.drainGraceMs);
+      await this.shutdownRest();
+      this.logger.info('stopped');
+    })();
+    return this.closing;
+  }
+
+  /** Immediate stop (tests); idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.server.close();
+      await this.registration?.close();
+      await this.shutdownRest();
+    })();
+    return this.closing;
+  }
+
+  private async shutdownRest(): Promise<void> {
+    await this.scrubber.close();
+    for (const c of this.peers.values()) c.close();
+    await this.chunks.close();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The block daemon's domain logic over a ChunkStore: hash verification on
+ * write and read, the capacity budget, corrupt-copy tracking, byte ranges.
+ * No gRPC here (daemon/rpc adapts it); errors are BlockstoreErrors.
+ */
+import { BlockstoreError } from '../../lib/errors';
+import { assertBlockHash, sha256Hex } from '../../lib/hash';
+import type { ChunkEntry, ChunkStore } from '../store/chunk-store';
+
+export const MAX_BLOCK_SIZE = 4 * 1024 * 1024;
+export const MAX_BATCH_HASHES = 10_000;
+export const MAX_LIST_LIMIT = 10_000;
+
+export interface BlockStoreOptions {
+  /** Bytes the daemon may hold; puts beyond it are CAPACITY_EXCEEDED. */
+  capacityBytes: number;
+}
+
+export interface PutResult {
+  alreadyPresent: boolean;
+  size: number;
+}
+
+export interface BlockStats {
+  blocks: number;
+  bytes: number;
+  capacityBytes: number;
+  corruptBlocks: number;
+  corruptHashes: string[];
+}
+
+export class BlockStore {
+  /** Hashes whose stored copy failed verification; never served, overwritable. */
+  private readonly corrupt = new Set<string>();
+  /** Puts in progress by hash: a second put of the same block joins the first. */
+  private readonly inProgress = new Map<string, Promise<PutResult>>();
+
+  constructor(
+    private readonly chunks: ChunkStore,
+    private readonly options: BlockStoreOptions,
+  ) {}
+
+  /**
+   * Verifies and stores a block; resolves once it is durable.
+   * @throws BlockstoreError INVALID_HASH, BLOCK_TOO_LARGE, INVALID_ARGUMENT (empty),
+   *   HASH_MISMATCH (nothing stored), CAPACITY_EXCEEDED (nothing stored).
+   */
+  async put(hash: string, data: Uint8Array): Promise<PutResult> {
+    assertBlockHash(hash);
+    if (data.length === 0) throw new BlockstoreError('INVALID_ARGUMENT', 'data: a block holds 1 byte to 4 MiB, got 0 bytes');
+    if (data.length > MAX_BLOCK_SIZE) {
+      throw new BlockstoreError('BLOCK_TOO_LARGE', `data: a block holds at most ${MAX_BLOCK_SIZE} bytes, got ${data.length}`);
+    }
+    const actual = sha256Hex(data);
+    if (actual !== hash) throw new BlockstoreError('HASH_MISMATCH', `data hashes to ${actual}, not ${hash}; nothing stored`);
+    const running = this.inProgress.get(hash);
+    if (running) return running.then((r) => ({ ...r, alreadyPresent: true }));
+    const p = this.store(hash, data).finally(() => this.inProgress.delete(hash));
+    this.inProgress.set(hash, p);
+    return p;
+  }
+
+  private async store(hash: string, data: Uint8Array): Promise<PutResult> {
+    const [size] = await this.chunks.sizes([hash]);
+    if (size !== undefined && !this.corrupt.has(hash)) return { alreadyPresent: true, size };
+    // No await between this check and put(): the chunk store counts the
+    // bytes as pending synchronously, so parallel puts cannot overshoot.
+    const { bytes } = this.chunks.totals();
+    const pending = this.chunks.pendingBytes();
+    const growth = data.length - (size ?? 0);
+    if (bytes + pending + growth > this.options.capacityBytes) {
+      throw new BlockstoreError(
+        'CAPACITY_EXCEEDED',
+        `capacity ${this.options.capacityBytes} bytes would be exceeded (${bytes} used, ${pending} pending, block ${data.length}); nothing stored`,
+      );
+    }
+    await this.chunks.put(hash, data);
+    this.corrupt.delete(hash);
+    return { alreadyPresent: false, size: data.length };
+  }
+
+  /**
+   * Reads a block (or `length` bytes from `offset`; length 0 = to the end),
+   * re-hashing the whole block first.
+   * @throws BlockstoreError INVALID_HASH, BLOCK_NOT_FOUND, CORRUPT_BLOCK (the copy
+   *   is recorded as corrupt and not served), INVALID_ARGUMENT (range beyond the block).
+   */
+  async get(hash: string, offset = 0, length = 0): Promise<{ data: Buffer; blockSize: number }> {
+    assertBlockHash(hash);
+    if (this.corrupt.has(hash)) throw corruptError(hash);
+    const data = await this.chunks.get(hash);
+    if (!data) throw new BlockstoreError('BLOCK_NOT_FOUND', `block ${hash} is not stored here`);
+    if (sha256Hex(data) !== hash) {
+      this.corrupt.add(hash);
+      throw corruptError(hash);
+    }
+    if (offset > data.length || offset < 0 || length < 0) {
+      throw new BlockstoreError('INVALID_ARGUMENT', `range: offset ${offset} is beyond the block's ${data.length} bytes`);
+    }
+    const end = length === 0 ? data.length : Math.min(data.length, offset + length);
+    return { data: offset === 0 && end === data.length ? data : data.subarray(offset, end), blockSize: data.length };
+  }
+
+  /**
+   * Splits `hashes` into present and missing (known-corrupt counts as missing).
+   * @throws BlockstoreError INVALID_HASH, INVALID_ARGUMENT (too many).
+   */
+  async has(hashes: string[]): Promise<{ present: string[]; missing: string[] }> {
+    if (hashes.length > MAX_BATCH_HASHES) {
+      throw new BlockstoreError('INVALID_ARGUMENT', `hashes: at most ${MAX_BATCH_HASHES} a call, got ${hashes.length}`);
+    }
+    hashes.forEach((h, i) => assertBlockHash(h, `hashes[${i}]`));
+    const sizes = await this.chunks.sizes(hashes);
+    const present: string[] = [];
+    const missing: string[] = [];
+    hashes.forEach((h, i) => (sizes[i] !== undefined && !this.corrupt.has(h) ? present : missing).push(h));
+    return { present, missing };
+  }
+
+  /** Size of a good stored copy; undefined when absent or known corrupt. */
+  async sizeOf(hash: string): Promise<number | undefined> {
+    if (this.corrupt.has(hash)) return undefined;
+    const [size] = await this.chunks.sizes([hash]);
+    return size;
+  }
+
+  /**
+   * Removes blocks; absent ones are ignored.
+   * @throws BlockstoreError INVALID_HASH, INVALID_ARGUMENT (too many).
+   */
+  async delete(hashes: string[]): Promise<{ deleted: number; bytesFreed: number }> {
+    if (hashes.length > MAX_BATCH_HASHES) {
+      throw new BlockstoreError('INVALID_ARGUMENT', `hashes: at most ${MAX_BATCH_HASHES} a call, got ${hashes.length}`);
+    }
+    hashes.forEach((h, i) => assertBlockHash(h, `hashes[${i}]`));
+    const gone = await this.chunks.delete(hashes);
+    for (const g of gone) this.corrupt.delete(g.hash);
+    return { deleted: gone.length, bytesFreed: gone.reduce((n, g) => n + g.size, 0) };
+  }
+
+  /**
+   * A page of stored blocks in hash order.
+   * @throws BlockstoreError INVALID_ARGUMENT for a malformed cursor or limit.
+   */
+  async list(after: string, limit: number): Promise<Array<ChunkEntry & { corrupt: boolean }>> {
+    if (after !== '') assertBlockHash(after, 'after');
+    if (limit < 0 || limit > MAX_LIST_LIMIT) throw new BlockstoreError('INVALID_ARGUMENT', `limit: 0 to ${MAX_LIST_LIMIT}, got ${limit}`);
+    const entries = await this.chunks.list(after, limit === 0 ? 1000 : limit);
+    return entries.map((e) => ({ ...e, corrupt: this.corrupt.has(e.hash) }));
+  }
+
+  /**
+   * Re-hashes one stored block (the scrubber's step). Returns false and
+   * records the copy when it is corrupt; true when good or gone.
+   */
+  async verify(hash: string): Promise<{ ok: boolean; size: number }> {
+    const data = await this.chunks.get(hash);
+    if (!data) return { ok: true, size: 0 };
+    if (sha256Hex(data) === hash) return { ok: true, size: data.length };
+    this.corrupt.add(hash);
+    return { ok: false, size: data.length };
+  }
+
+  stats(): BlockStats {
+    const { blocks, bytes } = this.chunks.totals();
+    return {
+      blocks,
+      bytes,
+      capacityBytes: this.options.capacityBytes,
+      corruptBlocks: this.corrupt.size,
+      corruptHashes: [...this.corrupt].slice(0, 1000),
+    };
+  }
+}
+
+function corruptError(hash: string): BlockstoreError {
+  return new BlockstoreError('CORRUPT_BLOCK', `the stored copy of block ${hash} is corrupt; read another replica`);
+}

@@ -1,0 +1,103 @@
+/**
+ * The block daemon's configuration: one typed object, defaults, flags and
+ * environment variables (parsed in main.ts), and a validator whose messages
+ * name the field.
+ */
+import { resolve } from 'node:path';
+import type { FlagSpec, FlagValues } from '../lib/cli/flags';
+import { BlockstoreError } from '../lib/errors';
+import { parseBytes, parseHostPort, parseNumber } from '../lib/units';
+import type { LogLevel } from '../lib/logger';
+
+export interface BlockdConfig {
+  id: string;
+  /** Address to bind, HOST:PORT (port 0: any free port). */
+  listen: string;
+  /** Address peers and gateways dial; defaults to the bound listen address. */
+  advertise: string | undefined;
+  dataDir: string;
+  /** etcd endpoints; empty runs the daemon without registration (tests, one-off use). */
+  etcd: string[];
+  /** Key prefix in etcd, shared by every node of one cluster. */
+  etcdPrefix: string;
+  /** Disk budget for block bytes. */
+  capacityBytes: number;
+  /** Lease TTL of the etcd registration; the node vanishes this long after a crash. */
+  leaseTtlSeconds: number;
+  /** How often usage is republished in etcd. */
+  refreshMs: number;
+  /** Scrubber re-hash rate; 0 turns it off. */
+  scrubBytesPerSecond: number;
+  scrubIntervalMs: number;
+  /** How long SIGTERM waits for in-flight calls. */
+  drainGraceMs: number;
+  /** How long NOT_SERVING is shown before the listener closes (balancer notice). */
+  drainNoticeMs: number;
+  logLevel: LogLevel;
+}
+
+export const BLOCKD_FLAGS: FlagSpec[] = [
+  { name: 'id', env: 'BLOCKSTORE_ID', type: 'string', value: 'NAME', help: 'node id, unique in the cluster (required)' },
+  { name: 'listen', env: 'BLOCKSTORE_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:7100', help: 'gRPC address to bind' },
+  { name: 'advertise', env: 'BLOCKSTORE_ADVERTISE', type: 'string', value: 'HOST:PORT', help: 'address others dial (default: the bound address)' },
+  { name: 'data-dir', env: 'BLOCKSTORE_DATA_DIR', type: 'string', value: 'DIR', help: 'where blocks are kept (required)' },
+  { name: 'etcd', env: 'BLOCKSTORE_ETCD', type: 'string', value: 'URL[,URL…]', default: 'http://127.0.0.1:2379', help: "etcd endpoints; 'none' disables registration" },
+  { name: 'etcd-prefix', env: 'BLOCKSTORE_ETCD_PREFIX', type: 'string', value: 'PREFIX', default: '/blockstore/', help: 'etcd key prefix of this cluster' },
+  { name: 'capacity', env: 'BLOCKSTORE_CAPACITY', type: 'string', value: 'SIZE', default: '10GiB', help: 'disk budget for blocks (e.g. 500MiB, 2TB)' },
+  { name: 'lease-ttl', env: 'BLOCKSTORE_LEASE_TTL', type: 'string', value: 'SECONDS', default: '5', help: 'etcd lease TTL (≥ 2)' },
+  { name: 'refresh-ms', env: 'BLOCKSTORE_REFRESH_MS', type: 'string', value: 'MS', default: '2000', help: 'how often usage is republished' },
+  { name: 'scrub-rate', env: 'BLOCKSTORE_SCRUB_RATE', type: 'string', value: 'SIZE', default: '32MiB', help: 'scrubber bytes per second; 0 disables' },
+  { name: 'scrub-interval-ms', env: 'BLOCKSTORE_SCRUB_INTERVAL_MS', type: 'string', value: 'MS', default: '60000', help: 'pause between scrub passes' },
+  { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '10000', help: 'SIGTERM: wait this long for in-flight calls' },
+  { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: report NOT_SERVING this long before closing' },
+  { name: 'log-level', env: 'BLOCKSTORE_LOG_LEVEL', type: 'string', value: 'LEVEL', default: 'info', help: 'debug, info, warn or error' },
+];
+
+/**
+ * @throws BlockstoreError INVALID_ARGUMENT naming the flag at fault.
+ */
+export function blockdConfigFromFlags(v: FlagValues): BlockdConfig {
+  const str = (name: string): string | undefined => (typeof v[name] === 'string' ? (v[name] as string) : undefined);
+  const required = (name: string): string => {
+    const s = str(name);
+    if (!s) throw new BlockstoreError('INVALID_ARGUMENT', `--${name} is required`);
+    return s;
+  };
+  const etcdRaw = str('etcd') ?? '';
+  const config: BlockdConfig = {
+    id: required('id'),
+    listen: required('listen'),
+    advertise: str('advertise'),
+    dataDir: resolve(required('data-dir')),
+    etcd: etcdRaw === 'none' || etcdRaw === '' ? [] : etcdRaw.split(',').map((s) => s.trim()),
+    etcdPrefix: str('etcd-prefix') ?? '/blockstore/',
+    capacityBytes: parseBytes(required('capacity'), '--capacity'),
+    leaseTtlSeconds: parseNumber(required('lease-ttl'), '--lease-ttl', 2),
+    refreshMs: parseNumber(required('refresh-ms'), '--refresh-ms', 100),
+    scrubBytesPerSecond: parseBytes(required('scrub-rate'), '--scrub-rate'),
+    scrubIntervalMs: parseNumber(required('scrub-interval-ms'), '--scrub-interval-ms'),
+    drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
+    drainNoticeMs: parseNumber(required('drain-notice-ms'), '--drain-notice-ms'),
+    logLevel: (str('log-level') ?? 'info') as LogLevel,
+  };
+  validateBlockdConfig(config);
+  return config;
+}
+
+/** @throws BlockstoreError INVALID_ARGUMENT naming the field at fault. */
+export function validateBlockdConfig(c: BlockdConfig): void {
+  const fail = (msg: string) => {
+    throw new BlockstoreError('INVALID_ARGUMENT', msg);
+  };
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.id)) fail(`--id: 1 to 64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(c.id)}`);
+  parseHostPort(c.listen, '--listen');
+  if (c.advertise !== undefined) {
+    const a = parseHostPort(c.advertise, '--advertise');
+    if (a.port === 0) fail('--advertise: needs a real port, not 0');
+  }
+  for (const e of c.etcd) if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(e)) fail(`--etcd: expected http://HOST:PORT, got ${JSON.stringify(e)}`);
+  if (!c.etcdPrefix.startsWith('/') || !c.etcdPrefix.endsWith('/')) fail(`--etcd-prefix: must start and end with "/", got ${JSON.stringify(c.etcdPrefix)}`);
+  if (c.capacityBytes < 1) fail('--capacity: must be at least 1 byte');
+  if (c.refreshMs >= c.leaseTtlSeconds * 1000) fail(`--refresh-ms (${c.refreshMs}) must be shorter than --lease-ttl (${c.leaseTtlSeconds} s)`);
+  if (!['debug', 'info', 'warn', 'error'].includes(c.logLevel)) fail(`--log-level: debug, info, warn or error, got ${JSON.stringify(c.logLevel)}`);
+}

@@ -1,0 +1,40 @@
+/**
+ * Where a block daemon keeps bytes: a durable map from block hash to bytes.
+ * It does not verify hashes or enforce capacity (daemon/blocks does); it only
+ * promises that a resolved put survives a SIGKILL of the process.
+ *
+ * Two implementations share one conformance suite
+ * (test/unit/chunk-store.conformance.ts): LevelChunkStore on disk and
+ * MemoryChunkStore for unit tests.
+ */
+export interface ChunkEntry {
+  hash: string;
+  size: number;
+}
+
+export interface ChunkStore {
+  /** @throws Error when the store cannot be opened (locked, unreadable). */
+  open(): Promise<void>;
+  /** Flushes and closes; idempotent. */
+  close(): Promise<void>;
+  /**
+   * Stores bytes under `hash` (overwriting), resolving once durable.
+   * Concurrent puts share one fsync (group commit).
+   */
+  put(hash: string, data: Uint8Array): Promise<void>;
+  get(hash: string): Promise<Buffer | undefined>;
+  /** Size of each stored block, undefined where absent, in input order. */
+  sizes(hashes: string[]): Promise<Array<number | undefined>>;
+  /** Removes blocks durably; returns the entries that existed. */
+  delete(hashes: string[]): Promise<ChunkEntry[]>;
+  /** Up to `limit` entries with hash > `after`, in hash order. */
+  list(after: string, limit: number): Promise<ChunkEntry[]>;
+  /**
+   * Bytes of puts accepted but not yet durable (and so not yet in totals).
+   * Updated in the same tick as totals, so totals + pending never counts a
+   * block twice: the capacity check relies on it.
+   */
+  pendingBytes(): number;
+  /** Totals over every stored block. */
+  totals(): { blocks: number; bytes: number };
+}

@@ -1,0 +1,62 @@
+import type { ChunkEntry, ChunkStore } from './chunk-store';
+
+/** In-memory twin of LevelChunkStore, for unit tests. Not durable. */
+export class MemoryChunkStore implements ChunkStore {
+  private readonly blocks = new Map<string, Buffer>();
+  private bytes = 0;
+
+  async open(): Promise<void> {}
+  async close(): Promise<void> {}
+
+  async put(hash: string, data: Uint8Array): Promise<void> {
+    const prev = this.blocks.get(hash);
+    if (prev) this.bytes -= prev.length;
+    this.blocks.set(hash, Buffer.from(data));
+    this.bytes += data.length;
+  }
+
+  async get(hash: string): Promise<Buffer | undefined> {
+    const b = this.blocks.get(hash);
+    return b ? Buffer.from(b) : undefined;
+  }
+
+  async sizes(hashes: string[]): Promise<Array<number | undefined>> {
+    return hashes.map((h) => this.blocks.get(h)?.length);
+  }
+
+  async delete(hashes: string[]): Promise<ChunkEntry[]> {
+    const out: ChunkEntry[] = [];
+    for (const hash of new Set(hashes)) {
+      const b = this.blocks.get(hash);
+      if (!b) continue;
+      this.blocks.delete(hash);
+      this.bytes -= b.length;
+      out.push({ hash, size: b.length });
+    }
+    return out;
+  }
+
+  async list(after: string, limit: number): Promise<ChunkEntry[]> {
+    return [...this.blocks.keys()]
+      .filter((h) => h > after)
+      .sort()
+      .slice(0, limit)
+      .map((hash) => ({ hash, size: this.blocks.get(hash)!.length }));
+  }
+
+  pendingBytes(): number {
+    return 0;
+  }
+
+  totals(): { blocks: number; bytes: number } {
+    return { blocks: this.blocks.size, bytes: this.bytes };
+  }
+
+  /** Test hook: replaces stored bytes without any check (simulated bit rot). */
+  corruptForTest(hash: string, data: Buffer): void {
+    const prev = this.blocks.get(hash);
+    if (prev) this.bytes -= prev.length;
+    this.blocks.set(hash, data);
+    this.bytes += data.length;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Loads every service definition from the committed descriptor set
+ * (proto/gen/descriptor-set.bin, made by proto/gen.sh), so what the servers
+ * speak and what reflection describes are the same bytes.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType as BlockdTypes } from '../../proto/gen/ts/blockd';
+import type { ProtoGrpcType as HealthTypes } from '../../proto/gen/ts/health';
+import type { ProtoGrpcType as ReflectionTypes } from '../../proto/gen/ts/reflection';
+
+export const DESCRIPTOR_SET_PATH = join(__dirname, '..', '..', 'proto', 'gen', 'descriptor-set.bin');
+
+/** Options shared with proto/gen.sh's type generation: keep them in step. */
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+export type Protos = BlockdTypes & HealthTypes & ReflectionTypes & {
+  grpc: { reflection: { v1alpha: ReflectionTypes['grpc']['reflection']['v1'] } };
+};
+
+let cached: { protos: Protos; descriptorSet: Buffer } | undefined;
+
+/** The loaded packages; read once per process (immutable, safe to share). */
+export function loadProtos(): { protos: Protos; descriptorSet: Buffer } {
+  if (!cached) {
+    const descriptorSet = readFileSync(DESCRIPTOR_SET_PATH);
+    const definition = protoLoader.loadFileDescriptorSetFromBuffer(descriptorSet, LOADER_OPTIONS);
+    cached = { protos: grpc.loadPackageDefinition(definition) as unknown as Protos, descriptorSet };
+  }
+  return cached;
+}
+
+/**
+ * Block payloads are up to 4 MiB; a message carries a little framing on top.
+ * FACTS.md: the 4 MiB default refuses a 4 MiB bytes field.
+ */
+export const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
+export const MAX_MESSAGE_BYTES = MAX_BLOCK_BYTES + 1024 * 1024;

@@ -1,0 +1,133 @@
+/**
+ * The gRPC server every blockstore process runs: its own services plus
+ * grpc.health.v1 and server reflection, raised message limits, one status
+ * table for error mapping, and a drain that flips health to NOT_SERVING,
+ * waits for in-flight calls and stops.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../logger';
+import { DescriptorIndex } from './descriptor-index';
+import { HealthState } from './health';
+import { loadProtos, MAX_MESSAGE_BYTES } from './proto';
+import { reflectionHandler } from './reflection';
+import { toServiceError, type StatusTable } from './status';
+
+export interface RpcServerOptions {
+  /** host:port; port 0 picks a free one. */
+  listen: string;
+  logger: Logger;
+  statusTable: StatusTable;
+  maxMessageBytes?: number;
+}
+
+/** What a unary handler receives besides the request. */
+export interface CallContext {
+  metadata: grpc.Metadata;
+  /** Aborted when the client cancels or the deadline passes. */
+  signal: AbortSignal;
+  peer: string;
+}
+
+export type UnaryFn<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
+
+export class RpcServer {
+  readonly health: HealthState;
+  private readonly server: grpc.Server;
+  private readonly options: RpcServerOptions;
+  private readonly serviceNames: string[] = [];
+  private port = 0;
+  private inFlight = 0;
+  private closed = false;
+
+  constructor(options: RpcServerOptions) {
+    this.options = options;
+    const max = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': max,
+      'grpc.max_send_message_length': max,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 5000,
+    });
+    this.health = new HealthState([]);
+    const { protos, descriptorSet } = loadProtos();
+    const index = new DescriptorIndex(descriptorSet);
+    this.server.addService(protos.grpc.health.v1.Health.service, this.health.handlers());
+    const reflect = reflectionHandler(index, () => [...this.serviceNames, 'grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']);
+    this.server.addService(protos.grpc.reflection.v1.ServerReflection.service, { ServerReflectionInfo: reflect });
+    this.server.addService(protos.grpc.reflection.v1alpha.ServerReflection.service, { ServerReflectionInfo: reflect });
+  }
+
+  /** Registers a service; `fullName` is e.g. "blockstore.internal.v1.BlockDaemon". */
+  addService(fullName: string, definition: grpc.ServiceDefinition, handlers: grpc.UntypedServiceImplementation): void {
+    this.server.addService(definition, handlers);
+    this.serviceNames.push(fullName);
+    this.health.set(fullName, 'SERVING');
+  }
+
+  /** Adapts an async function to a unary handler with error mapping. */
+  unary<Req, Res>(method: string, fn: UnaryFn<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      const controller = new AbortController();
+      call.on('cancelled', () => controller.abort());
+      this.inFlight++;
+      fn(call.request, { metadata: call.metadata, signal: controller.signal, peer: call.getPeer() })
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toServiceError(err, this.options.statusTable, this.options.logger, method)),
+        )
+        .finally(() => this.inFlight--);
+    };
+  }
+
+  /** Maps an error for stream handlers that report it themselves. */
+  toStatus(err: unknown, method: string): Partial<grpc.StatusObject> {
+    return toServiceError(err, this.options.statusTable, this.options.logger, method);
+  }
+
+  /** Binds and starts; resolves to the bound port. */
+  async start(): Promise<number> {
+    this.port = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(this.options.listen, grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      );
+    });
+    return this.port;
+  }
+
+  get boundPort(): number {
+    return this.port;
+  }
+
+  get callsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * Graceful stop: health goes NOT_SERVING, then after `noticeMs` (time for
+   * a balancer to see it) the server refuses new calls and waits up to
+   * `graceMs` for in-flight ones before cutting them off. Idempotent.
+   */
+  async drain(noticeMs = 0, graceMs = 10_000): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.health.setAll('NOT_SERVING');
+    if (noticeMs > 0) await new Promise((r) => setTimeout(r, noticeMs));
+    this.health.closeWatchers();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Immediate stop (tests, fatal errors). Idempotent. */
+  close(): void {
+    this.closed = true;
+    this.server.forceShutdown();
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Domain errors ⇄ gRPC statuses. Each server owns one table (its rpc/
+ * folder); this module applies it and carries the domain code in trailing
+ * metadata (`blockstore-error-code`) so callers never parse message text.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { BlockstoreError, isErrorCode, type ErrorCode } from '../errors';
+import type { Logger } from '../logger';
+
+export type StatusTable = Readonly<Record<ErrorCode, grpc.status>>;
+
+export const ERROR_CODE_KEY = 'blockstore-error-code';
+const DETAIL_PREFIX = 'blockstore-detail-';
+
+/** The mapping every server starts from; a server may override entries. */
+export const BASE_STATUS_TABLE: StatusTable = {
+  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+  INVALID_HASH: grpc.status.INVALID_ARGUMENT,
+  HASH_MISMATCH: grpc.status.INVALID_ARGUMENT,
+  BLOCK_TOO_LARGE: grpc.status.INVALID_ARGUMENT,
+  INVALID_PATH: grpc.status.INVALID_ARGUMENT,
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  BLOCK_NOT_FOUND: grpc.status.NOT_FOUND,
+  ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
+  VERSION_CONFLICT: grpc.status.FAILED_PRECONDITION,
+  STALE_EPOCH: grpc.status.FAILED_PRECONDITION,
+  CAPACITY_EXCEEDED: grpc.status.RESOURCE_EXHAUSTED,
+  QUOTA_EXCEEDED: grpc.status.RESOURCE_EXHAUSTED,
+  RATE_LIMITED: grpc.status.RESOURCE_EXHAUSTED,
+  UNAVAILABLE: grpc.status.UNAVAILABLE,
+  NOT_MASTER: grpc.status.UNAVAILABLE,
+  NO_SYNC_REPLICA: grpc.status.UNAVAILABLE,
+  SHUTTING_DOWN: grpc.status.UNAVAILABLE,
+  DEADLINE_EXCEEDED: grpc.status.DEADLINE_EXCEEDED,
+  CANCELLED: grpc.status.CANCELLED,
+  CORRUPT_BLOCK: grpc.status.DATA_LOSS,
+  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
+  INTERNAL: grpc.status.INTERNAL,
+};
+
+/**
+ * Turns anything thrown by a handler into a gRPC error. Unknown errors become
+ * INTERNAL with a generic message and are logged once, here.
+ */
+export function toServiceError(err: unknown, table: StatusTable, logger: Logger, method: string): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  if (err instanceof BlockstoreError) {
+    metadata.set(ERROR_CODE_KEY, err.code);
+    for (const [k, v] of Object.entries(err.details)) metadata.set(DETAIL_PREFIX + k.toLowerCase(), v);
+    if (err.code === 'INTERNAL') logger.error('internal error', { method, err });
+    return { code: table[err.code], details: err.message, metadata };
+  }
+  logger.error('unexpected error', { method, err: err instanceof Error ? err : String(err) });
+  metadata.set(ERROR_CODE_KEY, 'INTERNAL');
+  return { code: grpc.status.INTERNAL, details: 'internal error', metadata };
+}
+
+const STATUS_TO_CODE: Partial<Record<grpc.status, ErrorCode>> = {
+  [grpc.status.INVALID_ARGUMENT]: 'INVALID_ARGUMENT',
+  [grpc.status.NOT_FOUND]: 'NOT_FOUND',
+  [grpc.status.ALREADY_EXISTS]: 'ALREADY_EXISTS',
+  [grpc.status.FAILED_PRECONDITION]: 'VERSION_CONFLICT',
+  [grpc.status.RESOURCE_EXHAUSTED]: 'CAPACITY_EXCEEDED',
+  [grpc.status.UNAVAILABLE]: 'UNAVAILABLE',
+  [grpc.status.DEADLINE_EXCEEDED]: 'DEADLINE_EXCEEDED',
+  [grpc.status.CANCELLED]: 'CANCELLED',
+  [grpc.status.DATA_LOSS]: 'CORRUPT_BLOCK',
+  [grpc.status.UNAUTHENTICATED]: 'UNAUTHENTICATED',
+  [grpc.status.PERMISSION_DENIED]: 'PERMISSION_DENIED',
+};
+
+/**
+ * Client side: rebuilds the BlockstoreError a server sent. Transport failures
+ * without a domain code get one from their status (UNAVAILABLE stays
+ * retryable, so the retry policy can read `retryable`).
+ */
+export function fromServiceError(err: grpc.ServiceError | Error): BlockstoreError {
+  const se = err as Partial<grpc.ServiceError>;
+  const sent = se.metadata?.get(ERROR_CODE_KEY)[0];
+  const details: Record<string, string> = {};
+  if (se.metadata) {
+    for (const [k, v] of Object.entries(se.metadata.getMap())) {
+      if (k.startsWith(DETAIL_PREFIX)) details[k.slice(DETAIL_PREFIX.length)] = String(v);
+    }
+  }
+  const code: ErrorCode =
+    typeof sent === 'string' && isErrorCode(sent) ? sent : (se.code !== undefined && STATUS_TO_CODE[se.code]) || 'INTERNAL';
+  const message = se.details ?? err.message;
+  const out = new BlockstoreError(code, message, { cause: err, details });
+  (out as { grpcCode?: number }).grpcCode = se.code;
+  return out;
+}

@@ -1,0 +1,115 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BlockStore, MAX_BLOCK_SIZE } from '../../daemon/blocks/block-store';
+import { Scrubber } from '../../daemon/blocks/scrubber';
+import { MemoryChunkStore } from '../../daemon/store/memory-chunk-store';
+import { BlockstoreError, type ErrorCode } from '../../lib/errors';
+import { sha256Hex } from '../../lib/hash';
+import { silentLogger } from '../../lib/logger';
+import { waitFor } from '../harness/wait';
+
+function make(capacityBytes = 1 << 30) {
+  const chunks = new MemoryChunkStore();
+  return { chunks, store: new BlockStore(chunks, { capacityBytes }) };
+}
+
+async function rejectsWith(p: Promise<unknown>, code: ErrorCode): Promise<BlockstoreError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.instance(err, BlockstoreError);
+    assert.is((err as BlockstoreError).code, code);
+    return err as BlockstoreError;
+  }
+  throw new Error(`expected ${code}, but it succeeded`);
+}
+
+const data = Buffer.from('hello, blocks');
+const hash = sha256Hex(data);
+
+test('put verifies the hash: a mismatch stores nothing', async () => {
+  const { store, chunks } = make();
+  await rejectsWith(store.put(sha256Hex(Buffer.from('other')), data), 'HASH_MISMATCH');
+  assert.is(chunks.totals().blocks, 0);
+});
+
+test('put rejects malformed hashes, empty and oversize blocks', async () => {
+  const { store, chunks } = make();
+  await rejectsWith(store.put('', data), 'INVALID_HASH');
+  await rejectsWith(store.put(hash.toUpperCase(), data), 'INVALID_HASH');
+  await rejectsWith(store.put(sha256Hex(Buffer.alloc(0)), Buffer.alloc(0)), 'INVALID_ARGUMENT');
+  const big = Buffer.alloc(MAX_BLOCK_SIZE + 1);
+  await rejectsWith(store.put(sha256Hex(big), big), 'BLOCK_TOO_LARGE');
+  assert.is(chunks.totals().blocks, 0);
+});
+
+test('put is idempotent and reports a present block', async () => {
+  const { store, chunks } = make();
+  assert.equal(await store.put(hash, data), { alreadyPresent: false, size: data.length });
+  assert.equal(await store.put(hash, data), { alreadyPresent: true, size: data.length });
+  assert.is(chunks.totals().blocks, 1);
+});
+
+test('capacity: a put that would exceed it stores nothing, parallel puts cannot overshoot', async () => {
+  const { store, chunks } = make(2500);
+  const blocks = Array.from({ length: 5 }, (_, i) => Buffer.alloc(1000, i + 1));
+  const results = await Promise.allSettled(blocks.map((b) => store.put(sha256Hex(b), b)));
+  const ok = results.filter((r) => r.status === 'fulfilled').length;
+  assert.is(ok, 2);
+  for (const r of results) if (r.status === 'rejected') assert.is((r.reason as BlockstoreError).code, 'CAPACITY_EXCEEDED');
+  assert.is(chunks.totals().bytes, 2000);
+});
+
+test('get returns ranges and refuses ranges beyond the block', async () => {
+  const { store } = make();
+  await store.put(hash, data);
+  assert.is((await store.get(hash, 7, 6)).data.toString(), 'blocks');
+  assert.is((await store.get(hash, 7)).data.toString(), 'blocks');
+  assert.is((await store.get(hash, 0, 1000)).data.toString(), 'hello, blocks');
+  assert.is((await store.get(hash, 7)).blockSize, data.length);
+  await rejectsWith(store.get(hash, 14), 'INVALID_ARGUMENT');
+  await rejectsWith(store.get('a'.repeat(64)), 'BLOCK_NOT_FOUND');
+});
+
+test('a corrupt copy is DATA_LOSS, counted, reported missing, and repaired by a fresh put', async () => {
+  const { store, chunks } = make();
+  await store.put(hash, data);
+  const rotten = Buffer.from(data);
+  rotten[0] ^= 0xff;
+  chunks.corruptForTest(hash, rotten);
+  await rejectsWith(store.get(hash), 'CORRUPT_BLOCK');
+  assert.is(store.stats().corruptBlocks, 1);
+  assert.equal(await store.has([hash]), { present: [], missing: [hash] });
+  assert.equal(await store.put(hash, data), { alreadyPresent: false, size: data.length });
+  assert.is((await store.get(hash)).data.toString(), 'hello, blocks');
+  assert.is(store.stats().corruptBlocks, 0);
+});
+
+test('the scrubber finds a corrupt copy without any read', async () => {
+  const { store, chunks } = make();
+  const good = Array.from({ length: 10 }, (_, i) => Buffer.from(`block ${i}`));
+  for (const b of good) await store.put(sha256Hex(b), b);
+  const victim = sha256Hex(good[3]!);
+  chunks.corruptForTest(victim, Buffer.from('bit rot'));
+  const scrubber = new Scrubber(store, { bytesPerSecond: 1e9, passIntervalMs: 10 }, silentLogger);
+  scrubber.start();
+  try {
+    await waitFor('a completed scrub pass', () => scrubber.lastPassCompleted !== undefined, 5000);
+    assert.equal(store.stats().corruptHashes, [victim]);
+    assert.ok(scrubber.scrubbedBlocks >= 10);
+  } finally {
+    await scrubber.close();
+  }
+});
+
+test('has and delete validate every hash and bound the batch', async () => {
+  const { store } = make();
+  await rejectsWith(store.has(['nope']), 'INVALID_HASH');
+  await rejectsWith(store.has(Array(10_001).fill(hash)), 'INVALID_ARGUMENT');
+  await rejectsWith(store.delete(['x'.repeat(64)]), 'INVALID_HASH');
+  await store.put(hash, data);
+  assert.equal(await store.delete([hash]), { deleted: 1, bytesFreed: data.length });
+  assert.equal(await store.has([hash]), { present: [], missing: [hash] });
+});
+
+test.run();
