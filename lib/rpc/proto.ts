@@ -1,17 +1,31 @@
 /**
- * Loads every service definition from the committed descriptor set
- * (proto/gen/descriptor-set.bin, made by proto/gen.sh), so what the servers
- * speak and what reflection describes are the same bytes.
+ * Loads every service definition from the .proto files at run time
+ * (@grpc/proto-loader, no protoc needed), and the committed descriptor set
+ * (proto/gen/descriptor-set.bin, made by proto/gen.sh from the same files;
+ * proto/check.sh fails on drift) that reflection serves.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readdirSync, statSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType as BlockdTypes } from '../../proto/gen/ts/blockd';
 import type { ProtoGrpcType as HealthTypes } from '../../proto/gen/ts/health';
 import type { ProtoGrpcType as ReflectionTypes } from '../../proto/gen/ts/reflection';
 
-export const DESCRIPTOR_SET_PATH = join(__dirname, '..', '..', 'proto', 'gen', 'descriptor-set.bin');
+const PROTO_ROOT = join(__dirname, '..', '..', 'proto');
+export const DESCRIPTOR_SET_PATH = join(PROTO_ROOT, 'gen', 'descriptor-set.bin');
+
+function protoFiles(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(dir, rel)).sort()) {
+    const r = rel ? `${rel}/${name}` : name;
+    if (statSync(join(dir, r)).isDirectory()) {
+      if (r !== 'gen') out.push(...protoFiles(dir, r));
+    } else if (name.endsWith('.proto')) out.push(r);
+  }
+  return out;
+}
 
 /** Options shared with proto/gen.sh's type generation: keep them in step. */
 export const LOADER_OPTIONS: protoLoader.Options = {
@@ -32,7 +46,7 @@ let cached: { protos: Protos; descriptorSet: Buffer } | undefined;
 export function loadProtos(): { protos: Protos; descriptorSet: Buffer } {
   if (!cached) {
     const descriptorSet = readFileSync(DESCRIPTOR_SET_PATH);
-    const definition = protoLoader.loadFileDescriptorSetFromBuffer(descriptorSet, LOADER_OPTIONS);
+    const definition = protoLoader.loadSync(protoFiles(PROTO_ROOT), { ...LOADER_OPTIONS, includeDirs: [PROTO_ROOT] });
     cached = { protos: grpc.loadPackageDefinition(definition) as unknown as Protos, descriptorSet };
   }
   return cached;

@@ -1,0 +1,40 @@
+# blockstore — the two commands: `make cluster-up` (a later milestone) and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help deps test test-unit test-integration test-e2e typecheck proto proto-check bench bench-blockd
+
+help:
+	@echo "make deps          install what is missing (npm packages; etcd, haproxy, protoc, python3-grpcio from Debian)"
+	@echo "make test          every test tier; last line 'N passed, N failed'"
+	@echo "make bench         benchmarks (see README)"
+	@echo "make proto         regenerate proto/gen after editing .proto files"
+
+deps:
+	@scripts/deps.sh
+
+test: deps
+	@test/run.sh
+
+test-unit: deps
+	@test/run.sh typecheck unit
+
+test-integration: deps
+	@test/run.sh integration
+
+test-e2e: deps
+	@test/run.sh e2e
+
+typecheck: deps
+	@node_modules/.bin/tsc -p .
+
+proto: deps
+	@proto/gen.sh
+
+proto-check: deps
+	@proto/check.sh
+
+bench: bench-blockd
+
+bench-blockd: deps
+	@node --import ./node_modules/tsx/dist/loader.mjs bench/blockd.bench.ts

@@ -1,0 +1,25 @@
+/**
+ * Reading who is in the cluster: the NodeRecords published by Registration.
+ */
+import { connectEtcd, type Etcd3 } from './etcd';
+import { nodesPrefix, type NodeRecord, type NodeRole } from './keys';
+
+export class Membership {
+  private readonly etcd: Etcd3;
+
+  constructor(endpoints: string[], private readonly prefix = '/blockstore/') {
+    this.etcd = connectEtcd(endpoints);
+  }
+
+  /** Live nodes of a role (those whose lease still holds), by id. */
+  async list(role: NodeRole): Promise<NodeRecord[]> {
+    const kvs = await this.etcd.getAll().prefix(nodesPrefix(this.prefix, role)).strings();
+    return Object.values(kvs)
+      .map((v) => JSON.parse(v) as NodeRecord)
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  close(): void {
+    this.etcd.close();
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Architecture boundaries (STYLE.md): only storage imports LevelDB, only
+ * coordination imports etcd3, only rpc adapters and clients import grpc-js,
+ * and the gateway never imports daemon or metadata internals.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+const SOURCE_DIRS = ['bin', 'lib', 'daemon', 'gateway', 'cluster', 'sdk'];
+
+function sources(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const p = join(dir, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (n.endsWith('.ts')) out.push(relative(ROOT, p));
+    }
+  };
+  for (const d of SOURCE_DIRS) walk(join(ROOT, d));
+  return out;
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  return [...text.matchAll(/(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1] ?? m[2]!);
+}
+
+const RULES: Array<{ pkg: RegExp; allowed: RegExp; why: string }> = [
+  { pkg: /^(level|classic-level)$/, allowed: /\/store\//, why: 'only storage layers import LevelDB' },
+  { pkg: /^etcd3$/, allowed: /^cluster\/coordination\//, why: 'only cluster/coordination imports etcd3' },
+  { pkg: /^@grpc\/(grpc-js|proto-loader)$/, allowed: /(^|\/)rpc\/|^sdk\//, why: 'only rpc adapters and clients import gRPC' },
+];
+
+test('package imports respect the layer boundaries', () => {
+  const violations: string[] = [];
+  for (const file of sources()) {
+    for (const spec of importsOf(file)) {
+      for (const rule of RULES) {
+        if (rule.pkg.test(spec) && !rule.allowed.test(file)) violations.push(`${file} imports ${spec}: ${rule.why}`);
+      }
+    }
+  }
+  assert.equal(violations, []);
+});
+
+test('the gateway reaches daemons and metadata only over gRPC', () => {
+  const bad = sources()
+    .filter((f) => f.startsWith('gateway/'))
+    .flatMap((f) => importsOf(f).filter((s) => /(^|\/)(daemon|cluster\/meta)\//.test(s)).map((s) => `${f} imports ${s}`));
+  assert.equal(bad, []);
+});
+
+test('the rules see real imports (the checker itself works)', () => {
+  assert.ok(importsOf('daemon/store/level-chunk-store.ts').includes('level'));
+  assert.ok(importsOf('cluster/coordination/etcd.ts').includes('etcd3'));
+});
+
+test.run();
