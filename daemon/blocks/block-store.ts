@@ -61,22 +61,32 @@ export class BlockStore {
   }
 
   private async store(hash: string, data: Uint8Array): Promise<PutResult> {
-    const [size] = await this.chunks.sizes([hash]);
-    if (size !== undefined && !this.corrupt.has(hash)) return { alreadyPresent: true, size };
-    // No await between this check and put(): the chunk store counts the
-    // bytes as pending synchronously, so parallel puts cannot overshoot.
-    const { bytes } = this.chunks.totals();
-    const pending = this.chunks.pendingBytes();
-    const growth = data.length - (size ?? 0);
-    if (bytes + pending + growth > this.options.capacityBytes) {
-      throw new BlockstoreError(
-        'CAPACITY_EXCEEDED',
-        `capacity ${this.options.capacityBytes} bytes would be exceeded (${bytes} used, ${pending} pending, block ${data.length}); nothing stored`,
-      );
+    // A known-corrupt copy is replaced; otherwise an existing block is kept
+    // and reported (the chunk store checks existence inside its batch).
+    const overwrite = this.corrupt.has(hash);
+    let growth = data.length;
+    if (this.wouldExceed(growth)) {
+      // Slow path, only near capacity: a duplicate must not be refused.
+      const [size] = await this.chunks.sizes([hash]);
+      if (size !== undefined && !overwrite) return { alreadyPresent: true, size };
+      growth = data.length - (size ?? 0);
+      if (this.wouldExceed(growth)) {
+        const { bytes } = this.chunks.totals();
+        throw new BlockstoreError(
+          'CAPACITY_EXCEEDED',
+          `capacity ${this.options.capacityBytes} bytes would be exceeded (${bytes} used, ${this.chunks.pendingBytes()} pending, block ${data.length}); nothing stored`,
+        );
+      }
     }
-    await this.chunks.put(hash, data);
-    this.corrupt.delete(hash);
-    return { alreadyPresent: false, size: data.length };
+    // No await between the capacity check and put(): the chunk store counts
+    // the bytes as pending synchronously, so parallel puts cannot overshoot.
+    const r = await this.chunks.put(hash, data, { overwrite });
+    if (r.written) this.corrupt.delete(hash);
+    return { alreadyPresent: !r.written, size: r.size };
+  }
+
+  private wouldExceed(growth: number): boolean {
+    return this.chunks.totals().bytes + this.chunks.pendingBytes() + growth > this.options.capacityBytes;
   }
 
   /**

@@ -18,10 +18,13 @@ export interface ChunkStore {
   /** Flushes and closes; idempotent. */
   close(): Promise<void>;
   /**
-   * Stores bytes under `hash` (overwriting), resolving once durable.
-   * Concurrent puts share one fsync (group commit).
+   * Stores bytes under `hash`, resolving once durable. When the hash is
+   * already stored and `overwrite` is not set, nothing is written and
+   * `written` is false (the existence check rides in the same batch, so the
+   * common path costs no extra lookup). Concurrent puts share one fsync
+   * (group commit).
    */
-  put(hash: string, data: Uint8Array): Promise<void>;
+  put(hash: string, data: Uint8Array, options?: { overwrite?: boolean }): Promise<{ written: boolean; size: number }>;
   get(hash: string): Promise<Buffer | undefined>;
   /** Size of each stored block, undefined where absent, in input order. */
   sizes(hashes: string[]): Promise<Array<number | undefined>>;

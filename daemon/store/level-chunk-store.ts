@@ -20,13 +20,20 @@ import type { ChunkEntry, ChunkStore } from './chunk-store';
 
 const DATA = 'd!';
 const SIZE = 's!';
+/**
+ * Concurrent group-commit writers. LevelDB merges concurrent writers into
+ * one log write + fsync, so a few writers keep the disk busy while the next
+ * batch is being prepared (existence check, encoding).
+ */
+const MAX_WRITERS = 4;
 /** Caps one group-commit batch so a flood of puts cannot build a giant batch. */
 const MAX_BATCH_BYTES = 64 * 1024 * 1024;
 
 interface Pending {
   hash: string;
   data: Uint8Array;
-  resolve: () => void;
+  overwrite: boolean;
+  resolve: (r: { written: boolean; size: number }) => void;
   reject: (err: Error) => void;
 }
 
@@ -38,7 +45,11 @@ export interface LevelChunkStoreOptions {
 export class LevelChunkStore implements ChunkStore {
   private readonly db: Level<string, Buffer>;
   private queue: Pending[] = [];
+  /** Set while any writer runs; resolves when all are idle. */
   private flushing: Promise<void> | undefined;
+  private idle: (() => void) | undefined;
+  private writers = 0;
+  private readonly inflight = new Set<string>();
   private pending = 0;
   private blocks = 0;
   private bytes = 0;
@@ -77,56 +88,98 @@ export class LevelChunkStore implements ChunkStore {
     await this.db.close();
   }
 
-  put(hash: string, data: Uint8Array): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ hash, data, resolve, reject });
+  put(hash: string, data: Uint8Array, options: { overwrite?: boolean } = {}): Promise<{ written: boolean; size: number }> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ hash, data, overwrite: options.overwrite === true, resolve, reject });
       this.pending += data.length;
-      if (!this.flushing) this.flushing = this.flush();
+      this.kick();
     });
   }
 
-  private async flush(): Promise<void> {
-    try {
-      while (this.queue.length) {
-        let size = 0;
-        let n = 0;
-        while (n < this.queue.length && (n === 0 || size + this.queue[n]!.data.length <= MAX_BATCH_BYTES)) {
-          size += this.queue[n]!.data.length;
-          n++;
-        }
-        const batch = this.queue.splice(0, n);
-        // Last write of a hash within a batch wins; sizes are counted once.
-        const unique = new Map<string, Pending>();
-        for (const p of batch) unique.set(p.hash, p);
-        const hashes = [...unique.keys()];
-        try {
-          const before = await this.db.getMany(hashes.map((h) => SIZE + h));
-          const ops: Array<{ type: 'put'; key: string; value: Buffer }> = [];
-          for (const p of unique.values()) {
-            const sizeBuf = Buffer.alloc(6);
-            sizeBuf.writeUIntBE(p.data.length, 0, 6);
-            ops.push({ type: 'put', key: DATA + p.hash, value: Buffer.from(p.data.buffer, p.data.byteOffset, p.data.length) });
-            ops.push({ type: 'put', key: SIZE + p.hash, value: sizeBuf });
-          }
-          await this.db.batch(ops, { sync: this.sync });
-          hashes.forEach((h, i) => {
-            const prev = before[i];
-            if (prev) {
-              this.bytes -= prev.readUIntBE(0, 6);
-            } else {
-              this.blocks++;
-            }
-            this.bytes += unique.get(h)!.data.length;
-          });
-          for (const p of batch) this.pending -= p.data.length;
-          for (const p of batch) p.resolve();
-        } catch (err) {
-          for (const p of batch) this.pending -= p.data.length;
-          for (const p of batch) p.reject(err as Error);
-        }
+  /** Starts writers while there is work and a free writer slot. */
+  private kick(): void {
+    while (this.writers < MAX_WRITERS && this.queue.some((p) => !this.inflight.has(p.hash))) {
+      this.writers++;
+      this.flushing ??= new Promise<void>((resolve) => (this.idle = resolve));
+      void this.writer();
+    }
+  }
+
+  /**
+   * Takes queued puts (skipping hashes a running batch is writing, so the
+   * existence check and counters stay exact) up to MAX_BATCH_BYTES.
+   */
+  private take(): Pending[] {
+    const batch: Pending[] = [];
+    const rest: Pending[] = [];
+    let size = 0;
+    for (const p of this.queue) {
+      if (!this.inflight.has(p.hash) && (batch.length === 0 || size + p.data.length <= MAX_BATCH_BYTES)) {
+        batch.push(p);
+        size += p.data.length;
+      } else {
+        rest.push(p);
       }
-    } finally {
+    }
+    this.queue = rest;
+    for (const p of batch) this.inflight.add(p.hash);
+    return batch;
+  }
+
+  private async writer(): Promise<void> {
+    for (;;) {
+      const batch = this.take();
+      if (!batch.length) break;
+      try {
+        await this.writeBatch(batch);
+      } finally {
+        for (const p of batch) this.inflight.delete(p.hash);
+      }
+    }
+    this.writers--;
+    if (this.queue.length) this.kick();
+    if (this.writers === 0) {
       this.flushing = undefined;
+      this.idle?.();
+    }
+  }
+
+  private async writeBatch(batch: Pending[]): Promise<void> {
+    try {
+    const hashes = [...new Set(batch.map((p) => p.hash))];
+    const before = await this.db.getMany(hashes.map((h) => SIZE + h));
+    const existing = new Map<string, number>();
+    hashes.forEach((h, i) => {
+      const v = before[i];
+      if (v) existing.set(h, v.readUIntBE(0, 6));
+    });
+    // Decide per put: skip blocks already stored (unless overwriting);
+    // within a batch the last writer of a hash wins.
+    const writes = new Map<string, Pending>();
+    for (const p of batch) if (p.overwrite || !existing.has(p.hash)) writes.set(p.hash, p);
+    const ops: Array<{ type: 'put'; key: string; value: Buffer }> = [];
+    for (const p of writes.values()) {
+      const sizeBuf = Buffer.alloc(6);
+      sizeBuf.writeUIntBE(p.data.length, 0, 6);
+      ops.push({ type: 'put', key: DATA + p.hash, value: Buffer.from(p.data.buffer, p.data.byteOffset, p.data.length) });
+      ops.push({ type: 'put', key: SIZE + p.hash, value: sizeBuf });
+    }
+    if (ops.length) await this.db.batch(ops, { sync: this.sync });
+    for (const [h, p] of writes) {
+      const prev = existing.get(h);
+      if (prev === undefined) this.blocks++;
+      else this.bytes -= prev;
+      this.bytes += p.data.length;
+    }
+    for (const p of batch) this.pending -= p.data.length;
+    for (const p of batch) {
+      const w = writes.get(p.hash);
+      if (w === p) p.resolve({ written: true, size: p.data.length });
+      else p.resolve({ written: false, size: w ? w.data.length : existing.get(p.hash)! });
+    }
+    } catch (err) {
+      for (const p of batch) this.pending -= p.data.length;
+      for (const p of batch) p.reject(err as Error);
     }
   }
 

@@ -8,11 +8,13 @@ export class MemoryChunkStore implements ChunkStore {
   async open(): Promise<void> {}
   async close(): Promise<void> {}
 
-  async put(hash: string, data: Uint8Array): Promise<void> {
+  async put(hash: string, data: Uint8Array, options: { overwrite?: boolean } = {}): Promise<{ written: boolean; size: number }> {
     const prev = this.blocks.get(hash);
+    if (prev && !options.overwrite) return { written: false, size: prev.length };
     if (prev) this.bytes -= prev.length;
     this.blocks.set(hash, Buffer.from(data));
     this.bytes += data.length;
+    return { written: true, size: data.length };
   }
 
   async get(hash: string): Promise<Buffer | undefined> {

@@ -9,6 +9,8 @@ import { fromServiceError } from './status';
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  // Receive window for downloads (64 KiB by default: a round trip per block).
+  'grpc-node.flow_control_window': 8 * 1024 * 1024,
   'grpc.keepalive_time_ms': 10_000,
   'grpc.keepalive_timeout_ms': 5_000,
 };

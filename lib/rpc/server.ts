@@ -12,6 +12,35 @@ import { loadProtos, MAX_MESSAGE_BYTES } from './proto';
 import { reflectionHandler } from './reflection';
 import { toServiceError, type StatusTable } from './status';
 
+/**
+ * HTTP/2 receive window for uploads. Node's default (64 KiB) makes every
+ * 64 KiB block wait a WINDOW_UPDATE round trip; grpc-js 1.14 has no server
+ * option for it (grpc-node PR #3058), so it is set on the server's HTTP/2
+ * settings and on each session's connection window.
+ */
+const RECEIVE_WINDOW_BYTES = 8 * 1024 * 1024;
+
+function raiseReceiveWindow(server: grpc.Server, bytes: number): void {
+  const internals = server as unknown as {
+    commonServerOptions?: { settings?: Record<string, unknown> };
+    _sessionHandler?: (http2Server: unknown) => (session: { setLocalWindowSize?: (n: number) => void }) => void;
+  };
+  if (!internals.commonServerOptions || typeof internals._sessionHandler !== 'function') return;
+  internals.commonServerOptions.settings = { ...internals.commonServerOptions.settings, initialWindowSize: bytes, maxFrameSize: 1024 * 1024 };
+  const original = internals._sessionHandler.bind(server);
+  internals._sessionHandler = (http2Server) => {
+    const handle = original(http2Server);
+    return (session) => {
+      try {
+        session.setLocalWindowSize?.(bytes);
+      } catch {
+        /* older Node: keep the default */
+      }
+      handle(session);
+    };
+  };
+}
+
 export interface RpcServerOptions {
   /** host:port; port 0 picks a free one. */
   listen: string;
@@ -48,6 +77,7 @@ export class RpcServer {
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5000,
     });
+    raiseReceiveWindow(this.server, RECEIVE_WINDOW_BYTES);
     this.health = new HealthState([]);
     const { protos, descriptorSet } = loadProtos();
     const index = new DescriptorIndex(descriptorSet);

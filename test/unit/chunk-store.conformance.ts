@@ -72,6 +72,22 @@ export function chunkStoreConformance(factory: StoreFactory): void {
     }
   });
 
+  test('put reports whether it wrote; overwrite replaces', async () => {
+    const { store, dispose } = await factory.make();
+    try {
+      const a = block(300);
+      assert.equal(await store.put(a.hash, a.data), { written: true, size: 300 });
+      assert.equal(await store.put(a.hash, Buffer.alloc(300, 9)), { written: false, size: 300 });
+      assert.equal(await store.get(a.hash), a.data);
+      const other = Buffer.alloc(250, 7);
+      assert.equal(await store.put(a.hash, other, { overwrite: true }), { written: true, size: 250 });
+      assert.equal(await store.get(a.hash), other);
+      assert.equal(store.totals(), { blocks: 1, bytes: 250 });
+    } finally {
+      await dispose();
+    }
+  });
+
   test('delete removes, reports what existed, ignores the absent', async () => {
     const { store, dispose } = await factory.make();
     try {
