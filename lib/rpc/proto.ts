@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType as BlockdTypes } from '../../proto/gen/ts/blockd';
 import type { ProtoGrpcType as HealthTypes } from '../../proto/gen/ts/health';
+import type { ProtoGrpcType as MetaTypes } from '../../proto/gen/ts/meta';
 import type { ProtoGrpcType as ReflectionTypes } from '../../proto/gen/ts/reflection';
 
 const PROTO_ROOT = join(__dirname, '..', '..', 'proto');
@@ -36,7 +37,9 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-export type Protos = BlockdTypes & HealthTypes & ReflectionTypes & {
+export type Protos = HealthTypes & ReflectionTypes & {
+  blockstore: { internal: { v1: BlockdTypes['blockstore']['internal']['v1'] & MetaTypes['blockstore']['internal']['v1'] } };
+  google: BlockdTypes['google'];
   grpc: { reflection: { v1alpha: ReflectionTypes['grpc']['reflection']['v1'] } };
 };
 

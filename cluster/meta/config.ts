@@ -1,0 +1,98 @@
+/**
+ * The metadata node's configuration: typed, with defaults, flags and
+ * environment variables (parsed in main.ts), and a validator whose messages
+ * name the field.
+ */
+import { resolve } from 'node:path';
+import type { FlagSpec, FlagValues } from '../../lib/cli/flags';
+import { BlockstoreError } from '../../lib/errors';
+import type { LogLevel } from '../../lib/logger';
+import { parseHostPort, parseNumber } from '../../lib/units';
+
+export interface MetaConfig {
+  id: string;
+  listen: string;
+  advertise: string | undefined;
+  dataDir: string;
+  etcd: string[];
+  etcdPrefix: string;
+  /**
+   * Master lease TTL. Failover without a supervisor takes about this long
+   * (the dead master's lease must expire); shorter means faster failover but
+   * more sensitivity to etcd hiccups. etcd grants no less than 2 s.
+   */
+  leaseTtlSeconds: number;
+  /** Most synchronous replicas; a write waits for all of them (≥ 1). */
+  syncReplicas: number;
+  /** A synchronous replica that has not acked within this is dropped from the set. */
+  syncTimeoutMs: number;
+  /** A write not acknowledged within this fails with UNAVAILABLE. */
+  writeTimeoutMs: number;
+  /** How long a read waits for its position to be applied here. */
+  readWaitMs: number;
+  /** How often the node checks the leader key (and campaigns when there is none). */
+  electionPollMs: number;
+  drainGraceMs: number;
+  logLevel: LogLevel;
+}
+
+export const META_FLAGS: FlagSpec[] = [
+  { name: 'id', env: 'BLOCKSTORE_ID', type: 'string', value: 'NAME', help: 'node id, unique in the cluster (required)' },
+  { name: 'listen', env: 'BLOCKSTORE_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:7200', help: 'gRPC address to bind' },
+  { name: 'advertise', env: 'BLOCKSTORE_ADVERTISE', type: 'string', value: 'HOST:PORT', help: 'address others dial (default: the bound address)' },
+  { name: 'data-dir', env: 'BLOCKSTORE_DATA_DIR', type: 'string', value: 'DIR', help: 'where the log and tables are kept (required)' },
+  { name: 'etcd', env: 'BLOCKSTORE_ETCD', type: 'string', value: 'URL[,URL…]', default: 'http://127.0.0.1:2379', help: 'etcd endpoints' },
+  { name: 'etcd-prefix', env: 'BLOCKSTORE_ETCD_PREFIX', type: 'string', value: 'PREFIX', default: '/blockstore/', help: 'etcd key prefix of this cluster' },
+  { name: 'lease-ttl', env: 'BLOCKSTORE_LEASE_TTL', type: 'string', value: 'SECONDS', default: '2', help: 'master lease TTL (≥ 2)' },
+  { name: 'sync-replicas', env: 'BLOCKSTORE_SYNC_REPLICAS', type: 'string', value: 'N', default: '1', help: 'synchronous replicas each write waits for' },
+  { name: 'sync-timeout-ms', env: 'BLOCKSTORE_SYNC_TIMEOUT_MS', type: 'string', value: 'MS', default: '1000', help: 'drop a silent synchronous replica after this' },
+  { name: 'write-timeout-ms', env: 'BLOCKSTORE_WRITE_TIMEOUT_MS', type: 'string', value: 'MS', default: '5000', help: 'fail a write not acknowledged within this' },
+  { name: 'read-wait-ms', env: 'BLOCKSTORE_READ_WAIT_MS', type: 'string', value: 'MS', default: '3000', help: 'how long a read waits for its position' },
+  { name: 'election-poll-ms', env: 'BLOCKSTORE_ELECTION_POLL_MS', type: 'string', value: 'MS', default: '200', help: 'leader key check interval' },
+  { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '5000', help: 'SIGTERM: wait this long for in-flight calls' },
+  { name: 'log-level', env: 'BLOCKSTORE_LOG_LEVEL', type: 'string', value: 'LEVEL', default: 'info', help: 'debug, info, warn or error' },
+];
+
+/** @throws BlockstoreError INVALID_ARGUMENT naming the flag at fault. */
+export function metaConfigFromFlags(v: FlagValues): MetaConfig {
+  const str = (name: string): string | undefined => (typeof v[name] === 'string' ? (v[name] as string) : undefined);
+  const required = (name: string): string => {
+    const s = str(name);
+    if (!s) throw new BlockstoreError('INVALID_ARGUMENT', `--${name} is required`);
+    return s;
+  };
+  const c: MetaConfig = {
+    id: required('id'),
+    listen: required('listen'),
+    advertise: str('advertise'),
+    dataDir: resolve(required('data-dir')),
+    etcd: required('etcd').split(',').map((s) => s.trim()),
+    etcdPrefix: required('etcd-prefix'),
+    leaseTtlSeconds: parseNumber(required('lease-ttl'), '--lease-ttl', 2),
+    syncReplicas: parseNumber(required('sync-replicas'), '--sync-replicas', 1),
+    syncTimeoutMs: parseNumber(required('sync-timeout-ms'), '--sync-timeout-ms', 50),
+    writeTimeoutMs: parseNumber(required('write-timeout-ms'), '--write-timeout-ms', 100),
+    readWaitMs: parseNumber(required('read-wait-ms'), '--read-wait-ms', 0),
+    electionPollMs: parseNumber(required('election-poll-ms'), '--election-poll-ms', 20),
+    drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
+    logLevel: (str('log-level') ?? 'info') as LogLevel,
+  };
+  validateMetaConfig(c);
+  return c;
+}
+
+/** @throws BlockstoreError INVALID_ARGUMENT naming the field at fault. */
+export function validateMetaConfig(c: MetaConfig): void {
+  const fail = (msg: string): never => {
+    throw new BlockstoreError('INVALID_ARGUMENT', msg);
+  };
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.id)) fail(`--id: 1 to 64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(c.id)}`);
+  parseHostPort(c.listen, '--listen');
+  if (c.advertise !== undefined && parseHostPort(c.advertise, '--advertise').port === 0) fail('--advertise: needs a real port, not 0');
+  if (c.etcd.length === 0) fail('--etcd: at least one endpoint');
+  for (const e of c.etcd) if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(e)) fail(`--etcd: expected http://HOST:PORT, got ${JSON.stringify(e)}`);
+  if (!c.etcdPrefix.startsWith('/') || !c.etcdPrefix.endsWith('/')) fail(`--etcd-prefix: must start and end with "/"`);
+  if (!Number.isInteger(c.syncReplicas)) fail('--sync-replicas: a whole number ≥ 1');
+  if (c.syncTimeoutMs >= c.writeTimeoutMs) fail(`--sync-timeout-ms (${c.syncTimeoutMs}) must be shorter than --write-timeout-ms (${c.writeTimeoutMs})`);
+  if (!['debug', 'info', 'warn', 'error'].includes(c.logLevel)) fail(`--log-level: debug, info, warn or error`);
+}

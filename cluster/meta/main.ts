@@ -1,0 +1,38 @@
+/**
+ * `blockstore meta`: wiring only — flags, logger, signals.
+ */
+import { helpText, parseFlags } from '../../lib/cli/flags';
+import { createLogger } from '../../lib/logger';
+import { META_FLAGS, metaConfigFromFlags } from './config';
+import { MetaNode } from './meta-node';
+
+export const META_USAGE = 'blockstore meta --id NAME --data-dir DIR [--listen HOST:PORT] [--etcd URL[,URL…]] [flags]';
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, help } = parseFlags(argv, META_FLAGS);
+  if (help) {
+    process.stdout.write(
+      helpText(META_USAGE, 'Runs a metadata node: master (elected through etcd) or synchronous/asynchronous replica.', META_FLAGS),
+    );
+    return 0;
+  }
+  const config = metaConfigFromFlags(values);
+  const logger = createLogger({ level: config.logLevel, fields: { role: 'meta', node: config.id } });
+  const node = new MetaNode(config, logger);
+  await node.start();
+  process.stdout.write(`${JSON.stringify({ event: 'listening', role: 'meta', id: config.id, port: node.boundPort, pid: process.pid })}\n`);
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info('signal received', { signal });
+      node.drain().then(
+        () => resolve(0),
+        (err: unknown) => {
+          logger.error('drain failed', { err: err as Error });
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

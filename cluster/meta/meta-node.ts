@@ -1,0 +1,284 @@
+/**
+ * Composition root of a metadata node, and its role: replica (following
+ * the master, serving reads) or master (taking writes). The role follows the
+ * etcd leader key: a node with no leader in sight campaigns (if it is in the
+ * synchronous set); a master that sees another leader, a newer epoch, or a
+ * lease it can no longer be sure of, steps down and follows.
+ */
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { BlockstoreError } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+import { loadProtos } from '../../lib/rpc/proto';
+import { RpcServer } from '../../lib/rpc/server';
+import { MetaCoordinator, type LeaderInfo } from '../coordination/leader-election';
+import { nodeKey, type NodeRecord } from '../coordination/keys';
+import { Registration } from '../coordination/registration';
+import type { MetaConfig } from './config';
+import { Reads } from './reads';
+import { Follower } from './replication/follower';
+import type { ReplicaLink } from './replication/messages';
+import { Replicator } from './replication/replicator';
+import { MasterTerm, type WriteResult } from './role/master-term';
+import { dialMaster } from './rpc/follow-dialer';
+import { metadataHandlers } from './rpc/metadata-service';
+import { replicationHandlers } from './rpc/replication-service';
+import { META_STATUS_TABLE } from './rpc/status-table';
+import type { WriteRequest } from './state/requests';
+import { MetaStore } from './store/meta-store';
+
+export const METADATA_SERVICE = 'blockstore.internal.v1.Metadata';
+export const REPLICATION_SERVICE = 'blockstore.internal.v1.MetaReplication';
+
+export type Role = 'replica' | 'master';
+
+export class MetaNode {
+  readonly store: MetaStore;
+  readonly reads: Reads;
+  private readonly server: RpcServer;
+  private readonly coordinator: MetaCoordinator;
+  private readonly follower: Follower;
+  private registration: Registration | undefined;
+  private term: MasterTerm | undefined;
+  private leader: LeaderInfo | undefined;
+  private address = '';
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private closing: Promise<void> | undefined;
+  private readonly startedAt = new Date().toISOString();
+  /** Counts elections won (status, tests). */
+  termsWon = 0;
+
+  constructor(
+    private readonly config: MetaConfig,
+    private readonly logger: Logger,
+  ) {
+    mkdirSync(config.dataDir, { recursive: true });
+    this.store = new MetaStore(config.dataDir);
+    this.reads = new Reads(this.store, config.readWaitMs);
+    this.store.onApplied = (pos) => this.reads.applied(pos);
+    this.coordinator = new MetaCoordinator({
+      endpoints: config.etcd,
+      prefix: config.etcdPrefix,
+      ttlSeconds: config.leaseTtlSeconds,
+      logger: logger.child({ component: 'election' }),
+    });
+    this.follower = new Follower(this.store, config.id, () => this.address, dialMaster, logger.child({ component: 'follower' }));
+    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), statusTable: META_STATUS_TABLE });
+    const { protos } = loadProtos();
+    this.server.addService(METADATA_SERVICE, protos.blockstore.internal.v1.Metadata.service, metadataHandlers(this.server, this));
+    this.server.addService(REPLICATION_SERVICE, protos.blockstore.internal.v1.MetaReplication.service, replicationHandlers(this));
+  }
+
+  async start(): Promise<string> {
+    await this.store.open();
+    const port = await this.server.start();
+    const host = this.config.listen.slice(0, this.config.listen.lastIndexOf(':'));
+    this.address = this.config.advertise ?? `${host === '0.0.0.0' || host === '::' ? hostname() : host}:${port}`;
+    this.registration = new Registration({
+      endpoints: this.config.etcd,
+      key: nodeKey(this.config.etcdPrefix, 'meta', this.config.id),
+      ttlSeconds: Math.max(2, this.config.leaseTtlSeconds),
+      refreshMs: 1000,
+      record: () => this.record(),
+      logger: this.logger.child({ component: 'registration' }),
+    });
+    this.registration.start();
+    this.schedule(0);
+    this.logger.info('metadata node serving', { address: this.address, applied: this.store.applied, last: this.store.last });
+    return this.address;
+  }
+
+  get boundPort(): number {
+    return this.server.boundPort;
+  }
+
+  get role(): Role {
+    return this.term ? 'master' : 'replica';
+  }
+
+  private record(): NodeRecord {
+    return {
+      id: this.config.id,
+      role: 'meta',
+      address: this.address,
+      pid: process.pid,
+      startedAt: this.startedAt,
+      updatedAt: new Date().toISOString(),
+      info: { metaRole: this.role, appliedSeq: this.store.applied.seq, epoch: this.leader?.epoch ?? 0 },
+    };
+  }
+
+  private schedule(ms: number): void {
+    if (this.closing) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick(), ms);
+  }
+
+  /** One look at the leader key, and what follows from it. */
+  private async tick(): Promise<void> {
+    if (this.ticking || this.closing) return;
+    this.ticking = true;
+    try {
+      let leader: LeaderInfo | undefined;
+      try {
+        leader = await this.coordinator.readLeader();
+      } catch (err) {
+        this.logger.debug('etcd unreachable', { err: err as Error });
+        return; // a master's fence handles a long outage; a replica keeps following
+      }
+      if (this.term) {
+        if (!leader || leader.id !== this.config.id || leader.epoch !== this.term.epoch) {
+          this.term.stop(leader ? `the leader key now names ${leader.id} (epoch ${leader.epoch})` : 'the leader key is gone');
+        }
+        return;
+      }
+      if (leader) {
+        this.leader = leader;
+        if (leader.id !== this.config.id) await this.follower.follow(leader);
+        return;
+      }
+      // No leader: campaign after a short random delay (fewer collisions).
+      await new Promise((r) => setTimeout(r, Math.random() * 100));
+      const won = await this.coordinator.campaign(this.config.id, this.address).catch((err: unknown) => {
+        this.logger.debug('campaign failed', { err: err as Error });
+        return undefined;
+      });
+      if (won) this.becomeMaster(won);
+    } finally {
+      this.ticking = false;
+      this.schedule(this.config.electionPollMs);
+    }
+  }
+
+  private becomeMaster(leader: LeaderInfo): void {
+    this.follower.stop();
+    this.leader = leader;
+    this.termsWon++;
+    void this.store.setPromised(leader.epoch);
+    this.logger.info('elected master', { epoch: leader.epoch, applied: this.store.applied, last: this.store.last });
+    const log = this.logger.child({ component: 'master', epoch: leader.epoch });
+    let term: MasterTerm | undefined;
+    const stepDown = (reason: string) => term?.stop(reason);
+    const replicator = new Replicator(
+      this.store,
+      leader.epoch,
+      this.config.id,
+      (record) => this.coordinator.publishSyncSet(record),
+      stepDown,
+      { maxSync: this.config.syncReplicas, syncTimeoutMs: this.config.syncTimeoutMs },
+      log,
+    );
+    term = new MasterTerm(
+      leader.epoch,
+      this.store,
+      replicator,
+      () => this.coordinator.leaseRemainingMs(),
+      (reason) => this.onTermEnded(term!, reason),
+      { writeTimeoutMs: this.config.writeTimeoutMs, fenceMarginMs: Math.min(1000, this.config.leaseTtlSeconds * 250) },
+      log,
+    );
+    this.term = term;
+    term.start();
+    this.watchFence(term);
+  }
+
+  /** Checks the lease often; a master that can no longer be sure of it stops. */
+  private watchFence(term: MasterTerm): void {
+    const check = () => {
+      if (this.term !== term) return;
+      if (!term.accepting) {
+        term.stop('lease no longer certain (cannot renew with etcd)');
+        return;
+      }
+      setTimeout(check, 50);
+    };
+    setTimeout(check, 50);
+  }
+
+  private onTermEnded(term: MasterTerm, reason: string): void {
+    if (this.term !== term) return;
+    this.term = undefined;
+    this.logger.warn('stepping down to replica', { reason });
+    void this.coordinator.resign();
+  }
+
+  /**
+   * A write: executed here when master.
+   * @throws BlockstoreError NOT_MASTER (with the master's address) on a replica.
+   */
+  async write(req: WriteRequest): Promise<WriteResult> {
+    if (!this.term) {
+      const master = this.follower.masterAddress ?? '';
+      throw new BlockstoreError('NOT_MASTER', master ? `not the master; the master is ${this.follower.masterId} at ${master}` : 'not the master; no master known', {
+        details: { master, 'master-id': this.follower.masterId ?? '' },
+      });
+    }
+    return this.term.submit(req);
+  }
+
+  /** A replica's replication stream arrived. */
+  attachReplica(link: ReplicaLink): void {
+    const term = this.term;
+    if (!term || !term.accepting) {
+      link.close();
+      return;
+    }
+    term.replicator.attach(link);
+  }
+
+  status() {
+    const term = this.term;
+    const replicator = term ? term.replicator.status() : { syncReplicas: [], replicas: [] };
+    return {
+      nodeId: this.config.id,
+      role: this.role,
+      epoch: this.leader?.epoch ?? 0,
+      masterId: term ? this.config.id : (this.follower.masterId ?? ''),
+      masterAddress: term ? this.address : (this.follower.masterAddress ?? ''),
+      lastSeq: this.store.last.seq,
+      commitSeq: term ? this.store.applied.seq : this.follower.commitSeq,
+      appliedSeq: this.store.applied.seq,
+      syncReplicas: replicator.syncReplicas,
+      replicas: replicator.replicas,
+      acceptingWrites: term?.accepting === true && term.ready,
+      address: this.address,
+    };
+  }
+
+  /** @throws etcd errors. */
+  revokeMasterLease(masterId: string): Promise<boolean> {
+    return this.coordinator.revokeLeaderLease(masterId);
+  }
+
+  /** SIGTERM: stop leading (so a replica takes over at once), drain calls, close. Idempotent. */
+  drain(): Promise<void> {
+    this.closing ??= (async () => {
+      clearTimeout(this.timer);
+      this.server.health.setAll('NOT_SERVING');
+      this.term?.stop('shutting down');
+      this.follower.stop();
+      await this.coordinator.resign();
+      await this.registration?.close();
+      await this.server.drain(0, this.config.drainGraceMs);
+      this.coordinator.close();
+      await this.store.close();
+    })();
+    return this.closing;
+  }
+
+  /** Immediate stop (tests). Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearTimeout(this.timer);
+      this.server.close();
+      this.term?.stop('closing');
+      this.follower.stop();
+      await this.coordinator.resign();
+      await this.registration?.close();
+      this.coordinator.close();
+      await this.store.close();
+    })();
+    return this.closing;
+  }
+}

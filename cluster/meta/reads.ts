@@ -1,0 +1,152 @@
+/**
+ * Reads served by every metadata node from its applied state. A read may
+ * carry a position (from a write's reply): it waits, bounded, until this
+ * node has applied it, so a client reads its own writes through any node.
+ */
+import { BlockstoreError } from '../../lib/errors';
+import { isBlockHash } from '../../lib/hash';
+import { normalizePath, normalizePrefix } from '../../lib/paths';
+import { K, pathFromFileKey, type BlockRec, type ChangeRec, type FileRec, type NsBlockRec, type TokenRec, type UserRec, type VersionRec } from './state/records';
+import type { MetaStore, Position } from './store/meta-store';
+
+export class Reads {
+  private waiters = new Set<{ seq: number; resolve: () => void }>();
+  private changeListeners = new Set<() => void>();
+
+  constructor(
+    private readonly store: MetaStore,
+    private readonly readWaitMs: number,
+  ) {}
+
+  /** Called with each new applied position. */
+  applied(pos: Position): void {
+    for (const w of this.waiters) {
+      if (pos.seq >= w.seq) {
+        this.waiters.delete(w);
+        w.resolve();
+      }
+    }
+    for (const l of this.changeListeners) l();
+  }
+
+  /**
+   * Waits until `minPosition` is applied here.
+   * @throws BlockstoreError UNAVAILABLE when this node is still behind after the bound.
+   */
+  async waitFor(minPosition: number): Promise<void> {
+    if (minPosition <= this.store.applied.seq) return;
+    await new Promise<void>((resolve, reject) => {
+      const w = { seq: minPosition, resolve: () => (clearTimeout(t), resolve()) };
+      const t = setTimeout(() => {
+        this.waiters.delete(w);
+        reject(new BlockstoreError('UNAVAILABLE', `this node has applied position ${this.store.applied.seq}, not yet ${minPosition}; try another node`));
+      }, this.readWaitMs);
+      this.waiters.add(w);
+    });
+  }
+
+  async authenticate(tokenHash: string): Promise<TokenRec> {
+    if (!isBlockHash(tokenHash)) throw new BlockstoreError('UNAUTHENTICATED', 'malformed token');
+    const tok = await this.store.getJson<TokenRec>(K.token(tokenHash));
+    if (!tok) throw new BlockstoreError('UNAUTHENTICATED', 'unknown or revoked token');
+    return tok;
+  }
+
+  async user(userId: string): Promise<UserRec> {
+    const u = await this.store.getJson<UserRec>(K.user(userId));
+    if (!u) throw new BlockstoreError('NOT_FOUND', `user ${userId} does not exist`);
+    return u;
+  }
+
+  /** A version (0: the current one) and where its blocks are. */
+  async stat(ns: string, rawPath: string, version: number): Promise<{ version: VersionRec; locations: Array<{ hash: string; nodes: string[] }> }> {
+    const path = normalizePath(rawPath);
+    let v: VersionRec | undefined;
+    if (version === 0) {
+      const head = await this.store.getJson<FileRec>(K.file(ns, path));
+      if (!head || head.deleted) throw new BlockstoreError('NOT_FOUND', `${path} does not exist`);
+      v = await this.store.getJson<VersionRec>(K.version(ns, path, head.version));
+    } else {
+      v = await this.store.getJson<VersionRec>(K.version(ns, path, version));
+    }
+    if (!v) throw new BlockstoreError('NOT_FOUND', `${path} has no version ${version}`);
+    const hashes = [...new Set(v.blocks.map((b) => b.hash))];
+    const locations = await Promise.all(
+      hashes.map(async (hash) => ({ hash, nodes: (await this.store.getJson<BlockRec>(K.block(hash)))?.locations ?? [] })),
+    );
+    return { version: v, locations };
+  }
+
+  async listFiles(ns: string, rawPrefix: string, pageSize: number, pageToken: string, includeDeleted: boolean): Promise<{ files: VersionRec[]; next: string }> {
+    const prefix = normalizePrefix(rawPrefix);
+    const size = pageSize === 0 ? 100 : pageSize;
+    if (size > 1000) throw new BlockstoreError('INVALID_ARGUMENT', `page_size: at most 1000, got ${pageSize}`);
+    let after = '';
+    if (pageToken) {
+      after = Buffer.from(pageToken, 'base64url').toString('utf8');
+      if (!after.startsWith(prefix)) throw new BlockstoreError('INVALID_ARGUMENT', 'page_token does not belong to this listing');
+    }
+    const lo = K.filePrefix(ns, prefix);
+    const hi = `${lo}\uffff`;
+    const files: VersionRec[] = [];
+    let cursor = after ? `${K.file(ns, after)}\u0000` : lo;
+    let last = '';
+    while (files.length < size) {
+      const rows = await this.store.scan(cursor, hi, size * 2);
+      if (!rows.length) break;
+      for (const [k, v] of rows) {
+        last = pathFromFileKey(k);
+        const head = JSON.parse(v) as FileRec;
+        if (head.deleted && !includeDeleted) continue;
+        const rec = await this.store.getJson<VersionRec>(K.version(ns, head.path, head.version));
+        if (rec) files.push(rec);
+        if (files.length === size) break;
+      }
+      cursor = `${K.file(ns, last)}\u0000`;
+      if (rows.length < size * 2) break;
+    }
+    const more = files.length === size && (await this.store.scan(`${K.file(ns, last)}\u0000`, hi, 1)).length > 0;
+    return { files, next: more ? Buffer.from(last, 'utf8').toString('base64url') : '' };
+  }
+
+  async listVersions(ns: string, rawPath: string): Promise<VersionRec[]> {
+    const path = normalizePath(rawPath);
+    const lo = K.versionPrefix(ns, path);
+    const rows = await this.store.scan(lo, `${lo}\uffff`, 10_000);
+    if (!rows.length) throw new BlockstoreError('NOT_FOUND', `${path} does not exist`);
+    return rows.map(([, v]) => JSON.parse(v) as VersionRec);
+  }
+
+  /** Which blocks the namespace holds (dedup is per namespace). */
+  async findBlocks(ns: string, hashes: string[]): Promise<{ known: Array<{ hash: string; nodes: string[] }>; missing: string[] }> {
+    if (hashes.length > 10_000) throw new BlockstoreError('INVALID_ARGUMENT', `hashes: at most 10,000, got ${hashes.length}`);
+    const known: Array<{ hash: string; nodes: string[] }> = [];
+    const missing: string[] = [];
+    for (const [i, hash] of hashes.entries()) {
+      if (!isBlockHash(hash)) throw new BlockstoreError('INVALID_HASH', `hashes[${i}]: 64 lowercase hex characters`);
+      const mine = await this.store.getJson<NsBlockRec>(K.nsBlock(ns, hash));
+      if (!mine) {
+        missing.push(hash);
+        continue;
+      }
+      const g = await this.store.getJson<BlockRec>(K.block(hash));
+      known.push({ hash, nodes: g?.locations ?? [] });
+    }
+    return { known, missing };
+  }
+
+  /** Change events after `cursor` whose path (or source path) starts with `prefix`. */
+  async changes(ns: string, prefix: string, cursor: number, limit: number): Promise<{ events: ChangeRec[]; scannedTo: number }> {
+    const lo = K.change(ns, cursor + 1);
+    const hi = `${K.changePrefix(ns)}\uffff`;
+    const all = (await this.store.scan(lo, hi, limit)).map(([, v]) => JSON.parse(v) as ChangeRec);
+    const events = all.filter((c) => c.path.startsWith(prefix) || (c.fromPath !== '' && c.fromPath.startsWith(prefix)));
+    return { events, scannedTo: all.length ? all[all.length - 1]!.cursor : cursor };
+  }
+
+  /** Registers a callback for every apply (watch streams); returns its remover. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * The master's side of log shipping, and the synchronous set.
+ *
+ * Each replica's stream starts with a hello (its log end, applied position,
+ * promised epoch). The master finds where their logs agree: the replica's
+ * log end if the master has that entry with the same epoch, else its applied
+ * position (applied = committed, which every later master holds) after
+ * telling it to truncate; an empty replica gets a snapshot. Then entries
+ * flow as they are appended, and commits as they happen.
+ *
+ * A write is acknowledged when every member of the synchronous set has
+ * fsync'd it. Members are published in etcd before they count, and only
+ * replicas holding the whole log are added; a member that fails to ack
+ * within syncTimeoutMs, or whose stream closes, is removed (removal is
+ * always safe: the rest still hold everything). With no member at all,
+ * writes wait; they are never acknowledged on the master alone.
+ */
+import type { Logger } from '../../../lib/logger';
+import type { SyncSetRecord } from '../../coordination/leader-election';
+import type { MetaStore } from '../store/meta-store';
+import type { ReplicaLink, ToMaster } from './messages';
+
+export interface ReplicatorOptions {
+  /** Most synchronous replicas (≥ 1). */
+  maxSync: number;
+  /** A member that has not acked a pending write within this is dropped. */
+  syncTimeoutMs: number;
+  /** Entries per message. */
+  batchEntries?: number;
+}
+
+interface Session {
+  id: string;
+  address: string;
+  link: ReplicaLink;
+  next: number;
+  acked: number;
+  open: boolean;
+  wake: (() => void) | undefined;
+}
+
+export class Replicator {
+  private readonly sessions = new Map<string, Session>();
+  private readonly members = new Set<string>();
+  private commitSeq = 0;
+  private closed = false;
+  private changed: (() => void) | undefined;
+  private publishing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: MetaStore,
+    private readonly epoch: number,
+    private readonly nodeId: string,
+    private readonly publish: (record: SyncSetRecord) => Promise<boolean>,
+    private readonly onStale: (reason: string) => void,
+    private readonly options: ReplicatorOptions,
+    private readonly logger: Logger,
+  ) {
+    this.commitSeq = store.applied.seq;
+  }
+
+  /** A replica's stream arrived. */
+  attach(link: ReplicaLink): void {
+    let session: Session | undefined;
+    link.onMessage((msg: ToMaster) => {
+      if (msg.kind === 'hello') {
+        if (session) return;
+        void this.handshake(link, msg).then((s) => (session = s));
+      } else if (session) {
+        if (msg.seq > session.acked) {
+          session.acked = msg.seq;
+          this.signal();
+        }
+      }
+    });
+    link.onClose(() => {
+      if (!session) return;
+      session.open = false;
+      session.wake?.();
+      if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
+      if (this.members.has(session.id)) void this.removeMember(session.id, 'stream closed');
+      this.signal();
+    });
+  }
+
+  private async handshake(link: ReplicaLink, hello: Extract<ToMaster, { kind: 'hello' }>): Promise<Session | undefined> {
+    if (this.closed) {
+      link.close();
+      return undefined;
+    }
+    if (hello.promisedEpoch > this.epoch) {
+      link.close();
+      this.onStale(`replica ${hello.nodeId} follows epoch ${hello.promisedEpoch} > ${this.epoch}`);
+      return undefined;
+    }
+    const prev = this.sessions.get(hello.nodeId);
+    if (prev) prev.link.close();
+    const s: Session = { id: hello.nodeId, address: hello.address, link, next: 0, acked: 0, open: true, wake: undefined };
+    this.sessions.set(s.id, s);
+    try {
+      const lastEpochHere = hello.last.seq <= this.store.last.seq ? await this.store.epochAt(hello.last.seq) : undefined;
+      const appliedEpochHere = await this.store.epochAt(hello.applied.seq);
+      if (hello.last.seq === 0 && this.store.applied.seq > 0) {
+        await this.sendSnapshot(s);
+      } else if (lastEpochHere !== undefined && lastEpochHere === hello.last.epoch) {
+        s.next = hello.last.seq + 1;
+      } else if (appliedEpochHere !== undefined && appliedEpochHere === hello.applied.epoch && hello.applied.seq <= this.store.last.seq) {
+        this.logger.info('replica log diverges; truncating it to its applied position', { replica: s.id, last: hello.last, applied: hello.applied });
+        await link.send({ epoch: this.epoch, kind: 'truncate', after: hello.applied.seq });
+        s.next = hello.applied.seq + 1;
+      } else {
+        await this.sendSnapshot(s);
+      }
+      s.acked = s.next - 1;
+      this.logger.info('replica attached', { replica: s.id, from: s.next });
+      void this.pump(s);
+      this.signal();
+      return s;
+    } catch (err) {
+      this.logger.warn('replica handshake failed', { replica: s.id, err: err as Error });
+      link.close();
+      return undefined;
+    }
+  }
+
+  private async sendSnapshot(s: Session): Promise<void> {
+    this.logger.info('sending snapshot', { replica: s.id });
+    let applied = { seq: 0, epoch: 0 };
+    let pairs: Array<{ key: string; value: string }> = [];
+    let first = true;
+    let bytes = 0;
+    for await (const item of this.store.snapshot()) {
+      if ('applied' in item) {
+        applied = item.applied;
+        continue;
+      }
+      pairs.push(item);
+      bytes += item.key.length + item.value.length;
+      if (bytes > 1024 * 1024) {
+        await s.link.send({ epoch: this.epoch, kind: 'snapshot', first, last: false, applied, pairs });
+        first = false;
+        pairs = [];
+        bytes = 0;
+      }
+    }
+    await s.link.send({ epoch: this.epoch, kind: 'snapshot', first, last: true, applied, pairs });
+    s.next = applied.seq + 1;
+  }
+
+  private async pump(s: Session): Promise<void> {
+    const batch = this.options.batchEntries ?? 512;
+    let sentCommit = -1;
+    while (s.open && !this.closed) {
+      if (s.next <= this.store.last.seq) {
+        const entries = await this.store.readLog(s.next, batch);
+        if (!entries.length) break;
+        await s.link.send({ epoch: this.epoch, kind: 'entries', entries, commitSeq: this.commitSeq });
+        sentCommit = this.commitSeq;
+        s.next = entries[entries.length - 1]!.seq + 1;
+        continue;
+      }
+      if (sentCommit !== this.commitSeq) {
+        sentCommit = this.commitSeq;
+        await s.link.send({ epoch: this.epoch, kind: 'commit', commitSeq: sentCommit });
+        continue;
+      }
+      await new Promise<void>((resolve) => (s.wake = resolve));
+      s.wake = undefined;
+    }
+  }
+
+  /** New entries are in the log. */
+  notifyAppended(): void {
+    for (const s of this.sessions.values()) s.wake?.();
+  }
+
+  /** Entries up to `seq` are committed: tell the replicas. */
+  setCommitted(seq: number): void {
+    this.commitSeq = seq;
+    this.notifyAppended();
+  }
+
+  private signal(): void {
+    this.changed?.();
+  }
+
+  private changedOrTimeout(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        if (self.changed === done) self.changed = undefined;
+        resolve();
+      }
+      this.changed = done;
+    });
+  }
+
+  /**
+   * Resolves once every synchronous replica holds `seq` (the log end) and
+   * there is at least one; adds caught-up replicas and drops silent members
+   * along the way.
+   * @throws Error when `alive()` turns false (stepping down).
+   */
+  async waitForSync(seq: number, alive: () => boolean): Promise<void> {
+    const waitingSince = new Map<string, number>();
+    for (;;) {
+      await this.publishing;
+      if (!alive() || this.closed) throw new Error('no longer master');
+      // Grow: replicas holding everything may join.
+      for (const s of this.sessions.values()) {
+        if (this.members.size >= this.options.maxSync) break;
+        if (s.open && s.acked >= seq && !this.members.has(s.id)) await this.addMember(s.id);
+      }
+      const members = [...this.members];
+      if (members.length > 0 && members.every((m) => (this.sessions.get(m)?.acked ?? -1) >= seq)) return;
+      // Shrink: members that have not acked within the timeout.
+      const now = performance.now();
+      for (const m of members) {
+        const s = this.sessions.get(m);
+        if (s && s.acked >= seq) continue;
+        const since = waitingSince.get(m) ?? now;
+        waitingSince.set(m, since);
+        if (!s || now - since > this.options.syncTimeoutMs) await this.removeMember(m, s ? 'ack timeout' : 'gone');
+      }
+      await this.changedOrTimeout(50);
+    }
+  }
+
+  private async addMember(id: string): Promise<void> {
+    const next = new Set(this.members).add(id);
+    if (await this.publishSet(next)) {
+      this.members.add(id);
+      this.logger.info('synchronous replica added', { replica: id, members: [...this.members] });
+    }
+  }
+
+  private async removeMember(id: string, why: string): Promise<void> {
+    if (!this.members.has(id)) return;
+    const next = new Set(this.members);
+    next.delete(id);
+    // Removal counts at once locally (fewer acks are awaited only after the
+    // publish below succeeds: we wait for it in waitForSync).
+    this.members.delete(id);
+    this.logger.warn('synchronous replica removed', { replica: id, why, members: [...next] });
+    await this.publishSet(next);
+  }
+
+  private publishSet(members: Set<string>): Promise<boolean> {
+    const run = this.publishing.then(async () => {
+      const ok = await this.publish({ epoch: this.epoch, master: this.nodeId, members: [...members].sort() }).catch((err: unknown) => {
+        this.logger.warn('publishing the synchronous set failed', { err: err as Error });
+        return false;
+      });
+      if (!ok) this.onStale('could not publish the synchronous set');
+      return ok;
+    });
+    this.publishing = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  status(): { syncReplicas: string[]; replicas: Array<{ nodeId: string; ackedSeq: number; synchronous: boolean }> } {
+    return {
+      syncReplicas: [...this.members].sort(),
+      replicas: [...this.sessions.values()].map((s) => ({ nodeId: s.id, ackedSeq: s.acked, synchronous: this.members.has(s.id) })),
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const s of this.sessions.values()) {
+      s.open = false;
+      s.wake?.();
+      s.link.close();
+    }
+    this.sessions.clear();
+    this.signal();
+  }
+}

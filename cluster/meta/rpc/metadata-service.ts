@@ -1,0 +1,154 @@
+/**
+ * gRPC adapter for blockstore.internal.v1.Metadata: requests become domain
+ * write requests or reads; results become messages. No logic of its own.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { MetadataHandlers } from '../../../proto/gen/ts/blockstore/internal/v1/Metadata';
+import type { VersionInfo } from '../../../proto/gen/ts/blockstore/internal/v1/VersionInfo';
+import type { WatchRequest__Output } from '../../../proto/gen/ts/blockstore/internal/v1/WatchRequest';
+import type { ChangeEvent } from '../../../proto/gen/ts/blockstore/internal/v1/ChangeEvent';
+import { BlockstoreError } from '../../../lib/errors';
+import { normalizePrefix } from '../../../lib/paths';
+import type { RpcServer } from '../../../lib/rpc/server';
+import type { MetaNode } from '../meta-node';
+import type { VersionRec } from '../state/records';
+import type { WriteResult } from '../role/master-term';
+
+function versionInfo(v: VersionRec | undefined): VersionInfo | null {
+  if (!v) return null;
+  return {
+    path: v.path, version: v.version, size: v.size, contentHash: v.contentHash, author: v.author, time: v.time,
+    deleted: v.deleted, blocks: v.blocks, movedFrom: v.movedFrom,
+  };
+}
+
+const result = (r: WriteResult) => ({ position: r.position, epoch: r.epoch });
+
+function expected(has: boolean, v: number): number | undefined {
+  return has ? v : undefined;
+}
+
+export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHandlers {
+  const reads = node.reads;
+  const read = async (opts: { minPosition: number } | null | undefined) => reads.waitFor(opts?.minPosition ?? 0);
+  return {
+    CreateUser: server.unary('CreateUser', async (req) => {
+      const r = await node.write({ kind: 'createUser', userId: req.userId, name: req.name, quotaBytes: req.quotaBytes });
+      return { user: r.outcome.user ?? null, result: result(r) };
+    }),
+    IssueToken: server.unary('IssueToken', async (req) => {
+      const r = await node.write({ kind: 'issueToken', userId: req.userId, tokenHash: req.tokenHash, tokenId: req.tokenId, scope: req.scope });
+      return { result: result(r) };
+    }),
+    RevokeToken: server.unary('RevokeToken', async (req) => ({ result: result(await node.write({ kind: 'revokeToken', tokenId: req.tokenId })) })),
+    CommitVersion: server.unary('CommitVersion', async (req) => {
+      const r = await node.write({
+        kind: 'commit',
+        ns: req.namespace,
+        path: req.path,
+        expectedVersion: expected(req.hasExpectedVersion, req.expectedVersion),
+        blocks: req.blocks.map((b) => ({ hash: b.hash, size: b.size })),
+        contentHash: req.contentHash,
+        author: req.author,
+        idempotencyKey: req.idempotencyKey,
+        locations: req.locations.map((l) => ({ hash: l.hash, nodes: l.nodes })),
+      });
+      return { version: versionInfo(r.outcome.version), result: result(r), replayed: r.outcome.replayed === true };
+    }),
+    DeleteFile: server.unary('DeleteFile', async (req) => {
+      const r = await node.write({
+        kind: 'delete', ns: req.namespace, path: req.path, expectedVersion: expected(req.hasExpectedVersion, req.expectedVersion),
+        author: req.author, idempotencyKey: req.idempotencyKey,
+      });
+      return { version: versionInfo(r.outcome.version), result: result(r) };
+    }),
+    MoveFile: server.unary('MoveFile', async (req) => {
+      const r = await node.write({ kind: 'move', ns: req.namespace, from: req.fromPath, to: req.toPath, author: req.author, idempotencyKey: req.idempotencyKey });
+      return { version: versionInfo(r.outcome.version), result: result(r) };
+    }),
+    AddBlockLocations: server.unary('AddBlockLocations', async (req) => ({
+      result: result(await node.write({ kind: 'addLocations', locations: req.locations.map((l) => ({ hash: l.hash, nodes: l.nodes })) })),
+    })),
+
+    Authenticate: server.unary('Authenticate', async (req) => {
+      await read(req.read);
+      const tok = await reads.authenticate(req.tokenHash);
+      return { userId: tok.userId, scope: tok.scope, tokenId: tok.tokenId };
+    }),
+    GetUser: server.unary('GetUser', async (req) => {
+      await read(req.read);
+      return { user: await reads.user(req.userId) };
+    }),
+    StatFile: server.unary('StatFile', async (req) => {
+      await read(req.read);
+      const { version, locations } = await reads.stat(req.namespace, req.path, req.version);
+      return { version: versionInfo(version), locations };
+    }),
+    ListFiles: server.unary('ListFiles', async (req) => {
+      await read(req.read);
+      const { files, next } = await reads.listFiles(req.namespace, req.prefix, req.pageSize, req.pageToken, req.includeDeleted);
+      return { files: files.map((f) => versionInfo(f)!), nextPageToken: next };
+    }),
+    ListVersions: server.unary('ListVersions', async (req) => {
+      await read(req.read);
+      return { versions: (await reads.listVersions(req.namespace, req.path)).map((v) => versionInfo(v)!) };
+    }),
+    FindBlocks: server.unary('FindBlocks', async (req) => {
+      await read(req.read);
+      return reads.findBlocks(req.namespace, req.hashes);
+    }),
+    Watch: (call: grpc.ServerWritableStream<WatchRequest__Output, ChangeEvent>) => {
+      void watch(call);
+    },
+
+    GetNodeStatus: server.unary('GetNodeStatus', async () => node.status()),
+    RevokeMasterLease: server.unary('RevokeMasterLease', async (req) => {
+      if (!req.masterId) throw new BlockstoreError('INVALID_ARGUMENT', 'master_id is required');
+      return { revoked: await node.revokeMasterLease(req.masterId) };
+    }),
+  };
+
+  async function watch(call: grpc.ServerWritableStream<WatchRequest__Output, ChangeEvent>): Promise<void> {
+    const req = call.request;
+    let cursor = req.cursor;
+    let prefix: string;
+    try {
+      prefix = normalizePrefix(req.prefix);
+      if (!req.namespace) throw new BlockstoreError('INVALID_ARGUMENT', 'namespace is required');
+    } catch (err) {
+      call.destroy(Object.assign(new Error(), server.toStatus(err, 'Watch')));
+      return;
+    }
+    let open = true;
+    let wake: (() => void) | undefined;
+    const stop = reads.onChange(() => wake?.());
+    const end = () => {
+      open = false;
+      wake?.();
+    };
+    call.on('cancelled', end);
+    call.on('close', end);
+    call.on('error', end);
+    try {
+      while (open) {
+        const { events, scannedTo } = await reads.changes(req.namespace, prefix, cursor, 500);
+        for (const e of events) {
+          const ok = call.write({ cursor: e.cursor, kind: e.kind, path: e.path, version: e.version, size: e.size, fromPath: e.fromPath, time: e.time });
+          if (!ok) await new Promise((r) => call.once('drain', r));
+        }
+        if (scannedTo > cursor) {
+          cursor = scannedTo;
+          continue;
+        }
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 5000);
+        });
+        wake = undefined;
+      }
+    } finally {
+      stop();
+      if (open) call.end();
+    }
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The state machine: how one committed log entry changes the tables. Pure
+ * given the view (no clocks, no randomness): every node that applies the
+ * same entries in the same order holds the same tables.
+ */
+import type { Overlay } from './kv-view';
+import type { Op } from './ops';
+import { K, type BlockRec, type ChangeRec, type FileRec, type IdemRec, type NsBlockRec, type TokenRec, type UserRec, type VersionRec } from './records';
+
+export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void> {
+  switch (op.type) {
+    case 'noop':
+      return;
+    case 'createUser': {
+      const user: UserRec = { id: op.userId, name: op.name, quotaBytes: op.quotaBytes, usedBytes: 0, createdAt: op.time };
+      view.putJson(K.user(op.userId), user);
+      return;
+    }
+    case 'issueToken': {
+      const tok: TokenRec = { tokenId: op.tokenId, tokenHash: op.tokenHash, userId: op.userId, scope: op.scope, createdAt: op.time };
+      view.putJson(K.token(op.tokenHash), tok);
+      view.putJson(K.tokenId(op.tokenId), op.tokenHash);
+      return;
+    }
+    case 'revokeToken': {
+      const hash = await view.getJson<string>(K.tokenId(op.tokenId));
+      if (hash) view.del(K.token(hash));
+      view.del(K.tokenId(op.tokenId));
+      return;
+    }
+    case 'commit': {
+      for (const loc of op.locations) await addLocations(view, loc.hash, loc.nodes, sizeOf(op.blocks, loc.hash));
+      const distinct = new Map(op.blocks.map((b) => [b.hash, b.size]));
+      for (const [hash, size] of distinct) {
+        const g = (await view.getJson<BlockRec>(K.block(hash))) ?? { size, refs: 0, locations: [] };
+        g.refs++;
+        view.putJson(K.block(hash), g);
+        const n = (await view.getJson<NsBlockRec>(K.nsBlock(op.ns, hash))) ?? { size, refs: 0 };
+        n.refs++;
+        view.putJson(K.nsBlock(op.ns, hash), n);
+      }
+      await setHead(view, op.ns, op.path, {
+        path: op.path, version: op.version, size: op.size, contentHash: op.contentHash, author: op.author,
+        time: op.time, deleted: false, blocks: op.blocks, movedFrom: '', seq,
+      });
+      await change(view, op.ns, { kind: 'put', path: op.path, version: op.version, size: op.size, fromPath: '', time: op.time });
+      if (op.idempotencyKey) view.putJson(K.idem(op.ns, op.idempotencyKey), { kind: 'commit', path: op.path, version: op.version, seq } satisfies IdemRec);
+      return;
+    }
+    case 'delete': {
+      await setHead(view, op.ns, op.path, {
+        path: op.path, version: op.version, size: 0, contentHash: '', author: op.author, time: op.time,
+        deleted: true, blocks: [], movedFrom: '', seq,
+      });
+      await change(view, op.ns, { kind: 'delete', path: op.path, version: op.version, size: 0, fromPath: '', time: op.time });
+      if (op.idempotencyKey) view.putJson(K.idem(op.ns, op.idempotencyKey), { kind: 'delete', path: op.path, version: op.version, seq } satisfies IdemRec);
+      return;
+    }
+    case 'move': {
+      const head = await view.getJson<FileRec>(K.file(op.ns, op.from));
+      const src = head ? await view.getJson<VersionRec>(K.version(op.ns, op.from, head.version)) : undefined;
+      if (!src) return; // validated by the master; unreachable in a consistent log
+      // The moved content is a new version at the destination that shares the
+      // source's blocks (one more reference each), and a delete marker at the source.
+      for (const hash of new Set(src.blocks.map((b) => b.hash))) {
+        const g = await view.getJson<BlockRec>(K.block(hash));
+        if (g) view.putJson(K.block(hash), { ...g, refs: g.refs + 1 });
+        const n = await view.getJson<NsBlockRec>(K.nsBlock(op.ns, hash));
+        if (n) view.putJson(K.nsBlock(op.ns, hash), { ...n, refs: n.refs + 1 });
+      }
+      await setHead(view, op.ns, op.to, { ...src, path: op.to, version: op.toVersion, author: op.author, time: op.time, movedFrom: op.from, seq });
+      await setHead(view, op.ns, op.from, {
+        path: op.from, version: op.fromVersion, size: 0, contentHash: '', author: op.author, time: op.time,
+        deleted: true, blocks: [], movedFrom: '', seq,
+      });
+      await change(view, op.ns, { kind: 'move', path: op.to, version: op.toVersion, size: src.size, fromPath: op.from, time: op.time });
+      if (op.idempotencyKey) view.putJson(K.idem(op.ns, op.idempotencyKey), { kind: 'move', path: op.to, version: op.toVersion, seq } satisfies IdemRec);
+      return;
+    }
+    case 'addLocations': {
+      for (const loc of op.locations) await addLocations(view, loc.hash, loc.nodes, undefined);
+      return;
+    }
+  }
+}
+
+function sizeOf(blocks: Array<{ hash: string; size: number }>, hash: string): number | undefined {
+  return blocks.find((b) => b.hash === hash)?.size;
+}
+
+async function addLocations(view: Overlay, hash: string, nodes: string[], size: number | undefined): Promise<void> {
+  const g = await view.getJson<BlockRec>(K.block(hash));
+  if (!g && size === undefined) return; // locations of a block nothing references: ignored
+  const rec = g ?? { size: size!, refs: 0, locations: [] };
+  rec.locations = [...new Set([...rec.locations, ...nodes])].sort();
+  view.putJson(K.block(hash), rec);
+}
+
+/** Writes a version, makes it the file's head, and keeps the owner's usage. */
+async function setHead(view: Overlay, ns: string, path: string, v: VersionRec): Promise<void> {
+  const prev = await view.getJson<FileRec>(K.file(ns, path));
+  const prevLive = prev && !prev.deleted ? prev.size : 0;
+  const nowLive = v.deleted ? 0 : v.size;
+  view.putJson(K.version(ns, path, v.version), v);
+  view.putJson(K.file(ns, path), { path, version: v.version, size: v.size, deleted: v.deleted } satisfies FileRec);
+  if (prevLive !== nowLive) {
+    const user = await view.getJson<UserRec>(K.user(ns));
+    if (user) view.putJson(K.user(ns), { ...user, usedBytes: Math.max(0, user.usedBytes - prevLive + nowLive) });
+  }
+}
+
+async function change(view: Overlay, ns: string, ev: Omit<ChangeRec, 'cursor'>): Promise<void> {
+  const counter = (await view.getJson<{ next: number }>(K.nsCounter(ns))) ?? { next: 1 };
+  view.putJson(K.change(ns, counter.next), { cursor: counter.next, ...ev } satisfies ChangeRec);
+  view.putJson(K.nsCounter(ns), { next: counter.next + 1 });
+}

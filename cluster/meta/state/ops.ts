@@ -1,0 +1,43 @@
+/**
+ * Log operations. An entry carries everything its effect depends on
+ * (version numbers, times, sizes), resolved by the master when it accepted
+ * the write, so applying it is deterministic on every node.
+ */
+import type { BlockRefRec } from './records';
+
+export type Op =
+  | { type: 'noop'; reason: string }
+  | { type: 'createUser'; userId: string; name: string; quotaBytes: number; time: string }
+  | { type: 'issueToken'; tokenId: string; tokenHash: string; userId: string; scope: 'user' | 'admin'; time: string }
+  | { type: 'revokeToken'; tokenId: string }
+  | {
+      type: 'commit';
+      ns: string;
+      path: string;
+      version: number;
+      blocks: BlockRefRec[];
+      size: number;
+      contentHash: string;
+      author: string;
+      time: string;
+      idempotencyKey: string;
+      /** Locations of blocks new to the cluster or gaining copies. */
+      locations: Array<{ hash: string; nodes: string[] }>;
+    }
+  | { type: 'delete'; ns: string; path: string; version: number; author: string; time: string; idempotencyKey: string }
+  | { type: 'move'; ns: string; from: string; to: string; fromVersion: number; toVersion: number; author: string; time: string; idempotencyKey: string }
+  | { type: 'addLocations'; locations: Array<{ hash: string; nodes: string[] }> };
+
+export interface LogEntry {
+  seq: number;
+  epoch: number;
+  op: Op;
+}
+
+export function encodeOp(op: Op): Buffer {
+  return Buffer.from(JSON.stringify(op));
+}
+
+export function decodeOp(bytes: Uint8Array): Op {
+  return JSON.parse(Buffer.from(bytes).toString('utf8')) as Op;
+}

@@ -1,0 +1,209 @@
+/**
+ * Write requests as the master receives them, and their validation into log
+ * operations (`prepare`). Validation reads the tables through an Overlay, so
+ * a write sees the effects of the writes before it in the same batch.
+ */
+import { BlockstoreError } from '../../../lib/errors';
+import { isBlockHash } from '../../../lib/hash';
+import { normalizePath } from '../../../lib/paths';
+import type { Overlay } from './kv-view';
+import type { Op } from './ops';
+import { K, type FileRec, type IdemRec, type NsBlockRec, type TokenRec, type UserRec, type VersionRec } from './records';
+
+export const MAX_BLOCKS_PER_VERSION = 50_000;
+export const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
+const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+export type WriteRequest =
+  | { kind: 'noop'; reason: string }
+  | { kind: 'createUser'; userId: string; name: string; quotaBytes: number }
+  | { kind: 'issueToken'; userId: string; tokenHash: string; tokenId: string; scope: string }
+  | { kind: 'revokeToken'; tokenId: string }
+  | {
+      kind: 'commit';
+      ns: string;
+      path: string;
+      expectedVersion: number | undefined;
+      blocks: Array<{ hash: string; size: number }>;
+      contentHash: string;
+      author: string;
+      idempotencyKey: string;
+      locations: Array<{ hash: string; nodes: string[] }>;
+    }
+  | { kind: 'delete'; ns: string; path: string; expectedVersion: number | undefined; author: string; idempotencyKey: string }
+  | { kind: 'move'; ns: string; from: string; to: string; author: string; idempotencyKey: string }
+  | { kind: 'addLocations'; locations: Array<{ hash: string; nodes: string[] }> };
+
+/** What a write answers besides its position. */
+export type WriteOutcome = { version?: VersionRec; user?: UserRec; replayed?: boolean; replaySeq?: number };
+
+export type Prepared = { op: Op; outcome: WriteOutcome } | { op: undefined; outcome: WriteOutcome };
+
+function invalid(msg: string): never {
+  throw new BlockstoreError('INVALID_ARGUMENT', msg);
+}
+
+function checkId(value: string, field: string): void {
+  if (!ID_RE.test(value)) invalid(`${field}: 1 to 64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(value.slice(0, 80))}`);
+}
+
+function checkIdempotencyKey(key: string): void {
+  if (key.length > 128) invalid(`idempotency_key: at most 128 characters, got ${key.length}`);
+}
+
+async function requireUser(view: Overlay, ns: string): Promise<UserRec> {
+  checkId(ns, 'namespace');
+  const user = await view.getJson<UserRec>(K.user(ns));
+  if (!user) throw new BlockstoreError('NOT_FOUND', `namespace ${ns} does not exist`);
+  return user;
+}
+
+function checkExpected(expected: number | undefined, head: FileRec | undefined, path: string): void {
+  if (expected === undefined) return;
+  const current = head?.version ?? 0;
+  if (expected !== current) {
+    throw new BlockstoreError('VERSION_CONFLICT', `${path}: expected version ${expected}, current version is ${current}`, {
+      details: { 'current-version': String(current) },
+    });
+  }
+}
+
+async function replayOf(view: Overlay, ns: string, key: string, kind: IdemRec['kind']): Promise<WriteOutcome | undefined> {
+  if (!key) return undefined;
+  const idem = await view.getJson<IdemRec>(K.idem(ns, key));
+  if (!idem) return undefined;
+  if (idem.kind !== kind) invalid(`idempotency_key ${JSON.stringify(key)} was already used for a ${idem.kind}`);
+  const version = await view.getJson<VersionRec>(K.version(ns, idem.path, idem.version));
+  return { version, replayed: true, replaySeq: idem.seq };
+}
+
+/**
+ * Validates a write against the current state and turns it into a log op.
+ * @throws BlockstoreError INVALID_ARGUMENT / INVALID_PATH / INVALID_HASH,
+ *   NOT_FOUND (namespace, file, token), ALREADY_EXISTS (user),
+ *   VERSION_CONFLICT, MISSING_BLOCKS, QUOTA_EXCEEDED.
+ */
+export async function prepare(view: Overlay, req: WriteRequest, time: string): Promise<Prepared> {
+  switch (req.kind) {
+    case 'noop':
+      return { op: { type: 'noop', reason: req.reason }, outcome: {} };
+    case 'createUser': {
+      checkId(req.userId, 'user_id');
+      if (req.name.length > 256) invalid('name: at most 256 characters');
+      if (!Number.isSafeInteger(req.quotaBytes) || req.quotaBytes < 0) invalid('quota_bytes: a non-negative integer');
+      if (await view.get(K.user(req.userId))) throw new BlockstoreError('ALREADY_EXISTS', `user ${req.userId} already exists`);
+      const op: Op = { type: 'createUser', userId: req.userId, name: req.name, quotaBytes: req.quotaBytes, time };
+      return { op, outcome: { user: { id: req.userId, name: req.name, quotaBytes: req.quotaBytes, usedBytes: 0, createdAt: time } } };
+    }
+    case 'issueToken': {
+      await requireUser(view, req.userId);
+      if (!isBlockHash(req.tokenHash)) invalid('token_hash: the SHA-256 hex of the token');
+      checkId(req.tokenId, 'token_id');
+      if (req.scope !== 'user' && req.scope !== 'admin') invalid(`scope: "user" or "admin", got ${JSON.stringify(req.scope)}`);
+      if (await view.get(K.tokenId(req.tokenId))) throw new BlockstoreError('ALREADY_EXISTS', `token ${req.tokenId} already exists`);
+      if (await view.getJson<TokenRec>(K.token(req.tokenHash))) throw new BlockstoreError('ALREADY_EXISTS', 'a token with this hash already exists');
+      return { op: { type: 'issueToken', tokenId: req.tokenId, tokenHash: req.tokenHash, userId: req.userId, scope: req.scope, time }, outcome: {} };
+    }
+    case 'revokeToken': {
+      checkId(req.tokenId, 'token_id');
+      if (!(await view.get(K.tokenId(req.tokenId)))) throw new BlockstoreError('NOT_FOUND', `token ${req.tokenId} does not exist`);
+      return { op: { type: 'revokeToken', tokenId: req.tokenId }, outcome: {} };
+    }
+    case 'commit': {
+      const user = await requireUser(view, req.ns);
+      const path = normalizePath(req.path);
+      checkIdempotencyKey(req.idempotencyKey);
+      const replay = await replayOf(view, req.ns, req.idempotencyKey, 'commit');
+      if (replay) return { op: undefined, outcome: replay };
+      if (req.blocks.length > MAX_BLOCKS_PER_VERSION) invalid(`blocks: at most ${MAX_BLOCKS_PER_VERSION} a version, got ${req.blocks.length}`);
+      let size = 0;
+      req.blocks.forEach((b, i) => {
+        if (!isBlockHash(b.hash)) invalid(`blocks[${i}].hash: 64 lowercase hex characters`);
+        if (!Number.isSafeInteger(b.size) || b.size < 1 || b.size > MAX_BLOCK_BYTES) invalid(`blocks[${i}].size: 1 to ${MAX_BLOCK_BYTES}, got ${b.size}`);
+        size += b.size;
+      });
+      if (req.contentHash && !isBlockHash(req.contentHash)) invalid('content_hash: 64 lowercase hex characters or empty');
+      if (req.author.length > 256) invalid('author: at most 256 characters');
+      const located = new Map<string, string[]>();
+      for (const [i, loc] of req.locations.entries()) {
+        if (!isBlockHash(loc.hash)) invalid(`locations[${i}].hash: 64 lowercase hex characters`);
+        if (loc.nodes.length === 0 || loc.nodes.length > 16) invalid(`locations[${i}].nodes: 1 to 16 node ids`);
+        loc.nodes.forEach((n) => checkId(n, `locations[${i}].nodes`));
+        located.set(loc.hash, loc.nodes);
+      }
+      const sizes = new Map<string, number>();
+      const missing: string[] = [];
+      for (const b of req.blocks) {
+        const prev = sizes.get(b.hash);
+        if (prev !== undefined && prev !== b.size) invalid(`block ${b.hash} is listed with two sizes`);
+        sizes.set(b.hash, b.size);
+      }
+      for (const [hash, s] of sizes) {
+        if (located.has(hash)) continue;
+        const known = await view.getJson<NsBlockRec>(K.nsBlock(req.ns, hash));
+        if (!known) missing.push(hash);
+        else if (known.size !== s) invalid(`block ${hash} has size ${known.size}, not ${s}`);
+      }
+      if (missing.length) {
+        throw new BlockstoreError('MISSING_BLOCKS', `${missing.length} block(s) are not stored in this namespace (first: ${missing[0]}); upload them first`, {
+          details: { missing: missing.slice(0, 100).join(',') },
+        });
+      }
+      for (const hash of located.keys()) if (!sizes.has(hash)) invalid(`locations name block ${hash}, which the version does not use`);
+      const head = await view.getJson<FileRec>(K.file(req.ns, path));
+      checkExpected(req.expectedVersion, head, path);
+      const liveBefore = head && !head.deleted ? head.size : 0;
+      if (user.usedBytes - liveBefore + size > user.quotaBytes) {
+        throw new BlockstoreError('QUOTA_EXCEEDED', `quota of ${user.quotaBytes} bytes exceeded: ${user.usedBytes} used, this version needs ${size - liveBefore} more`);
+      }
+      const version = (head?.version ?? 0) + 1;
+      const op: Op = {
+        type: 'commit', ns: req.ns, path, version, blocks: req.blocks, size, contentHash: req.contentHash,
+        author: req.author, time, idempotencyKey: req.idempotencyKey, locations: [...located].map(([hash, nodes]) => ({ hash, nodes })),
+      };
+      return {
+        op,
+        outcome: { version: { path, version, size, contentHash: req.contentHash, author: req.author, time, deleted: false, blocks: req.blocks, movedFrom: '', seq: 0 } },
+      };
+    }
+    case 'delete': {
+      await requireUser(view, req.ns);
+      const path = normalizePath(req.path);
+      checkIdempotencyKey(req.idempotencyKey);
+      const replay = await replayOf(view, req.ns, req.idempotencyKey, 'delete');
+      if (replay) return { op: undefined, outcome: replay };
+      const head = await view.getJson<FileRec>(K.file(req.ns, path));
+      if (!head || head.deleted) throw new BlockstoreError('NOT_FOUND', `${path} does not exist`);
+      checkExpected(req.expectedVersion, head, path);
+      const version = head.version + 1;
+      const op: Op = { type: 'delete', ns: req.ns, path, version, author: req.author, time, idempotencyKey: req.idempotencyKey };
+      return { op, outcome: { version: { path, version, size: 0, contentHash: '', author: req.author, time, deleted: true, blocks: [], movedFrom: '', seq: 0 } } };
+    }
+    case 'move': {
+      await requireUser(view, req.ns);
+      const from = normalizePath(req.from, 'from_path');
+      const to = normalizePath(req.to, 'to_path');
+      checkIdempotencyKey(req.idempotencyKey);
+      const replay = await replayOf(view, req.ns, req.idempotencyKey, 'move');
+      if (replay) return { op: undefined, outcome: replay };
+      if (from === to) invalid('from_path and to_path are the same');
+      const src = await view.getJson<FileRec>(K.file(req.ns, from));
+      if (!src || src.deleted) throw new BlockstoreError('NOT_FOUND', `${from} does not exist`);
+      const dst = await view.getJson<FileRec>(K.file(req.ns, to));
+      if (dst && !dst.deleted) throw new BlockstoreError('ALREADY_EXISTS', `${to} already exists`);
+      const srcVersion = await view.getJson<VersionRec>(K.version(req.ns, from, src.version));
+      const toVersion = (dst?.version ?? 0) + 1;
+      const op: Op = { type: 'move', ns: req.ns, from, to, fromVersion: src.version + 1, toVersion, author: req.author, time, idempotencyKey: req.idempotencyKey };
+      return { op, outcome: { version: { ...srcVersion!, path: to, version: toVersion, author: req.author, time, movedFrom: from, seq: 0 } } };
+    }
+    case 'addLocations': {
+      if (req.locations.length === 0 || req.locations.length > 10_000) invalid('locations: 1 to 10,000 entries');
+      for (const [i, loc] of req.locations.entries()) {
+        if (!isBlockHash(loc.hash)) invalid(`locations[${i}].hash: 64 lowercase hex characters`);
+        if (loc.nodes.length === 0 || loc.nodes.length > 16) invalid(`locations[${i}].nodes: 1 to 16 node ids`);
+        loc.nodes.forEach((n) => checkId(n, `locations[${i}].nodes`));
+      }
+      return { op: { type: 'addLocations', locations: req.locations }, outcome: {} };
+    }
+  }
+}

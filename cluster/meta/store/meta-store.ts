@@ -1,0 +1,215 @@
+/**
+ * A metadata node's LevelDB: the operation log, the materialised tables and
+ * a little node state, in one database.
+ *
+ *   l:<seq, 16 digits>  LogEntry JSON — append-only, fsync'd on append
+ *   m:applied           { seq, epoch } of the last applied entry
+ *   m:promised          the highest epoch this node promised to follow
+ *   t:…                 tables (cluster/meta/state/records.ts)
+ *
+ * Tables change only by applying committed log entries, in one batch with
+ * m:applied, so they always equal "the log up to applied". Entries after
+ * applied are in the log but not yet known committed; a divergent tail is
+ * dropped with truncateAfter.
+ */
+import { Level } from 'level';
+import { applyOp } from '../state/apply';
+import { Overlay, type KvReader } from '../state/kv-view';
+import type { LogEntry } from '../state/ops';
+import { K } from '../state/records';
+
+const LOG = 'l:';
+const pad = (n: number) => n.toString().padStart(16, '0');
+
+export interface Position {
+  seq: number;
+  epoch: number;
+}
+
+export class MetaStore implements KvReader {
+  private readonly db: Level<string, string>;
+  last: Position = { seq: 0, epoch: 0 };
+  applied: Position = { seq: 0, epoch: 0 };
+  promisedEpoch = 0;
+  private applying: Promise<void> = Promise.resolve();
+  private opened = false;
+  /** Called after each apply with the new applied position (read waits, watches). */
+  onApplied: (applied: Position) => void = () => {};
+
+  constructor(readonly dir: string) {
+    this.db = new Level<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+  }
+
+  async open(): Promise<void> {
+    await this.db.open();
+    this.opened = true;
+    if (await this.db.get('m:snapshot-incomplete')) {
+      await this.wipeState();
+      await this.db.del('m:snapshot-incomplete');
+    }
+    const applied = await this.db.get('m:applied');
+    this.applied = applied ? (JSON.parse(applied) as Position) : { seq: 0, epoch: 0 };
+    const promised = await this.db.get('m:promised');
+    this.promisedEpoch = promised ? Number(promised) : 0;
+    this.last = { ...this.applied };
+    for await (const [, v] of this.db.iterator({ gt: LOG, lt: `${LOG}\xff`, reverse: true, limit: 1 })) {
+      const e = JSON.parse(v) as LogEntry;
+      if (e.seq > this.last.seq) this.last = { seq: e.seq, epoch: e.epoch };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.opened) return;
+    this.opened = false;
+    await this.applying.catch(() => {});
+    await this.db.close();
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return (await this.db.get(key)) ?? undefined;
+  }
+
+  async getJson<T>(key: string): Promise<T | undefined> {
+    const v = await this.get(key);
+    return v === undefined ? undefined : (JSON.parse(v) as T);
+  }
+
+  /** Key-ordered scan of [gte, lt), at most `limit` pairs. */
+  async scan(gte: string, lt: string, limit: number, reverse = false): Promise<Array<[string, string]>> {
+    const out: Array<[string, string]> = [];
+    for await (const kv of this.db.iterator({ gte, lt, limit, reverse })) out.push(kv);
+    return out;
+  }
+
+  /**
+   * Appends entries durably (one fsync'd batch). They must continue the log.
+   * @throws Error when they do not follow the last entry.
+   */
+  async appendLog(entries: LogEntry[]): Promise<void> {
+    if (!entries.length) return;
+    let expect = this.last.seq + 1;
+    for (const e of entries) {
+      if (e.seq !== expect++) throw new Error(`log gap: entry ${e.seq} after ${expect - 2}`);
+    }
+    await this.db.batch(entries.map((e) => ({ type: 'put' as const, key: LOG + pad(e.seq), value: JSON.stringify(e) })), { sync: true });
+    const tail = entries[entries.length - 1]!;
+    this.last = { seq: tail.seq, epoch: tail.epoch };
+  }
+
+  async readLog(fromSeq: number, limit: number): Promise<LogEntry[]> {
+    const out: LogEntry[] = [];
+    for await (const [, v] of this.db.iterator({ gte: LOG + pad(fromSeq), lt: `${LOG}\xff`, limit })) out.push(JSON.parse(v) as LogEntry);
+    return out;
+  }
+
+  /** Epoch of the entry at `seq` (0 for seq 0), or undefined when not in the log. */
+  async epochAt(seq: number): Promise<number | undefined> {
+    if (seq === 0) return 0;
+    if (seq === this.applied.seq) return this.applied.epoch;
+    const v = await this.db.get(LOG + pad(seq));
+    return v ? (JSON.parse(v) as LogEntry).epoch : undefined;
+  }
+
+  /**
+   * Drops log entries after `seq` (never applied ones: seq ≥ applied).
+   * @throws Error when asked to drop applied entries.
+   */
+  async truncateAfter(seq: number): Promise<void> {
+    if (seq < this.applied.seq) throw new Error(`cannot truncate to ${seq}: entries up to ${this.applied.seq} are applied`);
+    if (seq >= this.last.seq) return;
+    await this.db.clear({ gt: LOG + pad(seq), lt: `${LOG}\xff` });
+    await this.db.put('m:truncated', String(seq), { sync: true });
+    this.last = { seq, epoch: (await this.epochAt(seq)) ?? this.applied.epoch };
+  }
+
+  async setPromised(epoch: number): Promise<void> {
+    if (epoch <= this.promisedEpoch) return;
+    this.promisedEpoch = epoch;
+    await this.db.put('m:promised', String(epoch), { sync: true });
+  }
+
+  /**
+   * Applies committed entries up to `upTo` (bounded by the log end), in
+   * order, one batch per call. Serialised: concurrent calls queue.
+   */
+  applyUpTo(upTo: number): Promise<void> {
+    const run = this.applying.then(() => this.applyNow(upTo));
+    this.applying = run.catch(() => {});
+    return run;
+  }
+
+  private async applyNow(upTo: number): Promise<void> {
+    const target = Math.min(upTo, this.last.seq);
+    while (this.applied.seq < target) {
+      const entries = await this.readLog(this.applied.seq + 1, Math.min(1000, target - this.applied.seq));
+      if (!entries.length) throw new Error(`log entries after ${this.applied.seq} are missing`);
+      const view = new Overlay(this);
+      let pos = this.applied;
+      for (const e of entries) {
+        if (e.seq !== pos.seq + 1) throw new Error(`log gap at ${e.seq}`);
+        await applyOp(view, e.op, e.seq);
+        pos = { seq: e.seq, epoch: e.epoch };
+      }
+      const ops = view.mutations().map(([key, value]) => (value === undefined ? { type: 'del' as const, key } : { type: 'put' as const, key, value }));
+      ops.push({ type: 'put', key: 'm:applied', value: JSON.stringify(pos) });
+      await this.db.batch(ops);
+      this.applied = pos;
+      this.onApplied(pos);
+    }
+  }
+
+  /**
+   * A consistent dump of the tables for a replica's bootstrap: first the
+   * applied position, then every table pair (one LevelDB snapshot).
+   */
+  async *snapshot(): AsyncGenerator<{ applied: Position } | { key: string; value: string }> {
+    // The iterator pins a LevelDB snapshot at creation: m:applied and t:… agree.
+    const it = this.db.iterator({ gte: 'm:applied', lt: `${K.tablesPrefix}\xff` });
+    try {
+      for await (const [key, value] of it) {
+        if (key === 'm:applied') yield { applied: JSON.parse(value) as Position };
+        else if (key.startsWith(K.tablesPrefix)) yield { key, value };
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  /**
+   * Snapshot install, step 1: wipes log and tables and marks the install
+   * incomplete (a crash before finishSnapshot leaves an empty node, never a
+   * partial one with a position).
+   */
+  async beginSnapshot(): Promise<void> {
+    await this.applying;
+    await this.db.put('m:snapshot-incomplete', '1', { sync: true });
+    await this.wipeState();
+  }
+
+  /** Snapshot install, step 2 (repeated): table pairs. */
+  async writeSnapshotChunk(pairs: Array<{ key: string; value: string }>): Promise<void> {
+    if (pairs.length) await this.db.batch(pairs.map((p) => ({ type: 'put' as const, key: p.key, value: p.value })));
+  }
+
+  /** Snapshot install, step 3: the state is at `pos`; the log continues after it. */
+  async finishSnapshot(pos: Position): Promise<void> {
+    await this.db.batch(
+      [
+        { type: 'put', key: 'm:applied', value: JSON.stringify(pos) },
+        { type: 'del', key: 'm:snapshot-incomplete' },
+      ],
+      { sync: true },
+    );
+    this.applied = { ...pos };
+    this.last = { ...pos };
+    this.onApplied(pos);
+  }
+
+  private async wipeState(): Promise<void> {
+    await this.db.clear({ gte: LOG, lt: `${LOG}\xff` });
+    await this.db.clear({ gte: K.tablesPrefix, lt: `${K.tablesPrefix}\xff` });
+    await this.db.del('m:applied');
+    this.applied = { seq: 0, epoch: 0 };
+    this.last = { seq: 0, epoch: 0 };
+  }
+}

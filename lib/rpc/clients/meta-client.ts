@@ -1,0 +1,116 @@
+/**
+ * Promise-based client for blockstore.internal.v1.Metadata on one node.
+ * (Routing writes to the master and reads to replicas is the caller's: see
+ * the gateway's metadata router.)
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { MetadataClient as Raw } from '../../../proto/gen/ts/blockstore/internal/v1/Metadata';
+import type { ChangeEvent__Output } from '../../../proto/gen/ts/blockstore/internal/v1/ChangeEvent';
+import type { CommitVersionRequest } from '../../../proto/gen/ts/blockstore/internal/v1/CommitVersionRequest';
+import type { CommitVersionResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/CommitVersionResponse';
+import type { NodeStatus__Output } from '../../../proto/gen/ts/blockstore/internal/v1/NodeStatus';
+import type { StatFileResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/StatFileResponse';
+import type { ListFilesResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/ListFilesResponse';
+import type { ListVersionsResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/ListVersionsResponse';
+import type { FindBlocksResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/FindBlocksResponse';
+import type { CreateUserResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/CreateUserResponse';
+import type { DeleteFileRequest } from '../../../proto/gen/ts/blockstore/internal/v1/DeleteFileRequest';
+import type { DeleteFileResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/DeleteFileResponse';
+import type { MoveFileRequest } from '../../../proto/gen/ts/blockstore/internal/v1/MoveFileRequest';
+import type { MoveFileResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/MoveFileResponse';
+import type { AuthenticateResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/AuthenticateResponse';
+import type { GetUserResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/GetUserResponse';
+import type { WriteResult__Output } from '../../../proto/gen/ts/blockstore/internal/v1/WriteResult';
+import type { BlockLocations } from '../../../proto/gen/ts/blockstore/internal/v1/BlockLocations';
+import { callUnary, CHANNEL_OPTIONS, type CallOpts } from '../client';
+import { fromServiceError } from '../status';
+import { loadProtos } from '../proto';
+
+export class MetaClient {
+  readonly raw: Raw;
+
+  constructor(readonly address: string) {
+    const { protos } = loadProtos();
+    this.raw = new protos.blockstore.internal.v1.Metadata(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  }
+
+  createUser(userId: string, name: string, quotaBytes: number, opts?: CallOpts): Promise<CreateUserResponse__Output> {
+    return callUnary(this.raw, this.raw.createUser, { userId, name, quotaBytes }, opts);
+  }
+
+  issueToken(userId: string, tokenHash: string, tokenId: string, scope: string, opts?: CallOpts): Promise<{ result: WriteResult__Output | null }> {
+    return callUnary(this.raw, this.raw.issueToken, { userId, tokenHash, tokenId, scope }, opts);
+  }
+
+  revokeToken(tokenId: string, opts?: CallOpts): Promise<{ result: WriteResult__Output | null }> {
+    return callUnary(this.raw, this.raw.revokeToken, { tokenId }, opts);
+  }
+
+  commitVersion(req: CommitVersionRequest, opts?: CallOpts): Promise<CommitVersionResponse__Output> {
+    return callUnary(this.raw, this.raw.commitVersion, req, opts);
+  }
+
+  deleteFile(req: DeleteFileRequest, opts?: CallOpts): Promise<DeleteFileResponse__Output> {
+    return callUnary(this.raw, this.raw.deleteFile, req, opts);
+  }
+
+  moveFile(req: MoveFileRequest, opts?: CallOpts): Promise<MoveFileResponse__Output> {
+    return callUnary(this.raw, this.raw.moveFile, req, opts);
+  }
+
+  addBlockLocations(locations: BlockLocations[], opts?: CallOpts): Promise<{ result: WriteResult__Output | null }> {
+    return callUnary(this.raw, this.raw.addBlockLocations, { locations }, opts);
+  }
+
+  authenticate(tokenHash: string, minPosition = 0, opts?: CallOpts): Promise<AuthenticateResponse__Output> {
+    return callUnary(this.raw, this.raw.authenticate, { tokenHash, read: { minPosition } }, opts);
+  }
+
+  getUser(userId: string, minPosition = 0, opts?: CallOpts): Promise<GetUserResponse__Output> {
+    return callUnary(this.raw, this.raw.getUser, { userId, read: { minPosition } }, opts);
+  }
+
+  statFile(namespace: string, path: string, version = 0, minPosition = 0, opts?: CallOpts): Promise<StatFileResponse__Output> {
+    return callUnary(this.raw, this.raw.statFile, { namespace, path, version, read: { minPosition } }, opts);
+  }
+
+  listFiles(namespace: string, prefix: string, pageSize = 0, pageToken = '', minPosition = 0, opts?: CallOpts): Promise<ListFilesResponse__Output> {
+    return callUnary(this.raw, this.raw.listFiles, { namespace, prefix, pageSize, pageToken, read: { minPosition } }, opts);
+  }
+
+  listVersions(namespace: string, path: string, minPosition = 0, opts?: CallOpts): Promise<ListVersionsResponse__Output> {
+    return callUnary(this.raw, this.raw.listVersions, { namespace, path, read: { minPosition } }, opts);
+  }
+
+  findBlocks(namespace: string, hashes: string[], minPosition = 0, opts?: CallOpts): Promise<FindBlocksResponse__Output> {
+    return callUnary(this.raw, this.raw.findBlocks, { namespace, hashes, read: { minPosition } }, opts);
+  }
+
+  status(opts?: CallOpts): Promise<NodeStatus__Output> {
+    return callUnary(this.raw, this.raw.getNodeStatus, {}, opts);
+  }
+
+  revokeMasterLease(masterId: string, opts?: CallOpts): Promise<{ revoked: boolean }> {
+    return callUnary(this.raw, this.raw.revokeMasterLease, { masterId }, opts);
+  }
+
+  /** The change feed as an async iterator; ends when `signal` aborts. */
+  async *watch(namespace: string, prefix: string, cursor: number, signal?: AbortSignal): AsyncGenerator<ChangeEvent__Output> {
+    const call = this.raw.watch({ namespace, prefix, cursor });
+    const onAbort = () => call.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const ev of call as AsyncIterable<ChangeEvent__Output>) yield ev;
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw fromServiceError(err as grpc.ServiceError);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      call.cancel();
+    }
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}
