@@ -7,7 +7,8 @@
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-export NO_COLOR=1 FORCE_COLOR=0
+export NO_COLOR=1
+unset FORCE_COLOR
 tiers=("$@")
 [ ${#tiers[@]} -eq 0 ] && tiers=(typecheck unit integration e2e)
 passed=0

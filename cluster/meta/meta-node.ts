@@ -243,6 +243,8 @@ export class MetaNode {
       replicas: replicator.replicas,
       acceptingWrites: term?.accepting === true && term.ready,
       address: this.address,
+      snapshotsInstalled: this.follower.snapshotsInstalled,
+      termsWon: this.termsWon,
     };
   }
 

@@ -18,6 +18,7 @@ export class Follower {
   private retry: NodeJS.Timeout | undefined;
   private snapshotting = false;
   commitSeq = 0;
+  snapshotsInstalled = 0;
   /** Time the stream last delivered anything (for status and tests). */
   connected = false;
 
@@ -125,6 +126,7 @@ export class Follower {
             if (msg.last) {
               await this.store.finishSnapshot(msg.applied);
               this.snapshotting = false;
+              this.snapshotsInstalled++;
               this.logger.info('snapshot installed', { applied: msg.applied });
               link.send({ kind: 'ack', seq: this.store.last.seq });
             }

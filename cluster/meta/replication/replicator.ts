@@ -46,6 +46,13 @@ export class Replicator {
   private closed = false;
   private changed: (() => void) | undefined;
   private publishing: Promise<void> = Promise.resolve();
+  private waiting = false;
+  /**
+   * Set by the write pipeline: called when a caught-up replica could join
+   * the synchronous set while no write is in flight (the pipeline then runs
+   * a no-op entry, whose wait adds it).
+   */
+  onCanGrow: () => void = () => {};
 
   constructor(
     private readonly store: MetaStore,
@@ -70,6 +77,9 @@ export class Replicator {
         if (msg.seq > session.acked) {
           session.acked = msg.seq;
           this.signal();
+          if (!this.waiting && this.members.size < this.options.maxSync && !this.members.has(session.id) && session.acked >= this.store.last.seq) {
+            this.onCanGrow();
+          }
         }
       }
     });
@@ -204,6 +214,15 @@ export class Replicator {
    * @throws Error when `alive()` turns false (stepping down).
    */
   async waitForSync(seq: number, alive: () => boolean): Promise<void> {
+    this.waiting = true;
+    try {
+      await this.waitForSyncLoop(seq, alive);
+    } finally {
+      this.waiting = false;
+    }
+  }
+
+  private async waitForSyncLoop(seq: number, alive: () => boolean): Promise<void> {
     const waitingSince = new Map<string, number>();
     for (;;) {
       await this.publishing;

@@ -60,6 +60,9 @@ export class MasterTerm {
   ) {}
 
   start(): void {
+    this.replicator.onCanGrow = () => {
+      if (this.queue.length === 0 && this.accepting) this.submit({ kind: 'noop', reason: 'grow the synchronous set' }).catch(() => {});
+    };
     this.queue.unshift({ req: { kind: 'noop', reason: `term ${this.epoch} begins` }, resolve: () => (this.ready = true), reject: () => {}, settled: false });
     this.loop = this.run().catch((err: unknown) => {
       this.logger.error('write pipeline failed', { err: err as Error });

@@ -23,6 +23,14 @@ export interface NodeStatus {
   'replicas'?: (_blockstore_internal_v1_ReplicaProgress)[];
   'acceptingWrites'?: (boolean);
   'address'?: (string);
+  /**
+   * Snapshots this node installed since it started (bootstraps).
+   */
+  'snapshotsInstalled'?: (number | string | Long);
+  /**
+   * Terms this node won since it started.
+   */
+  'termsWon'?: (number | string | Long);
 }
 
 export interface NodeStatus__Output {
@@ -44,4 +52,12 @@ export interface NodeStatus__Output {
   'replicas': (_blockstore_internal_v1_ReplicaProgress__Output)[];
   'acceptingWrites': (boolean);
   'address': (string);
+  /**
+   * Snapshots this node installed since it started (bootstraps).
+   */
+  'snapshotsInstalled': (number);
+  /**
+   * Terms this node won since it started.
+   */
+  'termsWon': (number);
 }

@@ -1,0 +1,119 @@
+/**
+ * Routes metadata calls across the nodes of the metadata cluster: writes to
+ * the master (found by asking, followed on NOT_MASTER, retried with backoff
+ * on UNAVAILABLE until a deadline — safe because writes carry idempotency
+ * keys), reads to replicas round-robin (any node can serve; positions give
+ * read-your-writes), falling over to the next node on UNAVAILABLE.
+ */
+import { BlockstoreError, hasCode } from '../../errors';
+import { MetaClient } from './meta-client';
+
+export interface MetaRouterOptions {
+  /** Current metadata node addresses (e.g. from etcd membership). */
+  discover: () => Promise<string[]>;
+  /** How long a write keeps retrying through a failover. */
+  writeDeadlineMs?: number;
+  readDeadlineMs?: number;
+}
+
+export class MetaRouter {
+  private readonly clients = new Map<string, MetaClient>();
+  private master: string | undefined;
+  private addresses: string[] = [];
+  private rr = 0;
+  private lastDiscovery = 0;
+
+  constructor(private readonly options: MetaRouterOptions) {}
+
+  private client(address: string): MetaClient {
+    let c = this.clients.get(address);
+    if (!c) {
+      c = new MetaClient(address);
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+
+  private async refresh(force = false): Promise<void> {
+    if (!force && this.addresses.length && Date.now() - this.lastDiscovery < 1000) return;
+    this.lastDiscovery = Date.now();
+    try {
+      const found = await this.options.discover();
+      if (found.length) this.addresses = found;
+    } catch {
+      /* keep what we had */
+    }
+  }
+
+  private async findMaster(): Promise<string | undefined> {
+    await this.refresh(true);
+    const statuses = await Promise.all(
+      this.addresses.map((a) => this.client(a).status({ timeoutMs: 1000 }).then((s) => ({ a, s }), () => undefined)),
+    );
+    let best: { a: string; epoch: number } | undefined;
+    for (const r of statuses) {
+      if (r?.s.role === 'master' && r.s.acceptingWrites && (!best || r.s.epoch > best.epoch)) best = { a: r.a, epoch: r.s.epoch };
+    }
+    if (best) return best.a;
+    // Replicas name the master they follow.
+    for (const r of statuses) if (r?.s.masterAddress) return r.s.masterAddress;
+    return undefined;
+  }
+
+  /**
+   * Runs `call` on the master, retrying through failovers until the deadline.
+   * @throws BlockstoreError from the master (validation, conflicts), or the
+   *   last UNAVAILABLE when no master answered in time.
+   */
+  async write<T>(call: (c: MetaClient) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.options.writeDeadlineMs ?? 15_000);
+    let backoff = 25;
+    let lastErr: unknown = new BlockstoreError('UNAVAILABLE', 'no metadata master found');
+    while (Date.now() < deadline) {
+      if (!this.master) this.master = await this.findMaster();
+      if (this.master) {
+        try {
+          return await call(this.client(this.master));
+        } catch (err) {
+          if (!hasCode(err, 'NOT_MASTER', 'UNAVAILABLE', 'NO_SYNC_REPLICA', 'DEADLINE_EXCEEDED', 'SHUTTING_DOWN')) throw err;
+          lastErr = err;
+          const hinted = (err as BlockstoreError).details['master'];
+          this.master = hinted && hinted !== this.master ? hinted : undefined;
+        }
+      }
+      await new Promise((r) => setTimeout(r, backoff));
+      backoff = Math.min(backoff * 2, 400);
+    }
+    throw lastErr;
+  }
+
+  /**
+   * Runs `call` on some node (replicas first), moving on when one is unavailable.
+   * @throws BlockstoreError from the node, or UNAVAILABLE when none answered in time.
+   */
+  async read<T>(call: (c: MetaClient) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.options.readDeadlineMs ?? 10_000);
+    let lastErr: unknown = new BlockstoreError('UNAVAILABLE', 'no metadata node reachable');
+    while (Date.now() < deadline) {
+      await this.refresh();
+      const n = this.addresses.length;
+      for (let i = 0; i < n; i++) {
+        const a = this.addresses[(this.rr++ + i) % n]!;
+        try {
+          return await call(this.client(a));
+        } catch (err) {
+          if (!hasCode(err, 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'SHUTTING_DOWN')) throw err;
+          lastErr = err;
+        }
+      }
+      await this.refresh(true);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw lastErr;
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}
