@@ -32,6 +32,14 @@ export const REPLICATION_SERVICE = 'blockstore.internal.v1.MetaReplication';
 
 export type Role = 'replica' | 'master';
 
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`etcd did not answer within ${ms} ms`)), ms))),
+  ]);
+}
+
 export class MetaNode {
   readonly store: MetaStore;
   readonly reads: Reads;
@@ -122,7 +130,7 @@ export class MetaNode {
     try {
       let leader: LeaderInfo | undefined;
       try {
-        leader = await this.coordinator.readLeader();
+        leader = await withTimeout(this.coordinator.readLeader(), 2000);
       } catch (err) {
         this.logger.debug('etcd unreachable', { err: err as Error });
         return; // a master's fence handles a long outage; a replica keeps following
@@ -140,7 +148,7 @@ export class MetaNode {
       }
       // No leader: campaign after a short random delay (fewer collisions).
       await new Promise((r) => setTimeout(r, Math.random() * 100));
-      const won = await this.coordinator.campaign(this.config.id, this.address).catch((err: unknown) => {
+      const won = await withTimeout(this.coordinator.campaign(this.config.id, this.address), 5000).catch((err: unknown) => {
         this.logger.debug('campaign failed', { err: err as Error });
         return undefined;
       });

@@ -1,0 +1,127 @@
+/**
+ * Replication rules on a real LevelDB with a hand-driven master link:
+ * epochs are fenced, divergent tails are truncated, interrupted snapshots
+ * leave an empty node rather than a partial one.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { silentLogger } from '../../lib/logger';
+import { Follower } from '../../cluster/meta/replication/follower';
+import type { MasterLink, ToMaster, ToReplica } from '../../cluster/meta/replication/messages';
+import type { LogEntry } from '../../cluster/meta/state/ops';
+import { K } from '../../cluster/meta/state/records';
+import { MetaStore } from '../../cluster/meta/store/meta-store';
+import { makeTempDir, removeDir } from '../harness/temp';
+import { waitFor } from '../harness/wait';
+
+const test = suite('metadata replication rules');
+
+class FakeMaster {
+  sent: ToMaster[] = [];
+  closed = false;
+  private handler: (m: ToReplica) => void = () => {};
+  private closeHandler: () => void = () => {};
+  link: MasterLink = {
+    send: (m) => this.sent.push(m),
+    onMessage: (h) => (this.handler = h),
+    onClose: (h) => (this.closeHandler = h),
+    close: () => {
+      this.closed = true;
+      this.closeHandler();
+    },
+  };
+  deliver(m: ToReplica): void {
+    this.handler(m);
+  }
+}
+
+const user = (seq: number, epoch: number, id = `u${seq}`): LogEntry => ({
+  seq, epoch, op: { type: 'createUser', userId: id, name: id, quotaBytes: 1, time: 't' },
+});
+
+async function withStore(fn: (store: MetaStore, dir: string) => Promise<void>): Promise<void> {
+  const dir = makeTempDir('meta-store');
+  const store = new MetaStore(dir);
+  await store.open();
+  try {
+    await fn(store, dir);
+  } finally {
+    await store.close();
+    removeDir(dir);
+  }
+}
+
+test('entries are appended, acked after fsync, applied once committed; an older epoch is refused and changes nothing', async () => {
+  await withStore(async (store) => {
+    const masters: FakeMaster[] = [];
+    const follower = new Follower(store, 'r1', () => '127.0.0.1:1', () => {
+      const m = new FakeMaster();
+      masters.push(m);
+      return m.link;
+    }, silentLogger);
+    await follower.follow({ id: 'm1', address: 'x', epoch: 5, leaseId: '1' });
+    const m = masters[0]!;
+    assert.equal(m.sent[0]!.kind, 'hello');
+    m.deliver({ epoch: 5, kind: 'entries', entries: [user(1, 5), user(2, 5)], commitSeq: 1 });
+    await waitFor('the ack', () => m.sent.some((s) => s.kind === 'ack' && s.seq === 2));
+    await waitFor('entry 1 applied', () => store.applied.seq === 1);
+    assert.ok(await store.get(K.user('u1')));
+    assert.is(await store.get(K.user('u2')), undefined, 'not committed yet: not applied');
+    // A message from an older term (a deposed master that woke up): refused.
+    m.deliver({ epoch: 4, kind: 'entries', entries: [user(3, 4, 'evil')], commitSeq: 3 });
+    await waitFor('the stale stream closed', () => m.closed);
+    assert.is(store.last.seq, 2);
+    assert.is(await store.get(K.user('evil')), undefined);
+    assert.is(store.promisedEpoch, 5);
+    follower.stop();
+  });
+});
+
+test('a divergent tail is truncated; applied entries cannot be', async () => {
+  await withStore(async (store) => {
+    await store.appendLog([user(1, 5), user(2, 5), user(3, 5)]);
+    await store.applyUpTo(1);
+    await store.truncateAfter(1);
+    assert.equal(store.last, { seq: 1, epoch: 5 });
+    await store.appendLog([user(2, 7, 'new2')]);
+    await store.applyUpTo(2);
+    assert.ok(await store.get(K.user('new2')));
+    assert.is(await store.get(K.user('u2')), undefined);
+    let refused = false;
+    await store.truncateAfter(0).catch(() => (refused = true));
+    assert.ok(refused);
+  });
+});
+
+test('an interrupted snapshot leaves an empty node, not a partial one', async () => {
+  const dir = makeTempDir('meta-snap');
+  try {
+    let store = new MetaStore(dir);
+    await store.open();
+    await store.appendLog([user(1, 5)]);
+    await store.applyUpTo(1);
+    await store.beginSnapshot();
+    await store.writeSnapshotChunk([{ key: K.user('half'), value: '{}' }]);
+    await store.close(); // crash before the last chunk
+    store = new MetaStore(dir);
+    await store.open();
+    assert.equal(store.applied, { seq: 0, epoch: 0 });
+    assert.equal(store.last, { seq: 0, epoch: 0 });
+    assert.is(await store.get(K.user('half')), undefined);
+    assert.is(await store.get(K.user('u1')), undefined);
+    await store.close();
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test('a log gap is refused', async () => {
+  await withStore(async (store) => {
+    let refused = false;
+    await store.appendLog([user(2, 1)]).catch(() => (refused = true));
+    assert.ok(refused);
+    assert.is(store.last.seq, 0);
+  });
+});
+
+test.run();

@@ -1,0 +1,143 @@
+/**
+ * The metadata state machine on its in-memory twin (MapReader): validation
+ * (prepare) and effects (applyOp) of every write kind.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BlockstoreError, type ErrorCode } from '../../lib/errors';
+import { applyOp } from '../../cluster/meta/state/apply';
+import { MapReader, Overlay } from '../../cluster/meta/state/kv-view';
+import { K, type BlockRec, type FileRec, type NsBlockRec, type UserRec } from '../../cluster/meta/state/records';
+import { prepare, type WriteRequest } from '../../cluster/meta/state/requests';
+
+const H = (c: string) => c.repeat(64);
+
+function machine() {
+  const base = new MapReader();
+  let seq = 0;
+  const exec = async (req: WriteRequest) => {
+    const view = new Overlay(base);
+    const p = await prepare(view, req, '2026-01-01T00:00:00Z');
+    if (p.op) {
+      await applyOp(view, p.op, ++seq);
+      base.write(view.mutations());
+    }
+    return p;
+  };
+  const get = async <T>(key: string) => {
+    const v = await base.get(key);
+    return v === undefined ? undefined : (JSON.parse(v) as T);
+  };
+  return { exec, get, base };
+}
+
+async function fails(p: Promise<unknown>, code: ErrorCode): Promise<BlockstoreError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.instance(err, BlockstoreError);
+    assert.is((err as BlockstoreError).code, code, (err as Error).message);
+    return err as BlockstoreError;
+  }
+  throw new Error(`expected ${code}`);
+}
+
+const commit = (over: Partial<Extract<WriteRequest, { kind: 'commit' }>> = {}): WriteRequest => ({
+  kind: 'commit', ns: 'alice', path: 'docs/a.txt', expectedVersion: undefined, blocks: [{ hash: H('a'), size: 100 }],
+  contentHash: '', author: 'alice', idempotencyKey: '', locations: [{ hash: H('a'), nodes: ['b1', 'b2'] }], ...over,
+});
+
+test('commit: versions, block refs, usage, change feed', async () => {
+  const m = machine();
+  await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 1000 });
+  const v1 = await m.exec(commit());
+  assert.is(v1.outcome.version!.version, 1);
+  const v2 = await m.exec(commit({ blocks: [{ hash: H('a'), size: 100 }, { hash: H('b'), size: 50 }], locations: [{ hash: H('b'), nodes: ['b3'] }] }));
+  assert.is(v2.outcome.version!.version, 2);
+  assert.equal(await m.get<FileRec>(K.file('alice', 'docs/a.txt')), { path: 'docs/a.txt', version: 2, size: 150, deleted: false });
+  assert.is((await m.get<UserRec>(K.user('alice')))!.usedBytes, 150);
+  assert.equal(await m.get<BlockRec>(K.block(H('a'))), { size: 100, refs: 2, locations: ['b1', 'b2'] });
+  assert.equal(await m.get<NsBlockRec>(K.nsBlock('alice', H('b'))), { size: 50, refs: 1 });
+  assert.ok(await m.get(K.change('alice', 2)));
+});
+
+test('compare-and-set: a stale expected version is VERSION_CONFLICT naming the current one', async () => {
+  const m = machine();
+  await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 1000 });
+  await m.exec(commit({ expectedVersion: 0 }));
+  const err = await fails(m.exec(commit({ expectedVersion: 0 })), 'VERSION_CONFLICT');
+  assert.is(err.details['current-version'], '1');
+  await m.exec(commit({ expectedVersion: 1 }));
+});
+
+test('unknown blocks are MISSING_BLOCKS; blocks of another namespace do not count (no dedup across users)', async () => {
+  const m = machine();
+  await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 1000 });
+  await m.exec({ kind: 'createUser', userId: 'bob', name: 'B', quotaBytes: 1000 });
+  await m.exec(commit());
+  await fails(m.exec(commit({ ns: 'bob', locations: [] })), 'MISSING_BLOCKS');
+  await m.exec(commit({ path: 'again.txt', locations: [] })); // alice holds it: dedup
+});
+
+test('quota: a version beyond it commits nothing', async () => {
+  const m = machine();
+  await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 120 });
+  await m.exec(commit());
+  await fails(m.exec(commit({ path: 'b.txt', blocks: [{ hash: H('c'), size: 30 }], locations: [{ hash: H('c'), nodes: ['b1'] }] })), 'QUOTA_EXCEEDED');
+  assert.is(await m.get(K.file('alice', 'b.txt')), undefined);
+  // Replacing a file counts only the difference.
+  await m.exec(commit({ blocks: [{ hash: H('c'), size: 110 }], locations: [{ hash: H('c'), nodes: ['b1'] }] }));
+});
+
+test('idempotency keys: a replay returns the first version and writes nothing', async () => {
+  const m = machine();
+  await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 1000 });
+  const first = await m.exec(commit({ idempotencyKey: 'k1' }));
+  const size = m.base.map.size;
+  const again = await m.exec(commit({ idempotencyKey: 'k1' }));
+  assert.is(again.op, undefined);
+  assert.is(again.outcome.replayed, true);
+  assert.is(again.outcome.version!.version, first.outcome.version!.version);
+  assert.is(m.base.map.size, size);
+});
+
+test('delete and move keep history and usage', async () => {
+  const m = machine();
+  await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 1000 });
+  await m.exec(commit());
+  const moved = await m.exec({ kind: 'move', ns: 'alice', from: 'docs/a.txt', to: 'docs/b.txt', author: 'a', idempotencyKey: '' });
+  assert.is(moved.outcome.version!.movedFrom, 'docs/a.txt');
+  assert.is((await m.get<FileRec>(K.file('alice', 'docs/a.txt')))!.deleted, true);
+  assert.is((await m.get<UserRec>(K.user('alice')))!.usedBytes, 100);
+  assert.is((await m.get<BlockRec>(K.block(H('a'))))!.refs, 2);
+  await m.exec({ kind: 'delete', ns: 'alice', path: 'docs/b.txt', expectedVersion: 1, author: 'a', idempotencyKey: '' });
+  assert.is((await m.get<UserRec>(K.user('alice')))!.usedBytes, 0);
+  await fails(m.exec({ kind: 'delete', ns: 'alice', path: 'docs/b.txt', expectedVersion: undefined, author: 'a', idempotencyKey: '' }), 'NOT_FOUND');
+});
+
+test('bad input: paths, hashes, sizes, huge block lists, ids', async () => {
+  const m = machine();
+  await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 1e12 });
+  for (const path of ['', '/', 'a//b', '../x', 'a/./b', 'a\u0000b', 'a\nb', 'x'.repeat(1025)]) await fails(m.exec(commit({ path })), 'INVALID_PATH');
+  await fails(m.exec(commit({ blocks: [{ hash: 'nope', size: 1 }] })), 'INVALID_ARGUMENT');
+  await fails(m.exec(commit({ blocks: [{ hash: H('a'), size: 0 }] })), 'INVALID_ARGUMENT');
+  await fails(m.exec(commit({ blocks: [{ hash: H('a'), size: 5 * 1024 * 1024 }] })), 'INVALID_ARGUMENT');
+  await fails(m.exec(commit({ blocks: Array(50_001).fill({ hash: H('a'), size: 1 }) })), 'INVALID_ARGUMENT');
+  await fails(m.exec(commit({ ns: 'nobody' })), 'NOT_FOUND');
+  await fails(m.exec({ kind: 'createUser', userId: 'bad id', name: '', quotaBytes: 1 }), 'INVALID_ARGUMENT');
+  await fails(m.exec({ kind: 'createUser', userId: 'alice', name: '', quotaBytes: 1 }), 'ALREADY_EXISTS');
+  await fails(m.exec({ kind: 'issueToken', userId: 'alice', tokenHash: H('f'), tokenId: 't1', scope: 'root' }), 'INVALID_ARGUMENT');
+  assert.is(await m.get(K.file('alice', 'docs/a.txt')), undefined, 'nothing was written by failed writes');
+});
+
+test('a batch sees its own earlier writes (overlay): two creates of one path in a batch conflict', async () => {
+  const base = new MapReader();
+  const view = new Overlay(base);
+  const p0 = await prepare(view, { kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 1000 }, 't');
+  await applyOp(view, p0.op!, 1);
+  const p1 = await prepare(view, commit({ expectedVersion: 0 }), 't');
+  await applyOp(view, p1.op!, 2);
+  await fails(prepare(view, commit({ expectedVersion: 0 }), 't'), 'VERSION_CONFLICT');
+});
+
+test.run();
