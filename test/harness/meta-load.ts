@@ -111,11 +111,14 @@ export class MetaLoad {
     this.readRouter.close();
   }
 
-  /** Last ack before `t` to first ack after it (ms). */
-  writeGap(t: number): number {
+  /**
+   * The write gap of a failover (ms): last acknowledgement of the old term
+   * (epoch ≤ oldEpoch) to the first of a newer term.
+   */
+  writeGap(oldEpoch: number): number {
     const acked = this.acked;
-    const before = Math.max(...acked.filter((w) => w.ended <= t).map((w) => w.ended));
-    const after = Math.min(...acked.filter((w) => w.ended > t).map((w) => w.ended));
+    const before = Math.max(...acked.filter((w) => w.epoch <= oldEpoch).map((w) => w.ended));
+    const after = Math.min(...acked.filter((w) => w.epoch > oldEpoch).map((w) => w.ended));
     return after - before;
   }
 }

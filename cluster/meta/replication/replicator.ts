@@ -72,14 +72,13 @@ export class Replicator {
     link.onMessage((msg: ToMaster) => {
       if (msg.kind === 'hello') {
         if (session) return;
-        void this.handshake(link, msg).then((s) => (session = s));
+        session = this.open(link, msg);
+        if (session) void this.handshake(session, msg);
       } else if (session) {
         if (msg.seq > session.acked) {
           session.acked = msg.seq;
           this.signal();
-          if (!this.waiting && this.members.size < this.options.maxSync && !this.members.has(session.id) && session.acked >= this.store.last.seq) {
-            this.onCanGrow();
-          }
+          this.maybeGrow(session);
         }
       }
     });
@@ -93,7 +92,14 @@ export class Replicator {
     });
   }
 
-  private async handshake(link: ReplicaLink, hello: Extract<ToMaster, { kind: 'hello' }>): Promise<Session | undefined> {
+  /** A caught-up replica outside a full set while no write waits: let the pipeline run a no-op to add it. */
+  private maybeGrow(s: Session): void {
+    if (!this.waiting && s.open && this.members.size < this.options.maxSync && !this.members.has(s.id) && s.acked >= this.store.last.seq) {
+      this.onCanGrow();
+    }
+  }
+
+  private open(link: ReplicaLink, hello: Extract<ToMaster, { kind: 'hello' }>): Session | undefined {
     if (this.closed) {
       link.close();
       return undefined;
@@ -107,6 +113,11 @@ export class Replicator {
     if (prev) prev.link.close();
     const s: Session = { id: hello.nodeId, address: hello.address, link, next: 0, acked: 0, open: true, wake: undefined };
     this.sessions.set(s.id, s);
+    return s;
+  }
+
+  private async handshake(s: Session, hello: Extract<ToMaster, { kind: 'hello' }>): Promise<void> {
+    const link = s.link;
     try {
       const lastEpochHere = hello.last.seq <= this.store.last.seq ? await this.store.epochAt(hello.last.seq) : undefined;
       const appliedEpochHere = await this.store.epochAt(hello.applied.seq);
@@ -121,15 +132,14 @@ export class Replicator {
       } else {
         await this.sendSnapshot(s);
       }
-      s.acked = s.next - 1;
+      s.acked = Math.max(s.acked, s.next - 1);
       this.logger.info('replica attached', { replica: s.id, from: s.next });
       void this.pump(s);
       this.signal();
-      return s;
+      this.maybeGrow(s);
     } catch (err) {
       this.logger.warn('replica handshake failed', { replica: s.id, err: err as Error });
       link.close();
-      return undefined;
     }
   }
 
