@@ -44,7 +44,7 @@ export const META_FLAGS: FlagSpec[] = [
   { name: 'etcd', env: 'BLOCKSTORE_ETCD', type: 'string', value: 'URL[,URL…]', default: 'http://127.0.0.1:2379', help: 'etcd endpoints' },
   { name: 'etcd-prefix', env: 'BLOCKSTORE_ETCD_PREFIX', type: 'string', value: 'PREFIX', default: '/blockstore/', help: 'etcd key prefix of this cluster' },
   { name: 'lease-ttl', env: 'BLOCKSTORE_LEASE_TTL', type: 'string', value: 'SECONDS', default: '2', help: 'master lease TTL (≥ 2)' },
-  { name: 'sync-replicas', env: 'BLOCKSTORE_SYNC_REPLICAS', type: 'string', value: 'N', default: '1', help: 'synchronous replicas each write waits for' },
+  { name: 'sync-replicas', env: 'BLOCKSTORE_SYNC_REPLICAS', type: 'string', value: 'N', default: '1', help: 'synchronous replicas each write waits for; 0 = standalone, writes live on the master alone (benchmarks, development)' },
   { name: 'sync-timeout-ms', env: 'BLOCKSTORE_SYNC_TIMEOUT_MS', type: 'string', value: 'MS', default: '1000', help: 'drop a silent synchronous replica after this' },
   { name: 'write-timeout-ms', env: 'BLOCKSTORE_WRITE_TIMEOUT_MS', type: 'string', value: 'MS', default: '5000', help: 'fail a write not acknowledged within this' },
   { name: 'read-wait-ms', env: 'BLOCKSTORE_READ_WAIT_MS', type: 'string', value: 'MS', default: '3000', help: 'how long a read waits for its position' },
@@ -69,7 +69,7 @@ export function metaConfigFromFlags(v: FlagValues): MetaConfig {
     etcd: required('etcd').split(',').map((s) => s.trim()),
     etcdPrefix: required('etcd-prefix'),
     leaseTtlSeconds: parseNumber(required('lease-ttl'), '--lease-ttl', 2),
-    syncReplicas: parseNumber(required('sync-replicas'), '--sync-replicas', 1),
+    syncReplicas: parseNumber(required('sync-replicas'), '--sync-replicas', 0),
     syncTimeoutMs: parseNumber(required('sync-timeout-ms'), '--sync-timeout-ms', 50),
     writeTimeoutMs: parseNumber(required('write-timeout-ms'), '--write-timeout-ms', 100),
     readWaitMs: parseNumber(required('read-wait-ms'), '--read-wait-ms', 0),
@@ -92,7 +92,7 @@ export function validateMetaConfig(c: MetaConfig): void {
   if (c.etcd.length === 0) fail('--etcd: at least one endpoint');
   for (const e of c.etcd) if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(e)) fail(`--etcd: expected http://HOST:PORT, got ${JSON.stringify(e)}`);
   if (!c.etcdPrefix.startsWith('/') || !c.etcdPrefix.endsWith('/')) fail(`--etcd-prefix: must start and end with "/"`);
-  if (!Number.isInteger(c.syncReplicas)) fail('--sync-replicas: a whole number ≥ 1');
+  if (!Number.isInteger(c.syncReplicas)) fail('--sync-replicas: a whole number ≥ 0');
   if (c.syncTimeoutMs >= c.writeTimeoutMs) fail(`--sync-timeout-ms (${c.syncTimeoutMs}) must be shorter than --write-timeout-ms (${c.writeTimeoutMs})`);
   if (!['debug', 'info', 'warn', 'error'].includes(c.logLevel)) fail(`--log-level: debug, info, warn or error`);
 }

@@ -165,6 +165,7 @@ export class MetaNode {
     this.termsWon++;
     void this.store.setPromised(leader.epoch);
     this.logger.info('elected master', { epoch: leader.epoch, applied: this.store.applied, last: this.store.last });
+    if (this.config.syncReplicas === 0) this.logger.warn('standalone mode (--sync-replicas 0): acknowledged writes live on this node only');
     const log = this.logger.child({ component: 'master', epoch: leader.epoch });
     let term: MasterTerm | undefined;
     const stepDown = (reason: string) => term?.stop(reason);

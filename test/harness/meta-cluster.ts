@@ -21,6 +21,8 @@ export interface MetaClusterOptions {
   nodes?: number;
   leaseTtl?: number;
   extraArgs?: string[];
+  /** Started with --sync-replicas 0 (benchmark baseline). */
+  standalone?: boolean;
   /** etcd endpoint per node (e.g. a blocking proxy for one of them). */
   etcdFor?: (id: string) => string;
 }
@@ -70,7 +72,7 @@ export class MetaCluster {
         for (const n of this.nodes.values()) {
           if (!n.proc.alive() || n.id === except) continue;
           const s = await n.client.status({ timeoutMs: 500 }).catch(() => undefined);
-          if (s?.role === 'master' && s.acceptingWrites && s.syncReplicas.length > 0) return n;
+          if (s?.role === 'master' && s.acceptingWrites && (s.syncReplicas.length > 0 || this.options.standalone)) return n;
         }
         return undefined;
       },

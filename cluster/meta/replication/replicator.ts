@@ -21,7 +21,7 @@ import type { MetaStore } from '../store/meta-store';
 import type { ReplicaLink, ToMaster } from './messages';
 
 export interface ReplicatorOptions {
-  /** Most synchronous replicas (≥ 1). */
+  /** Most synchronous replicas (≥ 1; 0 is the explicit standalone mode). */
   maxSync: number;
   /** A member that has not acked a pending write within this is dropped. */
   syncTimeoutMs: number;
@@ -224,6 +224,9 @@ export class Replicator {
    * @throws Error when `alive()` turns false (stepping down).
    */
   async waitForSync(seq: number, alive: () => boolean): Promise<void> {
+    // Standalone mode (--sync-replicas 0, chosen explicitly): the master's
+    // own fsync is the only copy. For benchmarks and single-node development.
+    if (this.options.maxSync === 0) return;
     this.waiting = true;
     try {
       await this.waitForSyncLoop(seq, alive);
