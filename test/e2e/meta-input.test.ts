@@ -99,4 +99,48 @@ test('reads: another namespace is NOT_FOUND; bad prefixes and page sizes are INV
   assert.is((await status(replica.client.findBlocks('alice', ['nothex']))).grpc, grpc.status.INVALID_ARGUMENT);
 });
 
+test('Watch: events in order from any node, resumable from a cursor without gaps or duplicates', async () => {
+  const master = await cluster.waitForMaster();
+  const c = master.client;
+  await c.createUser('wanda', 'W', 1e9);
+  const put = (path: string) => c.commitVersion({ namespace: 'wanda', path, blocks: [{ hash: H('d'), size: 5 }], locations: [{ hash: H('d'), nodes: ['b1'] }] });
+  await put('w/a');
+  await put('w/a');
+  await put('other/x');
+  await c.moveFile({ namespace: 'wanda', fromPath: 'w/a', toPath: 'w/b' });
+  const last = await c.deleteFile({ namespace: 'wanda', path: 'w/b' });
+  const replica = cluster.alive().find((n) => n.id !== master.id)!;
+  await replica.client.statFile('wanda', 'other/x', 0, last.result!.position);
+  const take = async (cursor: number, n: number) => {
+    const ac = new AbortController();
+    const out: Array<{ cursor: number; kind: string; path: string; version: number; fromPath: string }> = [];
+    for await (const ev of replica.client.watch('wanda', 'w/', cursor, ac.signal)) {
+      out.push({ cursor: ev.cursor, kind: ev.kind, path: ev.path, version: ev.version, fromPath: ev.fromPath });
+      if (out.length === n) ac.abort();
+    }
+    return out;
+  };
+  const all = await take(0, 4);
+  assert.equal(all.map((e) => `${e.kind} ${e.path} v${e.version}${e.fromPath ? ' from ' + e.fromPath : ''}`), [
+    'put w/a v1', 'put w/a v2', 'move w/b v1 from w/a', 'delete w/b v2',
+  ]);
+  const resumed = await take(all[1]!.cursor, 2);
+  assert.equal(resumed.map((e) => e.cursor), all.slice(2).map((e) => e.cursor));
+  // A live event arrives on an open watch.
+  const ac = new AbortController();
+  const live = (async () => {
+    for await (const ev of replica.client.watch('wanda', 'w/', all[3]!.cursor, ac.signal)) {
+      ac.abort();
+      return ev.path;
+    }
+    return '';
+  })();
+  await put('w/live');
+  assert.is(await live, 'w/live');
+  const bad = await status((async () => {
+    for await (const _ of replica.client.watch('wanda', '../x', 0)) void _;
+  })());
+  assert.is(bad.grpc, grpc.status.INVALID_ARGUMENT);
+});
+
 test.run();

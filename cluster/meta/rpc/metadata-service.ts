@@ -116,7 +116,8 @@ export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHan
       prefix = normalizePrefix(req.prefix);
       if (!req.namespace) throw new BlockstoreError('INVALID_ARGUMENT', 'namespace is required');
     } catch (err) {
-      call.destroy(Object.assign(new Error(), server.toStatus(err, 'Watch')));
+      // grpc-js sends an 'error' emitted on a server stream as its status.
+      call.emit('error', server.toStatus(err, 'Watch'));
       return;
     }
     let open = true;
