@@ -23,3 +23,13 @@ export class Membership {
     this.etcd.close();
   }
 }
+
+/** Records a drain request for a node (acted on by cluster operations). */
+export async function requestDrain(endpoints: string[], prefix: string, nodeId: string): Promise<void> {
+  const etcd = connectEtcd(endpoints);
+  try {
+    await etcd.put(`${prefix}drain/${nodeId}`).value(new Date().toISOString());
+  } finally {
+    etcd.close();
+  }
+}

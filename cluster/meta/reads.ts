@@ -6,7 +6,7 @@
 import { BlockstoreError } from '../../lib/errors';
 import { isBlockHash } from '../../lib/hash';
 import { normalizePath, normalizePrefix } from '../../lib/paths';
-import { K, pathFromFileKey, type BlockRec, type ChangeRec, type FileRec, type NsBlockRec, type TokenRec, type UserRec, type VersionRec } from './state/records';
+import { K, pathFromFileKey, type BlockRec, type ChangeRec, type FileRec, type NsBlockRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './state/records';
 import type { MetaStore, Position } from './store/meta-store';
 
 export class Reads {
@@ -126,7 +126,9 @@ export class Reads {
       if (!isBlockHash(hash)) throw new BlockstoreError('INVALID_HASH', `hashes[${i}]: 64 lowercase hex characters`);
       const mine = await this.store.getJson<NsBlockRec>(K.nsBlock(ns, hash));
       if (!mine) {
-        missing.push(hash);
+        const staged = await this.store.getJson<StagedRec>(K.staged(ns, hash));
+        if (staged) known.push({ hash, nodes: staged.nodes });
+        else missing.push(hash);
         continue;
       }
       const g = await this.store.getJson<BlockRec>(K.block(hash));

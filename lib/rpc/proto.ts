@@ -12,6 +12,8 @@ import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType as BlockdTypes } from '../../proto/gen/ts/blockd';
 import type { ProtoGrpcType as HealthTypes } from '../../proto/gen/ts/health';
 import type { ProtoGrpcType as MetaTypes } from '../../proto/gen/ts/meta';
+import type { ProtoGrpcType as FilesTypes } from '../../proto/gen/ts/files';
+import type { ProtoGrpcType as AdminTypes } from '../../proto/gen/ts/admin';
 import type { ProtoGrpcType as ReflectionTypes } from '../../proto/gen/ts/reflection';
 
 const PROTO_ROOT = join(__dirname, '..', '..', 'proto');
@@ -38,7 +40,10 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 export type Protos = HealthTypes & ReflectionTypes & {
-  blockstore: { internal: { v1: BlockdTypes['blockstore']['internal']['v1'] & MetaTypes['blockstore']['internal']['v1'] } };
+  blockstore: {
+    internal: { v1: BlockdTypes['blockstore']['internal']['v1'] & MetaTypes['blockstore']['internal']['v1'] };
+    v1: FilesTypes['blockstore']['v1'] & AdminTypes['blockstore']['v1'];
+  };
   google: BlockdTypes['google'];
   grpc: { reflection: { v1alpha: ReflectionTypes['grpc']['reflection']['v1'] } };
 };

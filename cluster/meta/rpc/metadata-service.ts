@@ -66,6 +66,9 @@ export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHan
       const r = await node.write({ kind: 'move', ns: req.namespace, from: req.fromPath, to: req.toPath, author: req.author, idempotencyKey: req.idempotencyKey });
       return { version: versionInfo(r.outcome.version), result: result(r) };
     }),
+    StageBlocks: server.unary('StageBlocks', async (req) => ({
+      result: result(await node.write({ kind: 'stageBlocks', ns: req.namespace, blocks: req.blocks.map((b) => ({ hash: b.hash, size: b.size, nodes: b.nodes })) })),
+    })),
     AddBlockLocations: server.unary('AddBlockLocations', async (req) => ({
       result: result(await node.write({ kind: 'addLocations', locations: req.locations.map((l) => ({ hash: l.hash, nodes: l.nodes })) })),
     })),

@@ -5,7 +5,7 @@
  */
 import type { Overlay } from './kv-view';
 import type { Op } from './ops';
-import { K, type BlockRec, type ChangeRec, type FileRec, type IdemRec, type NsBlockRec, type TokenRec, type UserRec, type VersionRec } from './records';
+import { K, type BlockRec, type ChangeRec, type FileRec, type IdemRec, type NsBlockRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './records';
 
 export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void> {
   switch (op.type) {
@@ -32,6 +32,7 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
       for (const loc of op.locations) await addLocations(view, loc.hash, loc.nodes, sizeOf(op.blocks, loc.hash));
       const distinct = new Map(op.blocks.map((b) => [b.hash, b.size]));
       for (const [hash, size] of distinct) {
+        view.del(K.staged(op.ns, hash));
         const g = (await view.getJson<BlockRec>(K.block(hash))) ?? { size, refs: 0, locations: [] };
         g.refs++;
         view.putJson(K.block(hash), g);
@@ -79,6 +80,10 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
     }
     case 'addLocations': {
       for (const loc of op.locations) await addLocations(view, loc.hash, loc.nodes, undefined);
+      return;
+    }
+    case 'stageBlocks': {
+      for (const b of op.blocks) view.putJson(K.staged(op.ns, b.hash), { size: b.size, nodes: b.nodes, time: op.time } satisfies StagedRec);
       return;
     }
   }

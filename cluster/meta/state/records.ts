@@ -61,6 +61,13 @@ export interface NsBlockRec {
   refs: number;
 }
 
+/** A block uploaded into a namespace (PutBlocks) and not yet committed. */
+export interface StagedRec {
+  size: number;
+  nodes: string[];
+  time: string;
+}
+
 export interface IdemRec {
   kind: 'commit' | 'delete' | 'move';
   path: string;
@@ -91,6 +98,7 @@ export const K = {
   versionPrefix: (ns: string, path: string) => `t:v:${ns}${SEP}${path}${SEP}`,
   block: (hash: string) => `t:b:${hash}`,
   nsBlock: (ns: string, hash: string) => `t:nb:${ns}:${hash}`,
+  staged: (ns: string, hash: string) => `t:sb:${ns}:${hash}`,
   idem: (ns: string, key: string) => `t:i:${ns}${SEP}${key}`,
   change: (ns: string, cursor: number) => `t:c:${ns}${SEP}${pad(cursor, 16)}`,
   changePrefix: (ns: string) => `t:c:${ns}${SEP}`,

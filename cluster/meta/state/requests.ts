@@ -8,7 +8,7 @@ import { isBlockHash } from '../../../lib/hash';
 import { normalizePath } from '../../../lib/paths';
 import type { Overlay } from './kv-view';
 import type { Op } from './ops';
-import { K, type FileRec, type IdemRec, type NsBlockRec, type TokenRec, type UserRec, type VersionRec } from './records';
+import { K, type FileRec, type IdemRec, type NsBlockRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './records';
 
 export const MAX_BLOCKS_PER_VERSION = 50_000;
 export const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
@@ -32,7 +32,8 @@ export type WriteRequest =
     }
   | { kind: 'delete'; ns: string; path: string; expectedVersion: number | undefined; author: string; idempotencyKey: string }
   | { kind: 'move'; ns: string; from: string; to: string; author: string; idempotencyKey: string }
-  | { kind: 'addLocations'; locations: Array<{ hash: string; nodes: string[] }> };
+  | { kind: 'addLocations'; locations: Array<{ hash: string; nodes: string[] }> }
+  | { kind: 'stageBlocks'; ns: string; blocks: Array<{ hash: string; size: number; nodes: string[] }> };
 
 /** What a write answers besides its position. */
 export type WriteOutcome = { version?: VersionRec; user?: UserRec; replayed?: boolean; replaySeq?: number };
@@ -141,15 +142,22 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
       for (const [hash, s] of sizes) {
         if (located.has(hash)) continue;
         const known = await view.getJson<NsBlockRec>(K.nsBlock(req.ns, hash));
-        if (!known) missing.push(hash);
-        else if (known.size !== s) invalid(`block ${hash} has size ${known.size}, not ${s}`);
+        if (known) {
+          if (known.size !== s) invalid(`block ${hash} has size ${known.size}, not ${s}`);
+          continue;
+        }
+        // Uploaded into this namespace by PutBlocks: its locations come from the stage.
+        const staged = await view.getJson<StagedRec>(K.staged(req.ns, hash));
+        if (staged && staged.size === s) located.set(hash, staged.nodes);
+        else if (staged) invalid(`block ${hash} was uploaded with size ${staged.size}, not ${s}`);
+        else missing.push(hash);
       }
       if (missing.length) {
         throw new BlockstoreError('MISSING_BLOCKS', `${missing.length} block(s) are not stored in this namespace (first: ${missing[0]}); upload them first`, {
           details: { missing: missing.slice(0, 100).join(',') },
         });
       }
-      for (const hash of located.keys()) if (!sizes.has(hash)) invalid(`locations name block ${hash}, which the version does not use`);
+      for (const loc of req.locations) if (!sizes.has(loc.hash)) invalid(`locations name block ${loc.hash}, which the version does not use`);
       const head = await view.getJson<FileRec>(K.file(req.ns, path));
       checkExpected(req.expectedVersion, head, path);
       const liveBefore = head && !head.deleted ? head.size : 0;
@@ -195,6 +203,17 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
       const toVersion = (dst?.version ?? 0) + 1;
       const op: Op = { type: 'move', ns: req.ns, from, to, fromVersion: src.version + 1, toVersion, author: req.author, time, idempotencyKey: req.idempotencyKey };
       return { op, outcome: { version: { ...srcVersion!, path: to, version: toVersion, author: req.author, time, movedFrom: from, seq: 0 } } };
+    }
+    case 'stageBlocks': {
+      await requireUser(view, req.ns);
+      if (req.blocks.length === 0 || req.blocks.length > 10_000) invalid('blocks: 1 to 10,000 entries');
+      for (const [i, b] of req.blocks.entries()) {
+        if (!isBlockHash(b.hash)) invalid(`blocks[${i}].hash: 64 lowercase hex characters`);
+        if (!Number.isSafeInteger(b.size) || b.size < 1 || b.size > MAX_BLOCK_BYTES) invalid(`blocks[${i}].size: 1 to ${MAX_BLOCK_BYTES}`);
+        if (b.nodes.length === 0 || b.nodes.length > 16) invalid(`blocks[${i}].nodes: 1 to 16 node ids`);
+        b.nodes.forEach((n) => checkId(n, `blocks[${i}].nodes`));
+      }
+      return { op: { type: 'stageBlocks', ns: req.ns, blocks: req.blocks, time }, outcome: {} };
     }
     case 'addLocations': {
       if (req.locations.length === 0 || req.locations.length > 10_000) invalid('locations: 1 to 10,000 entries');

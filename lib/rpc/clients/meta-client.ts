@@ -58,6 +58,10 @@ export class MetaClient {
     return callUnary(this.raw, this.raw.moveFile, req, opts);
   }
 
+  stageBlocks(namespace: string, blocks: Array<{ hash: string; size: number; nodes: string[] }>, opts?: CallOpts): Promise<{ result: WriteResult__Output | null }> {
+    return callUnary(this.raw, this.raw.stageBlocks, { namespace, blocks }, opts);
+  }
+
   addBlockLocations(locations: BlockLocations[], opts?: CallOpts): Promise<{ result: WriteResult__Output | null }> {
     return callUnary(this.raw, this.raw.addBlockLocations, { locations }, opts);
   }

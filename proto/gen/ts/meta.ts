@@ -45,6 +45,9 @@ import type { RevokeMasterLeaseResponse as _blockstore_internal_v1_RevokeMasterL
 import type { RevokeTokenRequest as _blockstore_internal_v1_RevokeTokenRequest, RevokeTokenRequest__Output as _blockstore_internal_v1_RevokeTokenRequest__Output } from './blockstore/internal/v1/RevokeTokenRequest';
 import type { RevokeTokenResponse as _blockstore_internal_v1_RevokeTokenResponse, RevokeTokenResponse__Output as _blockstore_internal_v1_RevokeTokenResponse__Output } from './blockstore/internal/v1/RevokeTokenResponse';
 import type { SnapshotChunk as _blockstore_internal_v1_SnapshotChunk, SnapshotChunk__Output as _blockstore_internal_v1_SnapshotChunk__Output } from './blockstore/internal/v1/SnapshotChunk';
+import type { StageBlocksRequest as _blockstore_internal_v1_StageBlocksRequest, StageBlocksRequest__Output as _blockstore_internal_v1_StageBlocksRequest__Output } from './blockstore/internal/v1/StageBlocksRequest';
+import type { StageBlocksResponse as _blockstore_internal_v1_StageBlocksResponse, StageBlocksResponse__Output as _blockstore_internal_v1_StageBlocksResponse__Output } from './blockstore/internal/v1/StageBlocksResponse';
+import type { StagedBlock as _blockstore_internal_v1_StagedBlock, StagedBlock__Output as _blockstore_internal_v1_StagedBlock__Output } from './blockstore/internal/v1/StagedBlock';
 import type { StatFileRequest as _blockstore_internal_v1_StatFileRequest, StatFileRequest__Output as _blockstore_internal_v1_StatFileRequest__Output } from './blockstore/internal/v1/StatFileRequest';
 import type { StatFileResponse as _blockstore_internal_v1_StatFileResponse, StatFileResponse__Output as _blockstore_internal_v1_StatFileResponse__Output } from './blockstore/internal/v1/StatFileResponse';
 import type { User as _blockstore_internal_v1_User, User__Output as _blockstore_internal_v1_User__Output } from './blockstore/internal/v1/User';
@@ -106,6 +109,9 @@ export interface ProtoGrpcType {
         RevokeTokenRequest: MessageTypeDefinition<_blockstore_internal_v1_RevokeTokenRequest, _blockstore_internal_v1_RevokeTokenRequest__Output>
         RevokeTokenResponse: MessageTypeDefinition<_blockstore_internal_v1_RevokeTokenResponse, _blockstore_internal_v1_RevokeTokenResponse__Output>
         SnapshotChunk: MessageTypeDefinition<_blockstore_internal_v1_SnapshotChunk, _blockstore_internal_v1_SnapshotChunk__Output>
+        StageBlocksRequest: MessageTypeDefinition<_blockstore_internal_v1_StageBlocksRequest, _blockstore_internal_v1_StageBlocksRequest__Output>
+        StageBlocksResponse: MessageTypeDefinition<_blockstore_internal_v1_StageBlocksResponse, _blockstore_internal_v1_StageBlocksResponse__Output>
+        StagedBlock: MessageTypeDefinition<_blockstore_internal_v1_StagedBlock, _blockstore_internal_v1_StagedBlock__Output>
         StatFileRequest: MessageTypeDefinition<_blockstore_internal_v1_StatFileRequest, _blockstore_internal_v1_StatFileRequest__Output>
         StatFileResponse: MessageTypeDefinition<_blockstore_internal_v1_StatFileResponse, _blockstore_internal_v1_StatFileResponse__Output>
         User: MessageTypeDefinition<_blockstore_internal_v1_User, _blockstore_internal_v1_User__Output>

@@ -32,6 +32,8 @@ import type { RevokeMasterLeaseRequest as _blockstore_internal_v1_RevokeMasterLe
 import type { RevokeMasterLeaseResponse as _blockstore_internal_v1_RevokeMasterLeaseResponse, RevokeMasterLeaseResponse__Output as _blockstore_internal_v1_RevokeMasterLeaseResponse__Output } from '../../../blockstore/internal/v1/RevokeMasterLeaseResponse';
 import type { RevokeTokenRequest as _blockstore_internal_v1_RevokeTokenRequest, RevokeTokenRequest__Output as _blockstore_internal_v1_RevokeTokenRequest__Output } from '../../../blockstore/internal/v1/RevokeTokenRequest';
 import type { RevokeTokenResponse as _blockstore_internal_v1_RevokeTokenResponse, RevokeTokenResponse__Output as _blockstore_internal_v1_RevokeTokenResponse__Output } from '../../../blockstore/internal/v1/RevokeTokenResponse';
+import type { StageBlocksRequest as _blockstore_internal_v1_StageBlocksRequest, StageBlocksRequest__Output as _blockstore_internal_v1_StageBlocksRequest__Output } from '../../../blockstore/internal/v1/StageBlocksRequest';
+import type { StageBlocksResponse as _blockstore_internal_v1_StageBlocksResponse, StageBlocksResponse__Output as _blockstore_internal_v1_StageBlocksResponse__Output } from '../../../blockstore/internal/v1/StageBlocksResponse';
 import type { StatFileRequest as _blockstore_internal_v1_StatFileRequest, StatFileRequest__Output as _blockstore_internal_v1_StatFileRequest__Output } from '../../../blockstore/internal/v1/StatFileRequest';
 import type { StatFileResponse as _blockstore_internal_v1_StatFileResponse, StatFileResponse__Output as _blockstore_internal_v1_StatFileResponse__Output } from '../../../blockstore/internal/v1/StatFileResponse';
 import type { WatchRequest as _blockstore_internal_v1_WatchRequest, WatchRequest__Output as _blockstore_internal_v1_WatchRequest__Output } from '../../../blockstore/internal/v1/WatchRequest';
@@ -205,6 +207,21 @@ export interface MetadataClient extends grpc.Client {
   revokeToken(argument: _blockstore_internal_v1_RevokeTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_RevokeTokenResponse__Output>): grpc.ClientUnaryCall;
   revokeToken(argument: _blockstore_internal_v1_RevokeTokenRequest, callback: grpc.requestCallback<_blockstore_internal_v1_RevokeTokenResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * Records blocks uploaded into a namespace ahead of a commit (delta sync).
+   */
+  StageBlocks(argument: _blockstore_internal_v1_StageBlocksRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_StageBlocksResponse__Output>): grpc.ClientUnaryCall;
+  StageBlocks(argument: _blockstore_internal_v1_StageBlocksRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_StageBlocksResponse__Output>): grpc.ClientUnaryCall;
+  StageBlocks(argument: _blockstore_internal_v1_StageBlocksRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_StageBlocksResponse__Output>): grpc.ClientUnaryCall;
+  StageBlocks(argument: _blockstore_internal_v1_StageBlocksRequest, callback: grpc.requestCallback<_blockstore_internal_v1_StageBlocksResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Records blocks uploaded into a namespace ahead of a commit (delta sync).
+   */
+  stageBlocks(argument: _blockstore_internal_v1_StageBlocksRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_StageBlocksResponse__Output>): grpc.ClientUnaryCall;
+  stageBlocks(argument: _blockstore_internal_v1_StageBlocksRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_StageBlocksResponse__Output>): grpc.ClientUnaryCall;
+  stageBlocks(argument: _blockstore_internal_v1_StageBlocksRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_StageBlocksResponse__Output>): grpc.ClientUnaryCall;
+  stageBlocks(argument: _blockstore_internal_v1_StageBlocksRequest, callback: grpc.requestCallback<_blockstore_internal_v1_StageBlocksResponse__Output>): grpc.ClientUnaryCall;
+  
   StatFile(argument: _blockstore_internal_v1_StatFileRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_StatFileResponse__Output>): grpc.ClientUnaryCall;
   StatFile(argument: _blockstore_internal_v1_StatFileRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_StatFileResponse__Output>): grpc.ClientUnaryCall;
   StatFile(argument: _blockstore_internal_v1_StatFileRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_StatFileResponse__Output>): grpc.ClientUnaryCall;
@@ -277,6 +294,11 @@ export interface MetadataHandlers extends grpc.UntypedServiceImplementation {
   
   RevokeToken: grpc.handleUnaryCall<_blockstore_internal_v1_RevokeTokenRequest__Output, _blockstore_internal_v1_RevokeTokenResponse>;
   
+  /**
+   * Records blocks uploaded into a namespace ahead of a commit (delta sync).
+   */
+  StageBlocks: grpc.handleUnaryCall<_blockstore_internal_v1_StageBlocksRequest__Output, _blockstore_internal_v1_StageBlocksResponse>;
+  
   StatFile: grpc.handleUnaryCall<_blockstore_internal_v1_StatFileRequest__Output, _blockstore_internal_v1_StatFileResponse>;
   
   /**
@@ -301,6 +323,7 @@ export interface MetadataDefinition extends grpc.ServiceDefinition {
   MoveFile: MethodDefinition<_blockstore_internal_v1_MoveFileRequest, _blockstore_internal_v1_MoveFileResponse, _blockstore_internal_v1_MoveFileRequest__Output, _blockstore_internal_v1_MoveFileResponse__Output>
   RevokeMasterLease: MethodDefinition<_blockstore_internal_v1_RevokeMasterLeaseRequest, _blockstore_internal_v1_RevokeMasterLeaseResponse, _blockstore_internal_v1_RevokeMasterLeaseRequest__Output, _blockstore_internal_v1_RevokeMasterLeaseResponse__Output>
   RevokeToken: MethodDefinition<_blockstore_internal_v1_RevokeTokenRequest, _blockstore_internal_v1_RevokeTokenResponse, _blockstore_internal_v1_RevokeTokenRequest__Output, _blockstore_internal_v1_RevokeTokenResponse__Output>
+  StageBlocks: MethodDefinition<_blockstore_internal_v1_StageBlocksRequest, _blockstore_internal_v1_StageBlocksResponse, _blockstore_internal_v1_StageBlocksRequest__Output, _blockstore_internal_v1_StageBlocksResponse__Output>
   StatFile: MethodDefinition<_blockstore_internal_v1_StatFileRequest, _blockstore_internal_v1_StatFileResponse, _blockstore_internal_v1_StatFileRequest__Output, _blockstore_internal_v1_StatFileResponse__Output>
   Watch: MethodDefinition<_blockstore_internal_v1_WatchRequest, _blockstore_internal_v1_ChangeEvent, _blockstore_internal_v1_WatchRequest__Output, _blockstore_internal_v1_ChangeEvent__Output>
 }

@@ -1,0 +1,46 @@
+/**
+ * Who is calling: the bearer token's hash looked up in metadata, cached
+ * briefly (a revoked token stops working within cacheMs). No token or an
+ * unknown one is UNAUTHENTICATED; a user token on an admin call is
+ * PERMISSION_DENIED.
+ */
+import { BlockstoreError } from '../../lib/errors';
+import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
+import { hashToken } from './tokens';
+
+export interface Caller {
+  userId: string;
+  scope: 'user' | 'admin';
+  tokenId: string;
+}
+
+export class Authenticator {
+  private readonly cache = new Map<string, { caller: Caller; until: number }>();
+
+  constructor(
+    private readonly meta: MetaRouter,
+    private readonly cacheMs: number,
+  ) {}
+
+  /**
+   * @throws BlockstoreError UNAUTHENTICATED (missing, malformed, unknown or revoked token).
+   */
+  async authenticate(authorization: string | undefined): Promise<Caller> {
+    if (!authorization) throw new BlockstoreError('UNAUTHENTICATED', 'missing "authorization: Bearer <token>" metadata');
+    const m = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
+    if (!m || m[1]!.length > 512) throw new BlockstoreError('UNAUTHENTICATED', 'malformed authorization header; expected "Bearer <token>"');
+    const hash = hashToken(m[1]!);
+    const hit = this.cache.get(hash);
+    if (hit && hit.until > Date.now()) return hit.caller;
+    const r = await this.meta.read((c) => c.authenticate(hash, 0, { timeoutMs: 5000 }));
+    const caller: Caller = { userId: r.userId, scope: r.scope === 'admin' ? 'admin' : 'user', tokenId: r.tokenId };
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(hash, { caller, until: Date.now() + this.cacheMs });
+    return caller;
+  }
+
+  /** Forgets cached tokens (after a revocation through this gateway). */
+  forget(): void {
+    this.cache.clear();
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Moving blocks between gateways and block daemons.
+ *
+ * Write: R copies in parallel to the first R daemons in rendezvous order; if
+ * one fails, the next in order takes its place; success once W copies are
+ * durable (each daemon fsyncs before acknowledging). Fewer than R copies is
+ * recorded for repair by the metadata block index (locations).
+ * Read: from the recorded locations, then the rest in rendezvous order; the
+ * daemon re-hashes every read, and a corrupt or failed copy is skipped.
+ */
+import { BlockstoreError, hasCode } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
+import type { ClusterView } from '../cluster-view';
+import { rankNodes } from './placement';
+
+export interface BlockIoOptions {
+  replicas: number;
+  writeQuorum: number;
+  timeoutMs: number;
+}
+
+export class BlockIo {
+  private readonly clients = new Map<string, BlockdClient>();
+
+  constructor(
+    private readonly view: ClusterView,
+    private readonly options: BlockIoOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  private client(address: string): BlockdClient {
+    let c = this.clients.get(address);
+    if (!c) {
+      c = new BlockdClient(address);
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+
+  /** Live daemons with room for `size` bytes, ranked for this block. */
+  private candidates(hash: string): Array<{ id: string; address: string }> {
+    const live = this.view.blockds;
+    const ranked = rankNodes(hash, live.map((n) => n.id));
+    return ranked.map((id) => ({ id, address: live.find((n) => n.id === id)!.address }));
+  }
+
+  /**
+   * Stores a block on up to R daemons; resolves with the ids holding it.
+   * @throws BlockstoreError UNAVAILABLE when fewer than W copies could be made.
+   */
+  async write(hash: string, data: Buffer, signal?: AbortSignal): Promise<string[]> {
+    const { replicas, writeQuorum } = this.options;
+    const order = this.candidates(hash);
+    if (order.length < writeQuorum) {
+      throw new BlockstoreError('UNAVAILABLE', `${order.length} block daemons are live; ${writeQuorum} copies are needed`);
+    }
+    const stored: string[] = [];
+    let next = 0;
+    let lastErr: unknown;
+    const attempt = async (): Promise<void> => {
+      while (next < order.length && stored.length < replicas) {
+        const node = order[next++]!;
+        try {
+          await this.client(node.address).putBlock(hash, data, { timeoutMs: this.options.timeoutMs, signal });
+          stored.push(node.id);
+          return;
+        } catch (err) {
+          if (signal?.aborted) throw err;
+          if (hasCode(err, 'HASH_MISMATCH', 'INVALID_HASH', 'BLOCK_TOO_LARGE', 'INVALID_ARGUMENT')) throw err;
+          lastErr = err;
+          this.logger.debug('block write failed; trying the next daemon', { node: node.id, err: err as Error });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(replicas, order.length) }, attempt));
+    if (stored.length < writeQuorum) {
+      throw new BlockstoreError('UNAVAILABLE', `block stored on ${stored.length} daemons, ${writeQuorum} needed`, { cause: lastErr });
+    }
+    return stored;
+  }
+
+  /**
+   * Reads a block (or a range) from the first healthy copy.
+   * @throws BlockstoreError UNAVAILABLE (no copy reachable) or CORRUPT_BLOCK (every copy bad).
+   */
+  async read(hash: string, locations: string[], range: { offset?: number; length?: number } = {}, signal?: AbortSignal): Promise<Buffer> {
+    const live = this.view.blockds;
+    const ranked = rankNodes(hash, live.map((n) => n.id));
+    const order = [...locations.filter((id) => live.some((n) => n.id === id)), ...ranked.filter((id) => !locations.includes(id))];
+    let corrupt = 0;
+    let lastErr: unknown;
+    for (const id of order) {
+      const address = this.view.blockdAddress(id);
+      if (!address) continue;
+      try {
+        const r = await this.client(address).getBlock(hash, range, { timeoutMs: this.options.timeoutMs, signal });
+        return r.data;
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        if (hasCode(err, 'CORRUPT_BLOCK')) {
+          corrupt++;
+          this.logger.warn('corrupt block copy skipped', { hash, node: id });
+        }
+        lastErr = err;
+      }
+    }
+    if (corrupt > 0 && corrupt === locations.length) throw new BlockstoreError('CORRUPT_BLOCK', `every copy of block ${hash} is corrupt`, { cause: lastErr });
+    throw new BlockstoreError('UNAVAILABLE', `no copy of block ${hash} could be read`, { cause: lastErr });
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+  }
+}

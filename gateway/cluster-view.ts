@@ -1,0 +1,53 @@
+/**
+ * The gateway's picture of the cluster, refreshed from etcd membership:
+ * live block daemons (id → address, usage) and metadata nodes. Stateless
+ * gateways need nothing else.
+ */
+import { Membership } from '../cluster/coordination/membership';
+import type { NodeRecord } from '../cluster/coordination/keys';
+import type { Logger } from '../lib/logger';
+
+export class ClusterView {
+  private readonly membership: Membership;
+  private timer: NodeJS.Timeout | undefined;
+  blockds: NodeRecord[] = [];
+  metas: NodeRecord[] = [];
+  gateways: NodeRecord[] = [];
+  private ready: Promise<void>;
+
+  constructor(
+    endpoints: string[],
+    prefix: string,
+    private readonly refreshMs: number,
+    private readonly logger: Logger,
+  ) {
+    this.membership = new Membership(endpoints, prefix);
+    this.ready = this.refresh();
+    this.timer = setInterval(() => void this.refresh(), refreshMs);
+  }
+
+  /** Resolves after the first successful look at etcd (or a failed one). */
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      const [b, m, g] = await Promise.all([this.membership.list('blockd'), this.membership.list('meta'), this.membership.list('gateway')]);
+      this.blockds = b;
+      this.metas = m;
+      this.gateways = g;
+    } catch (err) {
+      this.logger.warn('cannot read membership from etcd; keeping the last view', { err: err as Error });
+    }
+  }
+
+  blockdAddress(id: string): string | undefined {
+    return this.blockds.find((n) => n.id === id)?.address;
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.membership.close();
+  }
+}

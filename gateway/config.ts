@@ -1,0 +1,79 @@
+/**
+ * The gateway's configuration: typed, defaults, flags and environment
+ * variables (parsed in main.ts), validated with messages naming the field.
+ */
+import type { FlagSpec, FlagValues } from '../lib/cli/flags';
+import { BlockstoreError } from '../lib/errors';
+import type { LogLevel } from '../lib/logger';
+import { parseHostPort, parseNumber } from '../lib/units';
+
+export interface GatewayConfig {
+  id: string;
+  listen: string;
+  advertise: string | undefined;
+  /** Gateways keep no state; the flag exists so every role starts alike (unused). */
+  dataDir: string | undefined;
+  etcd: string[];
+  etcdPrefix: string;
+  /** Copies of each block (R). */
+  replicas: number;
+  /** Copies that must be durable before a write succeeds (W ≤ R). */
+  writeQuorum: number;
+  /** Per block-daemon call. */
+  blockTimeoutMs: number;
+  /** A revoked token keeps working at most this long on a gateway that cached it. */
+  authCacheMs: number;
+  leaseTtlSeconds: number;
+  /** SIGTERM: report NOT_SERVING this long before refusing new calls (balancer notice). */
+  drainNoticeMs: number;
+  drainGraceMs: number;
+  logLevel: LogLevel;
+}
+
+export const GATEWAY_FLAGS: FlagSpec[] = [
+  { name: 'id', env: 'BLOCKSTORE_ID', type: 'string', value: 'NAME', help: 'node id, unique in the cluster (required)' },
+  { name: 'listen', env: 'BLOCKSTORE_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:7300', help: 'gRPC address to bind (public API)' },
+  { name: 'advertise', env: 'BLOCKSTORE_ADVERTISE', type: 'string', value: 'HOST:PORT', help: 'address the balancer dials (default: the bound address)' },
+  { name: 'data-dir', env: 'BLOCKSTORE_DATA_DIR', type: 'string', value: 'DIR', help: 'unused: gateways are stateless' },
+  { name: 'etcd', env: 'BLOCKSTORE_ETCD', type: 'string', value: 'URL[,URL…]', default: 'http://127.0.0.1:2379', help: 'etcd endpoints' },
+  { name: 'etcd-prefix', env: 'BLOCKSTORE_ETCD_PREFIX', type: 'string', value: 'PREFIX', default: '/blockstore/', help: 'etcd key prefix of this cluster' },
+  { name: 'replicas', env: 'BLOCKSTORE_REPLICAS', type: 'string', value: 'R', default: '3', help: 'copies of each block' },
+  { name: 'write-quorum', env: 'BLOCKSTORE_WRITE_QUORUM', type: 'string', value: 'W', default: '2', help: 'durable copies before a write succeeds (≤ R)' },
+  { name: 'block-timeout-ms', env: 'BLOCKSTORE_BLOCK_TIMEOUT_MS', type: 'string', value: 'MS', default: '10000', help: 'per block-daemon call' },
+  { name: 'auth-cache-ms', env: 'BLOCKSTORE_AUTH_CACHE_MS', type: 'string', value: 'MS', default: '2000', help: 'token cache lifetime (revocation delay)' },
+  { name: 'lease-ttl', env: 'BLOCKSTORE_LEASE_TTL', type: 'string', value: 'SECONDS', default: '5', help: 'etcd registration lease TTL' },
+  { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: NOT_SERVING this long before closing' },
+  { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '15000', help: 'SIGTERM: wait this long for in-flight calls' },
+  { name: 'log-level', env: 'BLOCKSTORE_LOG_LEVEL', type: 'string', value: 'LEVEL', default: 'info', help: 'debug, info, warn or error' },
+];
+
+/** @throws BlockstoreError INVALID_ARGUMENT naming the flag at fault. */
+export function gatewayConfigFromFlags(v: FlagValues): GatewayConfig {
+  const str = (name: string): string | undefined => (typeof v[name] === 'string' ? (v[name] as string) : undefined);
+  const required = (name: string): string => {
+    const s = str(name);
+    if (!s) throw new BlockstoreError('INVALID_ARGUMENT', `--${name} is required`);
+    return s;
+  };
+  const c: GatewayConfig = {
+    id: required('id'),
+    listen: required('listen'),
+    advertise: str('advertise'),
+    dataDir: str('data-dir'),
+    etcd: required('etcd').split(',').map((s) => s.trim()),
+    etcdPrefix: required('etcd-prefix'),
+    replicas: parseNumber(required('replicas'), '--replicas', 1),
+    writeQuorum: parseNumber(required('write-quorum'), '--write-quorum', 1),
+    blockTimeoutMs: parseNumber(required('block-timeout-ms'), '--block-timeout-ms', 100),
+    authCacheMs: parseNumber(required('auth-cache-ms'), '--auth-cache-ms'),
+    leaseTtlSeconds: parseNumber(required('lease-ttl'), '--lease-ttl', 2),
+    drainNoticeMs: parseNumber(required('drain-notice-ms'), '--drain-notice-ms'),
+    drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
+    logLevel: (str('log-level') ?? 'info') as LogLevel,
+  };
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.id)) throw new BlockstoreError('INVALID_ARGUMENT', `--id: 1 to 64 of A-Z a-z 0-9 . _ -`);
+  parseHostPort(c.listen, '--listen');
+  if (c.writeQuorum > c.replicas) throw new BlockstoreError('INVALID_ARGUMENT', `--write-quorum (${c.writeQuorum}) must not exceed --replicas (${c.replicas})`);
+  if (!Number.isInteger(c.replicas) || !Number.isInteger(c.writeQuorum)) throw new BlockstoreError('INVALID_ARGUMENT', '--replicas and --write-quorum: whole numbers');
+  return c;
+}

@@ -1,0 +1,262 @@
+/**
+ * The gateway's file operations for one caller's namespace, over the
+ * metadata cluster (MetaRouter) and the block daemons (BlockIo). No gRPC
+ * here: gateway/rpc adapts it.
+ *
+ * PutFile: bytes → content-defined chunks → per chunk: known in the
+ * namespace? reuse : store on W of R daemons → one metadata commit naming
+ * every block and the new locations. The commit is the only thing that makes
+ * the version visible, and it happens only after every block is durable on
+ * ≥ W daemons; a stream that breaks off commits nothing.
+ */
+import { createHash } from 'node:crypto';
+import { Chunker } from '../../lib/chunking/fastcdc';
+import { BlockstoreError } from '../../lib/errors';
+import { assertBlockHash, sha256Hex } from '../../lib/hash';
+import { normalizePath } from '../../lib/paths';
+import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
+import type { BlockIo } from '../blocks/block-io';
+
+export interface FileInfo {
+  path: string;
+  version: number;
+  size: number;
+  contentHash: string;
+  author: string;
+  modified: string;
+  deleted: boolean;
+  blocks: Array<{ hash: string; size: number }>;
+  movedFrom: string;
+}
+
+export interface WriteOutcome {
+  file: FileInfo | undefined;
+  position: number;
+  replayed: boolean;
+}
+
+interface VersionLike {
+  path: string;
+  version: number;
+  size: number;
+  contentHash: string;
+  author: string;
+  time: string;
+  deleted: boolean;
+  blocks: Array<{ hash: string; size: number }>;
+  movedFrom: string;
+}
+
+export function toFileInfo(v: VersionLike | null | undefined): FileInfo | undefined {
+  if (!v) return undefined;
+  return {
+    path: v.path, version: v.version, size: v.size, contentHash: v.contentHash, author: v.author, modified: v.time,
+    deleted: v.deleted, blocks: v.blocks.map((b) => ({ hash: b.hash, size: b.size })), movedFrom: v.movedFrom,
+  };
+}
+
+export interface PutHeader {
+  path: string;
+  expectedVersion: number | undefined;
+  idempotencyKey: string;
+  contentHash: string;
+}
+
+const MAX_BLOCKS_IN_FLIGHT = 4;
+
+export class FileService {
+  constructor(
+    private readonly meta: MetaRouter,
+    private readonly blocks: BlockIo,
+  ) {}
+
+  /**
+   * Uploads a file from a stream of byte pieces.
+   * @throws BlockstoreError INVALID_PATH, QUOTA_EXCEEDED, VERSION_CONFLICT,
+   *   INVALID_ARGUMENT (content hash mismatch), UNAVAILABLE, CANCELLED.
+   */
+  async putFile(ns: string, author: string, header: PutHeader, data: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<WriteOutcome & { bytesStored: number }> {
+    const path = normalizePath(header.path);
+    if (header.contentHash) assertBlockHash(header.contentHash, 'content_hash');
+    const user = (await this.meta.read((c) => c.getUser(ns))).user!;
+    // Replacing a file frees its current size (the commit re-checks exactly).
+    const current = await this.meta.read((c) => c.statFile(ns, path, 0, 0)).then((st) => st.version?.size ?? 0, () => 0);
+    const budget = user.quotaBytes - user.usedBytes + current;
+    const chunker = new Chunker();
+    const whole = createHash('sha256');
+    const blocks: Array<{ hash: string; size: number }> = [];
+    const locations = new Map<string, string[]>();
+    const seen = new Set<string>();
+    let size = 0;
+    let bytesStored = 0;
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown;
+
+    const storeChunk = async (chunk: Buffer, hash: string) => {
+      const found = await this.meta.read((c) => c.findBlocks(ns, [hash]));
+      if (found.known.length) return;
+      const nodes = await this.blocks.write(hash, chunk, signal);
+      locations.set(hash, nodes);
+      bytesStored += chunk.length;
+    };
+    const take = async (chunks: Buffer[]) => {
+      for (const chunk of chunks) {
+        const hash = sha256Hex(chunk);
+        blocks.push({ hash, size: chunk.length });
+        if (seen.has(hash)) continue;
+        seen.add(hash);
+        const p = storeChunk(chunk, hash).catch((err: unknown) => {
+          failure ??= err;
+        });
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+        while (inFlight.size >= MAX_BLOCKS_IN_FLIGHT) await Promise.race(inFlight);
+        if (failure) throw failure;
+      }
+    };
+    for await (const piece of data) {
+      if (signal.aborted) throw new BlockstoreError('CANCELLED', 'the upload was cancelled; nothing was committed');
+      size += piece.length;
+      // Quota is checked as bytes arrive; the commit checks it again exactly.
+      if (size > budget) {
+        throw new BlockstoreError('QUOTA_EXCEEDED', `quota of ${user.quotaBytes} bytes exceeded (${user.usedBytes} used); nothing was committed`);
+      }
+      whole.update(piece);
+      await take(chunker.push(piece));
+    }
+    await take(chunker.finish());
+    await Promise.all(inFlight);
+    if (failure) throw failure;
+    if (signal.aborted) throw new BlockstoreError('CANCELLED', 'the upload was cancelled; nothing was committed');
+    const contentHash = whole.digest('hex');
+    if (header.contentHash && header.contentHash !== contentHash) {
+      throw new BlockstoreError('INVALID_ARGUMENT', `content_hash ${header.contentHash} does not match the uploaded bytes (${contentHash}); nothing was committed`);
+    }
+    const r = await this.meta.write((c) =>
+      c.commitVersion({
+        namespace: ns, path, blocks, contentHash, author, idempotencyKey: header.idempotencyKey,
+        hasExpectedVersion: header.expectedVersion !== undefined, expectedVersion: header.expectedVersion ?? 0,
+        locations: [...locations].map(([hash, nodes]) => ({ hash, nodes })),
+      }),
+    );
+    return { file: toFileInfo(r.version), position: r.result!.position, replayed: r.replayed, bytesStored: r.replayed ? 0 : bytesStored };
+  }
+
+  /**
+   * A version's metadata and an async iterator over its bytes (or a range).
+   * @throws BlockstoreError NOT_FOUND, INVALID_PATH, INVALID_ARGUMENT (range), UNAVAILABLE.
+   */
+  async getFile(ns: string, rawPath: string, version: number, offset: number, length: number, minPosition: number, signal: AbortSignal): Promise<{ info: FileInfo; data: AsyncGenerator<Buffer> }> {
+    const path = normalizePath(rawPath);
+    const st = await this.meta.read((c) => c.statFile(ns, path, version, minPosition));
+    const info = toFileInfo(st.version)!;
+    if (info.deleted) throw new BlockstoreError('NOT_FOUND', `${path} version ${info.version} is a delete marker`);
+    if (offset > info.size) throw new BlockstoreError('INVALID_ARGUMENT', `offset ${offset} is beyond the file's ${info.size} bytes`);
+    const end = length === 0 ? info.size : Math.min(info.size, offset + length);
+    const where = new Map(st.locations.map((l) => [l.hash, l.nodes]));
+    const blocks = this.blocks;
+    async function* data(): AsyncGenerator<Buffer> {
+      let pos = 0;
+      for (const b of info.blocks) {
+        const bStart = pos;
+        const bEnd = pos + b.size;
+        pos = bEnd;
+        if (bEnd <= offset || bStart >= end) continue;
+        const from = Math.max(offset, bStart) - bStart;
+        const to = Math.min(end, bEnd) - bStart;
+        const whole = from === 0 && to === b.size;
+        const bytes = await blocks.read(b.hash, where.get(b.hash) ?? [], whole ? {} : { offset: from, length: to - from }, signal);
+        if (bytes.length !== to - from) throw new BlockstoreError('CORRUPT_BLOCK', `block ${b.hash} returned ${bytes.length} bytes, expected ${to - from}`);
+        yield bytes;
+      }
+    }
+    return { info, data: data() };
+  }
+
+  async stat(ns: string, path: string, version: number, minPosition: number): Promise<FileInfo> {
+    const st = await this.meta.read((c) => c.statFile(ns, normalizePath(path), version, minPosition));
+    return toFileInfo(st.version)!;
+  }
+
+  async list(ns: string, prefix: string, pageSize: number, pageToken: string, minPosition: number): Promise<{ files: FileInfo[]; next: string }> {
+    const r = await this.meta.read((c) => c.listFiles(ns, prefix, pageSize, pageToken, minPosition));
+    return { files: r.files.map((f) => toFileInfo(f)!), next: r.nextPageToken };
+  }
+
+  async versions(ns: string, path: string, minPosition: number): Promise<FileInfo[]> {
+    const r = await this.meta.read((c) => c.listVersions(ns, normalizePath(path), minPosition));
+    return r.versions.map((v) => toFileInfo(v)!);
+  }
+
+  async delete(ns: string, author: string, path: string, expectedVersion: number | undefined, idempotencyKey: string): Promise<WriteOutcome> {
+    const r = await this.meta.write((c) =>
+      c.deleteFile({ namespace: ns, path: normalizePath(path), author, idempotencyKey, hasExpectedVersion: expectedVersion !== undefined, expectedVersion: expectedVersion ?? 0 }),
+    );
+    return { file: toFileInfo(r.version), position: r.result!.position, replayed: false };
+  }
+
+  async move(ns: string, author: string, from: string, to: string, idempotencyKey: string): Promise<WriteOutcome> {
+    const r = await this.meta.write((c) => c.moveFile({ namespace: ns, fromPath: normalizePath(from, 'from_path'), toPath: normalizePath(to, 'to_path'), author, idempotencyKey }));
+    return { file: toFileInfo(r.version), position: r.result!.position, replayed: false };
+  }
+
+  /** A new version with the blocks of an old one. */
+  async restore(ns: string, author: string, path: string, version: number, expectedVersion: number | undefined, idempotencyKey: string): Promise<WriteOutcome> {
+    if (version < 1) throw new BlockstoreError('INVALID_ARGUMENT', 'version: the version to restore (≥ 1)');
+    const old = await this.stat(ns, path, version, 0);
+    if (old.deleted) throw new BlockstoreError('INVALID_ARGUMENT', `version ${version} of ${old.path} is a delete marker`);
+    return this.commitBlocks(ns, author, old.path, old.blocks, expectedVersion, idempotencyKey, old.contentHash);
+  }
+
+  async findMissing(ns: string, hashes: string[]): Promise<string[]> {
+    hashes.forEach((h, i) => assertBlockHash(h, `hashes[${i}]`));
+    if (hashes.length > 10_000) throw new BlockstoreError('INVALID_ARGUMENT', `hashes: at most 10,000 a call, got ${hashes.length}`);
+    return (await this.meta.read((c) => c.findBlocks(ns, hashes))).missing;
+  }
+
+  /**
+   * Stores uploaded blocks (verified by the daemons) and stages them for the
+   * namespace, so a later CommitFile — on any gateway — may name them.
+   */
+  async putBlocks(ns: string, blocks: AsyncIterable<{ hash: string; data: Buffer }>, signal: AbortSignal): Promise<{ count: number; bytes: number }> {
+    let count = 0;
+    let bytes = 0;
+    let staged: Array<{ hash: string; size: number; nodes: string[] }> = [];
+    const flush = async () => {
+      if (!staged.length) return;
+      const batch = staged;
+      staged = [];
+      await this.meta.write((c) => c.stageBlocks(ns, batch));
+    };
+    for await (const b of blocks) {
+      assertBlockHash(b.hash);
+      if (b.data.length === 0 || b.data.length > 4 * 1024 * 1024) throw new BlockstoreError('INVALID_ARGUMENT', `block ${b.hash}: 1 byte to 4 MiB, got ${b.data.length}`);
+      if (sha256Hex(b.data) !== b.hash) throw new BlockstoreError('HASH_MISMATCH', `block data does not hash to ${b.hash}`);
+      const nodes = await this.blocks.write(b.hash, b.data, signal);
+      staged.push({ hash: b.hash, size: b.data.length, nodes });
+      count++;
+      bytes += b.data.length;
+      if (staged.length >= 64) await flush();
+    }
+    await flush();
+    return { count, bytes };
+  }
+
+  /** CommitFile: a version from blocks the namespace holds or staged. */
+  commitBlocks(ns: string, author: string, path: string, blocks: Array<{ hash: string; size: number }>, expectedVersion: number | undefined, idempotencyKey: string, contentHash: string): Promise<WriteOutcome> {
+    const p = normalizePath(path);
+    return this.meta
+      .write((c) =>
+        c.commitVersion({
+          namespace: ns, path: p, blocks, contentHash, author, idempotencyKey,
+          hasExpectedVersion: expectedVersion !== undefined, expectedVersion: expectedVersion ?? 0, locations: [],
+        }),
+      )
+      .then((r) => ({ file: toFileInfo(r.version), position: r.result!.position, replayed: r.replayed }));
+  }
+
+  async usage(ns: string): Promise<{ bytesUsed: number; quotaBytes: number }> {
+    const u = (await this.meta.read((c) => c.getUser(ns))).user!;
+    return { bytesUsed: u.usedBytes, quotaBytes: u.quotaBytes };
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Composition root of a gateway: cluster view (etcd), metadata router,
+ * block I/O, file service, authenticator, the public gRPC services, and
+ * its registration in etcd. Stateless: any number can run.
+ */
+import { hostname } from 'node:os';
+import type { Logger } from '../lib/logger';
+import { MetaRouter } from '../lib/rpc/clients/meta-router';
+import { loadProtos } from '../lib/rpc/proto';
+import { RpcServer } from '../lib/rpc/server';
+import { nodeKey } from '../cluster/coordination/keys';
+import { requestDrain } from '../cluster/coordination/membership';
+import { Registration } from '../cluster/coordination/registration';
+import { Authenticator } from './auth/authenticator';
+import { BlockIo } from './blocks/block-io';
+import { ClusterView } from './cluster-view';
+import type { GatewayConfig } from './config';
+import { FileService } from './files/file-service';
+import { adminHandlers } from './rpc/admin-service';
+import { filesHandlers } from './rpc/files-service';
+import { GATEWAY_STATUS_TABLE } from './rpc/status-table';
+
+export const FILES_SERVICE = 'blockstore.v1.Files';
+export const ADMIN_SERVICE = 'blockstore.v1.Admin';
+
+export class Gateway {
+  private readonly server: RpcServer;
+  private readonly view: ClusterView;
+  private readonly meta: MetaRouter;
+  private readonly blocks: BlockIo;
+  private registration: Registration | undefined;
+  private address = '';
+  private state: 'serving' | 'draining' = 'serving';
+  private closing: Promise<void> | undefined;
+  private readonly startedAt = new Date().toISOString();
+
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly logger: Logger,
+  ) {
+    this.view = new ClusterView(config.etcd, config.etcdPrefix, 1000, logger.child({ component: 'cluster-view' }));
+    this.meta = new MetaRouter({ discover: async () => this.view.metas.map((n) => n.address) });
+    this.blocks = new BlockIo(this.view, { replicas: config.replicas, writeQuorum: config.writeQuorum, timeoutMs: config.blockTimeoutMs }, logger.child({ component: 'blocks' }));
+    const auth = new Authenticator(this.meta, config.authCacheMs);
+    const files = new FileService(this.meta, this.blocks);
+    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), statusTable: GATEWAY_STATUS_TABLE });
+    const { protos } = loadProtos();
+    this.server.addService(FILES_SERVICE, protos.blockstore.v1.Files.service, filesHandlers(this.server, { auth, files, meta: this.meta }));
+    this.server.addService(
+      ADMIN_SERVICE,
+      protos.blockstore.v1.Admin.service,
+      adminHandlers(this.server, { auth, meta: this.meta, view: this.view, requestDrain: (id) => requestDrain(config.etcd, config.etcdPrefix, id) }),
+    );
+  }
+
+  async start(): Promise<string> {
+    await this.view.whenReady();
+    const port = await this.server.start();
+    const host = this.config.listen.slice(0, this.config.listen.lastIndexOf(':'));
+    this.address = this.config.advertise ?? `${host === '0.0.0.0' || host === '::' ? hostname() : host}:${port}`;
+    this.registration = new Registration({
+      endpoints: this.config.etcd,
+      key: nodeKey(this.config.etcdPrefix, 'gateway', this.config.id),
+      ttlSeconds: this.config.leaseTtlSeconds,
+      refreshMs: Math.min(2000, (this.config.leaseTtlSeconds * 1000) / 3),
+      record: () => ({
+        id: this.config.id, role: 'gateway', address: this.address, pid: process.pid, startedAt: this.startedAt,
+        updatedAt: new Date().toISOString(), info: { state: this.state, inFlight: this.server.callsInFlight },
+      }),
+      logger: this.logger.child({ component: 'registration' }),
+    });
+    this.registration.start();
+    this.logger.info('gateway serving', { address: this.address });
+    return this.address;
+  }
+
+  get boundPort(): number {
+    return this.server.boundPort;
+  }
+
+  /** SIGTERM: NOT_SERVING, leave etcd, let the balancer notice, finish in-flight calls, stop. */
+  drain(): Promise<void> {
+    this.closing ??= (async () => {
+      this.state = 'draining';
+      this.logger.info('draining');
+      this.server.health.setAll('NOT_SERVING');
+      await this.registration?.close();
+      await this.server.drain(this.config.drainNoticeMs, this.config.drainGraceMs);
+      this.shutdownRest();
+      this.logger.info('stopped');
+    })();
+    return this.closing;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.server.close();
+      await this.registration?.close();
+      this.shutdownRest();
+    })();
+    return this.closing;
+  }
+
+  private shutdownRest(): void {
+    this.view.close();
+    this.meta.close();
+    this.blocks.close();
+  }
+}

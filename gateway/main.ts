@@ -1,0 +1,33 @@
+/**
+ * `blockstore gateway`: wiring only — flags, logger, signals.
+ */
+import { helpText, parseFlags } from '../lib/cli/flags';
+import { createLogger } from '../lib/logger';
+import { GATEWAY_FLAGS, gatewayConfigFromFlags } from './config';
+import { Gateway } from './gateway';
+
+export const GATEWAY_USAGE = 'blockstore gateway --id NAME [--listen HOST:PORT] [--etcd URL[,URL…]] [flags]';
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, help } = parseFlags(argv, GATEWAY_FLAGS);
+  if (help) {
+    process.stdout.write(helpText(GATEWAY_USAGE, 'Runs a gateway: the public API (blockstore.v1.Files and Admin), stateless.', GATEWAY_FLAGS));
+    return 0;
+  }
+  const config = gatewayConfigFromFlags(values);
+  const logger = createLogger({ level: config.logLevel, fields: { role: 'gateway', node: config.id } });
+  const gw = new Gateway(config, logger);
+  await gw.start();
+  process.stdout.write(`${JSON.stringify({ event: 'listening', role: 'gateway', id: config.id, port: gw.boundPort, pid: process.pid })}\n`);
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info('signal received', { signal });
+      gw.drain().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

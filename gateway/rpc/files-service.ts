@@ -1,0 +1,164 @@
+/**
+ * gRPC adapter for blockstore.v1.Files: authenticates every call, maps
+ * messages to FileService calls, streams bytes with backpressure.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { FilesHandlers } from '../../proto/gen/ts/blockstore/v1/Files';
+import type { PutFileRequest__Output } from '../../proto/gen/ts/blockstore/v1/PutFileRequest';
+import type { PutFileResponse } from '../../proto/gen/ts/blockstore/v1/PutFileResponse';
+import type { GetFileRequest__Output } from '../../proto/gen/ts/blockstore/v1/GetFileRequest';
+import type { GetFileResponse } from '../../proto/gen/ts/blockstore/v1/GetFileResponse';
+import type { PutBlocksRequest__Output } from '../../proto/gen/ts/blockstore/v1/PutBlocksRequest';
+import type { PutBlocksResponse } from '../../proto/gen/ts/blockstore/v1/PutBlocksResponse';
+import type { WatchRequest__Output } from '../../proto/gen/ts/blockstore/v1/WatchRequest';
+import type { WatchEvent } from '../../proto/gen/ts/blockstore/v1/WatchEvent';
+import { BlockstoreError } from '../../lib/errors';
+import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
+import type { RpcServer } from '../../lib/rpc/server';
+import { readClientStream } from '../../lib/rpc/stream-reader';
+import type { Authenticator, Caller } from '../auth/authenticator';
+import type { FileInfo, FileService, WriteOutcome } from '../files/file-service';
+
+const DATA_MESSAGE_BYTES = 1024 * 1024;
+
+function caller(auth: Authenticator, md: grpc.Metadata): Promise<Caller> {
+  const v = md.get('authorization')[0];
+  return auth.authenticate(typeof v === 'string' ? v : undefined);
+}
+
+const writeResponse = (o: WriteOutcome) => ({ file: o.file ?? null, position: o.position, replayed: o.replayed });
+const fileMsg = (f: FileInfo) => f;
+
+/** An AbortSignal that fires when the call is cancelled. */
+function cancelSignal(call: { on(ev: 'cancelled', l: () => void): unknown }): AbortSignal {
+  const ac = new AbortController();
+  call.on('cancelled', () => ac.abort());
+  return ac.signal;
+}
+
+export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; files: FileService; meta: MetaRouter }): FilesHandlers {
+  const { auth, files } = deps;
+  return {
+    PutFile: (call: grpc.ServerReadableStream<PutFileRequest__Output, PutFileResponse>, callback: grpc.sendUnaryData<PutFileResponse>) => {
+      const signal = cancelSignal(call);
+      void (async () => {
+        const who = await caller(auth, call.metadata);
+        const messages = readClientStream(call, signal);
+        const first = await messages.next();
+        if (first.done || first.value.msg !== 'header') throw new BlockstoreError('INVALID_ARGUMENT', 'the first PutFile message must be the header');
+        const h = first.value.header!;
+        async function* data(): AsyncGenerator<Buffer> {
+          for await (const m of messages) {
+            if (m.msg !== 'data') throw new BlockstoreError('INVALID_ARGUMENT', 'only data messages may follow the header');
+            yield m.data!;
+          }
+        }
+        const r = await files.putFile(who.userId, who.tokenId, { path: h.path, expectedVersion: h.expectedVersion, idempotencyKey: h.idempotencyKey, contentHash: h.contentHash }, data(), signal);
+        return { file: r.file ?? null, position: r.position, bytesStored: r.bytesStored, replayed: r.replayed };
+      })().then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(server.toStatus(err, 'PutFile')),
+      );
+    },
+    GetFile: (call: grpc.ServerWritableStream<GetFileRequest__Output, GetFileResponse>) => {
+      const signal = cancelSignal(call);
+      void (async () => {
+        const who = await caller(auth, call.metadata);
+        const req = call.request;
+        const { info, data } = await files.getFile(who.userId, req.path, req.version, req.offset, req.length, req.minPosition, signal);
+        const send = async (m: GetFileResponse) => {
+          if (!call.write(m)) await new Promise((r) => call.once('drain', r));
+        };
+        await send({ info: fileMsg(info) });
+        for await (const piece of data) {
+          if (signal.aborted) return;
+          for (let i = 0; i < piece.length; i += DATA_MESSAGE_BYTES) await send({ data: piece.subarray(i, i + DATA_MESSAGE_BYTES) });
+        }
+        call.end();
+      })().catch((err: unknown) => {
+        if (!signal.aborted) call.emit('error', server.toStatus(err, 'GetFile'));
+      });
+    },
+    StatFile: server.unary('StatFile', async (req, ctx) => {
+      const who = await caller(auth, ctx.metadata);
+      return fileMsg(await files.stat(who.userId, req.path, req.version, req.minPosition));
+    }),
+    ListFiles: server.unary('ListFiles', async (req, ctx) => {
+      const who = await caller(auth, ctx.metadata);
+      const r = await files.list(who.userId, req.prefix, req.pageSize, req.pageToken, req.minPosition);
+      return { files: r.files, nextPageToken: r.next };
+    }),
+    DeleteFile: server.unary('DeleteFile', async (req, ctx) => {
+      const who = await caller(auth, ctx.metadata);
+      return writeResponse(await files.delete(who.userId, who.tokenId, req.path, req.expectedVersion, req.idempotencyKey));
+    }),
+    MoveFile: server.unary('MoveFile', async (req, ctx) => {
+      const who = await caller(auth, ctx.metadata);
+      return writeResponse(await files.move(who.userId, who.tokenId, req.fromPath, req.toPath, req.idempotencyKey));
+    }),
+    ListVersions: server.unary('ListVersions', async (req, ctx) => {
+      const who = await caller(auth, ctx.metadata);
+      return { versions: await files.versions(who.userId, req.path, req.minPosition) };
+    }),
+    RestoreVersion: server.unary('RestoreVersion', async (req, ctx) => {
+      const who = await caller(auth, ctx.metadata);
+      return writeResponse(await files.restore(who.userId, who.tokenId, req.path, req.version, req.expectedVersion, req.idempotencyKey));
+    }),
+    FindMissingBlocks: server.unary('FindMissingBlocks', async (req, ctx) => {
+      const who = await caller(auth, ctx.metadata);
+      return { missing: await files.findMissing(who.userId, req.hashes) };
+    }),
+    PutBlocks: (call: grpc.ServerReadableStream<PutBlocksRequest__Output, PutBlocksResponse>, callback: grpc.sendUnaryData<PutBlocksResponse>) => {
+      const signal = cancelSignal(call);
+      void (async () => {
+        const who = await caller(auth, call.metadata);
+        async function* blocks() {
+          for await (const m of readClientStream(call, signal)) yield { hash: m.hash, data: m.data };
+        }
+        const r = await files.putBlocks(who.userId, blocks(), signal);
+        return { blocksStored: r.count, bytesStored: r.bytes };
+      })().then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(server.toStatus(err, 'PutBlocks')),
+      );
+    },
+    CommitFile: server.unary('CommitFile', async (req, ctx) => {
+      const who = await caller(auth, ctx.metadata);
+      return writeResponse(
+        await files.commitBlocks(who.userId, who.tokenId, req.path, req.blocks.map((b) => ({ hash: b.hash, size: b.size })), req.expectedVersion, req.idempotencyKey, req.contentHash),
+      );
+    }),
+    Watch: (call: grpc.ServerWritableStream<WatchRequest__Output, WatchEvent>) => {
+      const signal = cancelSignal(call);
+      void (async () => {
+        const who = await caller(auth, call.metadata);
+        let cursor = call.request.cursor;
+        // Follow the feed on some metadata node; if that node goes away,
+        // resume on another from the last cursor sent (no gap, no duplicate).
+        for (;;) {
+          try {
+            await deps.meta.read(async (c) => {
+              for await (const ev of c.watch(who.userId, call.request.prefix, cursor, signal)) {
+                if (!call.write({ cursor: ev.cursor, kind: ev.kind, path: ev.path, version: ev.version, size: ev.size, fromPath: ev.fromPath, time: ev.time })) {
+                  await new Promise((r) => call.once('drain', r));
+                }
+                cursor = ev.cursor;
+              }
+            });
+          } catch (err) {
+            if (signal.aborted) return;
+            if (!(err instanceof BlockstoreError && (err.code === 'UNAVAILABLE' || err.code === 'CANCELLED'))) throw err;
+          }
+          if (signal.aborted) return;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })().catch((err: unknown) => {
+        if (!signal.aborted) call.emit('error', server.toStatus(err, 'Watch'));
+      });
+    },
+    GetUsage: server.unary('GetUsage', async (_req, ctx) => {
+      const who = await caller(auth, ctx.metadata);
+      return files.usage(who.userId);
+    }),
+  };
+}
