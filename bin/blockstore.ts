@@ -4,6 +4,7 @@
  */
 import { UsageError } from '../lib/cli/flags';
 import { BlockstoreError } from '../lib/errors';
+import { runUserCommand, USER_COMMANDS } from '../sdk/cli';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 
@@ -12,6 +13,10 @@ const COMMANDS: Record<string, Command> = {
   gateway: { summary: 'run a gateway (the public API)', run: async (argv) => (await import('../gateway/main')).main(argv) },
   meta: { summary: 'run a metadata node (master or replica, elected through etcd)', run: async (argv) => (await import('../cluster/meta/main')).main(argv) },
 };
+
+for (const [name, summary] of Object.entries(USER_COMMANDS)) {
+  COMMANDS[name] = { summary: summary.split(' — ')[1] ?? summary, run: (argv) => runUserCommand(name, argv) };
+}
 
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);

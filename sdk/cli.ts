@@ -1,0 +1,191 @@
+/**
+ * `blockstore put|get|ls|rm|mv|versions|restore|watch|usage|status`: the
+ * SDK for people. Address and token come from --address/--token, then
+ * BLOCKSTORE_ADDRESS/BLOCKSTORE_TOKEN, then a credentials file
+ * (--credentials, BLOCKSTORE_CREDENTIALS, default ~/.config/blockstore/credentials.json:
+ * {"address": "...", "token": "..."}). Output is text, or JSON with --json.
+ *
+ * Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 conflict
+ * (version or existence), 5 permission/authentication, 6 unavailable,
+ * 7 quota or capacity, 8 data loss.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { helpText, parseFlags, UsageError, type FlagSpec } from '../lib/cli/flags';
+import { BlockstoreError, type ErrorCode } from '../lib/errors';
+import { BlockstoreClient, type FileInfo } from './client';
+
+const COMMON: FlagSpec[] = [
+  { name: 'address', env: 'BLOCKSTORE_ADDRESS', type: 'string', value: 'HOST:PORT[,…]', help: 'the balancer, or gateways (comma-separated)' },
+  { name: 'token', env: 'BLOCKSTORE_TOKEN', type: 'string', value: 'TOKEN', help: 'bearer token' },
+  { name: 'token-file', env: 'BLOCKSTORE_TOKEN_FILE', type: 'string', value: 'FILE', help: 'read the token from a file' },
+  { name: 'credentials', env: 'BLOCKSTORE_CREDENTIALS', type: 'string', value: 'FILE', help: 'JSON {address, token} (default ~/.config/blockstore/credentials.json)' },
+  { name: 'json', type: 'boolean', help: 'machine-readable output' },
+  { name: 'version', type: 'string', value: 'N', help: 'a version (get, versions, restore)' },
+  { name: 'expected-version', type: 'string', value: 'N', help: 'compare-and-set: fail unless the current version is N (0: must not exist)' },
+  { name: 'sync', type: 'boolean', help: 'put: delta sync (send only blocks the service lacks)' },
+  { name: 'cursor', type: 'string', value: 'N', help: 'watch: resume after this cursor' },
+  { name: 'quiet', type: 'boolean', help: 'no progress output' },
+];
+
+export const USER_COMMANDS: Record<string, string> = {
+  put: 'put LOCAL_FILE REMOTE_PATH — upload a file',
+  get: 'get REMOTE_PATH [LOCAL_FILE|-] — download a file (default: stdout)',
+  ls: 'ls [PREFIX] — list files',
+  rm: 'rm REMOTE_PATH — delete a file (older versions stay restorable)',
+  mv: 'mv FROM TO — move a file',
+  versions: 'versions REMOTE_PATH — list versions',
+  restore: 'restore REMOTE_PATH --version N — make version N current again',
+  watch: 'watch [PREFIX] — print change events as they happen',
+  usage: 'usage — bytes used and quota',
+  status: 'status — cluster status (admin token)',
+};
+
+const EXIT: Partial<Record<ErrorCode, number>> = {
+  NOT_FOUND: 3, BLOCK_NOT_FOUND: 3,
+  VERSION_CONFLICT: 4, ALREADY_EXISTS: 4, MISSING_BLOCKS: 4,
+  UNAUTHENTICATED: 5, PERMISSION_DENIED: 5,
+  UNAVAILABLE: 6, NOT_MASTER: 6, NO_SYNC_REPLICA: 6, DEADLINE_EXCEEDED: 6,
+  QUOTA_EXCEEDED: 7, CAPACITY_EXCEEDED: 7, RATE_LIMITED: 7,
+  CORRUPT_BLOCK: 8,
+};
+
+function connect(values: Record<string, string | boolean | undefined>): BlockstoreClient {
+  let address = values.address as string | undefined;
+  let token = values.token as string | undefined;
+  if (!token && values['token-file']) token = readFileSync(values['token-file'] as string, 'utf8').trim();
+  const credPath = (values.credentials as string | undefined) ?? join(homedir(), '.config', 'blockstore', 'credentials.json');
+  if ((!address || !token) && existsSync(credPath)) {
+    const cred = JSON.parse(readFileSync(credPath, 'utf8')) as { address?: string; token?: string };
+    address ??= cred.address;
+    token ??= cred.token;
+  }
+  if (!address) throw new UsageError('no address: use --address, BLOCKSTORE_ADDRESS or a credentials file');
+  if (!token) throw new UsageError('no token: use --token, --token-file, BLOCKSTORE_TOKEN or a credentials file');
+  return new BlockstoreClient({ address: address.split(','), token });
+}
+
+function progress(enabled: boolean, label: string, total?: number): (n: number) => void {
+  if (!enabled || !process.stderr.isTTY) return () => {};
+  let last = 0;
+  return (n: number) => {
+    const now = Date.now();
+    if (now - last < 100 && n !== total) return;
+    last = now;
+    const pct = total ? ` ${((n / total) * 100).toFixed(0)}%` : '';
+    process.stderr.write(`\r${label}: ${(n / 1048576).toFixed(1)} MiB${pct}   `);
+    if (n === total) process.stderr.write('\n');
+  };
+}
+
+function show(f: FileInfo): string {
+  return `${f.deleted ? 'deleted ' : ''}${f.path}\tv${f.version}\t${f.size} bytes\t${f.modified}${f.movedFrom ? `\tmoved from ${f.movedFrom}` : ''}`;
+}
+
+export async function runUserCommand(name: string, argv: string[]): Promise<number> {
+  const { values, positionals, help } = parseFlags(argv, COMMON);
+  if (help) {
+    process.stdout.write(helpText(`blockstore ${USER_COMMANDS[name]}`, 'A blockstore client command.', COMMON));
+    return 0;
+  }
+  const json = values.json === true;
+  const out = (text: string, obj: unknown) => process.stdout.write(json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
+  const num = (k: string) => (values[k] === undefined ? undefined : Number(values[k]));
+  const need = (n: number) => {
+    if (positionals.length < n) throw new UsageError(`usage: blockstore ${USER_COMMANDS[name]}`);
+  };
+  const client = connect(values);
+  try {
+    switch (name) {
+      case 'put': {
+        need(2);
+        const [local, remote] = positionals as [string, string];
+        const size = existsSync(local) ? readFileSync(local).length : 0;
+        if (values.sync) {
+          const r = await client.sync(remote, local, { expectedVersion: num('expected-version') });
+          out(`${show(r.file)}\tsent ${r.blocksSent}/${r.blocks} blocks (${r.bytesSent} bytes)`, r);
+        } else {
+          const r = await client.put(remote, local, { expectedVersion: num('expected-version'), onProgress: progress(!values.quiet && !json, 'put', size) });
+          out(`${show(r.file)}\tstored ${r.bytesStored} new bytes`, r);
+        }
+        return 0;
+      }
+      case 'get': {
+        need(1);
+        const [remote, local] = positionals as [string, string | undefined];
+        if (!local || local === '-') {
+          const { data } = await client.download(remote, { version: num('version') });
+          for await (const p of data) if (!process.stdout.write(p)) await new Promise((r) => process.stdout.once('drain', r));
+        } else {
+          const info = await client.getToPath(remote, local, { version: num('version'), onProgress: progress(!values.quiet && !json, 'get') });
+          out(show(info), info);
+        }
+        return 0;
+      }
+      case 'ls': {
+        const files: FileInfo[] = [];
+        for await (const f of client.list(positionals[0] ?? '')) {
+          files.push(f);
+          if (!json) out(show(f), f);
+        }
+        if (json) out('', files);
+        return 0;
+      }
+      case 'rm': {
+        need(1);
+        const r = await client.delete(positionals[0]!, num('expected-version'));
+        out(`deleted ${positionals[0]} (v${r.file.version})`, r);
+        return 0;
+      }
+      case 'mv': {
+        need(2);
+        const r = await client.move(positionals[0]!, positionals[1]!);
+        out(show(r.file), r);
+        return 0;
+      }
+      case 'versions': {
+        need(1);
+        const vs = await client.versions(positionals[0]!);
+        out(vs.map(show).join('\n'), vs);
+        return 0;
+      }
+      case 'restore': {
+        need(1);
+        if (values.version === undefined) throw new UsageError('restore needs --version N');
+        const r = await client.restore(positionals[0]!, Number(values.version), num('expected-version'));
+        out(show(r.file), r);
+        return 0;
+      }
+      case 'watch': {
+        const ac = new AbortController();
+        process.once('SIGINT', () => ac.abort());
+        for await (const ev of client.watch(positionals[0] ?? '', num('cursor') ?? 0, ac.signal)) {
+          out(`${ev.cursor}\t${ev.kind}\t${ev.path}\tv${ev.version}${ev.fromPath ? `\tfrom ${ev.fromPath}` : ''}`, ev);
+        }
+        return 0;
+      }
+      case 'usage': {
+        const u = await client.usage();
+        out(`${u.bytesUsed} of ${u.quotaBytes || 'unlimited'} bytes`, u);
+        return 0;
+      }
+      case 'status': {
+        const s = await client.clusterStatus();
+        const rows = s.nodes.map((n) => `${n.kind}\t${n.id}\t${n.address}\tpid ${n.pid}\t${n.role}\t${n.state}${n.kind === 'meta' ? `\tlag ${n.replicationLag}` : ''}${n.kind === 'blockd' ? `\t${n.usedBytes}/${n.capacityBytes} bytes, ${n.blocks} blocks, ${n.corruptBlocks} corrupt` : ''}`);
+        out(`master ${s.masterId} (epoch ${s.epoch}), synchronous ${s.syncReplicas.join(',')}\n${rows.join('\n')}`, s);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command ${name}`);
+    }
+  } catch (err) {
+    if (err instanceof BlockstoreError) {
+      process.stderr.write(`blockstore ${name}: ${err.code}: ${err.message}\n`);
+      return EXIT[err.code] ?? 1;
+    }
+    throw err;
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,353 @@
+/**
+ * The TypeScript SDK for blockstore.v1: upload and download (Buffer, path or
+ * stream), stat, list, delete, move, versions, restore, watch, usage, and
+ * delta sync (chunk locally, send only missing blocks, commit).
+ *
+ * - One address (the balancer) or several gateways balanced here
+ *   (round_robin) with a gRPC retry policy for UNAVAILABLE.
+ * - Writes carry idempotency keys, so retrying them is safe; the SDK retries
+ *   UNAVAILABLE with backoff for every call.
+ * - Read-your-writes: the client remembers the highest position its writes
+ *   returned and sends it with every read.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { chunkBuffer } from '../lib/chunking/fastcdc';
+import { BlockstoreError, hasCode } from '../lib/errors';
+import { sha256Hex } from '../lib/hash';
+import { CHANNEL_OPTIONS } from '../lib/rpc/client';
+import { loadProtos } from '../lib/rpc/proto';
+import { fromServiceError } from '../lib/rpc/status';
+import type { FilesClient } from '../proto/gen/ts/blockstore/v1/Files';
+import type { AdminClient } from '../proto/gen/ts/blockstore/v1/Admin';
+import type { FileInfo__Output } from '../proto/gen/ts/blockstore/v1/FileInfo';
+import type { WatchEvent__Output } from '../proto/gen/ts/blockstore/v1/WatchEvent';
+import type { ClusterStatus__Output } from '../proto/gen/ts/blockstore/v1/ClusterStatus';
+import type { GetFileResponse__Output } from '../proto/gen/ts/blockstore/v1/GetFileResponse';
+
+export type FileInfo = FileInfo__Output;
+export type WatchEvent = WatchEvent__Output;
+
+export interface ClientOptions {
+  /** "host:port" of the balancer, or several gateway addresses. */
+  address: string | string[];
+  token: string;
+  /** Per-call deadline (ms); uploads and downloads get it per MiB as well. */
+  timeoutMs?: number;
+  /** Attempts for UNAVAILABLE (SDK-level retries). */
+  retries?: number;
+  /** PEM CA file for TLS (when the cluster runs TLS). */
+  ca?: Buffer;
+}
+
+export interface PutOptions {
+  expectedVersion?: number;
+  idempotencyKey?: string;
+  /** Called with bytes sent so far. */
+  onProgress?: (sent: number) => void;
+}
+
+export interface SyncResult {
+  file: FileInfo;
+  position: number;
+  blocks: number;
+  blocksSent: number;
+  bytesSent: number;
+}
+
+const PIECE = 1024 * 1024;
+
+export class BlockstoreClient {
+  readonly files: FilesClient;
+  readonly admin: AdminClient;
+  private position = 0;
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+
+  constructor(private readonly options: ClientOptions) {
+    const { protos } = loadProtos();
+    const addresses = Array.isArray(options.address) ? options.address : [options.address];
+    const target = addresses.length > 1 ? `ipv4:${addresses.join(',')}` : addresses[0]!;
+    const serviceConfig = {
+      loadBalancingConfig: [{ round_robin: {} }],
+      methodConfig: [
+        {
+          name: [{ service: 'blockstore.v1.Files' }, { service: 'blockstore.v1.Admin' }],
+          retryPolicy: { maxAttempts: 4, initialBackoff: '0.05s', maxBackoff: '1s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'] },
+        },
+      ],
+    };
+    const creds = options.ca ? grpc.credentials.createSsl(options.ca) : grpc.credentials.createInsecure();
+    const channelOptions = { ...CHANNEL_OPTIONS, 'grpc.service_config': JSON.stringify(serviceConfig), 'grpc.enable_retries': 1 };
+    this.files = new protos.blockstore.v1.Files(target, creds, channelOptions);
+    this.admin = new protos.blockstore.v1.Admin(target, creds, channelOptions);
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.retries = options.retries ?? 5;
+  }
+
+  private md(): grpc.Metadata {
+    const m = new grpc.Metadata();
+    m.set('authorization', `Bearer ${this.options.token}`);
+    return m;
+  }
+
+  private seen(position: number | undefined): void {
+    if (position && position > this.position) this.position = position;
+  }
+
+  /** Runs `fn` with retries on UNAVAILABLE (calls are idempotent). */
+  private async retry<T>(fn: () => Promise<T>): Promise<T> {
+    let delay = 100;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (attempt >= this.retries || !hasCode(err, 'UNAVAILABLE', 'NOT_MASTER', 'NO_SYNC_REPLICA')) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+  }
+
+  private unary<Req, Res>(client: grpc.Client, method: string, req: Req, timeoutMs = this.timeoutMs): Promise<Res> {
+    return this.retry(
+      () =>
+        new Promise<Res>((resolve, reject) => {
+          const fn = (client as unknown as Record<string, Function>)[method]!;
+          fn.call(client, req, this.md(), { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: Res) =>
+            err ? reject(fromServiceError(err)) : resolve(res),
+          );
+        }),
+    );
+  }
+
+  /**
+   * Uploads a file (PutFile) from a Buffer, a local path or a stream. A
+   * stream cannot be replayed, so a stream upload is tried once.
+   * @throws BlockstoreError (VERSION_CONFLICT, QUOTA_EXCEEDED, …).
+   */
+  async put(path: string, source: Buffer | string | Readable, opts: PutOptions = {}): Promise<{ file: FileInfo; position: number; bytesStored: number; replayed: boolean }> {
+    const key = opts.idempotencyKey ?? randomUUID();
+    const attempt = async (src: AsyncIterable<Buffer>) =>
+      new Promise<{ file: FileInfo; position: number; bytesStored: number; replayed: boolean }>((resolve, reject) => {
+        const call = this.files.putFile(this.md(), { deadline: Date.now() + this.timeoutMs * 20 }, (err, res) => {
+          if (err) reject(fromServiceError(err));
+          else resolve({ file: res!.file!, position: res!.position, bytesStored: res!.bytesStored, replayed: res!.replayed });
+        });
+        void (async () => {
+          call.write({ header: { path, idempotencyKey: key, ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}) } });
+          let sent = 0;
+          for await (const piece of src) {
+            for (let i = 0; i < piece.length; i += PIECE) {
+              const part = piece.subarray(i, i + PIECE);
+              if (!call.write({ data: part })) await new Promise((r) => call.once('drain', r));
+              sent += part.length;
+              opts.onProgress?.(sent);
+            }
+          }
+          call.end();
+        })().catch((err: unknown) => {
+          call.cancel();
+          reject(err);
+        });
+      });
+    let r;
+    if (Buffer.isBuffer(source)) {
+      r = await this.retry(() => attempt((async function* () { yield source; })()));
+    } else if (typeof source === 'string') {
+      r = await this.retry(() => attempt(createReadStream(source, { highWaterMark: PIECE }) as AsyncIterable<Buffer>));
+    } else {
+      r = await attempt(source as AsyncIterable<Buffer>);
+    }
+    this.seen(r.position);
+    return r;
+  }
+
+  /** Streams a file's bytes (GetFile): the info first, then the data. */
+  async download(path: string, opts: { version?: number; offset?: number; length?: number } = {}): Promise<{ info: FileInfo; data: AsyncGenerator<Buffer> }> {
+    const call = this.files.getFile(
+      { path, version: opts.version ?? 0, offset: opts.offset ?? 0, length: opts.length ?? 0, minPosition: this.position },
+      this.md(),
+      { deadline: Date.now() + this.timeoutMs * 20 },
+    );
+    const it = (call as AsyncIterable<GetFileResponse__Output>)[Symbol.asyncIterator]();
+    let first: IteratorResult<GetFileResponse__Output>;
+    try {
+      first = await it.next();
+    } catch (err) {
+      throw fromServiceError(err as grpc.ServiceError);
+    }
+    if (first.done || !first.value.info) throw new BlockstoreError('INTERNAL', 'GetFile sent no file info');
+    async function* data(): AsyncGenerator<Buffer> {
+      try {
+        for (;;) {
+          const n = await it.next();
+          if (n.done) return;
+          if (n.value.data) yield n.value.data;
+        }
+      } catch (err) {
+        throw fromServiceError(err as grpc.ServiceError);
+      }
+    }
+    return { info: first.value.info, data: data() };
+  }
+
+  /** The whole file (or a range) as a Buffer, retried on UNAVAILABLE. */
+  async get(path: string, opts: { version?: number; offset?: number; length?: number } = {}): Promise<Buffer> {
+    return this.retry(async () => {
+      const { data } = await this.download(path, opts);
+      const parts: Buffer[] = [];
+      for await (const p of data) parts.push(p);
+      return Buffer.concat(parts);
+    });
+  }
+
+  /** Downloads to a local path. */
+  async getToPath(path: string, localPath: string, opts: { version?: number; onProgress?: (n: number, total: number) => void } = {}): Promise<FileInfo> {
+    const { info, data } = await this.download(path, opts);
+    let n = 0;
+    const counted = async function* () {
+      for await (const p of data) {
+        n += p.length;
+        opts.onProgress?.(n, info.size);
+        yield p;
+      }
+    };
+    await pipeline(counted(), createWriteStream(localPath));
+    return info;
+  }
+
+  async stat(path: string, version = 0): Promise<FileInfo> {
+    return this.unary(this.files, 'statFile', { path, version, minPosition: this.position });
+  }
+
+  /** Every file under a prefix, fetched a page at a time. */
+  async *list(prefix = '', pageSize = 100): AsyncGenerator<FileInfo> {
+    let token = '';
+    do {
+      const r = await this.unary<object, { files: FileInfo[]; nextPageToken: string }>(this.files, 'listFiles', { prefix, pageSize, pageToken: token, minPosition: this.position });
+      yield* r.files;
+      token = r.nextPageToken;
+    } while (token);
+  }
+
+  private async write(method: string, req: object): Promise<{ file: FileInfo; position: number; replayed: boolean }> {
+    const r = await this.unary<object, { file: FileInfo; position: number; replayed: boolean }>(this.files, method, { idempotencyKey: randomUUID(), ...req });
+    this.seen(r.position);
+    return r;
+  }
+
+  delete(path: string, expectedVersion?: number) {
+    return this.write('deleteFile', { path, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
+  }
+
+  move(from: string, to: string) {
+    return this.write('moveFile', { fromPath: from, toPath: to });
+  }
+
+  restore(path: string, version: number, expectedVersion?: number) {
+    return this.write('restoreVersion', { path, version, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
+  }
+
+  async versions(path: string): Promise<FileInfo[]> {
+    return (await this.unary<object, { versions: FileInfo[] }>(this.files, 'listVersions', { path, minPosition: this.position })).versions;
+  }
+
+  usage(): Promise<{ bytesUsed: number; quotaBytes: number }> {
+    return this.unary(this.files, 'getUsage', {});
+  }
+
+  /**
+   * Delta sync: chunks `data` locally (the gateway's chunker), asks which
+   * blocks the service lacks, uploads only those, and commits the version.
+   */
+  async sync(path: string, source: Buffer | string, opts: { expectedVersion?: number; idempotencyKey?: string } = {}): Promise<SyncResult> {
+    const data = typeof source === 'string' ? await readFile(source) : source;
+    const chunks = chunkBuffer(data);
+    const blocks = chunks.map((c) => ({ hash: sha256Hex(c), size: c.length }));
+    const distinct = [...new Map(blocks.map((b, i) => [b.hash, i])).entries()];
+    const missing = new Set<string>();
+    for (let i = 0; i < distinct.length; i += 10_000) {
+      const r = await this.unary<object, { missing: string[] }>(this.files, 'findMissingBlocks', { hashes: distinct.slice(i, i + 10_000).map(([h]) => h) });
+      r.missing.forEach((h) => missing.add(h));
+    }
+    let bytesSent = 0;
+    if (missing.size) {
+      const toSend = distinct.filter(([h]) => missing.has(h)).map(([h, i]) => ({ hash: h, data: chunks[i]! }));
+      await this.retry(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const call = this.files.putBlocks(this.md(), { deadline: Date.now() + this.timeoutMs * 20 }, (err) => (err ? reject(fromServiceError(err)) : resolve()));
+            void (async () => {
+              for (const b of toSend) if (!call.write(b)) await new Promise((r) => call.once('drain', r));
+              call.end();
+            })();
+          }),
+      );
+      bytesSent = toSend.reduce((n, b) => n + b.data.length, 0);
+    }
+    const r = await this.write('commitFile', {
+      path, blocks, contentHash: sha256Hex(data), idempotencyKey: opts.idempotencyKey ?? randomUUID(),
+      ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}),
+    });
+    return { file: r.file, position: r.position, blocks: blocks.length, blocksSent: missing.size, bytesSent };
+  }
+
+  /**
+   * Change events under a prefix; resumes from its cursor after a
+   * disconnect, so no event is skipped or repeated. Ends when `signal` aborts.
+   */
+  async *watch(prefix = '', cursor = 0, signal?: AbortSignal): AsyncGenerator<WatchEvent> {
+    let at = cursor;
+    while (!signal?.aborted) {
+      const call = this.files.watch({ prefix, cursor: at }, this.md());
+      const onAbort = () => call.cancel();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        for await (const ev of call as AsyncIterable<WatchEvent>) {
+          at = ev.cursor;
+          yield ev;
+        }
+      } catch (err) {
+        if (signal?.aborted) return;
+        const e = fromServiceError(err as grpc.ServiceError);
+        if (!hasCode(e, 'UNAVAILABLE', 'CANCELLED', 'INTERNAL')) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    }
+  }
+
+  /** The highest position this client's writes returned (its read-your-writes token). */
+  get lastPosition(): number {
+    return this.position;
+  }
+
+  // ---- Admin (admin tokens only)
+
+  clusterStatus(): Promise<ClusterStatus__Output> {
+    return this.unary(this.admin, 'getClusterStatus', {});
+  }
+
+  createUser(userId: string, name: string, quotaBytes: number): Promise<{ id: string; quotaBytes: number }> {
+    return this.unary(this.admin, 'createUser', { userId, name, quotaBytes });
+  }
+
+  issueToken(userId: string, scope: 'user' | 'admin' = 'user'): Promise<{ tokenId: string; token: string }> {
+    return this.unary(this.admin, 'issueToken', { userId, scope });
+  }
+
+  revokeToken(tokenId: string): Promise<object> {
+    return this.unary(this.admin, 'revokeToken', { tokenId });
+  }
+
+  close(): void {
+    this.files.close();
+    this.admin.close();
+  }
+}
