@@ -20,14 +20,14 @@ export interface StrictResult {
 }
 
 /** Async: the server under test may live in this very process. */
-export async function strictReflectionCall(address: string, service: string, calls: Array<{ method: string; request: object }>): Promise<StrictResult> {
+export async function strictReflectionCall(address: string, service: string, calls: Array<{ method: string; request: object }>, token = ''): Promise<StrictResult> {
   const dir = makeTempDir('pystubs');
   try {
     const src = join(dir, 'src');
     mkdirSync(src);
     copyFileSync(join(ROOT, 'proto', 'grpc', 'reflection', 'v1', 'reflection.proto'), join(src, 'reflection.proto'));
     execFileSync(SYSTEM_PYTHON, ['-m', 'grpc_tools.protoc', '-I', src, `--python_out=${dir}`, join(src, 'reflection.proto')]);
-    const run = promisify(execFile)(SYSTEM_PYTHON, [join(ROOT, 'test', 'integration', 'strict_reflection_client.py'), address, service, dir], {
+    const run = promisify(execFile)(SYSTEM_PYTHON, [join(ROOT, 'test', 'integration', 'strict_reflection_client.py'), address, service, dir, token], {
       timeout: 30_000,
     });
     run.child.stdin!.end(JSON.stringify(calls));

@@ -18,7 +18,9 @@ from google.protobuf import json_format  # noqa: E402
 import reflection_pb2  # noqa: E402
 
 address, service = sys.argv[1], sys.argv[2]
-channel = grpc.insecure_channel(address)
+token = sys.argv[4] if len(sys.argv) > 4 else ""
+call_metadata = [("authorization", "Bearer " + token)] if token else None
+channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)])
 info = channel.stream_stream(
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
     request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
@@ -67,16 +69,35 @@ defining = [n for n, fd in files.items() if any(f"{fd.package}.{s.name}" == serv
 add(defining[0])
 
 svc = pool.FindServiceByName(service)
+# Streaming flags come from the FileDescriptorProto (older protobuf
+# descriptors do not expose them).
+method_protos = {}
+for fd in files.values():
+    for s_proto in fd.service:
+        if f"{fd.package}.{s_proto.name}" == service:
+            method_protos = {m.name: m for m in s_proto.method}
 factory = message_factory.MessageFactory(pool)
 get_class = getattr(message_factory, "GetMessageClass", None) or factory.GetPrototype
 
 
 def call(method_name, request_json):
+    """Unary, client-streaming (request_json is a list) or server-streaming
+    (the method says so) calls, with messages built from reflection only."""
     m = svc.methods_by_name[method_name]
     req_cls, resp_cls = get_class(m.input_type), get_class(m.output_type)
+    path = f"/{service}/{method_name}"
+    ser, de = req_cls.SerializeToString, resp_cls.FromString
+    to_json = lambda msg: json.loads(json_format.MessageToJson(msg))
+    if isinstance(request_json, list):
+        reqs = [json_format.Parse(json.dumps(r), req_cls()) for r in request_json]
+        fn = channel.stream_unary(path, request_serializer=ser, response_deserializer=de)
+        return to_json(fn(iter(reqs), timeout=30, metadata=call_metadata))
     req = json_format.Parse(json.dumps(request_json), req_cls())
-    fn = channel.unary_unary(f"/{service}/{method_name}", request_serializer=req_cls.SerializeToString, response_deserializer=resp_cls.FromString)
-    return json.loads(json_format.MessageToJson(fn(req, timeout=10)))
+    if method_protos[method_name].server_streaming:
+        fn = channel.unary_stream(path, request_serializer=ser, response_deserializer=de)
+        return [to_json(x) for x in fn(req, timeout=30, metadata=call_metadata)]
+    fn = channel.unary_unary(path, request_serializer=ser, response_deserializer=de)
+    return to_json(fn(req, timeout=10, metadata=call_metadata))
 
 
 out = {"services": services, "files": sorted(files), "methods": [m.name for m in svc.methods]}
