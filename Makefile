@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps test test-unit test-integration test-e2e typecheck proto proto-check bench bench-blockd bench-meta soak
+.PHONY: help deps test test-unit test-integration test-e2e typecheck proto proto-check bench bench-blockd bench-meta bench-gateway soak
 
 help:
 	@echo "make deps          install what is missing (npm packages; etcd, haproxy, protoc, python3-grpcio from Debian)"
@@ -34,7 +34,7 @@ proto: deps
 proto-check: deps
 	@proto/check.sh
 
-bench: bench-blockd bench-meta
+bench: bench-blockd bench-meta bench-gateway
 
 bench-blockd: deps
 	@node --import ./node_modules/tsx/dist/loader.mjs bench/blockd.bench.ts
@@ -45,3 +45,6 @@ bench-meta: deps
 # Kill the metadata master 10 times in a row under load (QAS-002); no write may be lost.
 soak: deps
 	@META_KILL_ROUNDS=10 TIER_TIMEOUT=1800 test/run.sh e2e
+
+bench-gateway: deps
+	@node --import ./node_modules/tsx/dist/loader.mjs bench/gateway.bench.ts

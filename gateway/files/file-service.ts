@@ -63,6 +63,8 @@ export interface PutHeader {
 }
 
 const MAX_BLOCKS_IN_FLIGHT = 4;
+/** Uploads past this size check the quota as bytes arrive, before storing them all. */
+const EARLY_QUOTA_CHECK_BYTES = 8 * 1024 * 1024;
 
 export class FileService {
   constructor(
@@ -78,10 +80,15 @@ export class FileService {
   async putFile(ns: string, author: string, header: PutHeader, data: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<WriteOutcome & { bytesStored: number }> {
     const path = normalizePath(header.path);
     if (header.contentHash) assertBlockHash(header.contentHash, 'content_hash');
-    const user = (await this.meta.read((c) => c.getUser(ns))).user!;
-    // Replacing a file frees its current size (the commit re-checks exactly).
-    const current = await this.meta.read((c) => c.statFile(ns, path, 0, 0)).then((st) => st.version?.size ?? 0, () => 0);
-    const budget = user.quotaBytes - user.usedBytes + current;
+    // Early quota check for large uploads only (the commit checks exactly;
+    // small files skip two metadata round trips). Replacing a file frees its
+    // current size.
+    let budget: { bytes: number; quota: number; used: number } | undefined;
+    const loadBudget = async () => {
+      const user = (await this.meta.read((c) => c.getUser(ns))).user!;
+      const current = await this.meta.read((c) => c.statFile(ns, path, 0, 0)).then((st) => st.version?.size ?? 0, () => 0);
+      return { bytes: user.quotaBytes - user.usedBytes + current, quota: user.quotaBytes, used: user.usedBytes };
+    };
     const chunker = new Chunker();
     const whole = createHash('sha256');
     const blocks: Array<{ hash: string; size: number }> = [];
@@ -117,9 +124,11 @@ export class FileService {
     for await (const piece of data) {
       if (signal.aborted) throw new BlockstoreError('CANCELLED', 'the upload was cancelled; nothing was committed');
       size += piece.length;
-      // Quota is checked as bytes arrive; the commit checks it again exactly.
-      if (size > budget) {
-        throw new BlockstoreError('QUOTA_EXCEEDED', `quota of ${user.quotaBytes} bytes exceeded (${user.usedBytes} used); nothing was committed`);
+      if (size > EARLY_QUOTA_CHECK_BYTES) {
+        budget ??= await loadBudget();
+        if (size > budget.bytes) {
+          throw new BlockstoreError('QUOTA_EXCEEDED', `quota of ${budget.quota} bytes exceeded (${budget.used} used); nothing was committed`);
+        }
       }
       whole.update(piece);
       await take(chunker.push(piece));

@@ -68,7 +68,7 @@ export class MetaRouter {
   async write<T>(call: (c: MetaClient) => Promise<T>): Promise<T> {
     const deadline = Date.now() + (this.options.writeDeadlineMs ?? 15_000);
     let backoff = 25;
-    let lastErr: unknown = new BlockstoreError('UNAVAILABLE', 'no metadata master found');
+    let lastErr: unknown;
     while (Date.now() < deadline) {
       if (!this.master) this.master = await this.findMaster();
       if (this.master) {
@@ -84,7 +84,7 @@ export class MetaRouter {
       await new Promise((r) => setTimeout(r, backoff));
       backoff = Math.min(backoff * 2, 400);
     }
-    throw lastErr;
+    throw lastErr ?? new BlockstoreError('UNAVAILABLE', 'no metadata master found');
   }
 
   /**
@@ -93,7 +93,7 @@ export class MetaRouter {
    */
   async read<T>(call: (c: MetaClient) => Promise<T>): Promise<T> {
     const deadline = Date.now() + (this.options.readDeadlineMs ?? 10_000);
-    let lastErr: unknown = new BlockstoreError('UNAVAILABLE', 'no metadata node reachable');
+    let lastErr: unknown;
     while (Date.now() < deadline) {
       await this.refresh();
       const n = this.addresses.length;
@@ -109,7 +109,7 @@ export class MetaRouter {
       await this.refresh(true);
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw lastErr;
+    throw lastErr ?? new BlockstoreError('UNAVAILABLE', 'no metadata node reachable');
   }
 
   close(): void {
