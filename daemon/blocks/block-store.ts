@@ -4,10 +4,36 @@
  * No gRPC here (daemon/rpc adapts it); errors are BlockstoreErrors.
  */
 import { BlockstoreError } from '../../lib/errors';
+import { decode, type Encoding } from '../../lib/compression';
 import { assertBlockHash, sha256Hex } from '../../lib/hash';
 import type { ChunkEntry, ChunkStore } from '../store/chunk-store';
 
 export const MAX_BLOCK_SIZE = 4 * 1024 * 1024;
+
+/**
+ * Stored value: one byte of encoding (0 raw, 1 brotli), then the payload.
+ * A value that does not decode, or decodes to other bytes than its name
+ * says, is a corrupt copy.
+ */
+const ENC_BYTE: Record<Encoding, number> = { '': 0, br: 1 };
+
+function encodeStored(encoding: Encoding, payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(payload.length + 1);
+  out[0] = ENC_BYTE[encoding];
+  out.set(payload, 1);
+  return out;
+}
+
+function decodeStored(stored: Buffer): Buffer | undefined {
+  if (stored.length < 1) return undefined;
+  const enc = stored[0] === 0 ? '' : stored[0] === 1 ? 'br' : undefined;
+  if (enc === undefined) return undefined;
+  try {
+    return decode(enc, stored.subarray(1), MAX_BLOCK_SIZE);
+  } catch {
+    return undefined;
+  }
+}
 export const MAX_BATCH_HASHES = 10_000;
 export const MAX_LIST_LIMIT = 10_000;
 
@@ -45,8 +71,10 @@ export class BlockStore {
    * @throws BlockstoreError INVALID_HASH, BLOCK_TOO_LARGE, INVALID_ARGUMENT (empty),
    *   HASH_MISMATCH (nothing stored), CAPACITY_EXCEEDED (nothing stored).
    */
-  async put(hash: string, data: Uint8Array): Promise<PutResult> {
+  async put(hash: string, data: Uint8Array, encoding: Encoding = ''): Promise<PutResult> {
     assertBlockHash(hash);
+    const payload = data;
+    if (encoding !== '') data = decode(encoding, Buffer.from(data.buffer, data.byteOffset, data.length), MAX_BLOCK_SIZE);
     if (data.length === 0) throw new BlockstoreError('INVALID_ARGUMENT', 'data: a block holds 1 byte to 4 MiB, got 0 bytes');
     if (data.length > MAX_BLOCK_SIZE) {
       throw new BlockstoreError('BLOCK_TOO_LARGE', `data: a block holds at most ${MAX_BLOCK_SIZE} bytes, got ${data.length}`);
@@ -55,12 +83,12 @@ export class BlockStore {
     if (actual !== hash) throw new BlockstoreError('HASH_MISMATCH', `data hashes to ${actual}, not ${hash}; nothing stored`);
     const running = this.inProgress.get(hash);
     if (running) return running.then((r) => ({ ...r, alreadyPresent: true }));
-    const p = this.store(hash, data).finally(() => this.inProgress.delete(hash));
+    const p = this.store(hash, data.length, encodeStored(encoding, payload)).finally(() => this.inProgress.delete(hash));
     this.inProgress.set(hash, p);
     return p;
   }
 
-  private async store(hash: string, data: Uint8Array): Promise<PutResult> {
+  private async store(hash: string, originalSize: number, data: Buffer): Promise<PutResult> {
     // A known-corrupt copy is replaced; otherwise an existing block is kept
     // and reported (the chunk store checks existence inside its batch).
     const overwrite = this.corrupt.has(hash);
@@ -68,7 +96,7 @@ export class BlockStore {
     if (this.wouldExceed(growth)) {
       // Slow path, only near capacity: a duplicate must not be refused.
       const [size] = await this.chunks.sizes([hash]);
-      if (size !== undefined && !overwrite) return { alreadyPresent: true, size };
+      if (size !== undefined && !overwrite) return { alreadyPresent: true, size: originalSize };
       growth = data.length - (size ?? 0);
       if (this.wouldExceed(growth)) {
         const { bytes } = this.chunks.totals();
@@ -82,7 +110,7 @@ export class BlockStore {
     // the bytes as pending synchronously, so parallel puts cannot overshoot.
     const r = await this.chunks.put(hash, data, { overwrite });
     if (r.written) this.corrupt.delete(hash);
-    return { alreadyPresent: !r.written, size: r.size };
+    return { alreadyPresent: !r.written, size: originalSize };
   }
 
   private wouldExceed(growth: number): boolean {
@@ -98,9 +126,10 @@ export class BlockStore {
   async get(hash: string, offset = 0, length = 0): Promise<{ data: Buffer; blockSize: number }> {
     assertBlockHash(hash);
     if (this.corrupt.has(hash)) throw corruptError(hash);
-    const data = await this.chunks.get(hash);
-    if (!data) throw new BlockstoreError('BLOCK_NOT_FOUND', `block ${hash} is not stored here`);
-    if (sha256Hex(data) !== hash) {
+    const stored = await this.chunks.get(hash);
+    if (!stored) throw new BlockstoreError('BLOCK_NOT_FOUND', `block ${hash} is not stored here`);
+    const data = decodeStored(stored);
+    if (!data || sha256Hex(data) !== hash) {
       this.corrupt.add(hash);
       throw corruptError(hash);
     }
@@ -164,11 +193,12 @@ export class BlockStore {
    * records the copy when it is corrupt; true when good or gone.
    */
   async verify(hash: string): Promise<{ ok: boolean; size: number }> {
-    const data = await this.chunks.get(hash);
-    if (!data) return { ok: true, size: 0 };
-    if (sha256Hex(data) === hash) return { ok: true, size: data.length };
+    const stored = await this.chunks.get(hash);
+    if (!stored) return { ok: true, size: 0 };
+    const data = decodeStored(stored);
+    if (data && sha256Hex(data) === hash) return { ok: true, size: stored.length };
     this.corrupt.add(hash);
-    return { ok: false, size: data.length };
+    return { ok: false, size: stored.length };
   }
 
   stats(): BlockStats {

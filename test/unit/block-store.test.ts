@@ -57,7 +57,7 @@ test('capacity: a put that would exceed it stores nothing, parallel puts cannot 
   const ok = results.filter((r) => r.status === 'fulfilled').length;
   assert.is(ok, 2);
   for (const r of results) if (r.status === 'rejected') assert.is((r.reason as BlockstoreError).code, 'CAPACITY_EXCEEDED');
-  assert.is(chunks.totals().bytes, 2000);
+  assert.is(chunks.totals().bytes, 2002, 'two blocks on disk, one encoding byte each');
 });
 
 test('get returns ranges and refuses ranges beyond the block', async () => {
@@ -69,6 +69,21 @@ test('get returns ranges and refuses ranges beyond the block', async () => {
   assert.is((await store.get(hash, 7)).blockSize, data.length);
   await rejectsWith(store.get(hash, 14), 'INVALID_ARGUMENT');
   await rejectsWith(store.get('a'.repeat(64)), 'BLOCK_NOT_FOUND');
+});
+
+test('an encoded (brotli) put is verified against the original bytes and stored compressed', async () => {
+  const { store, chunks } = make();
+  const text = Buffer.from('blockstore '.repeat(5000));
+  const { maybeCompress } = await import('../../lib/compression');
+  const c = maybeCompress(text);
+  assert.is(c.encoding, 'br');
+  assert.equal(await store.put(sha256Hex(text), c.payload, 'br'), { alreadyPresent: false, size: text.length });
+  assert.ok(chunks.totals().bytes < text.length / 5, 'kept compressed on disk');
+  assert.ok((await store.get(sha256Hex(text))).data.equals(text));
+  await rejectsWith(store.put(sha256Hex(Buffer.from('other')), c.payload, 'br'), 'HASH_MISMATCH');
+  await rejectsWith(store.put(sha256Hex(text), Buffer.from('not brotli'), 'br'), 'INVALID_ARGUMENT');
+  const random = (await import('node:crypto')).randomBytes(100_000);
+  assert.is(maybeCompress(random).encoding, '', 'random data is not compressed');
 });
 
 test('a corrupt copy is DATA_LOSS, counted, reported missing, and repaired by a fresh put', async () => {
@@ -108,7 +123,7 @@ test('has and delete validate every hash and bound the batch', async () => {
   await rejectsWith(store.has(Array(10_001).fill(hash)), 'INVALID_ARGUMENT');
   await rejectsWith(store.delete(['x'.repeat(64)]), 'INVALID_HASH');
   await store.put(hash, data);
-  assert.equal(await store.delete([hash]), { deleted: 1, bytesFreed: data.length });
+  assert.equal(await store.delete([hash]), { deleted: 1, bytesFreed: data.length + 1 });
   assert.equal(await store.has([hash]), { present: [], missing: [hash] });
 });
 

@@ -18,8 +18,8 @@ export class BlockdClient {
   }
 
   /** @throws BlockstoreError as sent by the daemon (HASH_MISMATCH, CAPACITY_EXCEEDED, …). */
-  putBlock(hash: string, data: Uint8Array, opts?: CallOpts): Promise<{ alreadyPresent: boolean; size: number }> {
-    return callUnary(this.raw, this.raw.putBlock, { hash, data: Buffer.from(data.buffer, data.byteOffset, data.length) }, opts);
+  putBlock(hash: string, data: Uint8Array, opts?: CallOpts & { encoding?: '' | 'br' }): Promise<{ alreadyPresent: boolean; size: number }> {
+    return callUnary(this.raw, this.raw.putBlock, { hash, data: Buffer.from(data.buffer, data.byteOffset, data.length), encoding: opts?.encoding ?? '' }, opts);
   }
 
   /** @throws BlockstoreError BLOCK_NOT_FOUND, CORRUPT_BLOCK, … */

@@ -4,6 +4,7 @@
 
 export interface ListBlocksRequest {
   /**
+   * Sizes in listings and stats are bytes on disk (after compression).
    * Start after this hash; empty starts at the beginning.
    */
   'after'?: (string);
@@ -15,6 +16,7 @@ export interface ListBlocksRequest {
 
 export interface ListBlocksRequest__Output {
   /**
+   * Sizes in listings and stats are bytes on disk (after compression).
    * Start after this hash; empty starts at the beginning.
    */
   'after': (string);

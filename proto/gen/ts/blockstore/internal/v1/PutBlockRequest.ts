@@ -8,9 +8,14 @@ export interface PutBlockRequest {
    */
   'hash'?: (string);
   /**
-   * 1 byte to 4 MiB.
+   * 1 byte to 4 MiB (after decoding).
    */
   'data'?: (Buffer | Uint8Array | string);
+  /**
+   * "" (raw) or "br" (brotli): the daemon decodes, verifies the hash of the
+   * original bytes, and keeps the encoded form on disk.
+   */
+  'encoding'?: (string);
 }
 
 export interface PutBlockRequest__Output {
@@ -19,7 +24,12 @@ export interface PutBlockRequest__Output {
    */
   'hash': (string);
   /**
-   * 1 byte to 4 MiB.
+   * 1 byte to 4 MiB (after decoding).
    */
   'data': (Buffer);
+  /**
+   * "" (raw) or "br" (brotli): the daemon decodes, verifies the hash of the
+   * original bytes, and keeps the encoded form on disk.
+   */
+  'encoding': (string);
 }
