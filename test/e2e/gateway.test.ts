@@ -86,6 +86,17 @@ test('dedup: the same file uploaded twice stores its blocks once', async () => {
   assert.equal(await c.blockdStats(), before);
 });
 
+test('compressible files are stored compressed on the daemons; reads return the original bytes', async () => {
+  const text = Buffer.from(Array.from({ length: 60_000 }, (_, i) => `line ${i}: the quick brown fox\n`).join(''));
+  const sum = async () => (await c.blockdStats()).reduce((n, s) => n + s.bytes, 0);
+  const before = await sum();
+  await alice.put('compress/log.txt', text);
+  const grown = (await sum()) - before;
+  assert.ok(grown < text.length, `3 copies took ${grown} bytes on disk for ${text.length} bytes of text`);
+  assert.ok((await alice.get('compress/log.txt')).equals(text));
+  assert.ok((await alice.get('compress/log.txt', { offset: 1_000_000, length: 100 })).equals(text.subarray(1_000_000, 1_000_100)));
+});
+
 test('conflict: two writers with the same expected version, one wins, the other gets FAILED_PRECONDITION', async () => {
   const v = await alice.put('cas/file', Buffer.from('v1'));
   const results = await Promise.allSettled([
