@@ -2,9 +2,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps test test-unit test-integration test-e2e typecheck proto proto-check bench bench-blockd bench-meta bench-gateway soak
+.PHONY: cluster-up cluster-down cluster-clean cluster-status help deps test test-unit test-integration test-e2e typecheck proto proto-check bench bench-blockd bench-meta bench-gateway soak
 
 help:
+	@echo "make cluster-up    start a whole local cluster (installs what is missing); balancer on 127.0.0.1:7000"
+	@echo "make cluster-down  stop it (data kept); make cluster-clean also wipes .cluster/"
+	@echo "make cluster-status"
 	@echo "make deps          install what is missing (npm packages; etcd, haproxy, protoc, python3-grpcio from Debian)"
 	@echo "make test          every test tier; last line 'N passed, N failed'"
 	@echo "make bench         benchmarks (see README)"
@@ -12,6 +15,18 @@ help:
 
 deps:
 	@scripts/deps.sh
+
+cluster-up: deps
+	@bin/blockstore cluster up
+
+cluster-down:
+	@bin/blockstore cluster down
+
+cluster-clean:
+	@bin/blockstore cluster clean
+
+cluster-status:
+	@bin/blockstore cluster status
 
 test: deps
 	@test/run.sh

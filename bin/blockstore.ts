@@ -11,6 +11,7 @@ type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 const COMMANDS: Record<string, Command> = {
   blockd: { summary: 'run a block daemon', run: async (argv) => (await import('../daemon/main')).main(argv) },
   gateway: { summary: 'run a gateway (the public API)', run: async (argv) => (await import('../gateway/main')).main(argv) },
+  cluster: { summary: 'the local cluster: up, down, clean, status, scale, logs', run: async (argv) => (await import('../cluster/local/cli')).main(argv) },
   meta: { summary: 'run a metadata node (master or replica, elected through etcd)', run: async (argv) => (await import('../cluster/meta/main')).main(argv) },
 };
 

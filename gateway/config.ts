@@ -24,6 +24,8 @@ export interface GatewayConfig {
   /** A revoked token keeps working at most this long on a gateway that cached it. */
   authCacheMs: number;
   leaseTtlSeconds: number;
+  /** HTTP side port: /healthz for the balancer, /metrics, POST /fault/unavailable?ms=N (drills). */
+  httpListen: string;
   /** SIGTERM: report NOT_SERVING this long before refusing new calls (balancer notice). */
   drainNoticeMs: number;
   drainGraceMs: number;
@@ -42,6 +44,7 @@ export const GATEWAY_FLAGS: FlagSpec[] = [
   { name: 'block-timeout-ms', env: 'BLOCKSTORE_BLOCK_TIMEOUT_MS', type: 'string', value: 'MS', default: '10000', help: 'per block-daemon call' },
   { name: 'auth-cache-ms', env: 'BLOCKSTORE_AUTH_CACHE_MS', type: 'string', value: 'MS', default: '2000', help: 'token cache lifetime (revocation delay)' },
   { name: 'lease-ttl', env: 'BLOCKSTORE_LEASE_TTL', type: 'string', value: 'SECONDS', default: '5', help: 'etcd registration lease TTL' },
+  { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: 'HTTP side port: /healthz, /metrics' },
   { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: NOT_SERVING this long before closing' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '15000', help: 'SIGTERM: wait this long for in-flight calls' },
   { name: 'log-level', env: 'BLOCKSTORE_LOG_LEVEL', type: 'string', value: 'LEVEL', default: 'info', help: 'debug, info, warn or error' },
@@ -67,12 +70,14 @@ export function gatewayConfigFromFlags(v: FlagValues): GatewayConfig {
     blockTimeoutMs: parseNumber(required('block-timeout-ms'), '--block-timeout-ms', 100),
     authCacheMs: parseNumber(required('auth-cache-ms'), '--auth-cache-ms'),
     leaseTtlSeconds: parseNumber(required('lease-ttl'), '--lease-ttl', 2),
+    httpListen: required('http-listen'),
     drainNoticeMs: parseNumber(required('drain-notice-ms'), '--drain-notice-ms'),
     drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
     logLevel: (str('log-level') ?? 'info') as LogLevel,
   };
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.id)) throw new BlockstoreError('INVALID_ARGUMENT', `--id: 1 to 64 of A-Z a-z 0-9 . _ -`);
   parseHostPort(c.listen, '--listen');
+  parseHostPort(c.httpListen, '--http-listen');
   if (c.writeQuorum > c.replicas) throw new BlockstoreError('INVALID_ARGUMENT', `--write-quorum (${c.writeQuorum}) must not exceed --replicas (${c.replicas})`);
   if (!Number.isInteger(c.replicas) || !Number.isInteger(c.writeQuorum)) throw new BlockstoreError('INVALID_ARGUMENT', '--replicas and --write-quorum: whole numbers');
   return c;

@@ -8,6 +8,8 @@ import type { Logger } from '../lib/logger';
 import { MetaRouter } from '../lib/rpc/clients/meta-router';
 import { loadProtos } from '../lib/rpc/proto';
 import { RpcServer } from '../lib/rpc/server';
+import { SidePort } from '../lib/http/side-port';
+import { Metrics } from '../lib/metrics';
 import { nodeKey } from '../cluster/coordination/keys';
 import { requestDrain } from '../cluster/coordination/membership';
 import { Registration } from '../cluster/coordination/registration';
@@ -33,6 +35,10 @@ export class Gateway {
   private state: 'serving' | 'draining' = 'serving';
   private closing: Promise<void> | undefined;
   private readonly startedAt = new Date().toISOString();
+  private readonly side: SidePort;
+  private readonly metrics: Metrics;
+  /** Fault drill: calls fail with UNAVAILABLE until this time. */
+  private failUntil = 0;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -43,7 +49,24 @@ export class Gateway {
     this.blocks = new BlockIo(this.view, { replicas: config.replicas, writeQuorum: config.writeQuorum, timeoutMs: config.blockTimeoutMs }, logger.child({ component: 'blocks' }));
     const auth = new Authenticator(this.meta, config.authCacheMs);
     const files = new FileService(this.meta, this.blocks);
-    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), statusTable: GATEWAY_STATUS_TABLE });
+    this.metrics = new Metrics({ node: config.id, role: 'gateway' });
+    this.server = new RpcServer({
+      listen: config.listen,
+      logger: logger.child({ component: 'rpc' }),
+      statusTable: GATEWAY_STATUS_TABLE,
+      metrics: this.metrics,
+      faulty: () => Date.now() < this.failUntil,
+    });
+    this.metrics.gauge('blockstore_rpc_in_flight', () => this.server.callsInFlight);
+    this.side = new SidePort({
+      listen: config.httpListen,
+      healthy: () => this.state === 'serving',
+      metrics: () => this.metrics.render(),
+      fault: (ms) => {
+        this.failUntil = Date.now() + ms;
+        this.logger.warn('fault drill: failing every call', { ms });
+      },
+    });
     const { protos } = loadProtos();
     this.server.addService(FILES_SERVICE, protos.blockstore.v1.Files.service, filesHandlers(this.server, { auth, files, meta: this.meta }));
     this.server.addService(
@@ -56,6 +79,7 @@ export class Gateway {
   async start(): Promise<string> {
     await this.view.whenReady();
     const port = await this.server.start();
+    const httpPort = await this.side.start();
     const host = this.config.listen.slice(0, this.config.listen.lastIndexOf(':'));
     this.address = this.config.advertise ?? `${host === '0.0.0.0' || host === '::' ? hostname() : host}:${port}`;
     this.registration = new Registration({
@@ -65,7 +89,8 @@ export class Gateway {
       refreshMs: Math.min(2000, (this.config.leaseTtlSeconds * 1000) / 3),
       record: () => ({
         id: this.config.id, role: 'gateway', address: this.address, pid: process.pid, startedAt: this.startedAt,
-        updatedAt: new Date().toISOString(), info: { state: this.state, inFlight: this.server.callsInFlight },
+        updatedAt: new Date().toISOString(),
+        info: { state: this.state, inFlight: this.server.callsInFlight, httpAddress: `${this.address.slice(0, this.address.lastIndexOf(':'))}:${httpPort}` },
       }),
       logger: this.logger.child({ component: 'registration' }),
     });
@@ -76,6 +101,10 @@ export class Gateway {
 
   get boundPort(): number {
     return this.server.boundPort;
+  }
+
+  get httpPort(): number {
+    return this.side.port;
   }
 
   /** SIGTERM: NOT_SERVING, leave etcd, let the balancer notice, finish in-flight calls, stop. */
@@ -102,6 +131,7 @@ export class Gateway {
   }
 
   private shutdownRest(): void {
+    this.side.close();
     this.view.close();
     this.meta.close();
     this.blocks.close();

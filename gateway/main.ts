@@ -18,7 +18,7 @@ export async function main(argv: string[]): Promise<number> {
   const logger = createLogger({ level: config.logLevel, fields: { role: 'gateway', node: config.id } });
   const gw = new Gateway(config, logger);
   await gw.start();
-  process.stdout.write(`${JSON.stringify({ event: 'listening', role: 'gateway', id: config.id, port: gw.boundPort, pid: process.pid })}\n`);
+  process.stdout.write(`${JSON.stringify({ event: 'listening', role: 'gateway', id: config.id, port: gw.boundPort, httpPort: gw.httpPort, pid: process.pid })}\n`);
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       logger.info('signal received', { signal });

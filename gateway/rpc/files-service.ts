@@ -42,6 +42,7 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
     PutFile: (call: grpc.ServerReadableStream<PutFileRequest__Output, PutFileResponse>, callback: grpc.sendUnaryData<PutFileResponse>) => {
       const signal = cancelSignal(call);
       void (async () => {
+        if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
         const messages = readClientStream(call, signal);
         const first = await messages.next();
@@ -63,6 +64,7 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
     GetFile: (call: grpc.ServerWritableStream<GetFileRequest__Output, GetFileResponse>) => {
       const signal = cancelSignal(call);
       void (async () => {
+        if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
         const req = call.request;
         const { info, data } = await files.getFile(who.userId, req.path, req.version, req.offset, req.length, req.minPosition, signal);
@@ -111,6 +113,7 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
     PutBlocks: (call: grpc.ServerReadableStream<PutBlocksRequest__Output, PutBlocksResponse>, callback: grpc.sendUnaryData<PutBlocksResponse>) => {
       const signal = cancelSignal(call);
       void (async () => {
+        if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
         async function* blocks() {
           for await (const m of readClientStream(call, signal)) yield { hash: m.hash, data: m.data };
@@ -131,6 +134,7 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
     Watch: (call: grpc.ServerWritableStream<WatchRequest__Output, WatchEvent>) => {
       const signal = cancelSignal(call);
       void (async () => {
+        if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
         let cursor = call.request.cursor;
         // Follow the feed on some metadata node; if that node goes away,

@@ -11,6 +11,8 @@ import { HealthState } from './health';
 import { loadProtos, MAX_MESSAGE_BYTES } from './proto';
 import { reflectionHandler } from './reflection';
 import { toServiceError, type StatusTable } from './status';
+import type { Metrics } from '../metrics';
+import { BlockstoreError } from '../errors';
 
 /**
  * HTTP/2 receive window for uploads. Node's default (64 KiB) makes every
@@ -47,6 +49,10 @@ export interface RpcServerOptions {
   logger: Logger;
   statusTable: StatusTable;
   maxMessageBytes?: number;
+  /** Requests by method and status, and latencies (Prometheus, side port). */
+  metrics?: Metrics;
+  /** While it returns true, every call of the registered services fails with UNAVAILABLE (a fault hook for drills). */
+  faulty?: () => boolean;
 }
 
 /** What a unary handler receives besides the request. */
@@ -100,13 +106,35 @@ export class RpcServer {
       const controller = new AbortController();
       call.on('cancelled', () => controller.abort());
       this.inFlight++;
-      fn(call.request, { metadata: call.metadata, signal: controller.signal, peer: call.getPeer() })
+      const started = performance.now();
+      const run = this.options.faulty?.()
+        ? Promise.reject(new BlockstoreError('UNAVAILABLE', 'this node is failing on purpose (fault drill)'))
+        : fn(call.request, { metadata: call.metadata, signal: controller.signal, peer: call.getPeer() });
+      run
         .then(
-          (res) => callback(null, res),
-          (err: unknown) => callback(toServiceError(err, this.options.statusTable, this.options.logger, method)),
+          (res) => {
+            this.record(method, 'OK', started);
+            callback(null, res);
+          },
+          (err: unknown) => {
+            const st = toServiceError(err, this.options.statusTable, this.options.logger, method);
+            this.record(method, String(st.code), started);
+            callback(st);
+          },
         )
         .finally(() => this.inFlight--);
     };
+  }
+
+  /** Counts a finished call (stream handlers call it themselves). */
+  record(method: string, status: string, started: number): void {
+    this.options.metrics?.inc('blockstore_rpc_requests_total', { method, status });
+    this.options.metrics?.observe('blockstore_rpc_latency_seconds', { method }, performance.now() - started);
+  }
+
+  /** True while the fault hook says calls must fail. */
+  get failing(): boolean {
+    return this.options.faulty?.() === true;
   }
 
   /** Maps an error for stream handlers that report it themselves. */

@@ -1,0 +1,275 @@
+/**
+ * `blockstore cluster up|down|clean|status|scale|logs|supervise`: the local
+ * cluster on one machine, everything under one state directory.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { helpText, parseFlags, UsageError, type FlagSpec } from '../../lib/cli/flags';
+import { createLogger } from '../../lib/logger';
+import { MetaRouter } from '../../lib/rpc/clients/meta-router';
+import { BlockstoreClient } from '../../sdk/client';
+import { Membership } from '../coordination/membership';
+import { hashToken, newToken } from '../../gateway/auth/tokens';
+import { DEFAULT_CONFIG, StateDir, type ClusterConfig } from './layout';
+import { Supervisor } from './supervisor';
+
+const ROOT = join(__dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'blockstore');
+
+const FLAGS: FlagSpec[] = [
+  { name: 'state', env: 'BLOCKSTORE_STATE_DIR', type: 'string', value: 'DIR', default: join(ROOT, '.cluster'), help: 'state directory (data, logs, PIDs, tokens)' },
+  { name: 'balancer-port', env: 'BLOCKSTORE_BALANCER_PORT', type: 'string', value: 'PORT', help: `balancer port (default ${DEFAULT_CONFIG.balancerPort})` },
+  { name: 'base-port', env: 'BLOCKSTORE_BASE_PORT', type: 'string', value: 'PORT', help: `node ports: base+100+i block daemons, +200+i metadata, +300+i gateways, +400+i their HTTP ports (default ${DEFAULT_CONFIG.basePort})` },
+  { name: 'etcd-port', env: 'BLOCKSTORE_ETCD_PORT', type: 'string', value: 'PORT', help: `etcd client port; the peer port is the next one (default ${DEFAULT_CONFIG.etcdClientPort})` },
+  { name: 'gateways', env: 'BLOCKSTORE_GATEWAYS', type: 'string', value: 'N', help: 'gateways (default 2)' },
+  { name: 'blockds', env: 'BLOCKSTORE_BLOCKDS', type: 'string', value: 'N', help: 'block daemons (default 3)' },
+  { name: 'json', type: 'boolean', help: 'machine-readable output (status)' },
+  { name: 'wipe', type: 'boolean', help: 'down: also delete the state directory' },
+  { name: 'lines', type: 'string', value: 'N', default: '50', help: 'logs: lines per log' },
+];
+
+const USAGE = 'blockstore cluster up|down|clean|status|scale ROLE=N…|logs ROLE|ID [flags]';
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals, help } = parseFlags(argv, FLAGS);
+  const [sub, ...rest] = positionals;
+  if (help || !sub) {
+    process.stdout.write(helpText(USAGE, 'Runs a whole blockstore cluster on this machine (etcd, 3 metadata nodes, block daemons, gateways, HAProxy, a supervisor).', FLAGS));
+    return help ? 0 : 2;
+  }
+  const dir = new StateDir(values.state as string);
+  switch (sub) {
+    case 'up':
+      return up(dir, values);
+    case 'down':
+      return down(dir, values.wipe === true);
+    case 'clean':
+      return down(dir, true);
+    case 'status':
+      return status(dir, values.json === true);
+    case 'scale':
+      return scale(dir, rest);
+    case 'logs':
+      return logs(dir, rest[0], Number(values.lines));
+    case 'supervise':
+      return supervise(dir);
+    default:
+      throw new UsageError(`unknown cluster command ${JSON.stringify(sub)}; ${USAGE}`);
+  }
+}
+
+function config(dir: StateDir, v: Record<string, string | boolean | undefined>): ClusterConfig {
+  const c = dir.exists() ? dir.readConfig() : { ...DEFAULT_CONFIG, counts: { ...DEFAULT_CONFIG.counts } };
+  if (v['balancer-port']) c.balancerPort = Number(v['balancer-port']);
+  if (v['base-port']) c.basePort = Number(v['base-port']);
+  if (v['etcd-port']) {
+    c.etcdClientPort = Number(v['etcd-port']);
+    c.etcdPeerPort = c.etcdClientPort + 1;
+  }
+  if (v.gateways) c.counts.gateway = Number(v.gateways);
+  if (v.blockds) c.counts.blockd = Number(v.blockds);
+  for (const [k, n] of Object.entries({ balancerPort: c.balancerPort, basePort: c.basePort, etcdClientPort: c.etcdClientPort })) {
+    if (!Number.isInteger(n) || n < 1 || n > 65000) throw new UsageError(`${k}: a port, got ${n}`);
+  }
+  return c;
+}
+
+async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await Promise.resolve()
+      .then(check)
+      .catch((err: Error) => {
+        if (err.message === 'the supervisor exited') throw err;
+        return undefined;
+      });
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function up(dir: StateDir, v: Record<string, string | boolean | undefined>): Promise<number> {
+  dir.ensure();
+  const c = config(dir, v);
+  if (!dir.supervisorPid()) {
+    dir.writeConfig(c);
+    const out = openSync(dir.path('logs', 'supervisor.log'), 'a');
+    const child = spawn(BIN, ['cluster', 'supervise', '--state', dir.dir], { detached: true, stdio: ['ignore', out, out] });
+    child.unref();
+    process.stderr.write(`starting the cluster (supervisor pid ${child.pid}; logs in ${dir.path('logs')})…\n`);
+    try {
+      let exited = false;
+      child.once('exit', () => (exited = true));
+      await waitFor('the cluster to come up', () => {
+        if (exited) throw new Error('the supervisor exited');
+        const s = dir.readState();
+        return s?.ready && s.supervisorPid === child.pid ? true : undefined;
+      }, 120_000);
+    } catch (err) {
+      const tail = existsSync(dir.path('logs', 'supervisor.log')) ? readFileSync(dir.path('logs', 'supervisor.log'), 'utf8').split('\n').slice(-20).join('\n') : '';
+      process.stderr.write(`${(err as Error).message}\n${tail}\n`);
+      return 1;
+    }
+  } else {
+    process.stderr.write('the cluster is already running\n');
+  }
+  await bootstrapTokens(dir, c);
+  const address = `${c.host}:${c.balancerPort}`;
+  const user = readFileSync(dir.path('user.token'), 'utf8').trim();
+  const client = new BlockstoreClient({ address, token: user, timeoutMs: 5000 });
+  try {
+    await waitFor('a call through the balancer', () => client.usage().then(() => true), 30_000);
+  } finally {
+    client.close();
+  }
+  process.stdout.write(`blockstore is up.
+  address       ${address}   (HAProxy → ${c.counts.gateway} gateways; plaintext gRPC)
+  admin token   ${dir.path('admin.token')}
+  user token    ${dir.path('user.token')}   (user "user")
+  state         ${dir.dir}
+try:
+  export BLOCKSTORE_ADDRESS=${address} BLOCKSTORE_TOKEN_FILE=${dir.path('user.token')}
+  bin/blockstore put README.md docs/README.md && bin/blockstore ls
+  grpcurl -plaintext -H "authorization: Bearer $(cat ${dir.path('user.token')})" ${address} blockstore.v1.Files/GetUsage
+  bin/blockstore cluster status      (make cluster-status)      make cluster-down stops it; make cluster-clean wipes it
+`);
+  return 0;
+}
+
+/** Creates the admin and first user, once, straight through metadata. */
+async function bootstrapTokens(dir: StateDir, c: ClusterConfig): Promise<void> {
+  if (existsSync(dir.path('admin.token')) && existsSync(dir.path('user.token'))) return;
+  const membership = new Membership([`http://${c.host}:${c.etcdClientPort}`]);
+  const router = new MetaRouter({ discover: async () => (await membership.list('meta')).map((n) => n.address), writeDeadlineMs: 30_000 });
+  try {
+    for (const [user, scope, file] of [['admin', 'admin', 'admin.token'], ['user', 'user', 'user.token']] as const) {
+      if (existsSync(dir.path(file))) continue;
+      await router.write((m) => m.createUser(user, user, scope === 'admin' ? 0 : 100 * 1024 ** 3)).catch((err: { code?: string }) => {
+        if (err.code !== 'ALREADY_EXISTS') throw err;
+      });
+      const t = newToken();
+      await router.write((m) => m.issueToken(user, hashToken(t.token), t.tokenId, scope));
+      writeFileSync(dir.path(file), `${t.token}\n`, { mode: 0o600 });
+    }
+  } finally {
+    router.close();
+    membership.close();
+  }
+}
+
+async function down(dir: StateDir, wipe: boolean): Promise<number> {
+  const pid = dir.supervisorPid();
+  if (pid) {
+    process.kill(pid, 'SIGTERM');
+    await waitFor('the supervisor to stop everything', () => (dir.supervisorPid() ? undefined : true), 90_000);
+    process.stderr.write(`stopped (supervisor pid ${pid})\n`);
+  } else {
+    // No supervisor (it crashed?): stop what state.json says it ran, by PID.
+    const s = dir.readState();
+    for (const n of s?.nodes ?? []) {
+      try {
+        process.kill(n.pid, 'SIGTERM');
+        process.stderr.write(`stopped orphan ${n.id} (pid ${n.pid})\n`);
+      } catch {
+        /* not running */
+      }
+    }
+  }
+  if (wipe) {
+    rmSync(dir.dir, { recursive: true, force: true });
+    process.stderr.write(`wiped ${dir.dir}\n`);
+  }
+  return 0;
+}
+
+async function status(dir: StateDir, json: boolean): Promise<number> {
+  const s = dir.readState();
+  if (!dir.supervisorPid() || !s) {
+    process.stdout.write(json ? '{"running":false}\n' : 'the cluster is not running\n');
+    return 3;
+  }
+  const c = dir.readConfig();
+  const admin = new BlockstoreClient({ address: `${c.host}:${c.balancerPort}`, token: readFileSync(dir.path('admin.token'), 'utf8').trim(), timeoutMs: 5000 });
+  try {
+    const st = await admin.clusterStatus();
+    const pids = new Map(s.nodes.map((n) => [n.id, n]));
+    const nodes = [
+      ...st.nodes.map((n) => ({ ...n, pid: n.pid || pids.get(n.id)?.pid || 0, restarts: pids.get(n.id)?.restarts ?? 0 })),
+      ...s.nodes.filter((n) => n.role === 'etcd' || n.role === 'haproxy').map((n) => ({ id: n.id, kind: n.role, address: n.address, role: n.role, state: 'up', pid: n.pid, restarts: n.restarts })),
+    ];
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ running: true, supervisorPid: s.supervisorPid, ...st, nodes, actions: s.actions })}\n`);
+      return 0;
+    }
+    process.stdout.write(`master ${st.masterId} (epoch ${st.epoch}, commit position ${st.commitPosition}), synchronous replicas: ${st.syncReplicas.join(', ') || 'none'}\n`);
+    process.stdout.write(`blocks ${st.blocks}, ${st.blockBytes} bytes of ${st.capacityBytes}, corrupt ${st.corruptBlocks}\n`);
+    process.stdout.write(`supervisor pid ${s.supervisorPid}\n\n`);
+    for (const n of nodes) {
+      const extra = n.kind === 'meta' ? `lag ${'replicationLag' in n ? n.replicationLag : 0}` : n.kind === 'blockd' && 'usedBytes' in n ? `${n.usedBytes}/${n.capacityBytes} bytes, ${n.blocks} blocks, ${n.corruptBlocks} corrupt` : '';
+      process.stdout.write(`${n.kind.padEnd(8)} ${n.id.padEnd(8)} ${n.address.padEnd(16)} pid ${String(n.pid).padEnd(8)} ${n.role.padEnd(8)} ${n.state.padEnd(6)} ${extra}\n`);
+    }
+    process.stdout.write(`\nrecent supervisor actions:\n${s.actions.slice(-8).map((a) => `  ${a.time} ${a.action}`).join('\n')}\n`);
+    return 0;
+  } finally {
+    admin.close();
+  }
+}
+
+async function scale(dir: StateDir, args: string[]): Promise<number> {
+  if (!dir.exists()) throw new UsageError('no cluster here; run cluster up first');
+  const c = dir.readConfig();
+  for (const a of args) {
+    const m = /^(gateway|blockd)=(\d+)$/.exec(a);
+    if (!m) throw new UsageError(`scale takes gateway=N and/or blockd=N, got ${JSON.stringify(a)}`);
+    const n = Number(m[2]);
+    if (n < 1 || (m[1] === 'blockd' && n < c.writeQuorum)) throw new UsageError(`${m[1]}: at least ${m[1] === 'blockd' ? c.writeQuorum : 1}`);
+    c.counts[m[1] as 'gateway' | 'blockd'] = n;
+  }
+  dir.writeConfig(c);
+  await waitFor(
+    'the supervisor to converge',
+    () => {
+      const s = dir.readState();
+      if (!s) return undefined;
+      const count = (role: string) => s.nodes.filter((n) => n.role === role).length;
+      return count('gateway') === c.counts.gateway && count('blockd') === c.counts.blockd ? true : undefined;
+    },
+    120_000,
+  );
+  process.stdout.write(`scaled: ${c.counts.gateway} gateways, ${c.counts.blockd} block daemons\n`);
+  return 0;
+}
+
+function logs(dir: StateDir, which: string | undefined, lines: number): number {
+  if (!which) throw new UsageError('logs takes a role (meta, blockd, gateway, etcd, haproxy, supervisor) or a node id');
+  const files = readdirSync(dir.path('logs')).filter((f) => {
+    const id = f.replace(/\.log$/, '');
+    return id === which || ({ meta: /^m\d+$/, blockd: /^b\d+$/, gateway: /^g\d+$/ } as Record<string, RegExp>)[which]?.test(id);
+  });
+  if (!files.length) throw new UsageError(`no logs for ${which}`);
+  for (const f of files.sort()) {
+    const text = readFileSync(dir.path('logs', f), 'utf8').split('\n');
+    process.stdout.write(`==> ${f} <==\n${text.slice(-lines - 1).join('\n')}\n`);
+  }
+  return 0;
+}
+
+async function supervise(dir: StateDir): Promise<number> {
+  const logger = createLogger({ fields: { role: 'supervisor' } });
+  const sup = new Supervisor(dir, logger);
+  const stopped = new Promise<number>((resolve) => {
+    const stop = () => void sup.stop().then(() => resolve(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  try {
+    await sup.start();
+  } catch (err) {
+    logger.error('cluster failed to start', { err: err as Error });
+    await sup.stop();
+    return 1;
+  }
+  return stopped;
+}

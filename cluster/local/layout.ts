@@ -1,0 +1,120 @@
+/**
+ * The local cluster's state directory (default `.cluster/` at the repository
+ * root): its configuration (ports and counts), data, logs, PIDs, tokens.
+ *
+ *   cluster.json        ports, desired counts, replication settings
+ *   supervisor.pid      the supervisor, which owns every other process
+ *   state.json          what the supervisor runs now (ids, PIDs, addresses) and its recent actions
+ *   data/<id>/          each node's data directory (etcd in data/etcd)
+ *   logs/<id>.log       each process's output (JSON lines)
+ *   admin.token, user.token   bearer tokens (mode 0600)
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export interface ClusterConfig {
+  host: string;
+  balancerPort: number;
+  etcdClientPort: number;
+  etcdPeerPort: number;
+  /** meta i listens on basePort + 200 + i, blockd on + 100 + i, gateway on + 300 + i (HTTP side port + 400 + i). */
+  basePort: number;
+  counts: { meta: number; blockd: number; gateway: number };
+  replicas: number;
+  writeQuorum: number;
+  leaseTtl: number;
+  blockdCapacity: string;
+}
+
+export const DEFAULT_CONFIG: ClusterConfig = {
+  host: '127.0.0.1',
+  balancerPort: 7000,
+  etcdClientPort: 7379,
+  etcdPeerPort: 7380,
+  basePort: 7000,
+  counts: { meta: 3, blockd: 3, gateway: 2 },
+  replicas: 3,
+  writeQuorum: 2,
+  leaseTtl: 2,
+  blockdCapacity: '10GiB',
+};
+
+export interface NodeState {
+  id: string;
+  role: 'etcd' | 'meta' | 'blockd' | 'gateway' | 'haproxy';
+  pid: number;
+  address: string;
+  httpAddress?: string;
+  dataDir?: string;
+  restarts: number;
+  startedAt: string;
+}
+
+export interface SupervisorState {
+  supervisorPid: number;
+  updatedAt: string;
+  nodes: NodeState[];
+  actions: Array<{ time: string; action: string }>;
+  ready: boolean;
+}
+
+export class StateDir {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+  }
+
+  path(...parts: string[]): string {
+    return join(this.dir, ...parts);
+  }
+
+  ensure(): void {
+    for (const d of [this.dir, this.path('data'), this.path('logs')]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  }
+
+  exists(): boolean {
+    return existsSync(this.path('cluster.json'));
+  }
+
+  readConfig(): ClusterConfig {
+    return { ...DEFAULT_CONFIG, ...(JSON.parse(readFileSync(this.path('cluster.json'), 'utf8')) as Partial<ClusterConfig>) };
+  }
+
+  writeConfig(c: ClusterConfig): void {
+    this.writeAtomic('cluster.json', `${JSON.stringify(c, null, 2)}\n`);
+  }
+
+  readState(): SupervisorState | undefined {
+    try {
+      return JSON.parse(readFileSync(this.path('state.json'), 'utf8')) as SupervisorState;
+    } catch {
+      return undefined;
+    }
+  }
+
+  writeState(s: SupervisorState): void {
+    this.writeAtomic('state.json', `${JSON.stringify(s, null, 2)}\n`);
+  }
+
+  supervisorPid(): number | undefined {
+    try {
+      const pid = Number(readFileSync(this.path('supervisor.pid'), 'utf8'));
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return undefined;
+    }
+  }
+
+  writeAtomic(name: string, text: string, mode = 0o600): void {
+    const tmp = this.path(`.${name}.tmp`);
+    writeFileSync(tmp, text, { mode });
+    renameSync(tmp, this.path(name));
+  }
+}
+
+export function nodePort(c: ClusterConfig, role: 'meta' | 'blockd' | 'gateway' | 'gateway-http', index: number): number {
+  const offset = { blockd: 100, meta: 200, gateway: 300, 'gateway-http': 400 }[role];
+  return c.basePort + offset + index;
+}

@@ -1,0 +1,353 @@
+/**
+ * The local supervisor (what Kubernetes or systemd does in production):
+ * owns every process of the local cluster, keeps the desired count of each
+ * role, restarts what crashes, and follows membership into HAProxy.
+ *
+ * - A metadata node that dies: if it was the master, its etcd lease is
+ *   revoked at once (failover without waiting for the TTL); a replacement
+ *   with a fresh data directory is provisioned (new id), which bootstraps
+ *   from a snapshot and joins the synchronous set (QAS-002).
+ * - A block daemon or gateway that dies is restarted with its data.
+ * - `cluster.json` counts are re-read every second (`cluster scale`).
+ * - Every action is logged and kept in state.json (`cluster status`).
+ * - SIGTERM stops gateways (draining), the balancer, block daemons,
+ *   metadata nodes, then etcd, each by PID, and exits.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../../lib/logger';
+import { MetaCoordinator } from '../coordination/leader-election';
+import { Membership } from '../coordination/membership';
+import { addGateway, backendServers, drainGateway, haproxyCommand, haproxyConfig, removeGateway } from './haproxy';
+import { nodePort, type ClusterConfig, type NodeState, type StateDir, type SupervisorState } from './layout';
+
+const ROOT = join(__dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'blockstore');
+
+interface Child {
+  state: NodeState;
+  proc: ChildProcess;
+  log: WriteStream;
+  listening: Promise<void>;
+  stopping: boolean;
+  exited: Promise<void>;
+}
+
+export class Supervisor {
+  private readonly children = new Map<string, Child>();
+  private readonly actions: Array<{ time: string; action: string }> = [];
+  private config: ClusterConfig;
+  private stopping = false;
+  private ready = false;
+  private timer: NodeJS.Timeout | undefined;
+  private membership: Membership | undefined;
+  private coordinator: MetaCoordinator | undefined;
+  private readonly etcdUrl: string;
+  private readonly socket: string;
+  private syncing = false;
+  private drainingSince = new Map<string, number>();
+
+  constructor(
+    private readonly dir: StateDir,
+    private readonly logger: Logger,
+  ) {
+    this.config = dir.readConfig();
+    this.etcdUrl = `http://${this.config.host}:${this.config.etcdClientPort}`;
+    this.socket = dir.path('haproxy.sock');
+  }
+
+  private act(action: string, fields: Record<string, unknown> = {}): void {
+    this.logger.info(action, fields);
+    this.actions.push({ time: new Date().toISOString(), action: `${action}${Object.keys(fields).length ? ' ' + JSON.stringify(fields) : ''}` });
+    if (this.actions.length > 100) this.actions.splice(0, this.actions.length - 100);
+    this.saveState();
+  }
+
+  private saveState(): void {
+    const s: SupervisorState = {
+      supervisorPid: process.pid,
+      updatedAt: new Date().toISOString(),
+      nodes: [...this.children.values()].filter((c) => !c.stopping).map((c) => c.state),
+      actions: this.actions.slice(-30),
+      ready: this.ready,
+    };
+    this.dir.writeState(s);
+  }
+
+  /** Starts everything in order; resolves once the cluster is up. */
+  async start(): Promise<void> {
+    writeFileSync(this.dir.path('supervisor.pid'), String(process.pid));
+    const c = this.config;
+    await this.spawnNode('etcd', 'etcd', 'etcd', [
+      '--name', 'etcd', '--data-dir', this.dir.path('data', 'etcd'),
+      '--listen-client-urls', this.etcdUrl, '--advertise-client-urls', this.etcdUrl,
+      '--listen-peer-urls', `http://${c.host}:${c.etcdPeerPort}`, '--initial-advertise-peer-urls', `http://${c.host}:${c.etcdPeerPort}`,
+      '--initial-cluster', `etcd=http://${c.host}:${c.etcdPeerPort}`, '--log-level', 'warn',
+    ], this.etcdUrl, 'probe');
+    this.membership = new Membership([this.etcdUrl]);
+    this.coordinator = new MetaCoordinator({ endpoints: [this.etcdUrl], prefix: '/blockstore/', ttlSeconds: c.leaseTtl, logger: this.logger });
+    const metaIds = this.existingIds('meta', c.counts.meta);
+    await Promise.all(metaIds.map((id) => this.startRole('meta', id)));
+    await Promise.all(this.existingIds('blockd', c.counts.blockd).map((id) => this.startRole('blockd', id)));
+    await this.startHaproxy();
+    await Promise.all(this.existingIds('gateway', c.counts.gateway).map((id) => this.startRole('gateway', id)));
+    this.timer = setInterval(() => void this.reconcile(), 500);
+    await this.reconcile();
+    this.ready = true;
+    this.act('cluster up');
+  }
+
+  /** Ids of a role's nodes: those with data already (restart), topped up to `count`. */
+  private existingIds(role: 'meta' | 'blockd' | 'gateway', count: number): string[] {
+    const prefix = { meta: 'm', blockd: 'b', gateway: 'g' }[role];
+    const ids: string[] = [];
+    for (let i = 1; ids.length < count && i < 1000; i++) {
+      const id = `${prefix}${i}`;
+      if (role === 'meta' && existsSync(this.dir.path('data', `${id}.retired`))) continue;
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  private index(id: string): number {
+    return Number(id.replace(/^\D+/, ''));
+  }
+
+  private async startRole(role: 'meta' | 'blockd' | 'gateway', id: string): Promise<void> {
+    const c = this.config;
+    const i = this.index(id);
+    const common = ['--id', id, '--etcd', this.etcdUrl, '--lease-ttl', String(c.leaseTtl)];
+    if (role === 'meta') {
+      const address = `${c.host}:${nodePort(c, 'meta', i)}`;
+      await this.spawnNode(id, role, BIN, ['meta', ...common, '--listen', address, '--data-dir', this.dir.path('data', id)], address);
+    } else if (role === 'blockd') {
+      const address = `${c.host}:${nodePort(c, 'blockd', i)}`;
+      await this.spawnNode(id, role, BIN, ['blockd', ...common, '--listen', address, '--data-dir', this.dir.path('data', id), '--capacity', c.blockdCapacity, '--refresh-ms', '500'], address);
+    } else {
+      const address = `${c.host}:${nodePort(c, 'gateway', i)}`;
+      const http = `${c.host}:${nodePort(c, 'gateway-http', i)}`;
+      await this.spawnNode(id, role, BIN, [
+        'gateway', ...common, '--listen', address, '--http-listen', http,
+        '--replicas', String(c.replicas), '--write-quorum', String(c.writeQuorum), '--drain-notice-ms', '1500',
+      ], address, undefined, http);
+    }
+  }
+
+  private async startHaproxy(): Promise<void> {
+    const c = this.config;
+    const cfg = this.dir.path('haproxy.cfg');
+    writeFileSync(cfg, haproxyConfig({ bind: `${c.host}:${c.balancerPort}`, socket: this.socket, pidFile: this.dir.path('haproxy.pid') }));
+    rmSync(this.socket, { force: true });
+    const bin = existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : 'haproxy';
+    await this.spawnNode('haproxy', 'haproxy', bin, ['-W', '-db', '-f', cfg], `${c.host}:${c.balancerPort}`, undefined);
+    for (let t = 0; t < 100 && !existsSync(this.socket); t++) await new Promise((r) => setTimeout(r, 50));
+    if (!existsSync(this.socket)) throw new Error(`haproxy did not start; see ${this.dir.path('logs', 'haproxy.log')}`);
+  }
+
+  /** Spawns a process, logs it to logs/<id>.log, waits until it listens. */
+  private async spawnNode(
+    id: string, role: NodeState['role'], cmd: string, args: string[], address: string,
+    ready?: 'probe', httpAddress?: string,
+  ): Promise<void> {
+    const log = createWriteStream(this.dir.path('logs', `${id}.log`), { flags: 'a' });
+    const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+    const prev = this.children.get(id);
+    const state: NodeState = {
+      id, role, pid: proc.pid ?? 0, address, httpAddress, dataDir: role === 'gateway' || role === 'haproxy' ? undefined : this.dir.path('data', id),
+      restarts: prev ? prev.state.restarts + 1 : 0, startedAt: new Date().toISOString(),
+    };
+    let resolveListening!: () => void;
+    let buffer = '';
+    const listening = new Promise<void>((r) => (resolveListening = r));
+    const isReady = (line: string) => line.startsWith('{"event":"listening"');
+    const onData = (d: Buffer) => {
+      log.write(d);
+      buffer += d.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      if (lines.some(isReady)) resolveListening();
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    const child: Child = {
+      state, proc, log, listening, stopping: false,
+      exited: new Promise<void>((r) => proc.on('exit', () => r())),
+    };
+    this.children.set(id, child);
+    proc.on('exit', (code, signal) => void this.onExit(child, code, signal));
+    if (role === 'haproxy') {
+      // haproxy -W -db prints nothing on success: the caller waits for its socket.
+      resolveListening();
+    }
+    if (ready === 'probe') {
+      // etcd: ready when its /health answers.
+      void (async () => {
+        for (let i = 0; i < 300 && proc.exitCode === null; i++) {
+          const ok = await fetch(`${address}/health`).then((r) => r.ok, () => false);
+          if (ok) return resolveListening();
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+    }
+    await Promise.race([
+      listening,
+      child.exited.then(() => {
+        throw new Error(`${id} exited while starting; see ${this.dir.path('logs', `${id}.log`)}`);
+      }),
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`${id} did not start within 30 s`)), 30_000)),
+    ]);
+    this.act('started', { id, role, pid: state.pid, address });
+  }
+
+  private async onExit(child: Child, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    child.log.end();
+    if (child.stopping || this.stopping || this.children.get(child.state.id) !== child) return;
+    const { id, role } = child.state;
+    this.act('process exited', { id, role, pid: child.state.pid, code, signal });
+    if (role === 'meta') {
+      // The master's lease goes at once, so failover does not wait for the TTL.
+      const revoked = await this.coordinator?.revokeLeaderLease(id).catch(() => false);
+      if (revoked) this.act('revoked the dead master lease', { id });
+      // A replacement with a fresh data directory bootstraps and joins.
+      this.children.delete(id);
+      const dead = this.dir.path('data', id);
+      if (existsSync(dead)) renameSync(dead, this.dir.path('data', `${id}.retired`));
+      const replacement = this.nextId('meta');
+      this.act('provisioning a replacement metadata node', { replaces: id, id: replacement });
+      await this.startRole('meta', replacement).catch((err: unknown) => this.act('replacement failed', { id: replacement, err: String(err) }));
+      return;
+    }
+    // Back off on crash loops: 0.3 s, doubling per restart, at most 10 s.
+    await new Promise((r) => setTimeout(r, Math.min(10_000, 300 * 2 ** Math.min(child.state.restarts, 6))));
+    if (this.stopping) return;
+    if (role === 'etcd') await this.spawnNode('etcd', 'etcd', child.proc.spawnfile, child.proc.spawnargs.slice(1), child.state.address, 'probe').catch(() => {});
+    else if (role === 'haproxy') await this.startHaproxy().catch(() => {});
+    else await this.startRole(role, id).catch((err: unknown) => this.act('restart failed', { id, err: String(err) }));
+  }
+
+  private nextId(role: 'meta' | 'blockd' | 'gateway'): string {
+    const prefix = { meta: 'm', blockd: 'b', gateway: 'g' }[role];
+    for (let i = 1; ; i++) {
+      const id = `${prefix}${i}`;
+      if (!this.children.has(id) && !existsSync(this.dir.path('data', `${id}.retired`))) return id;
+    }
+  }
+
+  private ofRole(role: NodeState['role']): Child[] {
+    return [...this.children.values()].filter((c) => c.state.role === role && !c.stopping);
+  }
+
+  /** Desired counts (cluster.json) and HAProxy membership. */
+  private async reconcile(): Promise<void> {
+    if (this.syncing || this.stopping) return;
+    this.syncing = true;
+    try {
+      try {
+        this.config = this.dir.readConfig();
+      } catch {
+        /* keep the last good one */
+      }
+      for (const role of ['blockd', 'gateway'] as const) {
+        const have = this.ofRole(role).sort((a, b) => this.index(a.state.id) - this.index(b.state.id));
+        const want = this.config.counts[role];
+        if (have.length < want) {
+          const id = this.nextId(role);
+          this.act('scaling up', { role, id, to: want });
+          await this.startRole(role, id).catch((err: unknown) => this.act('start failed', { id, err: String(err) }));
+        } else if (have.length > want) {
+          const victim = have[have.length - 1]!;
+          this.act('scaling down', { role, id: victim.state.id, to: want });
+          await this.stopChild(victim);
+        }
+      }
+      await this.syncBalancer();
+      this.saveState();
+    } catch (err) {
+      this.logger.warn('reconcile failed', { err: err as Error });
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  /** HAProxy follows gateway registrations in etcd. */
+  private async syncBalancer(): Promise<void> {
+    if (!this.membership || !existsSync(this.socket)) return;
+    const gateways = await this.membership.list('gateway');
+    const servers = await backendServers(this.socket);
+    for (const g of gateways) {
+      const http = String(g.info.httpAddress ?? '');
+      if (g.info.state !== 'serving' || !http) continue;
+      if (!servers.some((s) => s.name === g.id)) {
+        await addGateway(this.socket, g.id, g.address, Number(http.slice(http.lastIndexOf(':') + 1)));
+        this.act('balancer: gateway added', { id: g.id, address: g.address });
+      }
+    }
+    for (const s of servers) {
+      const live = gateways.find((g) => g.id === s.name && g.info.state === 'serving');
+      if (live) {
+        this.drainingSince.delete(s.name);
+        continue;
+      }
+      const since = this.drainingSince.get(s.name);
+      if (since === undefined) {
+        this.drainingSince.set(s.name, Date.now());
+        await drainGateway(this.socket, s.name);
+        this.act('balancer: gateway draining', { id: s.name });
+      } else {
+        const child = this.children.get(s.name);
+        const gone = !child || child.proc.exitCode !== null || child.proc.signalCode !== null || child.stopping;
+        if ((gone && Date.now() - since > 1000) || Date.now() - since > 30_000) {
+          await removeGateway(this.socket, s.name).catch(() => {});
+          this.drainingSince.delete(s.name);
+          this.act('balancer: gateway removed', { id: s.name });
+        }
+      }
+    }
+  }
+
+  private async stopChild(child: Child, graceMs = 20_000): Promise<void> {
+    child.stopping = true;
+    const pid = child.state.pid;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+    const t = setTimeout(() => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, graceMs);
+    await child.exited;
+    clearTimeout(t);
+    this.children.delete(child.state.id);
+    this.act('stopped', { id: child.state.id, pid });
+  }
+
+  /** Stops everything by PID, in dependency order. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearInterval(this.timer);
+    for (const role of ['gateway', 'haproxy', 'blockd', 'meta', 'etcd'] as const) {
+      await Promise.all(this.ofRole(role).map((c) => this.stopChild(c)));
+      if (role === 'haproxy') rmSync(this.socket, { force: true });
+    }
+    this.membership?.close();
+    this.coordinator?.close();
+    this.ready = false;
+    this.actions.push({ time: new Date().toISOString(), action: 'cluster down' });
+    this.saveState();
+    rmSync(this.dir.path('supervisor.pid'), { force: true });
+  }
+}
+
+export function ensureDirs(dir: StateDir): void {
+  dir.ensure();
+  mkdirSync(dir.path('data'), { recursive: true });
+}
+
+export { haproxyCommand };

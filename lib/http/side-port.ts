@@ -1,0 +1,58 @@
+/**
+ * A small HTTP/1.1 side port: GET /healthz (200 while SERVING, 503 when
+ * draining — what HAProxy's `option httpchk` follows) and GET /metrics
+ * (Prometheus text). Balancers cannot send a gRPC health call as an HTTP
+ * check body, so this mirrors grpc.health.v1 (FACTS.md).
+ */
+import { createServer, type Server } from 'node:http';
+
+export interface SidePortOptions {
+  listen: string;
+  healthy: () => boolean;
+  metrics: () => string;
+  /** POST /fault/unavailable?ms=N: fail every call for N ms (fault drills; loopback only by default). */
+  fault?: (ms: number) => void;
+}
+
+export class SidePort {
+  private server: Server | undefined;
+  port = 0;
+
+  constructor(private readonly o: SidePortOptions) {}
+
+  /** @throws Error when the address cannot be bound. */
+  async start(): Promise<number> {
+    const i = this.o.listen.lastIndexOf(':');
+    const host = this.o.listen.slice(0, i);
+    const port = Number(this.o.listen.slice(i + 1));
+    this.server = createServer((req, res) => {
+      if (req.url === '/healthz') {
+        const ok = this.o.healthy();
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'SERVING\n' : 'NOT_SERVING\n');
+      } else if (req.method === 'POST' && req.url?.startsWith('/fault/unavailable') && this.o.fault) {
+        const ms = Number(new URL(req.url, 'http://x').searchParams.get('ms') ?? '10000');
+        if (!Number.isFinite(ms) || ms < 0 || ms > 600_000) {
+          res.writeHead(400).end('ms: 0 to 600000\n');
+          return;
+        }
+        this.o.fault(ms);
+        res.writeHead(200).end(`failing for ${ms} ms\n`);
+      } else if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.o.metrics());
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    this.port = (this.server.address() as { port: number }).port;
+    return this.port;
+  }
+
+  close(): void {
+    this.server?.closeAllConnections();
+    this.server?.close();
+  }
+}
