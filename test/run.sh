@@ -24,8 +24,16 @@ for tier in "${tiers[@]}"; do
     if node_modules/.bin/tsc -p . >"$log" 2>&1; then passed=$((passed + 1)); else failed=$((failed + 1)); cat "$log"; fi
     continue
   fi
-  timeout --signal=KILL "${TIER_TIMEOUT:-900}" node_modules/.bin/uvu -r tsx "test/$tier" '\.test\.ts$' >"$log" 2>&1
+  # The tier runs in its own process group: when it ends (or overruns), the
+  # whole group is killed by its id, so no test process outlives the run.
+  setsid node_modules/.bin/uvu -r tsx "test/$tier" '\.test\.ts$' >"$log" 2>&1 &
+  pgid=$!
+  ( sleep "${TIER_TIMEOUT:-900}"; kill -KILL -- "-$pgid" 2>/dev/null ) &
+  watchdog=$!
+  wait "$pgid"
   rc=$?
+  kill "$watchdog" 2>/dev/null
+  kill -KILL -- "-$pgid" 2>/dev/null
   cat "$log"
   total=$(sed -n 's/^ *Total: *\([0-9]*\).*/\1/p' "$log" | tail -1)
   pass=$(sed -n 's/^ *Passed: *\([0-9]*\).*/\1/p' "$log" | tail -1)

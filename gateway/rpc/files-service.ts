@@ -41,6 +41,7 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
   return {
     PutFile: (call: grpc.ServerReadableStream<PutFileRequest__Output, PutFileResponse>, callback: grpc.sendUnaryData<PutFileResponse>) => {
       const signal = cancelSignal(call);
+      const started = performance.now();
       void (async () => {
         if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
@@ -57,12 +58,20 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
         const r = await files.putFile(who.userId, who.tokenId, { path: h.path, expectedVersion: h.expectedVersion, idempotencyKey: h.idempotencyKey, contentHash: h.contentHash }, data(), signal);
         return { file: r.file ?? null, position: r.position, bytesStored: r.bytesStored, replayed: r.replayed };
       })().then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(server.toStatus(err, 'PutFile')),
+        (res) => {
+          server.record('PutFile', 'OK', started);
+          callback(null, res);
+        },
+        (err: unknown) => {
+          const st = server.toStatus(err, 'PutFile');
+          server.record('PutFile', String(st.code), started);
+          callback(st);
+        },
       );
     },
     GetFile: (call: grpc.ServerWritableStream<GetFileRequest__Output, GetFileResponse>) => {
       const signal = cancelSignal(call);
+      const started = performance.now();
       void (async () => {
         if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
@@ -77,8 +86,11 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
           for (let i = 0; i < piece.length; i += DATA_MESSAGE_BYTES) await send({ data: piece.subarray(i, i + DATA_MESSAGE_BYTES) });
         }
         call.end();
+        server.record('GetFile', 'OK', started);
       })().catch((err: unknown) => {
-        if (!signal.aborted) call.emit('error', server.toStatus(err, 'GetFile'));
+        const st = server.toStatus(err, 'GetFile');
+        server.record('GetFile', String(st.code), started);
+        if (!signal.aborted) call.emit('error', st);
       });
     },
     StatFile: server.unary('StatFile', async (req, ctx) => {

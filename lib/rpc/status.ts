@@ -85,8 +85,11 @@ export function fromServiceError(err: grpc.ServiceError | Error): BlockstoreErro
       if (k.startsWith(DETAIL_PREFIX)) details[k.slice(DETAIL_PREFIX.length)] = String(v);
     }
   }
+  // A stream reset by a proxy when a backend died ("Call ended without gRPC
+  // status") carries no domain code: it is a transport failure, so retry.
+  const transport = se.code === grpc.status.INTERNAL && /RST_STREAM|ended without gRPC status/.test(se.details ?? '');
   const code: ErrorCode =
-    typeof sent === 'string' && isErrorCode(sent) ? sent : (se.code !== undefined && STATUS_TO_CODE[se.code]) || 'INTERNAL';
+    typeof sent === 'string' && isErrorCode(sent) ? sent : transport ? 'UNAVAILABLE' : (se.code !== undefined && STATUS_TO_CODE[se.code]) || 'INTERNAL';
   const message = se.details ?? err.message;
   const out = new BlockstoreError(code, message, { cause: err, details });
   (out as { grpcCode?: number }).grpcCode = se.code;
