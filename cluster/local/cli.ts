@@ -13,6 +13,7 @@ import { Membership } from '../coordination/membership';
 import { hashToken, newToken } from '../../gateway/auth/tokens';
 import { DEFAULT_CONFIG, StateDir, type ClusterConfig } from './layout';
 import { Supervisor } from './supervisor';
+import { writeEds } from '../envoy/eds';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'blockstore');
@@ -27,6 +28,9 @@ const FLAGS: FlagSpec[] = [
   { name: 'json', type: 'boolean', help: 'machine-readable output (status)' },
   { name: 'wipe', type: 'boolean', help: 'down: also delete the state directory' },
   { name: 'lines', type: 'string', value: 'N', default: '50', help: 'logs: lines per log' },
+  { name: 'etcd', env: 'BLOCKSTORE_ETCD', type: 'string', value: 'URL[,URL…]', help: 'envoy-eds: etcd endpoints' },
+  { name: 'out', type: 'string', value: 'DIR', default: '/etc/blockstore/envoy', help: 'envoy-eds: the directory Envoy watches' },
+  { name: 'watch', type: 'boolean', help: 'envoy-eds: keep rewriting as membership changes' },
 ];
 
 const USAGE = 'blockstore cluster up|down|clean|status|scale ROLE=N…|logs ROLE|ID [flags]';
@@ -54,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
       return logs(dir, rest[0], Number(values.lines));
     case 'supervise':
       return supervise(dir);
+    case 'envoy-eds':
+      return envoyEds(values);
     default:
       throw new UsageError(`unknown cluster command ${JSON.stringify(sub)}; ${USAGE}`);
   }
@@ -254,6 +260,28 @@ function logs(dir: StateDir, which: string | undefined, lines: number): number {
     process.stdout.write(`==> ${f} <==\n${text.slice(-lines - 1).join('\n')}\n`);
   }
   return 0;
+}
+
+/** Writes Envoy's EDS file from etcd membership (once, or every second with --watch). */
+async function envoyEds(v: Record<string, string | boolean | undefined>): Promise<number> {
+  if (!v.etcd) throw new UsageError('envoy-eds needs --etcd');
+  const membership = new Membership(String(v.etcd).split(','));
+  try {
+    let last = '';
+    do {
+      const gateways = await membership.list('gateway');
+      const key = JSON.stringify(gateways.map((g) => [g.id, g.address, g.info.state]));
+      if (key !== last) {
+        writeEds(String(v.out), gateways);
+        process.stderr.write(`wrote ${gateways.length} gateways to ${v.out}/gateways-eds.yaml\n`);
+        last = key;
+      }
+      if (v.watch) await new Promise((r) => setTimeout(r, 1000));
+    } while (v.watch);
+    return 0;
+  } finally {
+    membership.close();
+  }
 }
 
 async function supervise(dir: StateDir): Promise<number> {

@@ -1,0 +1,153 @@
+/**
+ * The shipped Envoy configuration, checked against Envoy's own API protos
+ * (from @grpc/grpc-js-xds): every field known, every typed config resolved,
+ * every enum value valid. Envoy itself cannot be installed here.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as protobuf from 'protobufjs';
+import { parse } from 'yaml';
+import { edsDocument } from '../../cluster/envoy/eds';
+
+const ROOT = join(__dirname, '..', '..');
+const DEPS = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+const INCLUDE = ['envoy-api', 'xds', 'protoc-gen-validate', 'googleapis'].map((d) => join(DEPS, d));
+const PB_GOOGLE = dirname(require.resolve('protobufjs/package.json'));
+
+function loadRoot(files: string[]): protobuf.Root {
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => {
+    if (target.startsWith('google/protobuf/')) return join(PB_GOOGLE, target);
+    for (const dir of INCLUDE) {
+      const p = join(dir, target);
+      try {
+        readFileSync(p);
+        return p;
+      } catch {
+        /* next */
+      }
+    }
+    return target;
+  };
+  root.loadSync(files, { keepCase: true });
+  root.resolveAll();
+  return root;
+}
+
+const root = loadRoot([
+  'envoy/config/bootstrap/v3/bootstrap.proto',
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/service/discovery/v3/discovery.proto',
+  'envoy/config/endpoint/v3/endpoint.proto',
+]);
+
+const WKT_AS_STRING = new Set(['google.protobuf.Duration', 'google.protobuf.Timestamp']);
+const WRAPPERS = /^google\.protobuf\.(UInt32|UInt64|Int32|Int64|Bool|String|Double|Float|Bytes)Value$/;
+
+/** Problems found validating `value` as a `type` message (path-qualified). */
+function validate(type: protobuf.Type, value: unknown, path: string, problems: string[]): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problems.push(`${path}: expected an object for ${type.fullName}`);
+    return;
+  }
+  const obj = value as Record<string, unknown>;
+  if (type.fullName === '.google.protobuf.Any') {
+    const url = obj['@type'];
+    if (typeof url !== 'string') return void problems.push(`${path}: Any without @type`);
+    const name = url.slice(url.lastIndexOf('/') + 1);
+    let inner: protobuf.Type;
+    try {
+      inner = root.lookupType(name);
+    } catch {
+      return void problems.push(`${path}: unknown typed config ${name}`);
+    }
+    const { ['@type']: _, ...rest } = obj;
+    return validate(inner, rest, `${path}<${name}>`, problems);
+  }
+  if (type.fullName === '.google.protobuf.Struct') return;
+  for (const [key, v] of Object.entries(obj)) {
+    const field = type.fields[key] ?? Object.values(type.fields).find((f) => f.options?.json_name === key);
+    if (!field) {
+      problems.push(`${path}.${key}: no such field in ${type.fullName}`);
+      continue;
+    }
+    const items = field.repeated ? (Array.isArray(v) ? v : (problems.push(`${path}.${key}: expected a list`), [])) : [v];
+    if (field.map) {
+      if (typeof v !== 'object' || v === null) problems.push(`${path}.${key}: expected a map`);
+      else for (const [mk, mv] of Object.entries(v)) checkValue(field, mv, `${path}.${key}[${mk}]`, problems);
+      continue;
+    }
+    items.forEach((item, i) => checkValue(field, item, field.repeated ? `${path}.${key}[${i}]` : `${path}.${key}`, problems));
+  }
+}
+
+function checkValue(field: protobuf.Field, v: unknown, path: string, problems: string[]): void {
+  const rt = field.resolvedType;
+  if (rt instanceof protobuf.Enum) {
+    if (typeof v === 'string' && !(v in rt.values)) problems.push(`${path}: ${v} is not a value of ${rt.fullName}`);
+    return;
+  }
+  if (rt instanceof protobuf.Type) {
+    const name = rt.fullName.slice(1);
+    if (WKT_AS_STRING.has(name)) {
+      if (typeof v !== 'string' || !/^-?\d+(\.\d+)?s$/.test(v)) problems.push(`${path}: a duration like "1.5s", got ${JSON.stringify(v)}`);
+      return;
+    }
+    if (WRAPPERS.test(name) && typeof v !== 'object') return;
+    return validate(rt, v, path, problems);
+  }
+  const scalar = field.type;
+  if (scalar === 'string' && typeof v !== 'string') problems.push(`${path}: expected a string`);
+  if (scalar === 'bool' && typeof v !== 'boolean') problems.push(`${path}: expected true or false`);
+  if (/int|fixed/.test(scalar) && !(typeof v === 'number' || (typeof v === 'string' && /^\d+$/.test(v)))) problems.push(`${path}: expected an integer`);
+}
+
+test('cluster/envoy/envoy.yaml is a valid envoy.config.bootstrap.v3.Bootstrap', () => {
+  const doc = parse(readFileSync(join(ROOT, 'cluster', 'envoy', 'envoy.yaml'), 'utf8'));
+  const problems: string[] = [];
+  validate(root.lookupType('envoy.config.bootstrap.v3.Bootstrap'), doc, 'bootstrap', problems);
+  assert.equal(problems, []);
+  // What the config must do, not only that it parses.
+  const text = JSON.stringify(doc);
+  for (const needle of ['grpc_health_check', 'outlier_detection', 'unavailable,reset,connect-failure', 'envoy.retry_host_predicates.previous_hosts', 'path_config_source', 'ROUND_ROBIN']) {
+    assert.ok(text.includes(needle), needle);
+  }
+});
+
+test('the validator catches unknown fields, bad enums and unknown typed configs (it can fail)', () => {
+  const problems: string[] = [];
+  validate(root.lookupType('envoy.config.bootstrap.v3.Bootstrap'), {
+    static_resources: { clusters: [{ name: 'x', lb_policy: 'RANDOMISH', conect_timeout: '1s', typed_extension_protocol_options: { a: { '@type': 'type.googleapis.com/no.such.Type' } } }] },
+  }, 'bootstrap', problems);
+  assert.ok(problems.some((p) => p.includes('conect_timeout')), problems.join('\n'));
+  assert.ok(problems.some((p) => p.includes('RANDOMISH')));
+  assert.ok(problems.some((p) => p.includes('no.such.Type')));
+});
+
+test('the generated EDS file is a valid DiscoveryResponse of ClusterLoadAssignments, draining gateways left out', () => {
+  const now = new Date().toISOString();
+  const text = edsDocument(
+    [
+      { id: 'g1', role: 'gateway', address: '10.0.0.5:7301', pid: 1, startedAt: now, updatedAt: now, info: { state: 'serving' } },
+      { id: 'g2', role: 'gateway', address: '10.0.0.6:7301', pid: 2, startedAt: now, updatedAt: now, info: { state: 'draining' } },
+    ],
+    'v1',
+  );
+  const doc = parse(text);
+  const problems: string[] = [];
+  validate(root.lookupType('envoy.service.discovery.v3.DiscoveryResponse'), doc, 'eds', problems);
+  assert.equal(problems, []);
+  assert.match(text, '10.0.0.5');
+  assert.not.match(text, '10.0.0.6');
+  const empty = parse(edsDocument([], 'v2'));
+  const p2: string[] = [];
+  validate(root.lookupType('envoy.service.discovery.v3.DiscoveryResponse'), empty, 'eds', p2);
+  assert.equal(p2, []);
+});
+
+test.run();
