@@ -5,7 +5,7 @@
 import type { FlagSpec, FlagValues } from '../lib/cli/flags';
 import { BlockstoreError } from '../lib/errors';
 import type { LogLevel } from '../lib/logger';
-import { parseHostPort, parseNumber } from '../lib/units';
+import { parseBytes, parseHostPort, parseNumber } from '../lib/units';
 
 export interface GatewayConfig {
   id: string;
@@ -24,6 +24,11 @@ export interface GatewayConfig {
   /** A revoked token keeps working at most this long on a gateway that cached it. */
   authCacheMs: number;
   leaseTtlSeconds: number;
+  /** Repair: bytes per second copied (0 turns the worker off on this gateway). */
+  repairBytesPerSecond: number;
+  /** A block daemon whose lease is gone this long is lost: its copies are re-made. */
+  repairLostAfterMs: number;
+  repairIntervalMs: number;
   /** HTTP side port: /healthz for the balancer, /metrics, POST /fault/unavailable?ms=N (drills). */
   httpListen: string;
   /** SIGTERM: report NOT_SERVING this long before refusing new calls (balancer notice). */
@@ -44,6 +49,9 @@ export const GATEWAY_FLAGS: FlagSpec[] = [
   { name: 'block-timeout-ms', env: 'BLOCKSTORE_BLOCK_TIMEOUT_MS', type: 'string', value: 'MS', default: '10000', help: 'per block-daemon call' },
   { name: 'auth-cache-ms', env: 'BLOCKSTORE_AUTH_CACHE_MS', type: 'string', value: 'MS', default: '2000', help: 'token cache lifetime (revocation delay)' },
   { name: 'lease-ttl', env: 'BLOCKSTORE_LEASE_TTL', type: 'string', value: 'SECONDS', default: '5', help: 'etcd registration lease TTL' },
+  { name: 'repair-rate', env: 'BLOCKSTORE_REPAIR_RATE', type: 'string', value: 'SIZE', default: '64MiB', help: 'repair copy rate per second; 0 disables the repair worker here' },
+  { name: 'repair-lost-after-ms', env: 'BLOCKSTORE_REPAIR_LOST_AFTER_MS', type: 'string', value: 'MS', default: '10000', help: 'grace before a vanished block daemon counts as lost' },
+  { name: 'repair-interval-ms', env: 'BLOCKSTORE_REPAIR_INTERVAL_MS', type: 'string', value: 'MS', default: '2000', help: 'pause between repair passes' },
   { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: 'HTTP side port: /healthz, /metrics' },
   { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: NOT_SERVING this long before closing' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '15000', help: 'SIGTERM: wait this long for in-flight calls' },
@@ -71,6 +79,9 @@ export function gatewayConfigFromFlags(v: FlagValues): GatewayConfig {
     authCacheMs: parseNumber(required('auth-cache-ms'), '--auth-cache-ms'),
     leaseTtlSeconds: parseNumber(required('lease-ttl'), '--lease-ttl', 2),
     httpListen: required('http-listen'),
+    repairBytesPerSecond: parseBytes(required('repair-rate'), '--repair-rate'),
+    repairLostAfterMs: parseNumber(required('repair-lost-after-ms'), '--repair-lost-after-ms'),
+    repairIntervalMs: parseNumber(required('repair-interval-ms'), '--repair-interval-ms', 100),
     drainNoticeMs: parseNumber(required('drain-notice-ms'), '--drain-notice-ms'),
     drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
     logLevel: (str('log-level') ?? 'info') as LogLevel,

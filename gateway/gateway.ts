@@ -11,7 +11,9 @@ import { RpcServer } from '../lib/rpc/server';
 import { SidePort } from '../lib/http/side-port';
 import { Metrics } from '../lib/metrics';
 import { nodeKey } from '../cluster/coordination/keys';
-import { requestDrain } from '../cluster/coordination/membership';
+import { Membership, requestDrain } from '../cluster/coordination/membership';
+import { readJson, Singleton } from '../cluster/coordination/singleton';
+import { RepairWorker, type RepairStatus } from '../cluster/repair/repair-worker';
 import { Registration } from '../cluster/coordination/registration';
 import { Authenticator } from './auth/authenticator';
 import { BlockIo } from './blocks/block-io';
@@ -31,6 +33,7 @@ export class Gateway {
   private readonly meta: MetaRouter;
   private readonly blocks: BlockIo;
   private registration: Registration | undefined;
+  private repair: RepairWorker | undefined;
   private address = '';
   private state: 'serving' | 'draining' = 'serving';
   private closing: Promise<void> | undefined;
@@ -72,8 +75,24 @@ export class Gateway {
     this.server.addService(
       ADMIN_SERVICE,
       protos.blockstore.v1.Admin.service,
-      adminHandlers(this.server, { auth, meta: this.meta, view: this.view, requestDrain: (id) => requestDrain(config.etcd, config.etcdPrefix, id) }),
+      adminHandlers(this.server, {
+        auth, meta: this.meta, view: this.view,
+        requestDrain: (id) => requestDrain(config.etcd, config.etcdPrefix, id),
+        repairStatus: () => readJson<RepairStatus>(config.etcd, `${config.etcdPrefix}repair/status`),
+      }),
     );
+    if (config.repairBytesPerSecond > 0) {
+      this.repair = new RepairWorker(
+        config.id,
+        this.meta,
+        new Membership(config.etcd, config.etcdPrefix),
+        new Singleton(config.etcd, config.etcdPrefix, 'repair', config.id),
+        { replicas: config.replicas, lostAfterMs: config.repairLostAfterMs, passIntervalMs: config.repairIntervalMs, bytesPerSecond: config.repairBytesPerSecond, statusKey: `${config.etcdPrefix}repair/status` },
+        logger.child({ component: 'repair' }),
+      );
+      this.metrics.gauge('blockstore_repair_copies_total', () => this.repair?.copiesMade ?? 0);
+      this.metrics.gauge('blockstore_under_replicated_blocks', () => this.repair?.last?.underReplicated ?? 0);
+    }
   }
 
   async start(): Promise<string> {
@@ -95,6 +114,7 @@ export class Gateway {
       logger: this.logger.child({ component: 'registration' }),
     });
     this.registration.start();
+    this.repair?.start();
     this.logger.info('gateway serving', { address: this.address });
     return this.address;
   }
@@ -131,6 +151,7 @@ export class Gateway {
   }
 
   private shutdownRest(): void {
+    void this.repair?.close();
     this.side.close();
     this.view.close();
     this.meta.close();

@@ -210,7 +210,7 @@ async function status(dir: StateDir, json: boolean): Promise<number> {
       return 0;
     }
     process.stdout.write(`master ${st.masterId} (epoch ${st.epoch}, commit position ${st.commitPosition}), synchronous replicas: ${st.syncReplicas.join(', ') || 'none'}\n`);
-    process.stdout.write(`blocks ${st.blocks}, ${st.blockBytes} bytes of ${st.capacityBytes}, corrupt ${st.corruptBlocks}\n`);
+    process.stdout.write(`blocks ${st.blocks}, ${st.blockBytes} bytes of ${st.capacityBytes}, corrupt ${st.corruptBlocks}, under-replicated ${st.underReplicatedBlocks}, unavailable ${st.unavailableBlocks} (repair: ${st.repairLeader || 'none yet'} ${st.repairLastPass})\n`);
     process.stdout.write(`supervisor pid ${s.supervisorPid}\n\n`);
     for (const n of nodes) {
       const extra = n.kind === 'meta' ? `lag ${'replicationLag' in n ? n.replicationLag : 0}` : n.kind === 'blockd' && 'usedBytes' in n ? `${n.usedBytes}/${n.capacityBytes} bytes, ${n.blocks} blocks, ${n.corruptBlocks} corrupt` : '';

@@ -146,6 +146,19 @@ export class Reads {
     return { events, scannedTo: all.length ? all[all.length - 1]!.cursor : cursor };
   }
 
+  /** A page of the global block index (repair). */
+  async blockIndex(after: string, limit: number): Promise<{ blocks: Array<{ hash: string; size: number; refs: number; nodes: string[] }>; nextAfter: string }> {
+    if (after && !isBlockHash(after)) throw new BlockstoreError('INVALID_HASH', 'after: 64 lowercase hex characters or empty');
+    const n = limit === 0 ? 1000 : Math.min(limit, 10_000);
+    const lo = after ? `${K.block(after)}\u0000` : K.block('');
+    const rows = await this.store.scan(lo, `${K.block('')}\uffff`, n);
+    const blocks = rows.map(([k, v]) => {
+      const rec = JSON.parse(v) as BlockRec;
+      return { hash: k.slice(K.block('').length), size: rec.size, refs: rec.refs, nodes: rec.locations };
+    });
+    return { blocks, nextAfter: blocks.length === n ? blocks[blocks.length - 1]!.hash : '' };
+  }
+
   /** Registers a callback for every apply (watch streams); returns its remover. */
   onChange(listener: () => void): () => void {
     this.changeListeners.add(listener);

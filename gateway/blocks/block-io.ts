@@ -13,7 +13,7 @@ import { BlockstoreError, hasCode } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import type { ClusterView } from '../cluster-view';
-import { rankNodes } from './placement';
+import { rankNodes } from '../../lib/placement';
 
 export interface BlockIoOptions {
   replicas: number;

@@ -14,7 +14,16 @@ import type { Authenticator } from '../auth/authenticator';
 import { newToken } from '../auth/tokens';
 import type { ClusterView } from '../cluster-view';
 
-export function adminHandlers(server: RpcServer, deps: { auth: Authenticator; meta: MetaRouter; view: ClusterView; requestDrain: (id: string) => Promise<void> }): AdminHandlers {
+export function adminHandlers(
+  server: RpcServer,
+  deps: {
+    auth: Authenticator;
+    meta: MetaRouter;
+    view: ClusterView;
+    requestDrain: (id: string) => Promise<void>;
+    repairStatus: () => Promise<{ underReplicated: number; unavailable: number; leader: string; lastPass: string } | undefined>;
+  },
+): AdminHandlers {
   const admin = async (md: grpc.Metadata) => {
     const v = md.get('authorization')[0];
     const who = await deps.auth.authenticate(typeof v === 'string' ? v : undefined);
@@ -78,7 +87,12 @@ export function adminHandlers(server: RpcServer, deps: { auth: Authenticator; me
       );
       for (const g of deps.view.gateways) nodes.push({ id: g.id, kind: 'gateway', address: g.address, pid: g.pid, role: 'gateway', state: String(g.info.state ?? 'up') });
       nodes.sort((a, b) => `${a.kind}/${a.id}`.localeCompare(`${b.kind}/${b.id}`));
-      return { nodes, masterId, epoch, commitPosition: commit, syncReplicas: sync, blocks, blockBytes: bytes, capacityBytes: capacity, corruptBlocks: corrupt };
+      const repair = await deps.repairStatus().catch(() => undefined);
+      return {
+        nodes, masterId, epoch, commitPosition: commit, syncReplicas: sync, blocks, blockBytes: bytes, capacityBytes: capacity, corruptBlocks: corrupt,
+        underReplicatedBlocks: repair?.underReplicated ?? 0, unavailableBlocks: repair?.unavailable ?? 0,
+        repairLeader: repair?.leader ?? '', repairLastPass: repair?.lastPass ?? '',
+      };
     }),
     CreateUser: server.unary('CreateUser', async (req, ctx) => {
       await admin(ctx.metadata);

@@ -26,6 +26,7 @@ export class FullCluster {
   readonly blockds = new Map<string, NodeProc>();
   readonly gateways = new Map<string, NodeProc>();
   adminToken = '';
+  gatewayArgs: string[] = [];
   private readonly dirs: string[] = [];
   private readonly clients: BlockstoreClient[] = [];
 
@@ -34,6 +35,7 @@ export class FullCluster {
     c.etcd = await startEtcd();
     c.meta = await MetaCluster.start(c.etcd);
     await Promise.all(Array.from({ length: o.blockds ?? 3 }, (_, i) => c.startBlockd(`b${i + 1}`, o.blockdArgs)));
+    c.gatewayArgs = o.gatewayArgs ?? [];
     await Promise.all(Array.from({ length: o.gateways ?? 2 }, (_, i) => c.startGateway(`g${i + 1}`, o.gatewayArgs)));
     await c.bootstrapAdmin();
     return c;

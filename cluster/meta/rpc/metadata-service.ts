@@ -70,7 +70,13 @@ export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHan
       result: result(await node.write({ kind: 'stageBlocks', ns: req.namespace, blocks: req.blocks.map((b) => ({ hash: b.hash, size: b.size, nodes: b.nodes })) })),
     })),
     AddBlockLocations: server.unary('AddBlockLocations', async (req) => ({
-      result: result(await node.write({ kind: 'addLocations', locations: req.locations.map((l) => ({ hash: l.hash, nodes: l.nodes })) })),
+      result: result(
+        await node.write({
+          kind: 'addLocations',
+          locations: req.locations.map((l) => ({ hash: l.hash, nodes: l.nodes })),
+          remove: req.remove.map((l) => ({ hash: l.hash, nodes: l.nodes })),
+        }),
+      ),
     })),
 
     Authenticate: server.unary('Authenticate', async (req) => {
@@ -99,6 +105,10 @@ export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHan
     FindBlocks: server.unary('FindBlocks', async (req) => {
       await read(req.read);
       return reads.findBlocks(req.namespace, req.hashes);
+    }),
+    ListBlockIndex: server.unary('ListBlockIndex', async (req) => {
+      await read(req.read);
+      return reads.blockIndex(req.after, req.limit);
     }),
     Watch: (call: grpc.ServerWritableStream<WatchRequest__Output, ChangeEvent>) => {
       void watch(call);

@@ -80,6 +80,10 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
     }
     case 'addLocations': {
       for (const loc of op.locations) await addLocations(view, loc.hash, loc.nodes, undefined);
+      for (const loc of op.remove ?? []) {
+        const g = await view.getJson<BlockRec>(K.block(loc.hash));
+        if (g) view.putJson(K.block(loc.hash), { ...g, locations: g.locations.filter((n) => !loc.nodes.includes(n)) });
+      }
       return;
     }
     case 'stageBlocks': {

@@ -26,7 +26,7 @@ export type Op =
     }
   | { type: 'delete'; ns: string; path: string; version: number; author: string; time: string; idempotencyKey: string }
   | { type: 'move'; ns: string; from: string; to: string; fromVersion: number; toVersion: number; author: string; time: string; idempotencyKey: string }
-  | { type: 'addLocations'; locations: Array<{ hash: string; nodes: string[] }> }
+  | { type: 'addLocations'; locations: Array<{ hash: string; nodes: string[] }>; remove?: Array<{ hash: string; nodes: string[] }> }
   | { type: 'stageBlocks'; ns: string; blocks: Array<{ hash: string; size: number; nodes: string[] }>; time: string };
 
 export interface LogEntry {

@@ -32,7 +32,7 @@ export type WriteRequest =
     }
   | { kind: 'delete'; ns: string; path: string; expectedVersion: number | undefined; author: string; idempotencyKey: string }
   | { kind: 'move'; ns: string; from: string; to: string; author: string; idempotencyKey: string }
-  | { kind: 'addLocations'; locations: Array<{ hash: string; nodes: string[] }> }
+  | { kind: 'addLocations'; locations: Array<{ hash: string; nodes: string[] }>; remove: Array<{ hash: string; nodes: string[] }> }
   | { kind: 'stageBlocks'; ns: string; blocks: Array<{ hash: string; size: number; nodes: string[] }> };
 
 /** What a write answers besides its position. */
@@ -216,13 +216,13 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
       return { op: { type: 'stageBlocks', ns: req.ns, blocks: req.blocks, time }, outcome: {} };
     }
     case 'addLocations': {
-      if (req.locations.length === 0 || req.locations.length > 10_000) invalid('locations: 1 to 10,000 entries');
-      for (const [i, loc] of req.locations.entries()) {
+      if (req.locations.length + req.remove.length === 0 || req.locations.length + req.remove.length > 10_000) invalid('locations and remove: 1 to 10,000 entries');
+      for (const [i, loc] of [...req.locations, ...req.remove].entries()) {
         if (!isBlockHash(loc.hash)) invalid(`locations[${i}].hash: 64 lowercase hex characters`);
         if (loc.nodes.length === 0 || loc.nodes.length > 16) invalid(`locations[${i}].nodes: 1 to 16 node ids`);
         loc.nodes.forEach((n) => checkId(n, `locations[${i}].nodes`));
       }
-      return { op: { type: 'addLocations', locations: req.locations }, outcome: {} };
+      return { op: { type: 'addLocations', locations: req.locations, remove: req.remove }, outcome: {} };
     }
   }
 }

@@ -62,8 +62,12 @@ export class MetaClient {
     return callUnary(this.raw, this.raw.stageBlocks, { namespace, blocks }, opts);
   }
 
-  addBlockLocations(locations: BlockLocations[], opts?: CallOpts): Promise<{ result: WriteResult__Output | null }> {
-    return callUnary(this.raw, this.raw.addBlockLocations, { locations }, opts);
+  addBlockLocations(locations: BlockLocations[], opts?: CallOpts & { remove?: BlockLocations[] }): Promise<{ result: WriteResult__Output | null }> {
+    return callUnary(this.raw, this.raw.addBlockLocations, { locations, remove: opts?.remove ?? [] }, opts);
+  }
+
+  listBlockIndex(after: string, limit: number, opts?: CallOpts): Promise<{ blocks: Array<{ hash: string; size: number; refs: number; nodes: string[] }>; nextAfter: string }> {
+    return callUnary(this.raw, this.raw.listBlockIndex, { after, limit, read: { minPosition: 0 } }, opts);
   }
 
   authenticate(tokenHash: string, minPosition = 0, opts?: CallOpts): Promise<AuthenticateResponse__Output> {

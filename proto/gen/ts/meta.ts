@@ -6,6 +6,7 @@ import type { AddBlockLocationsRequest as _blockstore_internal_v1_AddBlockLocati
 import type { AddBlockLocationsResponse as _blockstore_internal_v1_AddBlockLocationsResponse, AddBlockLocationsResponse__Output as _blockstore_internal_v1_AddBlockLocationsResponse__Output } from './blockstore/internal/v1/AddBlockLocationsResponse';
 import type { AuthenticateRequest as _blockstore_internal_v1_AuthenticateRequest, AuthenticateRequest__Output as _blockstore_internal_v1_AuthenticateRequest__Output } from './blockstore/internal/v1/AuthenticateRequest';
 import type { AuthenticateResponse as _blockstore_internal_v1_AuthenticateResponse, AuthenticateResponse__Output as _blockstore_internal_v1_AuthenticateResponse__Output } from './blockstore/internal/v1/AuthenticateResponse';
+import type { BlockIndexEntry as _blockstore_internal_v1_BlockIndexEntry, BlockIndexEntry__Output as _blockstore_internal_v1_BlockIndexEntry__Output } from './blockstore/internal/v1/BlockIndexEntry';
 import type { BlockLocations as _blockstore_internal_v1_BlockLocations, BlockLocations__Output as _blockstore_internal_v1_BlockLocations__Output } from './blockstore/internal/v1/BlockLocations';
 import type { BlockRef as _blockstore_internal_v1_BlockRef, BlockRef__Output as _blockstore_internal_v1_BlockRef__Output } from './blockstore/internal/v1/BlockRef';
 import type { ChangeEvent as _blockstore_internal_v1_ChangeEvent, ChangeEvent__Output as _blockstore_internal_v1_ChangeEvent__Output } from './blockstore/internal/v1/ChangeEvent';
@@ -27,6 +28,8 @@ import type { GetUserResponse as _blockstore_internal_v1_GetUserResponse, GetUse
 import type { IssueTokenRequest as _blockstore_internal_v1_IssueTokenRequest, IssueTokenRequest__Output as _blockstore_internal_v1_IssueTokenRequest__Output } from './blockstore/internal/v1/IssueTokenRequest';
 import type { IssueTokenResponse as _blockstore_internal_v1_IssueTokenResponse, IssueTokenResponse__Output as _blockstore_internal_v1_IssueTokenResponse__Output } from './blockstore/internal/v1/IssueTokenResponse';
 import type { KeyValue as _blockstore_internal_v1_KeyValue, KeyValue__Output as _blockstore_internal_v1_KeyValue__Output } from './blockstore/internal/v1/KeyValue';
+import type { ListBlockIndexRequest as _blockstore_internal_v1_ListBlockIndexRequest, ListBlockIndexRequest__Output as _blockstore_internal_v1_ListBlockIndexRequest__Output } from './blockstore/internal/v1/ListBlockIndexRequest';
+import type { ListBlockIndexResponse as _blockstore_internal_v1_ListBlockIndexResponse, ListBlockIndexResponse__Output as _blockstore_internal_v1_ListBlockIndexResponse__Output } from './blockstore/internal/v1/ListBlockIndexResponse';
 import type { ListFilesRequest as _blockstore_internal_v1_ListFilesRequest, ListFilesRequest__Output as _blockstore_internal_v1_ListFilesRequest__Output } from './blockstore/internal/v1/ListFilesRequest';
 import type { ListFilesResponse as _blockstore_internal_v1_ListFilesResponse, ListFilesResponse__Output as _blockstore_internal_v1_ListFilesResponse__Output } from './blockstore/internal/v1/ListFilesResponse';
 import type { ListVersionsRequest as _blockstore_internal_v1_ListVersionsRequest, ListVersionsRequest__Output as _blockstore_internal_v1_ListVersionsRequest__Output } from './blockstore/internal/v1/ListVersionsRequest';
@@ -67,6 +70,7 @@ export interface ProtoGrpcType {
         AddBlockLocationsResponse: MessageTypeDefinition<_blockstore_internal_v1_AddBlockLocationsResponse, _blockstore_internal_v1_AddBlockLocationsResponse__Output>
         AuthenticateRequest: MessageTypeDefinition<_blockstore_internal_v1_AuthenticateRequest, _blockstore_internal_v1_AuthenticateRequest__Output>
         AuthenticateResponse: MessageTypeDefinition<_blockstore_internal_v1_AuthenticateResponse, _blockstore_internal_v1_AuthenticateResponse__Output>
+        BlockIndexEntry: MessageTypeDefinition<_blockstore_internal_v1_BlockIndexEntry, _blockstore_internal_v1_BlockIndexEntry__Output>
         BlockLocations: MessageTypeDefinition<_blockstore_internal_v1_BlockLocations, _blockstore_internal_v1_BlockLocations__Output>
         BlockRef: MessageTypeDefinition<_blockstore_internal_v1_BlockRef, _blockstore_internal_v1_BlockRef__Output>
         ChangeEvent: MessageTypeDefinition<_blockstore_internal_v1_ChangeEvent, _blockstore_internal_v1_ChangeEvent__Output>
@@ -88,6 +92,8 @@ export interface ProtoGrpcType {
         IssueTokenRequest: MessageTypeDefinition<_blockstore_internal_v1_IssueTokenRequest, _blockstore_internal_v1_IssueTokenRequest__Output>
         IssueTokenResponse: MessageTypeDefinition<_blockstore_internal_v1_IssueTokenResponse, _blockstore_internal_v1_IssueTokenResponse__Output>
         KeyValue: MessageTypeDefinition<_blockstore_internal_v1_KeyValue, _blockstore_internal_v1_KeyValue__Output>
+        ListBlockIndexRequest: MessageTypeDefinition<_blockstore_internal_v1_ListBlockIndexRequest, _blockstore_internal_v1_ListBlockIndexRequest__Output>
+        ListBlockIndexResponse: MessageTypeDefinition<_blockstore_internal_v1_ListBlockIndexResponse, _blockstore_internal_v1_ListBlockIndexResponse__Output>
         ListFilesRequest: MessageTypeDefinition<_blockstore_internal_v1_ListFilesRequest, _blockstore_internal_v1_ListFilesRequest__Output>
         ListFilesResponse: MessageTypeDefinition<_blockstore_internal_v1_ListFilesResponse, _blockstore_internal_v1_ListFilesResponse__Output>
         ListVersionsRequest: MessageTypeDefinition<_blockstore_internal_v1_ListVersionsRequest, _blockstore_internal_v1_ListVersionsRequest__Output>

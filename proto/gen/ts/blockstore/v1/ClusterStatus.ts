@@ -14,6 +14,13 @@ export interface ClusterStatus {
   'blockBytes'?: (number | string | Long);
   'capacityBytes'?: (number | string | Long);
   'corruptBlocks'?: (number | string | Long);
+  /**
+   * From the repair worker's last pass.
+   */
+  'underReplicatedBlocks'?: (number | string | Long);
+  'unavailableBlocks'?: (number | string | Long);
+  'repairLeader'?: (string);
+  'repairLastPass'?: (string);
 }
 
 export interface ClusterStatus__Output {
@@ -26,4 +33,11 @@ export interface ClusterStatus__Output {
   'blockBytes': (number);
   'capacityBytes': (number);
   'corruptBlocks': (number);
+  /**
+   * From the repair worker's last pass.
+   */
+  'underReplicatedBlocks': (number);
+  'unavailableBlocks': (number);
+  'repairLeader': (string);
+  'repairLastPass': (string);
 }

@@ -5,8 +5,16 @@ import type { BlockLocations as _blockstore_internal_v1_BlockLocations, BlockLoc
 
 export interface AddBlockLocationsRequest {
   'locations'?: (_blockstore_internal_v1_BlockLocations)[];
+  /**
+   * Node ids to forget for these blocks (lost or drained daemons).
+   */
+  'remove'?: (_blockstore_internal_v1_BlockLocations)[];
 }
 
 export interface AddBlockLocationsRequest__Output {
   'locations': (_blockstore_internal_v1_BlockLocations__Output)[];
+  /**
+   * Node ids to forget for these blocks (lost or drained daemons).
+   */
+  'remove': (_blockstore_internal_v1_BlockLocations__Output)[];
 }

@@ -21,6 +21,8 @@ import type { GetUserRequest as _blockstore_internal_v1_GetUserRequest, GetUserR
 import type { GetUserResponse as _blockstore_internal_v1_GetUserResponse, GetUserResponse__Output as _blockstore_internal_v1_GetUserResponse__Output } from '../../../blockstore/internal/v1/GetUserResponse';
 import type { IssueTokenRequest as _blockstore_internal_v1_IssueTokenRequest, IssueTokenRequest__Output as _blockstore_internal_v1_IssueTokenRequest__Output } from '../../../blockstore/internal/v1/IssueTokenRequest';
 import type { IssueTokenResponse as _blockstore_internal_v1_IssueTokenResponse, IssueTokenResponse__Output as _blockstore_internal_v1_IssueTokenResponse__Output } from '../../../blockstore/internal/v1/IssueTokenResponse';
+import type { ListBlockIndexRequest as _blockstore_internal_v1_ListBlockIndexRequest, ListBlockIndexRequest__Output as _blockstore_internal_v1_ListBlockIndexRequest__Output } from '../../../blockstore/internal/v1/ListBlockIndexRequest';
+import type { ListBlockIndexResponse as _blockstore_internal_v1_ListBlockIndexResponse, ListBlockIndexResponse__Output as _blockstore_internal_v1_ListBlockIndexResponse__Output } from '../../../blockstore/internal/v1/ListBlockIndexResponse';
 import type { ListFilesRequest as _blockstore_internal_v1_ListFilesRequest, ListFilesRequest__Output as _blockstore_internal_v1_ListFilesRequest__Output } from '../../../blockstore/internal/v1/ListFilesRequest';
 import type { ListFilesResponse as _blockstore_internal_v1_ListFilesResponse, ListFilesResponse__Output as _blockstore_internal_v1_ListFilesResponse__Output } from '../../../blockstore/internal/v1/ListFilesResponse';
 import type { ListVersionsRequest as _blockstore_internal_v1_ListVersionsRequest, ListVersionsRequest__Output as _blockstore_internal_v1_ListVersionsRequest__Output } from '../../../blockstore/internal/v1/ListVersionsRequest';
@@ -152,6 +154,21 @@ export interface MetadataClient extends grpc.Client {
   issueToken(argument: _blockstore_internal_v1_IssueTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_IssueTokenResponse__Output>): grpc.ClientUnaryCall;
   issueToken(argument: _blockstore_internal_v1_IssueTokenRequest, callback: grpc.requestCallback<_blockstore_internal_v1_IssueTokenResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * The global block index in hash order, a page at a time (repair).
+   */
+  ListBlockIndex(argument: _blockstore_internal_v1_ListBlockIndexRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_ListBlockIndexResponse__Output>): grpc.ClientUnaryCall;
+  ListBlockIndex(argument: _blockstore_internal_v1_ListBlockIndexRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_ListBlockIndexResponse__Output>): grpc.ClientUnaryCall;
+  ListBlockIndex(argument: _blockstore_internal_v1_ListBlockIndexRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_ListBlockIndexResponse__Output>): grpc.ClientUnaryCall;
+  ListBlockIndex(argument: _blockstore_internal_v1_ListBlockIndexRequest, callback: grpc.requestCallback<_blockstore_internal_v1_ListBlockIndexResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * The global block index in hash order, a page at a time (repair).
+   */
+  listBlockIndex(argument: _blockstore_internal_v1_ListBlockIndexRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_ListBlockIndexResponse__Output>): grpc.ClientUnaryCall;
+  listBlockIndex(argument: _blockstore_internal_v1_ListBlockIndexRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_ListBlockIndexResponse__Output>): grpc.ClientUnaryCall;
+  listBlockIndex(argument: _blockstore_internal_v1_ListBlockIndexRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_ListBlockIndexResponse__Output>): grpc.ClientUnaryCall;
+  listBlockIndex(argument: _blockstore_internal_v1_ListBlockIndexRequest, callback: grpc.requestCallback<_blockstore_internal_v1_ListBlockIndexResponse__Output>): grpc.ClientUnaryCall;
+  
   ListFiles(argument: _blockstore_internal_v1_ListFilesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_ListFilesResponse__Output>): grpc.ClientUnaryCall;
   ListFiles(argument: _blockstore_internal_v1_ListFilesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_ListFilesResponse__Output>): grpc.ClientUnaryCall;
   ListFiles(argument: _blockstore_internal_v1_ListFilesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_ListFilesResponse__Output>): grpc.ClientUnaryCall;
@@ -279,6 +296,11 @@ export interface MetadataHandlers extends grpc.UntypedServiceImplementation {
   
   IssueToken: grpc.handleUnaryCall<_blockstore_internal_v1_IssueTokenRequest__Output, _blockstore_internal_v1_IssueTokenResponse>;
   
+  /**
+   * The global block index in hash order, a page at a time (repair).
+   */
+  ListBlockIndex: grpc.handleUnaryCall<_blockstore_internal_v1_ListBlockIndexRequest__Output, _blockstore_internal_v1_ListBlockIndexResponse>;
+  
   ListFiles: grpc.handleUnaryCall<_blockstore_internal_v1_ListFilesRequest__Output, _blockstore_internal_v1_ListFilesResponse>;
   
   ListVersions: grpc.handleUnaryCall<_blockstore_internal_v1_ListVersionsRequest__Output, _blockstore_internal_v1_ListVersionsResponse>;
@@ -318,6 +340,7 @@ export interface MetadataDefinition extends grpc.ServiceDefinition {
   GetNodeStatus: MethodDefinition<_blockstore_internal_v1_GetNodeStatusRequest, _blockstore_internal_v1_NodeStatus, _blockstore_internal_v1_GetNodeStatusRequest__Output, _blockstore_internal_v1_NodeStatus__Output>
   GetUser: MethodDefinition<_blockstore_internal_v1_GetUserRequest, _blockstore_internal_v1_GetUserResponse, _blockstore_internal_v1_GetUserRequest__Output, _blockstore_internal_v1_GetUserResponse__Output>
   IssueToken: MethodDefinition<_blockstore_internal_v1_IssueTokenRequest, _blockstore_internal_v1_IssueTokenResponse, _blockstore_internal_v1_IssueTokenRequest__Output, _blockstore_internal_v1_IssueTokenResponse__Output>
+  ListBlockIndex: MethodDefinition<_blockstore_internal_v1_ListBlockIndexRequest, _blockstore_internal_v1_ListBlockIndexResponse, _blockstore_internal_v1_ListBlockIndexRequest__Output, _blockstore_internal_v1_ListBlockIndexResponse__Output>
   ListFiles: MethodDefinition<_blockstore_internal_v1_ListFilesRequest, _blockstore_internal_v1_ListFilesResponse, _blockstore_internal_v1_ListFilesRequest__Output, _blockstore_internal_v1_ListFilesResponse__Output>
   ListVersions: MethodDefinition<_blockstore_internal_v1_ListVersionsRequest, _blockstore_internal_v1_ListVersionsResponse, _blockstore_internal_v1_ListVersionsRequest__Output, _blockstore_internal_v1_ListVersionsResponse__Output>
   MoveFile: MethodDefinition<_blockstore_internal_v1_MoveFileRequest, _blockstore_internal_v1_MoveFileResponse, _blockstore_internal_v1_MoveFileRequest__Output, _blockstore_internal_v1_MoveFileResponse__Output>

@@ -1,0 +1,176 @@
+/**
+ * Self-healing blocks (run by one elected worker; every gateway carries one
+ * and one of them holds `<prefix>repair/leader`).
+ *
+ * Each pass walks the metadata block index: a block referenced by some
+ * version whose live copies are fewer than R gets new copies on the next
+ * daemons in rendezvous order, copied daemon-to-daemon from a surviving copy
+ * (CopyBlock re-verifies the hash), and the index learns the new locations
+ * and forgets lost ones. A daemon counts as lost only after its lease has
+ * been gone for `lostAfterMs` (a restart is not a loss). Corrupt copies found
+ * by scrubbers or reads are replaced from good copies. Copies are
+ * rate-limited in bytes per second; the pass is resumable (the index is the
+ * progress). The last pass's counts are published in etcd for status.
+ */
+import type { Logger } from '../../lib/logger';
+import { rankNodes } from '../../lib/placement';
+import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
+import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
+import type { NodeRecord } from '../coordination/keys';
+import type { Membership } from '../coordination/membership';
+import type { Singleton } from '../coordination/singleton';
+
+export interface RepairOptions {
+  replicas: number;
+  lostAfterMs: number;
+  passIntervalMs: number;
+  bytesPerSecond: number;
+  statusKey: string;
+}
+
+export interface RepairStatus {
+  leader: string;
+  lastPass: string;
+  blocks: number;
+  underReplicated: number;
+  unavailable: number;
+  corrupt: number;
+  copiesMade: number;
+}
+
+export class RepairWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private closed = false;
+  private readonly missingSince = new Map<string, number>();
+  private readonly clients = new Map<string, BlockdClient>();
+  copiesMade = 0;
+  last: RepairStatus | undefined;
+
+  constructor(
+    private readonly id: string,
+    private readonly meta: MetaRouter,
+    private readonly membership: Membership,
+    private readonly singleton: Singleton,
+    private readonly options: RepairOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), this.options.passIntervalMs);
+  }
+
+  private client(address: string): BlockdClient {
+    let c = this.clients.get(address);
+    if (!c) this.clients.set(address, (c = new BlockdClient(address)));
+    return c;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.running || this.closed) return;
+    this.running = true;
+    try {
+      if (!(await this.singleton.holds())) return;
+      await this.pass();
+    } catch (err) {
+      this.logger.warn('repair pass failed', { err: err as Error });
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** One pass over the block index. */
+  async pass(): Promise<RepairStatus> {
+    const live = await this.membership.list('blockd');
+    const byId = new Map(live.map((n) => [n.id, n]));
+    const now = Date.now();
+    for (const id of byId.keys()) this.missingSince.delete(id);
+    const status: RepairStatus = { leader: this.id, lastPass: '', blocks: 0, underReplicated: 0, unavailable: 0, corrupt: 0, copiesMade: 0 };
+    let after = '';
+    for (;;) {
+      const page = await this.meta.read((c) => c.listBlockIndex(after, 1000));
+      for (const b of page.blocks) {
+        if (b.refs === 0) continue;
+        status.blocks++;
+        const alive = b.nodes.filter((n) => byId.has(n));
+        const gone = b.nodes.filter((n) => !byId.has(n));
+        for (const n of gone) if (!this.missingSince.has(n)) this.missingSince.set(n, now);
+        const lost = gone.filter((n) => now - this.missingSince.get(n)! >= this.options.lostAfterMs);
+        const waiting = gone.length - lost.length;
+        if (alive.length < this.options.replicas) status.underReplicated++;
+        if (alive.length === 0) {
+          status.unavailable++;
+          continue;
+        }
+        const need = this.options.replicas - alive.length - waiting;
+        if (need <= 0 && lost.length === 0) continue;
+        const targets = rankNodes(b.hash, [...byId.keys()]).filter((n) => !b.nodes.includes(n)).slice(0, Math.max(0, need));
+        const added: string[] = [];
+        for (const t of targets) {
+          const ok = await this.copy(b.hash, b.size, byId.get(t)!, alive.map((n) => byId.get(n)!));
+          if (ok) added.push(t);
+        }
+        if (added.length || lost.length) {
+          await this.meta.write((c) => c.addBlockLocations(added.length ? [{ hash: b.hash, nodes: added }] : [], { remove: lost.length ? [{ hash: b.hash, nodes: lost }] : [] }));
+          if (alive.length + added.length >= this.options.replicas) status.underReplicated--;
+        }
+      }
+      if (!page.nextAfter) break;
+      after = page.nextAfter;
+    }
+    status.corrupt = await this.replaceCorrupt(live);
+    status.copiesMade = this.copiesMade;
+    status.lastPass = new Date().toISOString();
+    this.last = status;
+    await this.singleton.put(this.options.statusKey, JSON.stringify(status)).catch(() => {});
+    return status;
+  }
+
+  /** Copies a block onto `target` from the first source that has a good copy. */
+  private async copy(hash: string, size: number, target: NodeRecord, sources: NodeRecord[]): Promise<boolean> {
+    for (const s of sources) {
+      try {
+        await this.client(target.address).copyBlock(hash, s.address, { timeoutMs: 30_000 });
+        this.copiesMade++;
+        this.logger.info('block re-replicated', { hash, to: target.id, from: s.id });
+        // Rate limit: this copy may take size/rate seconds in all.
+        await new Promise((r) => setTimeout(r, (size / this.options.bytesPerSecond) * 1000));
+        return true;
+      } catch (err) {
+        this.logger.debug('copy failed; trying another source', { hash, from: s.id, err: err as Error });
+      }
+    }
+    return false;
+  }
+
+  /** Replaces corrupt copies reported by daemons with good ones; returns how many remain. */
+  private async replaceCorrupt(live: NodeRecord[]): Promise<number> {
+    let remaining = 0;
+    for (const d of live) {
+      const stats = await this.client(d.address).getStats({ timeoutMs: 5000 }).catch(() => undefined);
+      for (const hash of stats?.corruptHashes ?? []) {
+        const others = live.filter((n) => n.id !== d.id);
+        let fixed = false;
+        for (const o of others) {
+          const has = await this.client(o.address).hasBlocks([hash], { timeoutMs: 5000 }).catch(() => ({ present: [] as string[] }));
+          if (!has.present.length) continue;
+          fixed = await this.client(d.address).copyBlock(hash, o.address, { timeoutMs: 30_000 }).then(() => true, () => false);
+          if (fixed) {
+            this.copiesMade++;
+            this.logger.info('corrupt copy replaced', { hash, on: d.id, from: o.id });
+            break;
+          }
+        }
+        if (!fixed) remaining++;
+      }
+    }
+    return remaining;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const c of this.clients.values()) c.close();
+    await this.singleton.close();
+  }
+}
