@@ -13,6 +13,8 @@ export class ClusterView {
   blockds: NodeRecord[] = [];
   metas: NodeRecord[] = [];
   gateways: NodeRecord[] = [];
+  /** Nodes being drained: no new block writes go to them. */
+  draining = new Set<string>();
   private ready: Promise<void>;
 
   constructor(
@@ -33,7 +35,8 @@ export class ClusterView {
 
   async refresh(): Promise<void> {
     try {
-      const [b, m, g] = await Promise.all([this.membership.list('blockd'), this.membership.list('meta'), this.membership.list('gateway')]);
+      const [b, m, g, d] = await Promise.all([this.membership.list('blockd'), this.membership.list('meta'), this.membership.list('gateway'), this.membership.drains()]);
+      this.draining = new Set(d);
       this.blockds = b;
       this.metas = m;
       this.gateways = g;

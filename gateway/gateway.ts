@@ -34,6 +34,7 @@ export class Gateway {
   private readonly blocks: BlockIo;
   private registration: Registration | undefined;
   private repair: RepairWorker | undefined;
+  private drainWatch: NodeJS.Timeout | undefined;
   private address = '';
   private state: 'serving' | 'draining' = 'serving';
   private closing: Promise<void> | undefined;
@@ -115,6 +116,10 @@ export class Gateway {
     });
     this.registration.start();
     this.repair?.start();
+    // Admin.DrainNode on this gateway: stop taking new calls, let in-flight ones finish.
+    this.drainWatch = setInterval(() => {
+      if (this.state === 'serving' && this.view.draining.has(this.config.id)) void this.softDrain();
+    }, 500);
     this.logger.info('gateway serving', { address: this.address });
     return this.address;
   }
@@ -125,6 +130,19 @@ export class Gateway {
 
   get httpPort(): number {
     return this.side.port;
+  }
+
+  /**
+   * DrainNode: NOT_SERVING and 'draining' in etcd (balancers stop sending),
+   * then, after the notice, new calls fail with UNAVAILABLE (clients retry
+   * elsewhere) while in-flight ones finish. The process stays up, idle.
+   */
+  private async softDrain(): Promise<void> {
+    this.state = 'draining';
+    this.logger.info('drain requested: no new calls');
+    this.server.health.setAll('NOT_SERVING');
+    await new Promise((r) => setTimeout(r, this.config.drainNoticeMs));
+    this.failUntil = Number.MAX_SAFE_INTEGER;
   }
 
   /** SIGTERM: NOT_SERVING, leave etcd, let the balancer notice, finish in-flight calls, stop. */
@@ -151,6 +169,7 @@ export class Gateway {
   }
 
   private shutdownRest(): void {
+    clearInterval(this.drainWatch);
     void this.repair?.close();
     this.side.close();
     this.view.close();

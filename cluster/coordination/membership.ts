@@ -19,6 +19,12 @@ export class Membership {
       .sort((a, b) => a.id.localeCompare(b.id));
   }
 
+  /** Ids of nodes an operator asked to drain (Admin.DrainNode). */
+  async drains(): Promise<string[]> {
+    const keys = await this.etcd.getAll().prefix(`${this.prefix}drain/`).keys();
+    return keys.map((k) => k.slice(`${this.prefix}drain/`.length)).sort();
+  }
+
   close(): void {
     this.etcd.close();
   }

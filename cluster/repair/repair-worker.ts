@@ -36,6 +36,8 @@ export interface RepairStatus {
   unavailable: number;
   corrupt: number;
   copiesMade: number;
+  /** Draining daemons and how many referenced blocks the index still places on them. */
+  draining: Record<string, number>;
 }
 
 export class RepairWorker {
@@ -82,37 +84,48 @@ export class RepairWorker {
   /** One pass over the block index. */
   async pass(): Promise<RepairStatus> {
     const live = await this.membership.list('blockd');
+    const drains = new Set(await this.membership.drains());
     const byId = new Map(live.map((n) => [n.id, n]));
+    // Draining daemons still serve as copy sources but do not count toward R
+    // and receive no new copies; they leave a block's locations only once
+    // R other copies exist, so no block ever drops below R.
+    const placeable = [...byId.keys()].filter((id) => !drains.has(id));
     const now = Date.now();
     for (const id of byId.keys()) this.missingSince.delete(id);
-    const status: RepairStatus = { leader: this.id, lastPass: '', blocks: 0, underReplicated: 0, unavailable: 0, corrupt: 0, copiesMade: 0 };
+    const status: RepairStatus = { leader: this.id, lastPass: '', blocks: 0, underReplicated: 0, unavailable: 0, corrupt: 0, copiesMade: 0, draining: {} };
+    for (const d of drains) if (byId.has(d)) status.draining[d] = 0;
     let after = '';
     for (;;) {
       const page = await this.meta.read((c) => c.listBlockIndex(after, 1000));
       for (const b of page.blocks) {
         if (b.refs === 0) continue;
         status.blocks++;
-        const alive = b.nodes.filter((n) => byId.has(n));
+        const holders = b.nodes.filter((n) => byId.has(n));
+        const alive = holders.filter((n) => !drains.has(n));
+        const leaving = holders.filter((n) => drains.has(n));
         const gone = b.nodes.filter((n) => !byId.has(n));
         for (const n of gone) if (!this.missingSince.has(n)) this.missingSince.set(n, now);
         const lost = gone.filter((n) => now - this.missingSince.get(n)! >= this.options.lostAfterMs);
         const waiting = gone.length - lost.length;
-        if (alive.length < this.options.replicas) status.underReplicated++;
-        if (alive.length === 0) {
+        if (holders.length < this.options.replicas) status.underReplicated++;
+        if (holders.length === 0) {
           status.unavailable++;
           continue;
         }
         const need = this.options.replicas - alive.length - waiting;
-        if (need <= 0 && lost.length === 0) continue;
-        const targets = rankNodes(b.hash, [...byId.keys()]).filter((n) => !b.nodes.includes(n)).slice(0, Math.max(0, need));
+        if (need <= 0 && lost.length === 0 && leaving.length === 0) continue;
+        const targets = rankNodes(b.hash, placeable).filter((n) => !b.nodes.includes(n)).slice(0, Math.max(0, need));
         const added: string[] = [];
         for (const t of targets) {
-          const ok = await this.copy(b.hash, b.size, byId.get(t)!, alive.map((n) => byId.get(n)!));
+          const ok = await this.copy(b.hash, b.size, byId.get(t)!, [...alive, ...leaving].map((n) => byId.get(n)!));
           if (ok) added.push(t);
         }
-        if (added.length || lost.length) {
-          await this.meta.write((c) => c.addBlockLocations(added.length ? [{ hash: b.hash, nodes: added }] : [], { remove: lost.length ? [{ hash: b.hash, nodes: lost }] : [] }));
-          if (alive.length + added.length >= this.options.replicas) status.underReplicated--;
+        const enough = alive.length + added.length >= this.options.replicas;
+        const remove = [...lost, ...(enough ? leaving : [])];
+        for (const d of leaving) if (!enough) status.draining[d] = (status.draining[d] ?? 0) + 1;
+        if (added.length || remove.length) {
+          await this.meta.write((c) => c.addBlockLocations(added.length ? [{ hash: b.hash, nodes: added }] : [], { remove: remove.length ? [{ hash: b.hash, nodes: remove }] : [] }));
+          if (holders.length < this.options.replicas && holders.length + added.length >= this.options.replicas) status.underReplicated--;
         }
       }
       if (!page.nextAfter) break;

@@ -41,7 +41,7 @@ export class BlockIo {
 
   /** Live daemons with room for `size` bytes, ranked for this block. */
   private candidates(hash: string): Array<{ id: string; address: string }> {
-    const live = this.view.blockds;
+    const live = this.view.blockds.filter((n) => !this.view.draining.has(n.id));
     const ranked = rankNodes(hash, live.map((n) => n.id));
     return ranked.map((id) => ({ id, address: live.find((n) => n.id === id)!.address }));
   }

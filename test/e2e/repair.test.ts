@@ -8,6 +8,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { Level } from 'level';
+import * as grpc from '@grpc/grpc-js';
+import { readJson } from '../../cluster/coordination/singleton';
+import { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import { FullCluster } from '../harness/full-cluster';
 import { waitFor } from '../harness/wait';
 
@@ -52,6 +55,56 @@ test('a lost block daemon: under-replicated reaches 0 on its own; all files read
   const counts = live.map((s) => s.blocks);
   assert.ok(counts.every((n) => n === counts[0]), `copies per daemon: ${counts.join(', ')}`);
   for (const f of files) assert.ok((await client.get(f.path)).equals(f.data), f.path);
+});
+
+test('DrainNode on a block daemon moves its blocks away without any block dropping below 3 copies', async () => {
+  const { client } = await c.user('drain');
+  const files = Array.from({ length: 8 }, (_, i) => ({ path: `d/${i}`, data: randomBytes(200_000 + i * 10_000) }));
+  for (const f of files) await client.put(f.path, f.data);
+  await c.startBlockd('b5', ['--scrub-rate', '1GiB', '--scrub-interval-ms', '300']);
+  const admin = c.client(c.adminToken);
+  await waitFor('gateways to see b5', async () => (await admin.clusterStatus()).nodes.some((n) => n.id === 'b5' && n.state === 'up'), 15_000);
+  const router = new MetaRouter({ discover: async () => c.meta.alive().map((n) => n.address) });
+  const live = () => [...c.blockds.values()].filter((b) => b.proc.alive()).map((b) => b.id);
+  let minCopies = Infinity;
+  const sample = async () => {
+    let after = '';
+    const liveIds = live();
+    for (;;) {
+      const page = await router.read((m) => m.listBlockIndex(after, 1000));
+      for (const b of page.blocks) if (b.refs > 0) minCopies = Math.min(minCopies, b.nodes.filter((n) => liveIds.includes(n)).length);
+      if (!page.nextAfter) break;
+      after = page.nextAfter;
+    }
+  };
+  try {
+    await sample();
+    const r = await new Promise<unknown>((resolve, reject) => {
+      const md = new grpc.Metadata();
+      md.set('authorization', `Bearer ${c.adminToken}`);
+      admin.admin.drainNode({ nodeId: 'b2' }, md, (err, res) => (err ? reject(err) : resolve(res)));
+    });
+    assert.equal(r, { accepted: true });
+    await waitFor('b2 to hold no referenced block in the index', async () => {
+      await sample();
+      const st = await readJson<{ draining: Record<string, number>; lastPass: string }>([c.etcd.endpoint], '/blockstore/repair/status');
+      let onB2 = 0;
+      let after = '';
+      for (;;) {
+        const page = await router.read((m) => m.listBlockIndex(after, 1000));
+        onB2 += page.blocks.filter((b) => b.refs > 0 && b.nodes.includes('b2')).length;
+        if (!page.nextAfter) break;
+        after = page.nextAfter;
+      }
+      return st && st.draining['b2'] === 0 && onB2 === 0;
+    }, 60_000, 200);
+    assert.ok(minCopies >= 3, `a block fell to ${minCopies} copies during the drain`);
+    // b2 can now leave: every file still reads back.
+    assert.is(await c.blockds.get('b2')!.proc.stop(), 0);
+    for (const f of files) assert.ok((await client.get(f.path)).equals(f.data), f.path);
+  } finally {
+    router.close();
+  }
 });
 
 test('a corrupt copy is found by the scrubber and replaced from a good one', async () => {
