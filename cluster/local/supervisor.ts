@@ -274,15 +274,27 @@ export class Supervisor {
   private async syncBalancer(): Promise<void> {
     if (!this.membership || !existsSync(this.socket)) return;
     const gateways = await this.membership.list('gateway');
-    const servers = await backendServers(this.socket);
+    let servers = await backendServers(this.socket);
     for (const g of gateways) {
       const http = String(g.info.httpAddress ?? '');
       if (g.info.state !== 'serving' || !http) continue;
-      if (!servers.some((s) => s.name === g.id)) {
-        await addGateway(this.socket, g.id, g.address, Number(http.slice(http.lastIndexOf(':') + 1)));
-        this.act('balancer: gateway added', { id: g.id, address: g.address });
+      const existing = servers.find((s) => s.name === g.id);
+      if (existing && existing.address !== g.address) {
+        // The same id came back elsewhere: replace the entry.
+        await removeGateway(this.socket, g.id).catch(() => {});
+      } else if (existing && existing.adminState !== 0) {
+        // It was drained (a restart with the same id): back in service.
+        await haproxyCommand(this.socket, `set server gateways/${g.id} state ready`);
+        this.drainingSince.delete(g.id);
+        this.act('balancer: gateway back in service', { id: g.id });
+        continue;
+      } else if (existing) {
+        continue;
       }
+      await addGateway(this.socket, g.id, g.address, Number(http.slice(http.lastIndexOf(':') + 1)));
+      this.act('balancer: gateway added', { id: g.id, address: g.address });
     }
+    servers = await backendServers(this.socket);
     for (const s of servers) {
       const live = gateways.find((g) => g.id === s.name && g.info.state === 'serving');
       if (live) {
