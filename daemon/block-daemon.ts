@@ -9,6 +9,8 @@ import type { Logger } from '../lib/logger';
 import { BlockdClient } from '../lib/rpc/clients/blockd-client';
 import { loadProtos } from '../lib/rpc/proto';
 import { RpcServer } from '../lib/rpc/server';
+import { SidePort } from '../lib/http/side-port';
+import { Metrics } from '../lib/metrics';
 import { nodeKey, type NodeRecord } from '../cluster/coordination/keys';
 import { Registration } from '../cluster/coordination/registration';
 import { BlockStore } from './blocks/block-store';
@@ -30,6 +32,8 @@ export class BlockDaemon {
   private address = '';
   private closing: Promise<void> | undefined;
   private readonly startedAt = new Date().toISOString();
+  private side: SidePort | undefined;
+  readonly metrics: Metrics;
 
   constructor(
     private readonly config: BlockdConfig,
@@ -43,7 +47,13 @@ export class BlockDaemon {
       { bytesPerSecond: Math.max(1, config.scrubBytesPerSecond), passIntervalMs: config.scrubIntervalMs },
       logger.child({ component: 'scrubber' }),
     );
-    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), statusTable: BLOCKD_STATUS_TABLE });
+    this.metrics = new Metrics({ node: config.id, role: 'blockd' });
+    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), statusTable: BLOCKD_STATUS_TABLE, metrics: this.metrics });
+    this.metrics.gauge('blockstore_blocks', () => this.store.stats().blocks);
+    this.metrics.gauge('blockstore_block_bytes', () => this.store.stats().bytes);
+    this.metrics.gauge('blockstore_capacity_bytes', () => this.store.stats().capacityBytes);
+    this.metrics.gauge('blockstore_corrupt_blocks', () => this.store.stats().corruptBlocks);
+    this.metrics.gauge('blockstore_scrubbed_blocks_total', () => this.scrubber.scrubbedBlocks);
     const handlers = blockServiceHandlers(this.server, {
       store: this.store,
       scrubber: this.scrubber,
@@ -60,6 +70,10 @@ export class BlockDaemon {
     const host = this.config.listen.slice(0, this.config.listen.lastIndexOf(':'));
     this.address = this.config.advertise ?? `${host === '0.0.0.0' || host === '::' ? hostname() : host}:${port}`;
     if (this.config.scrubBytesPerSecond > 0) this.scrubber.start();
+    if (this.config.httpListen) {
+      this.side = new SidePort({ listen: this.config.httpListen, healthy: () => this.server.health.get('') === 'SERVING', metrics: () => this.metrics.render() });
+      await this.side.start();
+    }
     if (this.config.etcd.length) {
       this.registration = new Registration({
         endpoints: this.config.etcd,
@@ -88,7 +102,7 @@ export class BlockDaemon {
       pid: process.pid,
       startedAt: this.startedAt,
       updatedAt: new Date().toISOString(),
-      info: { capacityBytes: s.capacityBytes, usedBytes: s.bytes, blocks: s.blocks, corruptBlocks: s.corruptBlocks },
+      info: { capacityBytes: s.capacityBytes, usedBytes: s.bytes, blocks: s.blocks, corruptBlocks: s.corruptBlocks, httpAddress: this.side ? `${this.address.slice(0, this.address.lastIndexOf(':'))}:${this.side.port}` : '' },
     };
   }
 
@@ -128,6 +142,7 @@ export class BlockDaemon {
   }
 
   private async shutdownRest(): Promise<void> {
+    this.side?.close();
     await this.scrubber.close();
     for (const c of this.peers.values()) c.close();
     await this.chunks.close();

@@ -33,6 +33,8 @@ export interface BlockdConfig {
   drainGraceMs: number;
   /** How long NOT_SERVING is shown before the listener closes (balancer notice). */
   drainNoticeMs: number;
+  /** HTTP side port: /healthz and /metrics (Prometheus); empty disables it. */
+  httpListen: string;
   logLevel: LogLevel;
 }
 
@@ -50,6 +52,7 @@ export const BLOCKD_FLAGS: FlagSpec[] = [
   { name: 'scrub-interval-ms', env: 'BLOCKSTORE_SCRUB_INTERVAL_MS', type: 'string', value: 'MS', default: '60000', help: 'pause between scrub passes' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '10000', help: 'SIGTERM: wait this long for in-flight calls' },
   { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: report NOT_SERVING this long before closing' },
+  { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: "HTTP side port (/healthz, /metrics); 'none' disables" },
   { name: 'log-level', env: 'BLOCKSTORE_LOG_LEVEL', type: 'string', value: 'LEVEL', default: 'info', help: 'debug, info, warn or error' },
 ];
 
@@ -78,6 +81,7 @@ export function blockdConfigFromFlags(v: FlagValues): BlockdConfig {
     scrubIntervalMs: parseNumber(required('scrub-interval-ms'), '--scrub-interval-ms'),
     drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
     drainNoticeMs: parseNumber(required('drain-notice-ms'), '--drain-notice-ms'),
+    httpListen: str('http-listen') === 'none' ? '' : (str('http-listen') ?? '127.0.0.1:0'),
     logLevel: (str('log-level') ?? 'info') as LogLevel,
   };
   validateBlockdConfig(config);

@@ -214,7 +214,8 @@ async function status(dir: StateDir, json: boolean): Promise<number> {
     process.stdout.write(`supervisor pid ${s.supervisorPid}\n\n`);
     for (const n of nodes) {
       const extra = n.kind === 'meta' ? `lag ${'replicationLag' in n ? n.replicationLag : 0}` : n.kind === 'blockd' && 'usedBytes' in n ? `${n.usedBytes}/${n.capacityBytes} bytes, ${n.blocks} blocks, ${n.corruptBlocks} corrupt` : '';
-      process.stdout.write(`${n.kind.padEnd(8)} ${n.id.padEnd(8)} ${n.address.padEnd(16)} pid ${String(n.pid).padEnd(8)} ${n.role.padEnd(8)} ${n.state.padEnd(6)} ${extra}\n`);
+      const metrics = 'metricsAddress' in n && n.metricsAddress ? `metrics http://${n.metricsAddress}/metrics` : '';
+      process.stdout.write(`${n.kind.padEnd(8)} ${n.id.padEnd(8)} ${n.address.padEnd(16)} pid ${String(n.pid).padEnd(8)} ${n.role.padEnd(8)} ${n.state.padEnd(6)} ${extra} ${metrics}\n`);
     }
     process.stdout.write(`\nrecent supervisor actions:\n${s.actions.slice(-8).map((a) => `  ${a.time} ${a.action}`).join('\n')}\n`);
     return 0;

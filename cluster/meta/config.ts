@@ -33,6 +33,8 @@ export interface MetaConfig {
   /** How often the node checks the leader key (and campaigns when there is none). */
   electionPollMs: number;
   drainGraceMs: number;
+  /** HTTP side port: /healthz and /metrics; empty disables it. */
+  httpListen: string;
   logLevel: LogLevel;
 }
 
@@ -50,6 +52,7 @@ export const META_FLAGS: FlagSpec[] = [
   { name: 'read-wait-ms', env: 'BLOCKSTORE_READ_WAIT_MS', type: 'string', value: 'MS', default: '3000', help: 'how long a read waits for its position' },
   { name: 'election-poll-ms', env: 'BLOCKSTORE_ELECTION_POLL_MS', type: 'string', value: 'MS', default: '200', help: 'leader key check interval' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '5000', help: 'SIGTERM: wait this long for in-flight calls' },
+  { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: "HTTP side port (/healthz, /metrics); 'none' disables" },
   { name: 'log-level', env: 'BLOCKSTORE_LOG_LEVEL', type: 'string', value: 'LEVEL', default: 'info', help: 'debug, info, warn or error' },
 ];
 
@@ -75,6 +78,7 @@ export function metaConfigFromFlags(v: FlagValues): MetaConfig {
     readWaitMs: parseNumber(required('read-wait-ms'), '--read-wait-ms', 0),
     electionPollMs: parseNumber(required('election-poll-ms'), '--election-poll-ms', 20),
     drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
+    httpListen: str('http-listen') === 'none' ? '' : (str('http-listen') ?? '127.0.0.1:0'),
     logLevel: (str('log-level') ?? 'info') as LogLevel,
   };
   validateMetaConfig(c);

@@ -11,6 +11,8 @@ import { BlockstoreError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { loadProtos } from '../../lib/rpc/proto';
 import { RpcServer } from '../../lib/rpc/server';
+import { SidePort } from '../../lib/http/side-port';
+import { Metrics } from '../../lib/metrics';
 import { MetaCoordinator, type LeaderInfo } from '../coordination/leader-election';
 import { nodeKey, type NodeRecord } from '../coordination/keys';
 import { Registration } from '../coordination/registration';
@@ -56,6 +58,8 @@ export class MetaNode {
   private readonly startedAt = new Date().toISOString();
   /** Counts elections won (status, tests). */
   termsWon = 0;
+  private side: SidePort | undefined;
+  private readonly metrics: Metrics;
 
   constructor(
     private readonly config: MetaConfig,
@@ -72,7 +76,15 @@ export class MetaNode {
       logger: logger.child({ component: 'election' }),
     });
     this.follower = new Follower(this.store, config.id, () => this.address, dialMaster, logger.child({ component: 'follower' }));
-    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), statusTable: META_STATUS_TABLE });
+    this.metrics = new Metrics({ node: config.id, role: 'meta' });
+    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), statusTable: META_STATUS_TABLE, metrics: this.metrics });
+    this.metrics.gauge('blockstore_meta_is_master', () => (this.term ? 1 : 0));
+    this.metrics.gauge('blockstore_meta_epoch', () => this.leader?.epoch ?? 0);
+    this.metrics.gauge('blockstore_meta_terms_won_total', () => this.termsWon);
+    this.metrics.gauge('blockstore_meta_log_seq', () => this.store.last.seq);
+    this.metrics.gauge('blockstore_meta_applied_seq', () => this.store.applied.seq);
+    this.metrics.gauge('blockstore_meta_replication_lag', () => (this.term ? 0 : Math.max(0, this.follower.commitSeq - this.store.applied.seq)));
+    this.metrics.gauge('blockstore_meta_sync_replicas', () => this.term?.replicator.status().syncReplicas.length ?? 0);
     const { protos } = loadProtos();
     this.server.addService(METADATA_SERVICE, protos.blockstore.internal.v1.Metadata.service, metadataHandlers(this.server, this));
     this.server.addService(REPLICATION_SERVICE, protos.blockstore.internal.v1.MetaReplication.service, replicationHandlers(this));
@@ -91,6 +103,10 @@ export class MetaNode {
       record: () => this.record(),
       logger: this.logger.child({ component: 'registration' }),
     });
+    if (this.config.httpListen) {
+      this.side = new SidePort({ listen: this.config.httpListen, healthy: () => this.server.health.get('') === 'SERVING', metrics: () => this.metrics.render() });
+      await this.side.start();
+    }
     this.registration.start();
     this.schedule(0);
     this.logger.info('metadata node serving', { address: this.address, applied: this.store.applied, last: this.store.last });
@@ -113,7 +129,10 @@ export class MetaNode {
       pid: process.pid,
       startedAt: this.startedAt,
       updatedAt: new Date().toISOString(),
-      info: { metaRole: this.role, appliedSeq: this.store.applied.seq, epoch: this.leader?.epoch ?? 0 },
+      info: {
+        metaRole: this.role, appliedSeq: this.store.applied.seq, epoch: this.leader?.epoch ?? 0,
+        httpAddress: this.side ? `${this.address.slice(0, this.address.lastIndexOf(':'))}:${this.side.port}` : '',
+      },
     };
   }
 
@@ -272,6 +291,7 @@ export class MetaNode {
       await this.coordinator.resign();
       await this.registration?.close();
       await this.server.drain(0, this.config.drainGraceMs);
+      this.side?.close();
       this.coordinator.close();
       await this.store.close();
     })();
@@ -283,6 +303,7 @@ export class MetaNode {
     this.closing ??= (async () => {
       clearTimeout(this.timer);
       this.server.close();
+      this.side?.close();
       this.term?.stop('closing');
       this.follower.stop();
       await this.coordinator.resign();

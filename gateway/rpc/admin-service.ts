@@ -61,6 +61,7 @@ export function adminHandlers(
         nodes.push({
           id: n.id, kind: 'meta', address: n.address, pid: n.pid, role: s?.role ?? 'unknown', state: s ? 'up' : 'unreachable',
           replicationLag: s && commit > s.appliedSeq ? commit - s.appliedSeq : 0,
+          metricsAddress: String(n.info.httpAddress ?? ''),
         });
       }
       let blocks = 0;
@@ -79,13 +80,16 @@ export function adminHandlers(
             nodes.push({
               id: n.id, kind: 'blockd', address: n.address, pid: n.pid, role: 'blockd', state: s ? 'up' : 'unreachable',
               usedBytes: s?.bytes ?? 0, capacityBytes: s?.capacityBytes ?? 0, blocks: s?.blocks ?? 0, corruptBlocks: s?.corruptBlocks ?? 0,
+              metricsAddress: String(n.info.httpAddress ?? ''),
             });
           } finally {
             c.close();
           }
         }),
       );
-      for (const g of deps.view.gateways) nodes.push({ id: g.id, kind: 'gateway', address: g.address, pid: g.pid, role: 'gateway', state: String(g.info.state ?? 'up') });
+      for (const g of deps.view.gateways) {
+        nodes.push({ id: g.id, kind: 'gateway', address: g.address, pid: g.pid, role: 'gateway', state: String(g.info.state ?? 'up'), metricsAddress: String(g.info.httpAddress ?? '') });
+      }
       nodes.sort((a, b) => `${a.kind}/${a.id}`.localeCompare(`${b.kind}/${b.id}`));
       const repair = await deps.repairStatus().catch(() => undefined);
       return {

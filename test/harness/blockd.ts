@@ -32,6 +32,7 @@ export function blockdTestConfig(overrides: Partial<BlockdConfig> = {}): BlockdC
     drainGraceMs: 2000,
     drainNoticeMs: 0,
     logLevel: 'error',
+    httpListen: '',
     ...overrides,
   };
 }

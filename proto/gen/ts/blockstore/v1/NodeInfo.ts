@@ -24,6 +24,10 @@ export interface NodeInfo {
   'capacityBytes'?: (number | string | Long);
   'blocks'?: (number | string | Long);
   'corruptBlocks'?: (number | string | Long);
+  /**
+   * HTTP side port: /metrics (Prometheus text) and /healthz.
+   */
+  'metricsAddress'?: (string);
 }
 
 export interface NodeInfo__Output {
@@ -47,4 +51,8 @@ export interface NodeInfo__Output {
   'capacityBytes': (number);
   'blocks': (number);
   'corruptBlocks': (number);
+  /**
+   * HTTP side port: /metrics (Prometheus text) and /healthz.
+   */
+  'metricsAddress': (string);
 }
