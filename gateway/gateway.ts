@@ -88,7 +88,7 @@ export class Gateway {
         this.meta,
         new Membership(config.etcd, config.etcdPrefix),
         new Singleton(config.etcd, config.etcdPrefix, 'repair', config.id),
-        { replicas: config.replicas, lostAfterMs: config.repairLostAfterMs, passIntervalMs: config.repairIntervalMs, bytesPerSecond: config.repairBytesPerSecond, statusKey: `${config.etcdPrefix}repair/status` },
+        { replicas: config.replicas, lostAfterMs: config.repairLostAfterMs, passIntervalMs: config.repairIntervalMs, bytesPerSecond: config.repairBytesPerSecond, statusKey: `${config.etcdPrefix}repair/status`, rebalance: true },
         logger.child({ component: 'repair' }),
       );
       this.metrics.gauge('blockstore_repair_copies_total', () => this.repair?.copiesMade ?? 0);

@@ -26,6 +26,9 @@ export interface RepairOptions {
   passIntervalMs: number;
   bytesPerSecond: number;
   statusKey: string;
+  /** Move blocks onto new daemons (their rendezvous share). */
+  rebalance?: boolean;
+  rebalanceMovesPerPass?: number;
 }
 
 export interface RepairStatus {
@@ -36,6 +39,7 @@ export interface RepairStatus {
   unavailable: number;
   corrupt: number;
   copiesMade: number;
+  moved: number;
   /** Draining daemons and how many referenced blocks the index still places on them. */
   draining: Record<string, number>;
 }
@@ -47,6 +51,9 @@ export class RepairWorker {
   private readonly missingSince = new Map<string, number>();
   private readonly clients = new Map<string, BlockdClient>();
   copiesMade = 0;
+  moved = 0;
+  /** Rebalance moves allowed in the current pass (bounded so repair comes first). */
+  private rebalanceBudget = 0;
   last: RepairStatus | undefined;
 
   constructor(
@@ -92,8 +99,9 @@ export class RepairWorker {
     const placeable = [...byId.keys()].filter((id) => !drains.has(id));
     const now = Date.now();
     for (const id of byId.keys()) this.missingSince.delete(id);
-    const status: RepairStatus = { leader: this.id, lastPass: '', blocks: 0, underReplicated: 0, unavailable: 0, corrupt: 0, copiesMade: 0, draining: {} };
+    const status: RepairStatus = { leader: this.id, lastPass: '', blocks: 0, underReplicated: 0, unavailable: 0, corrupt: 0, copiesMade: 0, moved: 0, draining: {} };
     for (const d of drains) if (byId.has(d)) status.draining[d] = 0;
+    this.rebalanceBudget = this.options.rebalanceMovesPerPass ?? 64;
     let after = '';
     for (;;) {
       const page = await this.meta.read((c) => c.listBlockIndex(after, 1000));
@@ -113,7 +121,10 @@ export class RepairWorker {
           continue;
         }
         const need = this.options.replicas - alive.length - waiting;
-        if (need <= 0 && lost.length === 0 && leaving.length === 0) continue;
+        if (need <= 0 && lost.length === 0 && leaving.length === 0) {
+          if (this.options.rebalance && gone.length === 0) await this.rebalance(b, alive, placeable, byId);
+          continue;
+        }
         const targets = rankNodes(b.hash, placeable).filter((n) => !b.nodes.includes(n)).slice(0, Math.max(0, need));
         const added: string[] = [];
         for (const t of targets) {
@@ -133,10 +144,32 @@ export class RepairWorker {
     }
     status.corrupt = await this.replaceCorrupt(live);
     status.copiesMade = this.copiesMade;
+    status.moved = this.moved;
     status.lastPass = new Date().toISOString();
     this.last = status;
     await this.singleton.put(this.options.statusKey, JSON.stringify(status)).catch(() => {});
     return status;
+  }
+
+  /**
+   * Rebalance: when a block's rendezvous top R (over placeable daemons)
+   * names a daemon that lacks it — a new daemon — copy it there first, then
+   * drop the copy on the lowest-ranked holder outside the top R. Never fewer
+   * than R copies: the new one is durable and indexed before the old goes.
+   */
+  private async rebalance(b: { hash: string; size: number }, alive: string[], placeable: string[], byId: Map<string, NodeRecord>): Promise<void> {
+    if (this.rebalanceBudget <= 0) return;
+    const ranked = rankNodes(b.hash, placeable);
+    const top = ranked.slice(0, this.options.replicas);
+    const newcomer = top.find((n) => !alive.includes(n));
+    const extra = alive.filter((n) => !top.includes(n)).sort((x, y) => ranked.indexOf(y) - ranked.indexOf(x))[0];
+    if (!newcomer || !extra) return;
+    this.rebalanceBudget--;
+    if (!(await this.copy(b.hash, b.size, byId.get(newcomer)!, alive.map((n) => byId.get(n)!)))) return;
+    await this.meta.write((c) => c.addBlockLocations([{ hash: b.hash, nodes: [newcomer] }], { remove: [{ hash: b.hash, nodes: [extra] }] }));
+    await this.client(byId.get(extra)!.address).deleteBlocks([b.hash], { timeoutMs: 10_000 }).catch(() => {});
+    this.moved++;
+    this.logger.info('block rebalanced', { hash: b.hash, to: newcomer, from: extra });
   }
 
   /** Copies a block onto `target` from the first source that has a good copy. */

@@ -107,6 +107,28 @@ test('DrainNode on a block daemon moves its blocks away without any block droppi
   }
 });
 
+test('a new block daemon receives its share of existing blocks (rebalance), never below 3 copies', async () => {
+  const { client } = await c.user('rebalance');
+  const files = Array.from({ length: 10 }, (_, i) => ({ path: `rb/${i}`, data: randomBytes(150_000 + i * 1000) }));
+  for (const f of files) await client.put(f.path, f.data);
+  await c.startBlockd('b6', ['--scrub-rate', '1GiB', '--scrub-interval-ms', '300']);
+  await waitFor('b6 to receive existing blocks without new writes', async () => ((await c.blockdStats()).find((s) => s.id === 'b6')?.blocks ?? 0) > 3, 60_000, 250);
+  const router = new MetaRouter({ discover: async () => c.meta.alive().map((n) => n.address) });
+  try {
+    const liveIds = [...c.blockds.values()].filter((b) => b.proc.alive()).map((b) => b.id);
+    let after = '';
+    for (;;) {
+      const page = await router.read((m) => m.listBlockIndex(after, 1000));
+      for (const b of page.blocks) if (b.refs > 0) assert.ok(b.nodes.filter((n) => liveIds.includes(n)).length >= 3, `${b.hash} has ${b.nodes.join(',')}`);
+      if (!page.nextAfter) break;
+      after = page.nextAfter;
+    }
+  } finally {
+    router.close();
+  }
+  for (const f of files) assert.ok((await client.get(f.path)).equals(f.data), f.path);
+});
+
 test('a corrupt copy is found by the scrubber and replaced from a good one', async () => {
   const { client } = await c.user('rot');
   const data = randomBytes(200_000);
