@@ -4,6 +4,7 @@
  * name the field.
  */
 import { resolve } from 'node:path';
+import { flagReader, serverFlags } from '../lib/cli/server-flags';
 import type { FlagSpec, FlagValues } from '../lib/cli/flags';
 import { BlockstoreError } from '../lib/errors';
 import { parseBytes, parseHostPort, parseNumber } from '../lib/units';
@@ -38,13 +39,10 @@ export interface BlockdConfig {
   logLevel: LogLevel;
 }
 
+const COMMON = serverFlags({ listen: '127.0.0.1:7100', dataDirHelp: 'where blocks are kept (required)', etcdHelp: "etcd endpoints; 'none' disables registration" });
+
 export const BLOCKD_FLAGS: FlagSpec[] = [
-  { name: 'id', env: 'BLOCKSTORE_ID', type: 'string', value: 'NAME', help: 'node id, unique in the cluster (required)' },
-  { name: 'listen', env: 'BLOCKSTORE_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:7100', help: 'gRPC address to bind' },
-  { name: 'advertise', env: 'BLOCKSTORE_ADVERTISE', type: 'string', value: 'HOST:PORT', help: 'address others dial (default: the bound address)' },
-  { name: 'data-dir', env: 'BLOCKSTORE_DATA_DIR', type: 'string', value: 'DIR', help: 'where blocks are kept (required)' },
-  { name: 'etcd', env: 'BLOCKSTORE_ETCD', type: 'string', value: 'URL[,URL…]', default: 'http://127.0.0.1:2379', help: "etcd endpoints; 'none' disables registration" },
-  { name: 'etcd-prefix', env: 'BLOCKSTORE_ETCD_PREFIX', type: 'string', value: 'PREFIX', default: '/blockstore/', help: 'etcd key prefix of this cluster' },
+  ...COMMON.head,
   { name: 'capacity', env: 'BLOCKSTORE_CAPACITY', type: 'string', value: 'SIZE', default: '10GiB', help: 'disk budget for blocks (e.g. 500MiB, 2TB)' },
   { name: 'lease-ttl', env: 'BLOCKSTORE_LEASE_TTL', type: 'string', value: 'SECONDS', default: '5', help: 'etcd lease TTL (≥ 2)' },
   { name: 'refresh-ms', env: 'BLOCKSTORE_REFRESH_MS', type: 'string', value: 'MS', default: '2000', help: 'how often usage is republished' },
@@ -53,19 +51,14 @@ export const BLOCKD_FLAGS: FlagSpec[] = [
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '10000', help: 'SIGTERM: wait this long for in-flight calls' },
   { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: report NOT_SERVING this long before closing' },
   { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: "HTTP side port (/healthz, /metrics); 'none' disables" },
-  { name: 'log-level', env: 'BLOCKSTORE_LOG_LEVEL', type: 'string', value: 'LEVEL', default: 'info', help: 'debug, info, warn or error' },
+  ...COMMON.tail,
 ];
 
 /**
  * @throws BlockstoreError INVALID_ARGUMENT naming the flag at fault.
  */
 export function blockdConfigFromFlags(v: FlagValues): BlockdConfig {
-  const str = (name: string): string | undefined => (typeof v[name] === 'string' ? (v[name] as string) : undefined);
-  const required = (name: string): string => {
-    const s = str(name);
-    if (!s) throw new BlockstoreError('INVALID_ARGUMENT', `--${name} is required`);
-    return s;
-  };
+  const { str, required } = flagReader(v);
   const etcdRaw = str('etcd') ?? '';
   const config: BlockdConfig = {
     id: required('id'),

@@ -2,6 +2,7 @@
  * The gateway's configuration: typed, defaults, flags and environment
  * variables (parsed in main.ts), validated with messages naming the field.
  */
+import { flagReader, serverFlags } from '../lib/cli/server-flags';
 import type { FlagSpec, FlagValues } from '../lib/cli/flags';
 import { BlockstoreError } from '../lib/errors';
 import type { LogLevel } from '../lib/logger';
@@ -37,13 +38,10 @@ export interface GatewayConfig {
   logLevel: LogLevel;
 }
 
+const COMMON = serverFlags({ listen: '127.0.0.1:7300', dataDirHelp: 'unused: gateways are stateless', advertiseHelp: 'address the balancer dials (default: the bound address)', listenHelp: 'gRPC address to bind (public API)' });
+
 export const GATEWAY_FLAGS: FlagSpec[] = [
-  { name: 'id', env: 'BLOCKSTORE_ID', type: 'string', value: 'NAME', help: 'node id, unique in the cluster (required)' },
-  { name: 'listen', env: 'BLOCKSTORE_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:7300', help: 'gRPC address to bind (public API)' },
-  { name: 'advertise', env: 'BLOCKSTORE_ADVERTISE', type: 'string', value: 'HOST:PORT', help: 'address the balancer dials (default: the bound address)' },
-  { name: 'data-dir', env: 'BLOCKSTORE_DATA_DIR', type: 'string', value: 'DIR', help: 'unused: gateways are stateless' },
-  { name: 'etcd', env: 'BLOCKSTORE_ETCD', type: 'string', value: 'URL[,URL…]', default: 'http://127.0.0.1:2379', help: 'etcd endpoints' },
-  { name: 'etcd-prefix', env: 'BLOCKSTORE_ETCD_PREFIX', type: 'string', value: 'PREFIX', default: '/blockstore/', help: 'etcd key prefix of this cluster' },
+  ...COMMON.head,
   { name: 'replicas', env: 'BLOCKSTORE_REPLICAS', type: 'string', value: 'R', default: '3', help: 'copies of each block' },
   { name: 'write-quorum', env: 'BLOCKSTORE_WRITE_QUORUM', type: 'string', value: 'W', default: '2', help: 'durable copies before a write succeeds (≤ R)' },
   { name: 'block-timeout-ms', env: 'BLOCKSTORE_BLOCK_TIMEOUT_MS', type: 'string', value: 'MS', default: '10000', help: 'per block-daemon call' },
@@ -55,17 +53,12 @@ export const GATEWAY_FLAGS: FlagSpec[] = [
   { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: 'HTTP side port: /healthz, /metrics' },
   { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: NOT_SERVING this long before closing' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '15000', help: 'SIGTERM: wait this long for in-flight calls' },
-  { name: 'log-level', env: 'BLOCKSTORE_LOG_LEVEL', type: 'string', value: 'LEVEL', default: 'info', help: 'debug, info, warn or error' },
+  ...COMMON.tail,
 ];
 
 /** @throws BlockstoreError INVALID_ARGUMENT naming the flag at fault. */
 export function gatewayConfigFromFlags(v: FlagValues): GatewayConfig {
-  const str = (name: string): string | undefined => (typeof v[name] === 'string' ? (v[name] as string) : undefined);
-  const required = (name: string): string => {
-    const s = str(name);
-    if (!s) throw new BlockstoreError('INVALID_ARGUMENT', `--${name} is required`);
-    return s;
-  };
+  const { str, required } = flagReader(v);
   const c: GatewayConfig = {
     id: required('id'),
     listen: required('listen'),

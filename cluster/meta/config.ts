@@ -4,6 +4,7 @@
  * name the field.
  */
 import { resolve } from 'node:path';
+import { flagReader, serverFlags } from '../../lib/cli/server-flags';
 import type { FlagSpec, FlagValues } from '../../lib/cli/flags';
 import { BlockstoreError } from '../../lib/errors';
 import type { LogLevel } from '../../lib/logger';
@@ -38,13 +39,10 @@ export interface MetaConfig {
   logLevel: LogLevel;
 }
 
+const COMMON = serverFlags({ listen: '127.0.0.1:7200', dataDirHelp: 'where the log and tables are kept (required)' });
+
 export const META_FLAGS: FlagSpec[] = [
-  { name: 'id', env: 'BLOCKSTORE_ID', type: 'string', value: 'NAME', help: 'node id, unique in the cluster (required)' },
-  { name: 'listen', env: 'BLOCKSTORE_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:7200', help: 'gRPC address to bind' },
-  { name: 'advertise', env: 'BLOCKSTORE_ADVERTISE', type: 'string', value: 'HOST:PORT', help: 'address others dial (default: the bound address)' },
-  { name: 'data-dir', env: 'BLOCKSTORE_DATA_DIR', type: 'string', value: 'DIR', help: 'where the log and tables are kept (required)' },
-  { name: 'etcd', env: 'BLOCKSTORE_ETCD', type: 'string', value: 'URL[,URL…]', default: 'http://127.0.0.1:2379', help: 'etcd endpoints' },
-  { name: 'etcd-prefix', env: 'BLOCKSTORE_ETCD_PREFIX', type: 'string', value: 'PREFIX', default: '/blockstore/', help: 'etcd key prefix of this cluster' },
+  ...COMMON.head,
   { name: 'lease-ttl', env: 'BLOCKSTORE_LEASE_TTL', type: 'string', value: 'SECONDS', default: '2', help: 'master lease TTL (≥ 2)' },
   { name: 'sync-replicas', env: 'BLOCKSTORE_SYNC_REPLICAS', type: 'string', value: 'N', default: '1', help: 'synchronous replicas each write waits for; 0 = standalone, writes live on the master alone (benchmarks, development)' },
   { name: 'sync-timeout-ms', env: 'BLOCKSTORE_SYNC_TIMEOUT_MS', type: 'string', value: 'MS', default: '1000', help: 'drop a silent synchronous replica after this' },
@@ -53,17 +51,12 @@ export const META_FLAGS: FlagSpec[] = [
   { name: 'election-poll-ms', env: 'BLOCKSTORE_ELECTION_POLL_MS', type: 'string', value: 'MS', default: '200', help: 'leader key check interval' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '5000', help: 'SIGTERM: wait this long for in-flight calls' },
   { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: "HTTP side port (/healthz, /metrics); 'none' disables" },
-  { name: 'log-level', env: 'BLOCKSTORE_LOG_LEVEL', type: 'string', value: 'LEVEL', default: 'info', help: 'debug, info, warn or error' },
+  ...COMMON.tail,
 ];
 
 /** @throws BlockstoreError INVALID_ARGUMENT naming the flag at fault. */
 export function metaConfigFromFlags(v: FlagValues): MetaConfig {
-  const str = (name: string): string | undefined => (typeof v[name] === 'string' ? (v[name] as string) : undefined);
-  const required = (name: string): string => {
-    const s = str(name);
-    if (!s) throw new BlockstoreError('INVALID_ARGUMENT', `--${name} is required`);
-    return s;
-  };
+  const { str, required } = flagReader(v);
   const c: MetaConfig = {
     id: required('id'),
     listen: required('listen'),
