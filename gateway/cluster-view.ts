@@ -20,7 +20,7 @@ export class ClusterView {
   constructor(
     endpoints: string[],
     prefix: string,
-    private readonly refreshMs: number,
+    refreshMs: number,
     private readonly logger: Logger,
   ) {
     this.membership = new Membership(endpoints, prefix);

@@ -42,7 +42,6 @@ export interface ElectionOptions {
 export class MetaCoordinator {
   private readonly etcd: Etcd3;
   private lease: Lease | undefined;
-  private leaseId = '';
   private validUntil = 0;
   private firedAt = 0;
   private ourValue = '';
@@ -105,7 +104,6 @@ export class MetaCoordinator {
       return undefined;
     }
     this.lease = lease;
-    this.leaseId = leaseId;
     this.ourValue = value;
     this.epoch = confirmed.epoch;
     this.validUntil = sentAt + this.options.ttlSeconds * 1000;

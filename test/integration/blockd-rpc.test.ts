@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import { Membership } from '../../cluster/coordination/membership';
 import { BlockstoreError } from '../../lib/errors';
 import { sha256Hex } from '../../lib/hash';
-import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import { loadProtos } from '../../lib/rpc/proto';
 import { startEtcd, type EtcdHandle } from '../harness/etcd';
 import { startTestDaemon, type TestDaemon } from '../harness/blockd';
