@@ -52,7 +52,7 @@ export class Gateway {
     this.meta = new MetaRouter({ discover: async () => this.view.metas.map((n) => n.address) });
     this.blocks = new BlockIo(this.view, { replicas: config.replicas, writeQuorum: config.writeQuorum, timeoutMs: config.blockTimeoutMs }, logger.child({ component: 'blocks' }));
     const auth = new Authenticator(this.meta, config.authCacheMs);
-    const files = new FileService(this.meta, this.blocks);
+    const files = new FileService(this.meta, this.blocks, config.maxUploadMs);
     this.metrics = new Metrics({ node: config.id, role: 'gateway' });
     this.server = new RpcServer({
       listen: config.listen,
@@ -88,10 +88,11 @@ export class Gateway {
         this.meta,
         new Membership(config.etcd, config.etcdPrefix),
         new Singleton(config.etcd, config.etcdPrefix, 'repair', config.id),
-        { replicas: config.replicas, lostAfterMs: config.repairLostAfterMs, passIntervalMs: config.repairIntervalMs, bytesPerSecond: config.repairBytesPerSecond, statusKey: `${config.etcdPrefix}repair/status`, rebalance: true },
+        { replicas: config.replicas, lostAfterMs: config.repairLostAfterMs, passIntervalMs: config.repairIntervalMs, bytesPerSecond: config.repairBytesPerSecond, statusKey: `${config.etcdPrefix}repair/status`, rebalance: true, gcGraceMs: config.gcGraceMs },
         logger.child({ component: 'repair' }),
       );
       this.metrics.gauge('blockstore_repair_copies_total', () => this.repair?.copiesMade ?? 0);
+      this.metrics.gauge('blockstore_gc_collected_total', () => this.repair?.collected ?? 0);
       this.metrics.gauge('blockstore_under_replicated_blocks', () => this.repair?.last?.underReplicated ?? 0);
     }
   }

@@ -26,6 +26,12 @@ export interface RepairOptions {
   passIntervalMs: number;
   bytesPerSecond: number;
   statusKey: string;
+  /**
+   * Garbage collection: blocks on daemons that no version references and no
+   * upload staged, not put for this long, are deleted (0 disables). Must be
+   * more than twice the longest upload gateways allow (--max-upload-ms).
+   */
+  gcGraceMs?: number;
   /** Move blocks onto new daemons (their rendezvous share). */
   rebalance?: boolean;
   rebalanceMovesPerPass?: number;
@@ -40,6 +46,8 @@ export interface RepairStatus {
   corrupt: number;
   copiesMade: number;
   moved: number;
+  /** Unreferenced blocks deleted since this worker started. */
+  collected: number;
   /** Draining daemons and how many referenced blocks the index still places on them. */
   draining: Record<string, number>;
 }
@@ -52,6 +60,7 @@ export class RepairWorker {
   private readonly clients = new Map<string, BlockdClient>();
   copiesMade = 0;
   moved = 0;
+  collected = 0;
   /** Rebalance moves allowed in the current pass (bounded so repair comes first). */
   private rebalanceBudget = 0;
   last: RepairStatus | undefined;
@@ -99,13 +108,15 @@ export class RepairWorker {
     const placeable = [...byId.keys()].filter((id) => !drains.has(id));
     const now = Date.now();
     for (const id of byId.keys()) this.missingSince.delete(id);
-    const status: RepairStatus = { leader: this.id, lastPass: '', blocks: 0, underReplicated: 0, unavailable: 0, corrupt: 0, copiesMade: 0, moved: 0, draining: {} };
+    const status: RepairStatus = { leader: this.id, lastPass: '', blocks: 0, underReplicated: 0, unavailable: 0, corrupt: 0, copiesMade: 0, moved: 0, collected: 0, draining: {} };
+    const indexed = new Set<string>();
     for (const d of drains) if (byId.has(d)) status.draining[d] = 0;
     this.rebalanceBudget = this.options.rebalanceMovesPerPass ?? 64;
     let after = '';
     for (;;) {
       const page = await this.meta.read((c) => c.listBlockIndex(after, 1000));
       for (const b of page.blocks) {
+        indexed.add(b.hash);
         if (b.refs === 0) continue;
         status.blocks++;
         const holders = b.nodes.filter((n) => byId.has(n));
@@ -143,6 +154,8 @@ export class RepairWorker {
       after = page.nextAfter;
     }
     status.corrupt = await this.replaceCorrupt(live);
+    if (this.options.gcGraceMs) await this.collect(live, indexed, this.options.gcGraceMs);
+    status.collected = this.collected;
     status.copiesMade = this.copiesMade;
     status.moved = this.moved;
     status.lastPass = new Date().toISOString();
@@ -187,6 +200,32 @@ export class RepairWorker {
       }
     }
     return false;
+  }
+
+  /**
+   * Deletes blocks the index does not know (no version, no staged upload)
+   * and nobody has put for `graceMs`. The index was read before the
+   * listings, and an upload that commits a block puts it within its own
+   * duration (bounded below graceMs / 2), so such a block is recent and
+   * kept; the daemon re-checks the time under its per-block lock.
+   */
+  private async collect(live: NodeRecord[], indexed: Set<string>, graceMs: number): Promise<void> {
+    const cutoff = Date.now() - graceMs;
+    for (const d of live) {
+      let after = '';
+      for (;;) {
+        const page = await this.client(d.address).listBlocks(after, 1000, { timeoutMs: 10_000 }).catch(() => undefined);
+        if (!page) break;
+        const doomed = page.blocks.filter((b) => !indexed.has(b.hash) && Number(b.touchedMs) < cutoff).map((b) => b.hash);
+        if (doomed.length) {
+          const r = await this.client(d.address).deleteBlocks(doomed, { timeoutMs: 30_000, untouchedSinceMs: cutoff }).catch(() => ({ deleted: 0 }));
+          this.collected += r.deleted;
+          if (r.deleted) this.logger.info('unreferenced blocks collected', { node: d.id, count: r.deleted });
+        }
+        if (!page.nextAfter) break;
+        after = page.nextAfter;
+      }
+    }
   }
 
   /** Replaces corrupt copies reported by daemons with good ones; returns how many remain. */

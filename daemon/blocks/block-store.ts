@@ -60,6 +60,22 @@ export class BlockStore {
   private readonly corrupt = new Set<string>();
   /** Puts in progress by hash: a second put of the same block joins the first. */
   private readonly inProgress = new Map<string, Promise<PutResult>>();
+  /**
+   * Puts and deletes of one hash run one at a time, so a garbage-collection
+   * delete can never interleave with a put that found the block present.
+   */
+  private readonly chains = new Map<string, Promise<unknown>>();
+
+  private serial<T>(hash: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(hash) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => {});
+    this.chains.set(hash, tail);
+    void tail.then(() => {
+      if (this.chains.get(hash) === tail) this.chains.delete(hash);
+    });
+    return run;
+  }
 
   constructor(
     private readonly chunks: ChunkStore,
@@ -83,7 +99,8 @@ export class BlockStore {
     if (actual !== hash) throw new BlockstoreError('HASH_MISMATCH', `data hashes to ${actual}, not ${hash}; nothing stored`);
     const running = this.inProgress.get(hash);
     if (running) return running.then((r) => ({ ...r, alreadyPresent: true }));
-    const p = this.store(hash, data.length, encodeStored(encoding, payload)).finally(() => this.inProgress.delete(hash));
+    const stored = encodeStored(encoding, payload);
+    const p = this.serial(hash, () => this.store(hash, data.length, stored)).finally(() => this.inProgress.delete(hash));
     this.inProgress.set(hash, p);
     return p;
   }
@@ -164,15 +181,28 @@ export class BlockStore {
   }
 
   /**
-   * Removes blocks; absent ones are ignored.
+   * Removes blocks; absent ones are ignored. With `untouchedSinceMs`, only
+   * blocks not put since that time are removed (garbage collection: a block
+   * an upload just wrote or re-put is kept).
    * @throws BlockstoreError INVALID_HASH, INVALID_ARGUMENT (too many).
    */
-  async delete(hashes: string[]): Promise<{ deleted: number; bytesFreed: number }> {
+  async delete(hashes: string[], untouchedSinceMs = 0): Promise<{ deleted: number; bytesFreed: number }> {
     if (hashes.length > MAX_BATCH_HASHES) {
       throw new BlockstoreError('INVALID_ARGUMENT', `hashes: at most ${MAX_BATCH_HASHES} a call, got ${hashes.length}`);
     }
     hashes.forEach((h, i) => assertBlockHash(h, `hashes[${i}]`));
-    const gone = await this.chunks.delete(hashes);
+    const results = await Promise.all(
+      [...new Set(hashes)].map((hash) =>
+        this.serial(hash, async () => {
+          if (untouchedSinceMs > 0) {
+            const [t] = await this.chunks.touched([hash]);
+            if (t === undefined || t >= untouchedSinceMs) return [];
+          }
+          return this.chunks.delete([hash]);
+        }),
+      ),
+    );
+    const gone = results.flat();
     for (const g of gone) this.corrupt.delete(g.hash);
     return { deleted: gone.length, bytesFreed: gone.reduce((n, g) => n + g.size, 0) };
   }

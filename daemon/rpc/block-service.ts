@@ -26,9 +26,9 @@ export function blockServiceHandlers(
     PutBlock: server.unary('PutBlock', async (req) => store.put(req.hash, req.data, req.encoding === 'br' ? 'br' : req.encoding === '' ? '' : invalidEncoding(req.encoding))),
     GetBlock: server.unary('GetBlock', async (req) => store.get(req.hash, req.offset, req.length)),
     HasBlocks: server.unary('HasBlocks', async (req) => store.has(req.hashes)),
-    DeleteBlocks: server.unary('DeleteBlocks', async (req) => store.delete(req.hashes)),
+    DeleteBlocks: server.unary('DeleteBlocks', async (req) => store.delete(req.hashes, req.untouchedSinceMs)),
     ListBlocks: server.unary('ListBlocks', async (req) => {
-      const blocks = await store.list(req.after, req.limit);
+      const blocks = (await store.list(req.after, req.limit)).map((b) => ({ ...b, touchedMs: b.touched }));
       const full = blocks.length === (req.limit === 0 ? 1000 : req.limit);
       return { blocks, nextAfter: full ? blocks[blocks.length - 1]!.hash : '' };
     }),

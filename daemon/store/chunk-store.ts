@@ -10,6 +10,8 @@
 export interface ChunkEntry {
   hash: string;
   size: number;
+  /** When the block was last put (written or re-put), ms since the epoch; 0 if unknown. */
+  touched: number;
 }
 
 export interface ChunkStore {
@@ -19,8 +21,8 @@ export interface ChunkStore {
   close(): Promise<void>;
   /**
    * Stores bytes under `hash`, resolving once durable. When the hash is
-   * already stored and `overwrite` is not set, nothing is written and
-   * `written` is false (the existence check rides in the same batch, so the
+   * already stored and `overwrite` is not set, only its touch time is
+   * renewed and `written` is false (the existence check rides in the same batch, so the
    * common path costs no extra lookup). Concurrent puts share one fsync
    * (group commit).
    */
@@ -30,6 +32,8 @@ export interface ChunkStore {
   sizes(hashes: string[]): Promise<Array<number | undefined>>;
   /** Removes blocks durably; returns the entries that existed. */
   delete(hashes: string[]): Promise<ChunkEntry[]>;
+  /** Touch times (ms) of stored blocks, undefined where absent. */
+  touched(hashes: string[]): Promise<Array<number | undefined>>;
   /** Up to `limit` entries with hash > `after`, in hash order. */
   list(after: string, limit: number): Promise<ChunkEntry[]>;
   /**

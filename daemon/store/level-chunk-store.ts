@@ -1,9 +1,11 @@
 /**
  * Blocks in LevelDB (classic-level), durable and group-committed.
  *
- * Layout: "d!<hash>" → bytes, "s!<hash>" → size (6-byte big-endian). The
- * size keys keep `sizes`, `list` and the startup count cheap without reading
- * block bytes. Both go in one batch, so they never disagree.
+ * Layout: "d!<hash>" → bytes, "s!<hash>" → size (6-byte big-endian) and the
+ * time it was last put (6 bytes, ms). The size keys keep `sizes`, `list` and
+ * the startup count cheap without reading block bytes; both go in one batch,
+ * so they never disagree. A put of a block already stored renews its time
+ * (garbage collection never takes a block someone just uploaded).
  *
  * Durability: a put resolves only after a `sync: true` batch containing it
  * has returned (LevelDB's log is fsync'd). Puts arriving while a batch is
@@ -35,6 +37,17 @@ interface Pending {
   overwrite: boolean;
   resolve: (r: { written: boolean; size: number }) => void;
   reject: (err: Error) => void;
+}
+
+function sizeRecord(size: number, touched: number): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUIntBE(size, 0, 6);
+  b.writeUIntBE(touched, 6, 6);
+  return b;
+}
+
+function touchedOf(v: Buffer): number {
+  return v.length >= 12 ? v.readUIntBE(6, 6) : 0;
 }
 
 export interface LevelChunkStoreOptions {
@@ -158,12 +171,12 @@ export class LevelChunkStore implements ChunkStore {
     const writes = new Map<string, Pending>();
     for (const p of batch) if (p.overwrite || !existing.has(p.hash)) writes.set(p.hash, p);
     const ops: Array<{ type: 'put'; key: string; value: Buffer }> = [];
+    const now = Date.now();
     for (const p of writes.values()) {
-      const sizeBuf = Buffer.alloc(6);
-      sizeBuf.writeUIntBE(p.data.length, 0, 6);
       ops.push({ type: 'put', key: DATA + p.hash, value: Buffer.from(p.data.buffer, p.data.byteOffset, p.data.length) });
-      ops.push({ type: 'put', key: SIZE + p.hash, value: sizeBuf });
+      ops.push({ type: 'put', key: SIZE + p.hash, value: sizeRecord(p.data.length, now) });
     }
+    for (const [h, size] of existing) if (!writes.has(h)) ops.push({ type: 'put', key: SIZE + h, value: sizeRecord(size, now) });
     if (ops.length) await this.db.batch(ops, { sync: this.sync });
     for (const [h, p] of writes) {
       const prev = existing.get(h);
@@ -201,7 +214,7 @@ export class LevelChunkStore implements ChunkStore {
     unique.forEach((hash, i) => {
       const size = sizes[i];
       if (size === undefined) return;
-      gone.push({ hash, size });
+      gone.push({ hash, size, touched: 0 });
       ops.push({ type: 'del', key: DATA + hash }, { type: 'del', key: SIZE + hash });
     });
     if (ops.length) await this.db.batch(ops, { sync: this.sync });
@@ -215,9 +228,15 @@ export class LevelChunkStore implements ChunkStore {
   async list(after: string, limit: number): Promise<ChunkEntry[]> {
     const out: ChunkEntry[] = [];
     for await (const [k, v] of this.db.iterator({ gt: SIZE + after, lt: SIZE + '\xff', limit })) {
-      out.push({ hash: k.slice(SIZE.length), size: v.readUIntBE(0, 6) });
+      out.push({ hash: k.slice(SIZE.length), size: v.readUIntBE(0, 6), touched: touchedOf(v) });
     }
     return out;
+  }
+
+  async touched(hashes: string[]): Promise<Array<number | undefined>> {
+    if (hashes.length === 0) return [];
+    const values = await this.db.getMany(hashes.map((h) => SIZE + h));
+    return values.map((v) => (v ? touchedOf(v) : undefined));
   }
 
   pendingBytes(): number {

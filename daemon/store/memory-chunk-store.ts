@@ -3,6 +3,7 @@ import type { ChunkEntry, ChunkStore } from './chunk-store';
 /** In-memory twin of LevelChunkStore, for unit tests. Not durable. */
 export class MemoryChunkStore implements ChunkStore {
   private readonly blocks = new Map<string, Buffer>();
+  private readonly times = new Map<string, number>();
   private bytes = 0;
 
   async open(): Promise<void> {}
@@ -10,6 +11,7 @@ export class MemoryChunkStore implements ChunkStore {
 
   async put(hash: string, data: Uint8Array, options: { overwrite?: boolean } = {}): Promise<{ written: boolean; size: number }> {
     const prev = this.blocks.get(hash);
+    this.times.set(hash, Date.now());
     if (prev && !options.overwrite) return { written: false, size: prev.length };
     if (prev) this.bytes -= prev.length;
     this.blocks.set(hash, Buffer.from(data));
@@ -33,7 +35,8 @@ export class MemoryChunkStore implements ChunkStore {
       if (!b) continue;
       this.blocks.delete(hash);
       this.bytes -= b.length;
-      out.push({ hash, size: b.length });
+      out.push({ hash, size: b.length, touched: this.times.get(hash) ?? 0 });
+      this.times.delete(hash);
     }
     return out;
   }
@@ -43,7 +46,16 @@ export class MemoryChunkStore implements ChunkStore {
       .filter((h) => h > after)
       .sort()
       .slice(0, limit)
-      .map((hash) => ({ hash, size: this.blocks.get(hash)!.length }));
+      .map((hash) => ({ hash, size: this.blocks.get(hash)!.length, touched: this.times.get(hash) ?? 0 }));
+  }
+
+  async touched(hashes: string[]): Promise<Array<number | undefined>> {
+    return hashes.map((h) => (this.blocks.has(h) ? (this.times.get(h) ?? 0) : undefined));
+  }
+
+  /** Test hook: pretends a block was last put at `ms`. */
+  setTouchedForTest(hash: string, ms: number): void {
+    this.times.set(hash, ms);
   }
 
   pendingBytes(): number {

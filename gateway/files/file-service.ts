@@ -70,6 +70,8 @@ export class FileService {
   constructor(
     private readonly meta: MetaRouter,
     private readonly blocks: BlockIo,
+    /** Longest upload allowed: garbage collection relies on it (see RepairWorker). */
+    private readonly maxUploadMs = 30 * 60 * 1000,
   ) {}
 
   /**
@@ -79,6 +81,7 @@ export class FileService {
    */
   async putFile(ns: string, author: string, header: PutHeader, data: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<WriteOutcome & { bytesStored: number }> {
     const path = normalizePath(header.path);
+    const startedAt = Date.now();
     if (header.contentHash) assertBlockHash(header.contentHash, 'content_hash');
     // Early quota check for large uploads only (the commit checks exactly;
     // small files skip two metadata round trips). Replacing a file frees its
@@ -137,6 +140,9 @@ export class FileService {
     await Promise.all(inFlight);
     if (failure) throw failure;
     if (signal.aborted) throw new BlockstoreError('CANCELLED', 'the upload was cancelled; nothing was committed');
+    if (Date.now() - startedAt > this.maxUploadMs) {
+      throw new BlockstoreError('DEADLINE_EXCEEDED', `the upload took longer than ${this.maxUploadMs} ms; nothing was committed (retry, or use delta sync for very large files)`, { retryable: false });
+    }
     const contentHash = whole.digest('hex');
     if (header.contentHash && header.contentHash !== contentHash) {
       throw new BlockstoreError('INVALID_ARGUMENT', `content_hash ${header.contentHash} does not match the uploaded bytes (${contentHash}); nothing was committed`);

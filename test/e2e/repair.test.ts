@@ -11,6 +11,8 @@ import { Level } from 'level';
 import * as grpc from '@grpc/grpc-js';
 import { readJson } from '../../cluster/coordination/singleton';
 import { MetaRouter } from '../../lib/rpc/clients/meta-router';
+import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
+import { sha256Hex } from '../../lib/hash';
 import { FullCluster } from '../harness/full-cluster';
 import { waitFor } from '../harness/wait';
 
@@ -20,7 +22,7 @@ let c: FullCluster;
 test.before(async () => {
   c = await FullCluster.start({
     blockds: 4,
-    gatewayArgs: ['--repair-lost-after-ms', '2000', '--repair-interval-ms', '500'],
+    gatewayArgs: ['--repair-lost-after-ms', '2000', '--repair-interval-ms', '500', '--gc-grace-ms', '3000', '--max-upload-ms', '1400'],
     blockdArgs: ['--scrub-rate', '1GiB', '--scrub-interval-ms', '300'],
   });
 });
@@ -127,6 +129,54 @@ test('a new block daemon receives its share of existing blocks (rebalance), neve
     router.close();
   }
   for (const f of files) assert.ok((await client.get(f.path)).equals(f.data), f.path);
+});
+
+test('garbage collection: blocks of an abandoned upload go after the grace; staged and committed blocks stay', async () => {
+  const { client, token } = await c.user('gc');
+  const kept = randomBytes(120_000);
+  await client.put('gc/kept', kept);
+  // An upload that wrote its block to the daemons and never committed.
+  const orphan = randomBytes(70_000);
+  const orphanHash = sha256Hex(orphan);
+  const daemons = [...c.blockds.values()].filter((b) => b.proc.alive());
+  for (const d of daemons) {
+    const bd = new BlockdClient(d.address);
+    await bd.putBlock(orphanHash, orphan);
+    bd.close();
+  }
+  // A delta-sync upload that staged its block and has not committed yet.
+  const staged = randomBytes(60_000);
+  const stagedHash = sha256Hex(staged);
+  await new Promise<void>((resolve, reject) => {
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${token}`);
+    const call = client.files.putBlocks(md, (err) => (err ? reject(err) : resolve()));
+    call.write({ hash: stagedHash, data: staged });
+    call.end();
+  });
+  const holders = async (hash: string) => {
+    let n = 0;
+    for (const d of daemons) {
+      const bd = new BlockdClient(d.address);
+      n += (await bd.hasBlocks([hash])).present.length;
+      bd.close();
+    }
+    return n;
+  };
+  assert.is(await holders(orphanHash), daemons.length);
+  await waitFor('the orphan to be collected everywhere', async () => (await holders(orphanHash)) === 0, 30_000, 300);
+  assert.ok((await holders(stagedHash)) >= 2, 'staged blocks are kept');
+  assert.ok((await client.get('gc/kept')).equals(kept));
+  // The staged block can still be committed afterwards.
+  const r = await new Promise<{ file: { size: number } }>((resolve, reject) => {
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${token}`);
+    client.files.commitFile({ path: 'gc/staged', blocks: [{ hash: stagedHash, size: staged.length }], idempotencyKey: 'gc-1' }, md, (err, res) =>
+      err ? reject(err) : resolve(res as { file: { size: number } }),
+    );
+  });
+  assert.is(r.file.size, staged.length);
+  assert.ok((await client.get('gc/staged')).equals(staged));
 });
 
 test('a corrupt copy is found by the scrubber and replaced from a good one', async () => {

@@ -117,6 +117,24 @@ test('the scrubber finds a corrupt copy without any read', async () => {
   }
 });
 
+test('delete with untouchedSince keeps blocks put since then (garbage collection cannot race an upload)', async () => {
+  const { store, chunks } = make();
+  const old = Buffer.from('old block');
+  const fresh = Buffer.from('fresh block');
+  await store.put(sha256Hex(old), old);
+  await store.put(sha256Hex(fresh), fresh);
+  chunks.setTouchedForTest(sha256Hex(old), Date.now() - 60_000);
+  const cutoff = Date.now() - 30_000;
+  assert.equal(await store.delete([sha256Hex(old), sha256Hex(fresh)], cutoff), { deleted: 1, bytesFreed: old.length + 1 });
+  assert.equal(await store.has([sha256Hex(fresh)]), { present: [sha256Hex(fresh)], missing: [] });
+  // A put racing the delete of the same hash: serialised, so the block survives.
+  chunks.setTouchedForTest(sha256Hex(fresh), Date.now() - 60_000);
+  const [put, del] = await Promise.all([store.put(sha256Hex(fresh), fresh), store.delete([sha256Hex(fresh)], cutoff)]);
+  assert.is(put.size, fresh.length);
+  assert.is(del.deleted, 0, 'the put renewed it first');
+  assert.equal(await store.has([sha256Hex(fresh)]), { present: [sha256Hex(fresh)], missing: [] });
+});
+
 test('has and delete validate every hash and bound the batch', async () => {
   const { store } = make();
   await rejectsWith(store.has(['nope']), 'INVALID_HASH');

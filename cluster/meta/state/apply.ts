@@ -87,7 +87,11 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
       return;
     }
     case 'stageBlocks': {
-      for (const b of op.blocks) view.putJson(K.staged(op.ns, b.hash), { size: b.size, nodes: b.nodes, time: op.time } satisfies StagedRec);
+      for (const b of op.blocks) {
+        view.putJson(K.staged(op.ns, b.hash), { size: b.size, nodes: b.nodes, time: op.time } satisfies StagedRec);
+        // In the global index (refs 0 until committed), so garbage collection keeps it.
+        await addLocations(view, b.hash, b.nodes, b.size);
+      }
       return;
     }
   }

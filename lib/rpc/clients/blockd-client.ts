@@ -31,8 +31,8 @@ export class BlockdClient {
     return callUnary(this.raw, this.raw.hasBlocks, { hashes }, opts);
   }
 
-  deleteBlocks(hashes: string[], opts?: CallOpts): Promise<{ deleted: number; bytesFreed: number }> {
-    return callUnary(this.raw, this.raw.deleteBlocks, { hashes }, opts);
+  deleteBlocks(hashes: string[], opts?: CallOpts & { untouchedSinceMs?: number }): Promise<{ deleted: number; bytesFreed: number }> {
+    return callUnary(this.raw, this.raw.deleteBlocks, { hashes, untouchedSinceMs: opts?.untouchedSinceMs ?? 0 }, opts);
   }
 
   listBlocks(after: string, limit: number, opts?: CallOpts): Promise<{ blocks: BlockEntry__Output[]; nextAfter: string }> {

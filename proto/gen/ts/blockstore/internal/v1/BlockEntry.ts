@@ -10,6 +10,10 @@ export interface BlockEntry {
    * The scrubber or a read found this copy corrupt.
    */
   'corrupt'?: (boolean);
+  /**
+   * When it was last put, ms since the epoch.
+   */
+  'touchedMs'?: (number | string | Long);
 }
 
 export interface BlockEntry__Output {
@@ -19,4 +23,8 @@ export interface BlockEntry__Output {
    * The scrubber or a read found this copy corrupt.
    */
   'corrupt': (boolean);
+  /**
+   * When it was last put, ms since the epoch.
+   */
+  'touchedMs': (number);
 }
