@@ -20,6 +20,8 @@ import type { Logger } from '../../lib/logger';
 import { MetaCoordinator } from '../coordination/leader-election';
 import { Membership } from '../coordination/membership';
 import { addGateway, backendServers, drainGateway, haproxyCommand, haproxyConfig, removeGateway } from './haproxy';
+import { findEnvoy, localEnvoyConfig } from '../envoy/local-config';
+import { writeEds } from '../envoy/eds';
 import { nodePort, type ClusterConfig, type NodeState, type StateDir, type SupervisorState } from './layout';
 
 const ROOT = join(__dirname, '..', '..');
@@ -46,6 +48,9 @@ export class Supervisor {
   private readonly etcdUrl: string;
   private readonly socket: string;
   private syncing = false;
+  /** The balancer is Envoy (membership through its EDS file) rather than HAProxy. */
+  private envoy = false;
+  private lastEds = '';
   private drainingSince = new Map<string, number>();
 
   constructor(
@@ -90,7 +95,7 @@ export class Supervisor {
     const metaIds = this.existingIds('meta', c.counts.meta);
     await Promise.all(metaIds.map((id) => this.startRole('meta', id)));
     await Promise.all(this.existingIds('blockd', c.counts.blockd).map((id) => this.startRole('blockd', id)));
-    await this.startHaproxy();
+    await this.startBalancer();
     await Promise.all(this.existingIds('gateway', c.counts.gateway).map((id) => this.startRole('gateway', id)));
     this.timer = setInterval(() => void this.reconcile(), 500);
     await this.reconcile();
@@ -134,6 +139,20 @@ export class Supervisor {
     }
   }
 
+  /** HAProxy, or Envoy when ENVOY_BIN is set or `envoy` is on PATH. */
+  private async startBalancer(): Promise<void> {
+    const envoy = findEnvoy();
+    if (!envoy) return this.startHaproxy();
+    const c = this.config;
+    const edsDir = this.dir.path('envoy');
+    mkdirSync(edsDir, { recursive: true });
+    writeEds(edsDir, await this.membership!.list('gateway'));
+    const cfg = this.dir.path('envoy.yaml');
+    writeFileSync(cfg, localEnvoyConfig({ host: c.host, port: c.balancerPort, adminPort: c.basePort + 99, edsDir }));
+    this.envoy = true;
+    await this.spawnNode('haproxy', 'haproxy', envoy, ['-c', cfg, '--log-level', 'warn'], `${c.host}:${c.balancerPort}`, 'probe-admin');
+  }
+
   private async startHaproxy(): Promise<void> {
     const c = this.config;
     const cfg = this.dir.path('haproxy.cfg');
@@ -148,7 +167,7 @@ export class Supervisor {
   /** Spawns a process, logs it to logs/<id>.log, waits until it listens. */
   private async spawnNode(
     id: string, role: NodeState['role'], cmd: string, args: string[], address: string,
-    ready?: 'probe', httpAddress?: string,
+    ready?: 'probe' | 'probe-admin', httpAddress?: string,
   ): Promise<void> {
     const log = createWriteStream(this.dir.path('logs', `${id}.log`), { flags: 'a' });
     const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
@@ -180,11 +199,12 @@ export class Supervisor {
       // haproxy -W -db prints nothing on success: the caller waits for its socket.
       resolveListening();
     }
-    if (ready === 'probe') {
-      // etcd: ready when its /health answers.
+    if (ready) {
+      // etcd: ready when its /health answers; Envoy: when its admin /ready does.
+      const url = ready === 'probe' ? `${address}/health` : `http://${this.config.host}:${this.config.basePort + 99}/ready`;
       void (async () => {
         for (let i = 0; i < 300 && proc.exitCode === null; i++) {
-          const ok = await fetch(`${address}/health`).then((r) => r.ok, () => false);
+          const ok = await fetch(url).then((r) => r.ok, () => false);
           if (ok) return resolveListening();
           await new Promise((r) => setTimeout(r, 100));
         }
@@ -222,7 +242,7 @@ export class Supervisor {
     await new Promise((r) => setTimeout(r, Math.min(10_000, 300 * 2 ** Math.min(child.state.restarts, 6))));
     if (this.stopping) return;
     if (role === 'etcd') await this.spawnNode('etcd', 'etcd', child.proc.spawnfile, child.proc.spawnargs.slice(1), child.state.address, 'probe').catch(() => {});
-    else if (role === 'haproxy') await this.startHaproxy().catch(() => {});
+    else if (role === 'haproxy') await this.startBalancer().catch(() => {});
     else await this.startRole(role, id).catch((err: unknown) => this.act('restart failed', { id, err: String(err) }));
   }
 
@@ -272,6 +292,16 @@ export class Supervisor {
 
   /** HAProxy follows gateway registrations in etcd. */
   private async syncBalancer(): Promise<void> {
+    if (this.envoy && this.membership) {
+      const gateways = await this.membership.list('gateway');
+      const key = JSON.stringify(gateways.map((g) => [g.id, g.address, g.info.state]));
+      if (key !== this.lastEds) {
+        writeEds(this.dir.path('envoy'), gateways);
+        this.lastEds = key;
+        this.act('balancer: envoy endpoints written', { gateways: gateways.filter((g) => g.info.state === 'serving').map((g) => g.id) });
+      }
+      return;
+    }
     if (!this.membership || !existsSync(this.socket)) return;
     const gateways = await this.membership.list('gateway');
     let servers = await backendServers(this.socket);

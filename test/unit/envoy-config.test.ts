@@ -119,6 +119,21 @@ test('cluster/envoy/envoy.yaml is a valid envoy.config.bootstrap.v3.Bootstrap', 
   }
 });
 
+test('the local cluster variant (cluster up with ENVOY_BIN) is valid too and points at the state directory', async () => {
+  const { localEnvoyConfig, findEnvoy } = await import('../../cluster/envoy/local-config');
+  const text = localEnvoyConfig({ host: '127.0.0.1', port: 17000, adminPort: 17099, edsDir: '/tmp/state/envoy' });
+  const doc = parse(text);
+  const problems: string[] = [];
+  validate(root.lookupType('envoy.config.bootstrap.v3.Bootstrap'), doc, 'bootstrap', problems);
+  assert.equal(problems, []);
+  assert.match(text, 'port_value: 17000');
+  assert.match(text, 'port_value: 17099');
+  assert.match(text, '/tmp/state/envoy/gateways-eds.yaml');
+  assert.not.match(text, 'path: /etc/blockstore');
+  assert.is(findEnvoy({ ENVOY_BIN: '/opt/envoy/bin/envoy', PATH: '' }), '/opt/envoy/bin/envoy');
+  assert.is(findEnvoy({ PATH: '/nonexistent' }), undefined);
+});
+
 test('the validator catches unknown fields, bad enums and unknown typed configs (it can fail)', () => {
   const problems: string[] = [];
   validate(root.lookupType('envoy.config.bootstrap.v3.Bootstrap'), {
