@@ -32,7 +32,7 @@ export interface GatewayConfig {
   repairIntervalMs: number;
   /** Garbage collection grace for unreferenced blocks; 0 disables collection. */
   gcGraceMs: number;
-  /** PutFile fails (nothing committed) when it takes longer than this; must be < gcGraceMs / 2. */
+  /** PutFile fails (nothing committed) when it takes longer than this; must be < gcGraceMs. */
   maxUploadMs: number;
   /** HTTP side port: /healthz for the balancer, /metrics, POST /fault/unavailable?ms=N (drills). */
   httpListen: string;
@@ -55,7 +55,7 @@ export const GATEWAY_FLAGS: FlagSpec[] = [
   { name: 'repair-lost-after-ms', env: 'BLOCKSTORE_REPAIR_LOST_AFTER_MS', type: 'string', value: 'MS', default: '10000', help: 'grace before a vanished block daemon counts as lost' },
   { name: 'repair-interval-ms', env: 'BLOCKSTORE_REPAIR_INTERVAL_MS', type: 'string', value: 'MS', default: '2000', help: 'pause between repair passes' },
   { name: 'gc-grace-ms', env: 'BLOCKSTORE_GC_GRACE_MS', type: 'string', value: 'MS', default: '3600000', help: 'collect unreferenced blocks not put for this long; 0 disables' },
-  { name: 'max-upload-ms', env: 'BLOCKSTORE_MAX_UPLOAD_MS', type: 'string', value: 'MS', default: '1800000', help: 'longest PutFile (must be under half the GC grace)' },
+  { name: 'max-upload-ms', env: 'BLOCKSTORE_MAX_UPLOAD_MS', type: 'string', value: 'MS', default: '1800000', help: 'longest PutFile (must be shorter than the GC grace)' },
   { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: 'HTTP side port: /healthz, /metrics' },
   { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: NOT_SERVING this long before closing' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '15000', help: 'SIGTERM: wait this long for in-flight calls' },
@@ -90,8 +90,8 @@ export function gatewayConfigFromFlags(v: FlagValues): GatewayConfig {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.id)) throw new BlockstoreError('INVALID_ARGUMENT', `--id: 1 to 64 of A-Z a-z 0-9 . _ -`);
   parseHostPort(c.listen, '--listen');
   parseHostPort(c.httpListen, '--http-listen');
-  if (c.gcGraceMs > 0 && c.maxUploadMs * 2 >= c.gcGraceMs) {
-    throw new BlockstoreError('INVALID_ARGUMENT', `--max-upload-ms (${c.maxUploadMs}) must be under half of --gc-grace-ms (${c.gcGraceMs}), or collection could take an upload's blocks`);
+  if (c.gcGraceMs > 0 && c.maxUploadMs >= c.gcGraceMs) {
+    throw new BlockstoreError('INVALID_ARGUMENT', `--max-upload-ms (${c.maxUploadMs}) must be shorter than --gc-grace-ms (${c.gcGraceMs}), or collection could take an upload's blocks`);
   }
   if (c.writeQuorum > c.replicas) throw new BlockstoreError('INVALID_ARGUMENT', `--write-quorum (${c.writeQuorum}) must not exceed --replicas (${c.replicas})`);
   if (!Number.isInteger(c.replicas) || !Number.isInteger(c.writeQuorum)) throw new BlockstoreError('INVALID_ARGUMENT', '--replicas and --write-quorum: whole numbers');

@@ -29,7 +29,7 @@ export interface RepairOptions {
   /**
    * Garbage collection: blocks on daemons that no version references and no
    * upload staged, not put for this long, are deleted (0 disables). Must be
-   * more than twice the longest upload gateways allow (--max-upload-ms).
+   * longer than the longest upload gateways allow (--max-upload-ms).
    */
   gcGraceMs?: number;
   /** Move blocks onto new daemons (their rendezvous share). */
@@ -110,6 +110,7 @@ export class RepairWorker {
     for (const id of byId.keys()) this.missingSince.delete(id);
     const status: RepairStatus = { leader: this.id, lastPass: '', blocks: 0, underReplicated: 0, unavailable: 0, corrupt: 0, copiesMade: 0, moved: 0, collected: 0, draining: {} };
     const indexed = new Set<string>();
+    const indexReadAt = Date.now();
     for (const d of drains) if (byId.has(d)) status.draining[d] = 0;
     this.rebalanceBudget = this.options.rebalanceMovesPerPass ?? 64;
     let after = '';
@@ -154,7 +155,7 @@ export class RepairWorker {
       after = page.nextAfter;
     }
     status.corrupt = await this.replaceCorrupt(live);
-    if (this.options.gcGraceMs) await this.collect(live, indexed, this.options.gcGraceMs);
+    if (this.options.gcGraceMs) await this.collect(live, indexed, indexReadAt - this.options.gcGraceMs);
     status.collected = this.collected;
     status.copiesMade = this.copiesMade;
     status.moved = this.moved;
@@ -204,13 +205,13 @@ export class RepairWorker {
 
   /**
    * Deletes blocks the index does not know (no version, no staged upload)
-   * and nobody has put for `graceMs`. The index was read before the
-   * listings, and an upload that commits a block puts it within its own
-   * duration (bounded below graceMs / 2), so such a block is recent and
-   * kept; the daemon re-checks the time under its per-block lock.
+   * and nobody has put since `cutoff` = (when this pass began reading the
+   * index) − grace. Why that is safe: a block committed after the index was
+   * read was put during its upload, which began less than --max-upload-ms
+   * (< grace) before the commit, so after the cutoff; the daemon re-checks
+   * the time under the block's lock, which also orders it with puts.
    */
-  private async collect(live: NodeRecord[], indexed: Set<string>, graceMs: number): Promise<void> {
-    const cutoff = Date.now() - graceMs;
+  private async collect(live: NodeRecord[], indexed: Set<string>, cutoff: number): Promise<void> {
     for (const d of live) {
       let after = '';
       for (;;) {
