@@ -86,10 +86,11 @@ test('etcd, metadata, block daemons and a gateway on three hosts; a client on a 
     return r;
   }, 20_000, 300);
   assert.ok((await client.get('ns/file')).equals(data));
-  // Every host's daemon holds the blocks (R = 3 over three hosts).
+  // Every host's daemon holds the blocks (R = 3 over three hosts; a copy the
+  // upload could not place at once — W = 2 — is made by the repair worker).
   for (const h of hosts) {
     const bd = new BlockdClient(`${h.ip}:7100`);
-    assert.ok((await bd.getStats()).blocks > 0, `block daemon on ${h.ip} holds blocks`);
+    await waitFor(`the block daemon on ${h.ip} to hold blocks`, async () => (await bd.getStats()).blocks > 0, 20_000, 200);
     bd.close();
   }
   // Every metadata host has applied the commit.

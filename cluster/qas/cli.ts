@@ -1,0 +1,60 @@
+/**
+ * `blockstore qas`: runs the seed's quality scenarios against the local
+ * cluster (starting one if none is up) and writes the report.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { helpText, parseFlags, UsageError, type FlagSpec } from '../../lib/cli/flags';
+import { StateDir } from '../local/layout';
+import { writeReport } from './report';
+import { localTarget, qas001, qas002, qas003, type ScenarioResult } from './scenarios';
+
+const ROOT = join(__dirname, '..', '..');
+const FLAGS: FlagSpec[] = [
+  { name: 'scenario', type: 'string', value: '1|2|3|all', default: 'all', help: 'which scenario' },
+  { name: 'duration', type: 'string', value: 'SECONDS', default: '60', help: 'QAS-001 and QAS-002 duration' },
+  { name: 'rate', type: 'string', value: 'CALLS/S', default: '150', help: 'QAS-001 and QAS-002 offered rate' },
+  { name: 'from-rate', type: 'string', value: 'CALLS/S', default: '100', help: 'QAS-003 ramp start' },
+  { name: 'max-rate', type: 'string', value: 'CALLS/S', default: '1000', help: 'QAS-003 ramp end' },
+  { name: 'step-seconds', type: 'string', value: 'SECONDS', default: '15', help: 'QAS-003 seconds per step' },
+  { name: 'p99-bound', type: 'string', value: 'MS', default: '2000', help: 'QAS-003 latency bound for "sustained"' },
+  { name: 'out', type: 'string', value: 'DIR', default: join(ROOT, '.cluster', 'qas'), help: 'report directory' },
+  { name: 'json', type: 'string', value: 'FILE', help: 'also write the JSON report here' },
+  { name: 'state', env: 'BLOCKSTORE_STATE_DIR', type: 'string', value: 'DIR', default: join(ROOT, '.cluster'), help: 'the local cluster' },
+];
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, help } = parseFlags(argv, FLAGS);
+  if (help) {
+    process.stdout.write(helpText('blockstore qas [--scenario N] [--duration S] [--rate R] [--json FILE]', 'Runs the quality scenarios (QAS-001 gateway failure, QAS-002 metadata master failure, QAS-003 surge) against the local cluster with real faults and writes a report.', FLAGS));
+    return 0;
+  }
+  const num = (k: string) => {
+    const n = Number(values[k]);
+    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${k}: a positive number`);
+    return n;
+  };
+  const which = String(values.scenario);
+  if (!['1', '2', '3', 'all'].includes(which)) throw new UsageError('--scenario: 1, 2, 3 or all');
+  const dir = new StateDir(String(values.state));
+  if (!dir.supervisorPid()) {
+    process.stderr.write('no local cluster is up: starting one\n');
+    await promisify(execFile)(join(ROOT, 'bin', 'blockstore'), ['cluster', 'up', '--state', dir.dir], { timeout: 300_000 });
+  }
+  const target = localTarget(dir);
+  const out = String(values.out);
+  mkdirSync(out, { recursive: true });
+  const results: ScenarioResult[] = [];
+  const say = (r: ScenarioResult) => process.stderr.write(`${r.id}: ${r.verdict}\n`);
+  if (which === '1' || which === 'all') say(results[results.push(await qas001(target, { durationS: num('duration'), rate: num('rate') })) - 1]!);
+  if (which === '2' || which === 'all') say(results[results.push(await qas002(target, { durationS: num('duration'), rate: num('rate') })) - 1]!);
+  if (which === '3' || which === 'all') {
+    say(results[results.push(await qas003(target, { fromRate: num('from-rate'), toRate: num('max-rate'), stepS: num('step-seconds'), p99BoundMs: num('p99-bound') })) - 1]!);
+  }
+  const context = `Run ${new Date().toISOString()} against the local cluster at ${target.address} (${dir.dir}).`;
+  writeReport(out, results, context, values.json ? String(values.json) : undefined);
+  process.stdout.write(`report: ${join(out, 'qas-report.md')}\n${results.map((r) => `${r.id} ${r.verdict}`).join('\n')}\n`);
+  return results.every((r) => r.pass) ? 0 : 1;
+}

@@ -1,0 +1,250 @@
+/**
+ * The seed's three quality scenarios, run against a local cluster with real
+ * faults, each reporting its response measure beside the seed's bar.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { StateDir } from '../local/layout';
+import { BlockstoreClient } from '../../sdk/client';
+import { checkHistory, type CallRecord } from './history';
+import { LoadGenerator, longestGap, quantile } from './load';
+
+const BIN = join(__dirname, '..', '..', 'bin', 'blockstore');
+const run = promisify(execFile);
+
+export interface Row {
+  [column: string]: string | number;
+}
+
+export interface ScenarioResult {
+  id: 'QAS-001' | 'QAS-002' | 'QAS-003';
+  title: string;
+  pass: boolean;
+  verdict: string;
+  measures: Record<string, number | string>;
+  table: Row[];
+  history: CallRecord[];
+  events: Array<{ t: number; what: string }>;
+  startedAt: number;
+}
+
+export interface Target {
+  dir: StateDir;
+  address: string;
+  userToken: string;
+  adminToken: string;
+}
+
+export function localTarget(dir: StateDir): Target {
+  const c = dir.readConfig();
+  return {
+    dir,
+    address: `${c.host}:${c.balancerPort}`,
+    userToken: readFileSync(dir.path('user.token'), 'utf8').trim(),
+    adminToken: readFileSync(dir.path('admin.token'), 'utf8').trim(),
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (x: number) => `${(x * 100).toFixed(3)} %`;
+const ok = (r: CallRecord) => r.status === 'OK';
+
+function nodes(t: Target, role: string) {
+  return (t.dir.readState()?.nodes ?? []).filter((n) => n.role === role);
+}
+
+async function scale(t: Target, spec: string[]): Promise<void> {
+  await run(BIN, ['cluster', 'scale', ...spec, '--state', t.dir.dir], { timeout: 180_000 });
+}
+
+function client(t: Target): BlockstoreClient {
+  return new BlockstoreClient({ address: t.address, token: t.userToken, timeoutMs: 20_000, retries: 6 });
+}
+
+function phaseRow(name: string, rs: CallRecord[]): Row {
+  const secs = rs.length ? Math.max(1, (Math.max(...rs.map((r) => r.end)) - Math.min(...rs.map((r) => r.start))) / 1000) : 1;
+  return {
+    phase: name,
+    calls: rs.length,
+    'calls/s': Number((rs.length / secs).toFixed(0)),
+    success: rs.length ? pct(rs.filter(ok).length / rs.length) : '–',
+    'p50 ms': quantile(rs, 0.5),
+    'p99 ms': quantile(rs, 0.99),
+  };
+}
+
+/** QAS-001: gateways killed, paused and failing under steady load. */
+export async function qas001(t: Target, o: { durationS: number; rate: number }): Promise<ScenarioResult> {
+  if (nodes(t, 'gateway').length < 3) await scale(t, ['gateway=3']);
+  const events: ScenarioResult['events'] = [];
+  const c = client(t);
+  const load = new LoadGenerator(c, { rate: () => o.rate, durationMs: o.durationS * 1000, maxInFlight: 64, writeFraction: 0.5, averageBytes: 100_000, prefix: `qas1-${Date.now()}` });
+  const startedAt = Date.now();
+  const running = load.run();
+  const D = o.durationS * 1000;
+  const pause = Math.min(10_000, D * 0.15);
+  const gws = () => nodes(t, 'gateway').sort((a, b) => a.id.localeCompare(b.id));
+  await sleep(D * 0.2);
+  const [g1] = gws();
+  events.push({ t: Date.now(), what: `SIGKILL ${g1!.id}` });
+  process.kill(g1!.pid, 'SIGKILL');
+  await sleep(D * 0.2);
+  const g2 = gws()[1]!;
+  events.push({ t: Date.now(), what: `SIGSTOP ${g2.id} for ${pause / 1000} s` });
+  process.kill(g2.pid, 'SIGSTOP');
+  await sleep(pause);
+  process.kill(g2.pid, 'SIGCONT');
+  events.push({ t: Date.now(), what: `SIGCONT ${g2.id}` });
+  await sleep(D * 0.1);
+  const g3 = gws()[2]!;
+  events.push({ t: Date.now(), what: `${g3.id} fails every call for ${pause / 1000} s` });
+  await fetch(`http://${g3.httpAddress}/fault/unavailable?ms=${Math.round(pause)}`, { method: 'POST' });
+  const faultsEnd = Date.now() + pause + 2000;
+  await running;
+  c.close();
+  const h = load.history;
+  const firstFault = events[0]!.t;
+  const success = h.filter(ok).length / Math.max(1, h.length);
+  const causes: Record<string, number> = {};
+  for (const r of h) if (!ok(r)) causes[r.status] = (causes[r.status] ?? 0) + 1;
+  const outage = longestGap(h, startedAt + 2000, Math.max(...h.map((r) => r.end)));
+  const pass = success >= 0.999 && outage <= 1000;
+  return {
+    id: 'QAS-001', title: 'a gateway killed, one paused, one failing, under steady load', startedAt, events, history: h,
+    pass,
+    verdict: `${pass ? 'PASS' : 'FAIL'}: ${pct(success)} of ${h.length} calls succeeded (bar ≥ 99.9 %); longest stretch without a success ${outage} ms (bar ≤ 1,000 ms)`,
+    measures: { calls: h.length, success, failedByCause: JSON.stringify(causes), longestGapMs: outage, shed: load.shed, offeredRate: o.rate },
+    table: [
+      phaseRow('before the faults', h.filter((r) => r.start < firstFault)),
+      phaseRow('during the faults', h.filter((r) => r.start >= firstFault && r.start < faultsEnd)),
+      phaseRow('after', h.filter((r) => r.start >= faultsEnd)),
+    ],
+  };
+}
+
+/** QAS-002: the metadata master SIGKILLed under write-heavy load. */
+export async function qas002(t: Target, o: { durationS: number; rate: number }): Promise<ScenarioResult> {
+  const admin = new BlockstoreClient({ address: t.address, token: t.adminToken, timeoutMs: 10_000 });
+  const events: ScenarioResult['events'] = [];
+  const c = client(t);
+  const load = new LoadGenerator(c, { rate: () => o.rate, durationMs: o.durationS * 1000, maxInFlight: 64, writeFraction: 0.8, averageBytes: 50_000, prefix: `qas2-${Date.now()}` });
+  const startedAt = Date.now();
+  const running = load.run();
+  await sleep(o.durationS * 300);
+  const before = await admin.clusterStatus();
+  const master = nodes(t, 'meta').find((n) => n.id === before.masterId)!;
+  const metasBefore = new Set(nodes(t, 'meta').map((n) => n.id));
+  const killedAt = Date.now();
+  events.push({ t: killedAt, what: `SIGKILL metadata master ${master.id} (epoch ${before.epoch})` });
+  process.kill(master.pid, 'SIGKILL');
+  let replacementMs = -1;
+  let newMaster = '';
+  const deadline = killedAt + 60_000;
+  while (Date.now() < deadline) {
+    const s = await admin.clusterStatus().catch(() => undefined);
+    if (s && s.masterId && s.masterId !== master.id) newMaster = s.masterId;
+    if (s && s.syncReplicas.some((id) => !metasBefore.has(id))) {
+      replacementMs = Date.now() - killedAt;
+      events.push({ t: Date.now(), what: `replacement ${s.syncReplicas.find((id) => !metasBefore.has(id))} in the synchronous set` });
+      break;
+    }
+    await sleep(200);
+  }
+  await running;
+  const h = load.history;
+  const writes = h.filter((r) => r.method === 'PutFile');
+  const lastBefore = Math.max(...writes.filter((r) => ok(r) && r.end <= killedAt).map((r) => r.end));
+  const firstAfter = Math.min(...writes.filter((r) => ok(r) && r.start >= killedAt).map((r) => r.end));
+  const gap = Number.isFinite(firstAfter) && Number.isFinite(lastBefore) ? firstAfter - lastBefore : -1;
+  const reads = h.filter((r) => r.method !== 'PutFile');
+  const failedReads = reads.filter((r) => !ok(r) && r.start >= killedAt - 1000 && r.start <= killedAt + 30_000).length;
+  const problems = await checkHistory(h, async (path) => {
+    try {
+      const versions = await c.versions(path);
+      return await Promise.all(
+        versions.map(async (v) => {
+          const data = await c.get(path, { version: v.version }).catch(() => undefined);
+          return { version: v.version, contentHash: v.contentHash, readHash: data ? createHash('sha256').update(data).digest('hex') : undefined };
+        }),
+      );
+    } catch {
+      return [];
+    }
+  });
+  c.close();
+  admin.close();
+  const lost = problems.filter((p) => p.kind === 'lost').length;
+  const pass = lost === 0 && failedReads === 0 && gap >= 0 && gap <= 5000 && problems.length === 0;
+  return {
+    id: 'QAS-002', title: 'the metadata master SIGKILLed during writes', startedAt, events, history: h, pass,
+    verdict: `${pass ? 'PASS' : 'FAIL'}: write gap ${gap} ms (bar: within seconds, ≤ 5,000 ms); ${failedReads} failed reads during the failover (bar 0); ${lost} acknowledged writes lost (bar 0); ${problems.length - lost} duplicates or partial versions (bar 0); new master ${newMaster || 'not seen'}; replacement replica synchronous after ${replacementMs < 0 ? 'not within 60 s' : `${replacementMs} ms`}`,
+    measures: { writeGapMs: gap, failedReads, acknowledgedWrites: writes.filter(ok).length, lostWrites: lost, otherProblems: problems.length - lost, replacementSyncMs: replacementMs, newMaster },
+    table: [
+      phaseRow('before the kill', h.filter((r) => r.start < killedAt)),
+      phaseRow('failover (kill … +10 s)', h.filter((r) => r.start >= killedAt && r.start < killedAt + 10_000)),
+      phaseRow('after', h.filter((r) => r.start >= killedAt + 10_000)),
+    ],
+  };
+}
+
+/** QAS-003: a ramp of offered load, scaling out while it flows. */
+export async function qas003(t: Target, o: { fromRate: number; toRate: number; stepS: number; p99BoundMs: number }): Promise<ScenarioResult> {
+  const events: ScenarioResult['events'] = [];
+  const c = client(t);
+  let rate = o.fromRate;
+  const steps: number[] = [];
+  for (let r = o.fromRate; r <= o.toRate; r += Math.max(1, Math.round((o.toRate - o.fromRate) / 9) || o.fromRate)) steps.push(r);
+  const load = new LoadGenerator(c, { rate: () => rate, durationMs: steps.length * o.stepS * 1000, maxInFlight: 256, writeFraction: 0.5, averageBytes: 100_000, prefix: `qas3-${Date.now()}` });
+  const startedAt = Date.now();
+  let stop!: () => void;
+  const stopped = new Promise<void>((r) => (stop = r));
+  const running = load.run(stopped);
+  const boundaries: Array<{ rate: number; from: number; to: number }> = [];
+  const scaleAt = Math.floor(steps.length / 2);
+  for (const [i, r] of steps.entries()) {
+    rate = r;
+    const from = Date.now();
+    if (i === scaleAt) {
+      const g = nodes(t, 'gateway').length + 1;
+      const b = nodes(t, 'blockd').length + 1;
+      events.push({ t: Date.now(), what: `scale out to ${g} gateways, ${b} block daemons` });
+      void scale(t, [`gateway=${g}`, `blockd=${b}`]).then(() => events.push({ t: Date.now(), what: 'scale-out done' }));
+    }
+    await sleep(o.stepS * 1000);
+    boundaries.push({ rate: r, from, to: Date.now() });
+    const inStep = load.history.filter((x) => x.start >= from);
+    if (quantile(inStep, 0.99) > o.p99BoundMs * 3 && i > 0) {
+      events.push({ t: Date.now(), what: `stopping the ramp: p99 ${quantile(inStep, 0.99)} ms` });
+      break;
+    }
+  }
+  stop();
+  await running;
+  c.close();
+  const h = load.history;
+  const refused = h.filter((r) => /ECONNREFUSED|connection refused|No connection established/i.test(r.error ?? '')).length;
+  const table = boundaries.map((b) => {
+    const rs = h.filter((r) => r.start >= b.from && r.start < b.to);
+    return {
+      'offered calls/s': b.rate,
+      'achieved calls/s': Number((rs.filter(ok).length / ((b.to - b.from) / 1000)).toFixed(0)),
+      success: rs.length ? pct(rs.filter(ok).length / rs.length) : '–',
+      'p50 ms': quantile(rs, 0.5),
+      'p95 ms': quantile(rs, 0.95),
+      'p99 ms': quantile(rs, 0.99),
+    };
+  });
+  const sustained = table.filter((r) => Number.parseFloat(String(r.success)) >= 99.9 && Number(r['p99 ms']) <= o.p99BoundMs);
+  const best = sustained.reduce((m, r) => Math.max(m, Number(r['achieved calls/s'])), 0);
+  const reached480 = table.find((r) => Number(r['achieved calls/s']) >= 480);
+  const pass = refused === 0 && best >= Math.min(480, o.toRate * 0.9);
+  return {
+    id: 'QAS-003', title: 'a surge ramp with scale-out while traffic flows', startedAt, events, history: h, pass,
+    verdict: `${pass ? 'PASS' : 'FAIL'}: ${refused} refused connections (bar 0); highest rate sustained with p99 ≤ ${o.p99BoundMs} ms: ${best} calls/s (bar: ${Math.min(480, Math.round(o.toRate * 0.9))}); 480 calls/s ${reached480 ? `reached at an offered ${reached480['offered calls/s']} calls/s` : 'not reached'}`,
+    measures: { refused, bestSustainedRate: best, reached480At: reached480 ? Number(reached480['offered calls/s']) : -1, shed: load.shed },
+    table,
+  };
+}
