@@ -146,9 +146,12 @@ export async function qas002(t: Target, o: { durationS: number; rate: number }):
   while (Date.now() < deadline) {
     const s = await admin.clusterStatus().catch(() => undefined);
     if (s && s.masterId && s.masterId !== master.id) newMaster = s.masterId;
-    if (s && s.syncReplicas.some((id) => !metasBefore.has(id))) {
+    // The replacement (a new id) is provisioned, bootstraps from a snapshot
+    // and catches up; it joins the synchronous set when a member is needed.
+    const fresh = s?.nodes.find((n) => n.kind === 'meta' && !metasBefore.has(n.id) && n.state === 'up' && n.role === 'replica' && n.replicationLag === 0);
+    if (s && fresh) {
       replacementMs = Date.now() - killedAt;
-      events.push({ t: Date.now(), what: `replacement ${s.syncReplicas.find((id) => !metasBefore.has(id))} in the synchronous set` });
+      events.push({ t: Date.now(), what: `replacement ${fresh.id} caught up${s.syncReplicas.includes(fresh.id) ? ' and synchronous' : ' (eligible for the synchronous set)'}` });
       break;
     }
     await sleep(200);
@@ -180,8 +183,8 @@ export async function qas002(t: Target, o: { durationS: number; rate: number }):
   const pass = lost === 0 && failedReads === 0 && gap >= 0 && gap <= 5000 && problems.length === 0;
   return {
     id: 'QAS-002', title: 'the metadata master SIGKILLed during writes', startedAt, events, history: h, pass,
-    verdict: `${pass ? 'PASS' : 'FAIL'}: write gap ${gap} ms (bar: within seconds, ≤ 5,000 ms); ${failedReads} failed reads during the failover (bar 0); ${lost} acknowledged writes lost (bar 0); ${problems.length - lost} duplicates or partial versions (bar 0); new master ${newMaster || 'not seen'}; replacement replica synchronous after ${replacementMs < 0 ? 'not within 60 s' : `${replacementMs} ms`}`,
-    measures: { writeGapMs: gap, failedReads, acknowledgedWrites: writes.filter(ok).length, lostWrites: lost, otherProblems: problems.length - lost, replacementSyncMs: replacementMs, newMaster },
+    verdict: `${pass ? 'PASS' : 'FAIL'}: write gap ${gap} ms (bar: within seconds, ≤ 5,000 ms); ${failedReads} failed reads during the failover (bar 0); ${lost} acknowledged writes lost (bar 0); ${problems.length - lost} duplicates or partial versions (bar 0); new master ${newMaster || 'not seen'}; replacement replica provisioned and caught up after ${replacementMs < 0 ? 'more than 60 s' : `${replacementMs} ms`}`,
+    measures: { writeGapMs: gap, failedReads, acknowledgedWrites: writes.filter(ok).length, lostWrites: lost, otherProblems: problems.length - lost, replacementCaughtUpMs: replacementMs, newMaster },
     table: [
       phaseRow('before the kill', h.filter((r) => r.start < killedAt)),
       phaseRow('failover (kill … +10 s)', h.filter((r) => r.start >= killedAt && r.start < killedAt + 10_000)),

@@ -10,13 +10,13 @@ import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { StateDir } from '../../cluster/local/layout';
 import { backendServers } from '../../cluster/local/haproxy';
 import { BlockstoreError } from '../../lib/errors';
 import { BlockstoreClient } from '../../sdk/client';
 import { BLOCKSTORE_BIN } from '../harness/process';
+import { freeRange } from '../harness/ports';
 import { makeTempDir, removeDir } from '../harness/temp';
 import { waitFor } from '../harness/wait';
 
@@ -25,24 +25,6 @@ const run = promisify(execFile);
 let dir: StateDir;
 let base = 0;
 let address = '';
-
-/** A base port whose whole range (base+1 … base+450) is free right now. */
-async function freeRange(): Promise<number> {
-  const free = (p: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const b = 20_000 + Math.floor(Math.random() * 400) * 100;
-    const ports = [b + 1, b + 2, b + 3, ...[100, 200, 300, 400].flatMap((o) => [1, 2, 3, 4, 5].map((i) => b + o + i))];
-    let ok = true;
-    for (const p of ports) if (!(await free(p))) ok = false;
-    if (ok) return b;
-  }
-  throw new Error('no free port range');
-}
 
 async function cluster(...args: string[]): Promise<string> {
   const r = await run(BLOCKSTORE_BIN, ['cluster', ...args, '--state', dir.dir], { timeout: 180_000 });
