@@ -206,7 +206,8 @@ export async function qas003(t: Target, o: { fromRate: number; toRate: number; s
   const stopped = new Promise<void>((r) => (stop = r));
   const running = load.run(stopped);
   const boundaries: Array<{ rate: number; from: number; to: number }> = [];
-  const scaleAt = Math.floor(steps.length / 2);
+  // Scale out early in the ramp, while traffic flows and before saturation.
+  const scaleAt = Math.min(1, steps.length - 1);
   for (const [i, r] of steps.entries()) {
     rate = r;
     const from = Date.now();
