@@ -15,7 +15,10 @@ passed=0
 failed=0
 skipped=0
 logdir="$(mktemp -d)"
-trap 'rm -rf "$logdir"' EXIT
+# Every temp dir a test makes lives under this one (os.tmpdir() follows
+# TMPDIR), so even a tier killed mid-run leaves nothing behind.
+export TMPDIR="$(mktemp -d /tmp/blockstore-tests.XXXXXX)"
+trap 'rm -rf "$logdir" "$TMPDIR"' EXIT
 
 for tier in "${tiers[@]}"; do
   log="$logdir/$tier.log"
@@ -28,10 +31,13 @@ for tier in "${tiers[@]}"; do
   # whole group is killed by its id, so no test process outlives the run.
   setsid node_modules/.bin/uvu -r tsx "test/$tier" '\.test\.ts$' >"$log" 2>&1 &
   pgid=$!
-  ( sleep "${TIER_TIMEOUT:-900}"; kill -KILL -- "-$pgid" 2>/dev/null ) &
+  # The watchdog keeps no handle on our output (a caller reading it through
+  # a pipe must see EOF when we finish) and is stopped with its sleep.
+  ( sleep "${TIER_TIMEOUT:-900}" && kill -KILL -- "-$pgid" ) </dev/null >/dev/null 2>&1 &
   watchdog=$!
   wait "$pgid"
   rc=$?
+  pkill -P "$watchdog" 2>/dev/null
   kill "$watchdog" 2>/dev/null
   kill -KILL -- "-$pgid" 2>/dev/null
   cat "$log"
