@@ -386,10 +386,3 @@ export class Supervisor {
     rmSync(this.dir.path('supervisor.pid'), { force: true });
   }
 }
-
-export function ensureDirs(dir: StateDir): void {
-  dir.ensure();
-  mkdirSync(dir.path('data'), { recursive: true });
-}
-
-export { haproxyCommand };

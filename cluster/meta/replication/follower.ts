@@ -19,8 +19,6 @@ export class Follower {
   private snapshotting = false;
   commitSeq = 0;
   snapshotsInstalled = 0;
-  /** Time the stream last delivered anything (for status and tests). */
-  connected = false;
 
   constructor(
     private readonly store: MetaStore,
@@ -63,7 +61,6 @@ export class Follower {
     link.onClose((err) => {
       if (this.link !== link) return;
       this.link = undefined;
-      this.connected = false;
       if (!this.stopped) {
         this.logger.debug('replication stream closed; reconnecting', { err: err?.message });
         this.retry = setTimeout(() => this.connect(), 200);
@@ -90,7 +87,6 @@ export class Follower {
           link.close();
           return;
         }
-        this.connected = true;
         switch (msg.kind) {
           case 'entries': {
             // Coalesce queued entry messages into one fsync'd append.
@@ -154,7 +150,6 @@ export class Follower {
     clearTimeout(this.retry);
     const link = this.link;
     this.link = undefined;
-    this.connected = false;
     this.queue = [];
     link?.close();
   }

@@ -45,7 +45,6 @@ export class MasterTerm {
   private queue: Pending[] = [];
   private running = true;
   private wake: (() => void) | undefined;
-  private loop: Promise<void> | undefined;
   /** True once the opening no-op has committed. */
   ready = false;
 
@@ -64,7 +63,7 @@ export class MasterTerm {
       if (this.queue.length === 0 && this.accepting) this.submit({ kind: 'noop', reason: 'grow the synchronous set' }).catch(() => {});
     };
     this.queue.unshift({ req: { kind: 'noop', reason: `term ${this.epoch} begins` }, resolve: () => (this.ready = true), reject: () => {}, settled: false });
-    this.loop = this.run().catch((err: unknown) => {
+    void this.run().catch((err: unknown) => {
       this.logger.error('write pipeline failed', { err: err as Error });
       this.stop('pipeline failure');
     });
@@ -178,9 +177,5 @@ export class MasterTerm {
     this.wake?.();
     this.replicator.close();
     this.onStepDown(reason);
-  }
-
-  async closed(): Promise<void> {
-    await this.loop;
   }
 }
