@@ -4,8 +4,9 @@
  * idempotent close(); drain() is the SIGTERM path.
  */
 import { mkdirSync } from 'node:fs';
-import { hostname } from 'node:os';
 import type { Logger } from '../lib/logger';
+import { advertisedAddress, withPort } from '../lib/net/address';
+import { ClientPool } from '../lib/rpc/clients/client-pool';
 import { BlockdClient } from '../lib/rpc/clients/blockd-client';
 import { loadProtos } from '../lib/rpc/proto';
 import { RpcServer } from '../lib/rpc/server';
@@ -28,7 +29,7 @@ export class BlockDaemon {
   private readonly chunks: LevelChunkStore;
   private readonly server: RpcServer;
   private registration: Registration | undefined;
-  private readonly peers = new Map<string, BlockdClient>();
+  private readonly peers = new ClientPool((address) => new BlockdClient(address));
   private address = '';
   private closing: Promise<void> | undefined;
   private readonly startedAt = new Date().toISOString();
@@ -58,7 +59,7 @@ export class BlockDaemon {
       store: this.store,
       scrubber: this.scrubber,
       nodeId: config.id,
-      fetchFromPeer: async (address, hash, signal) => (await this.peer(address).getBlock(hash, {}, { signal, timeoutMs: 30_000 })).data,
+      fetchFromPeer: async (address, hash, signal) => (await this.peers.get(address).getBlock(hash, {}, { signal, timeoutMs: 30_000 })).data,
     });
     this.server.addService(BLOCKD_SERVICE, loadProtos().protos.blockstore.internal.v1.BlockDaemon.service, handlers);
   }
@@ -67,8 +68,7 @@ export class BlockDaemon {
   async start(): Promise<string> {
     await this.chunks.open();
     const port = await this.server.start();
-    const host = this.config.listen.slice(0, this.config.listen.lastIndexOf(':'));
-    this.address = this.config.advertise ?? `${host === '0.0.0.0' || host === '::' ? hostname() : host}:${port}`;
+    this.address = advertisedAddress(this.config.listen, this.config.advertise, port);
     if (this.config.scrubBytesPerSecond > 0) this.scrubber.start();
     if (this.config.httpListen) {
       this.side = new SidePort({ listen: this.config.httpListen, healthy: () => this.server.health.get('') === 'SERVING', metrics: () => this.metrics.render() });
@@ -102,17 +102,8 @@ export class BlockDaemon {
       pid: process.pid,
       startedAt: this.startedAt,
       updatedAt: new Date().toISOString(),
-      info: { capacityBytes: s.capacityBytes, usedBytes: s.bytes, blocks: s.blocks, corruptBlocks: s.corruptBlocks, httpAddress: this.side ? `${this.address.slice(0, this.address.lastIndexOf(':'))}:${this.side.port}` : '' },
+      info: { capacityBytes: s.capacityBytes, usedBytes: s.bytes, blocks: s.blocks, corruptBlocks: s.corruptBlocks, httpAddress: this.side ? withPort(this.address, this.side.port) : '' },
     };
-  }
-
-  private peer(address: string): BlockdClient {
-    let c = this.peers.get(address);
-    if (!c) {
-      c = new BlockdClient(address);
-      this.peers.set(address, c);
-    }
-    return c;
   }
 
   /**
@@ -144,7 +135,7 @@ export class BlockDaemon {
   private async shutdownRest(): Promise<void> {
     this.side?.close();
     await this.scrubber.close();
-    for (const c of this.peers.values()) c.close();
+    this.peers.close();
     await this.chunks.close();
   }
 }

@@ -3,8 +3,8 @@
  * block I/O, file service, authenticator, the public gRPC services, and
  * its registration in etcd. Stateless: any number can run.
  */
-import { hostname } from 'node:os';
 import type { Logger } from '../lib/logger';
+import { advertisedAddress, withPort } from '../lib/net/address';
 import { MetaRouter } from '../lib/rpc/clients/meta-router';
 import { loadProtos } from '../lib/rpc/proto';
 import { RpcServer } from '../lib/rpc/server';
@@ -101,8 +101,7 @@ export class Gateway {
     await this.view.whenReady();
     const port = await this.server.start();
     const httpPort = await this.side.start();
-    const host = this.config.listen.slice(0, this.config.listen.lastIndexOf(':'));
-    this.address = this.config.advertise ?? `${host === '0.0.0.0' || host === '::' ? hostname() : host}:${port}`;
+    this.address = advertisedAddress(this.config.listen, this.config.advertise, port);
     this.registration = new Registration({
       endpoints: this.config.etcd,
       key: nodeKey(this.config.etcdPrefix, 'gateway', this.config.id),
@@ -111,7 +110,7 @@ export class Gateway {
       record: () => ({
         id: this.config.id, role: 'gateway', address: this.address, pid: process.pid, startedAt: this.startedAt,
         updatedAt: new Date().toISOString(),
-        info: { state: this.state, inFlight: this.server.callsInFlight, httpAddress: `${this.address.slice(0, this.address.lastIndexOf(':'))}:${httpPort}` },
+        info: { state: this.state, inFlight: this.server.callsInFlight, httpAddress: withPort(this.address, httpPort) },
       }),
       logger: this.logger.child({ component: 'registration' }),
     });

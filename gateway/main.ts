@@ -2,6 +2,7 @@
  * `blockstore gateway`: wiring only — flags, logger, signals.
  */
 import { helpText, parseFlags } from '../lib/cli/flags';
+import { serveUntilSignal } from '../lib/cli/serve';
 import { createLogger } from '../lib/logger';
 import { GATEWAY_FLAGS, gatewayConfigFromFlags } from './config';
 import { Gateway } from './gateway';
@@ -18,16 +19,5 @@ export async function main(argv: string[]): Promise<number> {
   const logger = createLogger({ level: config.logLevel, fields: { role: 'gateway', node: config.id } });
   const gw = new Gateway(config, logger);
   await gw.start();
-  process.stdout.write(`${JSON.stringify({ event: 'listening', role: 'gateway', id: config.id, port: gw.boundPort, httpPort: gw.httpPort, pid: process.pid })}\n`);
-  return new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info('signal received', { signal });
-      gw.drain().then(
-        () => resolve(0),
-        () => resolve(1),
-      );
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  return serveUntilSignal({ role: 'gateway', id: config.id, port: gw.boundPort, httpPort: gw.httpPort }, logger, () => gw.drain());
 }

@@ -2,6 +2,7 @@
  * `blockstore meta`: wiring only — flags, logger, signals.
  */
 import { helpText, parseFlags } from '../../lib/cli/flags';
+import { serveUntilSignal } from '../../lib/cli/serve';
 import { createLogger } from '../../lib/logger';
 import { META_FLAGS, metaConfigFromFlags } from './config';
 import { MetaNode } from './meta-node';
@@ -20,19 +21,5 @@ export async function main(argv: string[]): Promise<number> {
   const logger = createLogger({ level: config.logLevel, fields: { role: 'meta', node: config.id } });
   const node = new MetaNode(config, logger);
   await node.start();
-  process.stdout.write(`${JSON.stringify({ event: 'listening', role: 'meta', id: config.id, port: node.boundPort, pid: process.pid })}\n`);
-  return new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info('signal received', { signal });
-      node.drain().then(
-        () => resolve(0),
-        (err: unknown) => {
-          logger.error('drain failed', { err: err as Error });
-          resolve(1);
-        },
-      );
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  return serveUntilSignal({ role: 'meta', id: config.id, port: node.boundPort }, logger, () => node.drain());
 }

@@ -6,9 +6,9 @@
  * lease it can no longer be sure of, steps down and follows.
  */
 import { mkdirSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { BlockstoreError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
+import { advertisedAddress, withPort } from '../../lib/net/address';
 import { loadProtos } from '../../lib/rpc/proto';
 import { RpcServer } from '../../lib/rpc/server';
 import { SidePort } from '../../lib/http/side-port';
@@ -93,8 +93,7 @@ export class MetaNode {
   async start(): Promise<string> {
     await this.store.open();
     const port = await this.server.start();
-    const host = this.config.listen.slice(0, this.config.listen.lastIndexOf(':'));
-    this.address = this.config.advertise ?? `${host === '0.0.0.0' || host === '::' ? hostname() : host}:${port}`;
+    this.address = advertisedAddress(this.config.listen, this.config.advertise, port);
     this.registration = new Registration({
       endpoints: this.config.etcd,
       key: nodeKey(this.config.etcdPrefix, 'meta', this.config.id),
@@ -131,7 +130,7 @@ export class MetaNode {
       updatedAt: new Date().toISOString(),
       info: {
         metaRole: this.role, appliedSeq: this.store.applied.seq, epoch: this.leader?.epoch ?? 0,
-        httpAddress: this.side ? `${this.address.slice(0, this.address.lastIndexOf(':'))}:${this.side.port}` : '',
+        httpAddress: this.side ? withPort(this.address, this.side.port) : '',
       },
     };
   }

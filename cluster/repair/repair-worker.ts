@@ -14,6 +14,7 @@
  */
 import type { Logger } from '../../lib/logger';
 import { rankNodes } from '../../lib/placement';
+import { ClientPool } from '../../lib/rpc/clients/client-pool';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import type { NodeRecord } from '../coordination/keys';
@@ -57,7 +58,7 @@ export class RepairWorker {
   private running = false;
   private closed = false;
   private readonly missingSince = new Map<string, number>();
-  private readonly clients = new Map<string, BlockdClient>();
+  private readonly clients = new ClientPool((address) => new BlockdClient(address));
   copiesMade = 0;
   moved = 0;
   collected = 0;
@@ -76,12 +77,6 @@ export class RepairWorker {
 
   start(): void {
     this.timer = setInterval(() => void this.tick(), this.options.passIntervalMs);
-  }
-
-  private client(address: string): BlockdClient {
-    let c = this.clients.get(address);
-    if (!c) this.clients.set(address, (c = new BlockdClient(address)));
-    return c;
   }
 
   private async tick(): Promise<void> {
@@ -181,7 +176,7 @@ export class RepairWorker {
     this.rebalanceBudget--;
     if (!(await this.copy(b.hash, b.size, byId.get(newcomer)!, alive.map((n) => byId.get(n)!)))) return;
     await this.meta.write((c) => c.addBlockLocations([{ hash: b.hash, nodes: [newcomer] }], { remove: [{ hash: b.hash, nodes: [extra] }] }));
-    await this.client(byId.get(extra)!.address).deleteBlocks([b.hash], { timeoutMs: 10_000 }).catch(() => {});
+    await this.clients.get(byId.get(extra)!.address).deleteBlocks([b.hash], { timeoutMs: 10_000 }).catch(() => {});
     this.moved++;
     this.logger.info('block rebalanced', { hash: b.hash, to: newcomer, from: extra });
   }
@@ -190,7 +185,7 @@ export class RepairWorker {
   private async copy(hash: string, size: number, target: NodeRecord, sources: NodeRecord[]): Promise<boolean> {
     for (const s of sources) {
       try {
-        await this.client(target.address).copyBlock(hash, s.address, { timeoutMs: 30_000 });
+        await this.clients.get(target.address).copyBlock(hash, s.address, { timeoutMs: 30_000 });
         this.copiesMade++;
         this.logger.info('block re-replicated', { hash, to: target.id, from: s.id });
         // Rate limit: this copy may take size/rate seconds in all.
@@ -215,11 +210,11 @@ export class RepairWorker {
     for (const d of live) {
       let after = '';
       for (;;) {
-        const page = await this.client(d.address).listBlocks(after, 1000, { timeoutMs: 10_000 }).catch(() => undefined);
+        const page = await this.clients.get(d.address).listBlocks(after, 1000, { timeoutMs: 10_000 }).catch(() => undefined);
         if (!page) break;
         const doomed = page.blocks.filter((b) => !indexed.has(b.hash) && Number(b.touchedMs) < cutoff).map((b) => b.hash);
         if (doomed.length) {
-          const r = await this.client(d.address).deleteBlocks(doomed, { timeoutMs: 30_000, untouchedSinceMs: cutoff }).catch(() => ({ deleted: 0 }));
+          const r = await this.clients.get(d.address).deleteBlocks(doomed, { timeoutMs: 30_000, untouchedSinceMs: cutoff }).catch(() => ({ deleted: 0 }));
           this.collected += r.deleted;
           if (r.deleted) this.logger.info('unreferenced blocks collected', { node: d.id, count: r.deleted });
         }
@@ -233,14 +228,14 @@ export class RepairWorker {
   private async replaceCorrupt(live: NodeRecord[]): Promise<number> {
     let remaining = 0;
     for (const d of live) {
-      const stats = await this.client(d.address).getStats({ timeoutMs: 5000 }).catch(() => undefined);
+      const stats = await this.clients.get(d.address).getStats({ timeoutMs: 5000 }).catch(() => undefined);
       for (const hash of stats?.corruptHashes ?? []) {
         const others = live.filter((n) => n.id !== d.id);
         let fixed = false;
         for (const o of others) {
-          const has = await this.client(o.address).hasBlocks([hash], { timeoutMs: 5000 }).catch(() => ({ present: [] as string[] }));
+          const has = await this.clients.get(o.address).hasBlocks([hash], { timeoutMs: 5000 }).catch(() => ({ present: [] as string[] }));
           if (!has.present.length) continue;
-          fixed = await this.client(d.address).copyBlock(hash, o.address, { timeoutMs: 30_000 }).then(() => true, () => false);
+          fixed = await this.clients.get(d.address).copyBlock(hash, o.address, { timeoutMs: 30_000 }).then(() => true, () => false);
           if (fixed) {
             this.copiesMade++;
             this.logger.info('corrupt copy replaced', { hash, on: d.id, from: o.id });
@@ -256,7 +251,7 @@ export class RepairWorker {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    for (const c of this.clients.values()) c.close();
+    this.clients.close();
     await this.singleton.close();
   }
 }

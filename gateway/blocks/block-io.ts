@@ -11,6 +11,7 @@
 import { maybeCompress } from '../../lib/compression';
 import { BlockstoreError, hasCode } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
+import { ClientPool } from '../../lib/rpc/clients/client-pool';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import type { ClusterView } from '../cluster-view';
 import { rankNodes } from '../../lib/placement';
@@ -22,22 +23,13 @@ export interface BlockIoOptions {
 }
 
 export class BlockIo {
-  private readonly clients = new Map<string, BlockdClient>();
+  private readonly clients = new ClientPool((address) => new BlockdClient(address));
 
   constructor(
     private readonly view: ClusterView,
     private readonly options: BlockIoOptions,
     private readonly logger: Logger,
   ) {}
-
-  private client(address: string): BlockdClient {
-    let c = this.clients.get(address);
-    if (!c) {
-      c = new BlockdClient(address);
-      this.clients.set(address, c);
-    }
-    return c;
-  }
 
   /** Live daemons with room for `size` bytes, ranked for this block. */
   private candidates(hash: string): Array<{ id: string; address: string }> {
@@ -65,7 +57,7 @@ export class BlockIo {
       while (next < order.length && stored.length < replicas) {
         const node = order[next++]!;
         try {
-          await this.client(node.address).putBlock(hash, payload, { timeoutMs: this.options.timeoutMs, signal, encoding });
+          await this.clients.get(node.address).putBlock(hash, payload, { timeoutMs: this.options.timeoutMs, signal, encoding });
           stored.push(node.id);
           return;
         } catch (err) {
@@ -97,7 +89,7 @@ export class BlockIo {
       const address = this.view.blockdAddress(id);
       if (!address) continue;
       try {
-        const r = await this.client(address).getBlock(hash, range, { timeoutMs: this.options.timeoutMs, signal });
+        const r = await this.clients.get(address).getBlock(hash, range, { timeoutMs: this.options.timeoutMs, signal });
         return r.data;
       } catch (err) {
         if (signal?.aborted) throw err;
@@ -113,6 +105,6 @@ export class BlockIo {
   }
 
   close(): void {
-    for (const c of this.clients.values()) c.close();
+    this.clients.close();
   }
 }

@@ -6,6 +6,7 @@
  * read-your-writes), falling over to the next node on UNAVAILABLE.
  */
 import { BlockstoreError, hasCode } from '../../errors';
+import { ClientPool } from './client-pool';
 import { MetaClient } from './meta-client';
 
 export interface MetaRouterOptions {
@@ -17,22 +18,13 @@ export interface MetaRouterOptions {
 }
 
 export class MetaRouter {
-  private readonly clients = new Map<string, MetaClient>();
+  private readonly clients = new ClientPool((address) => new MetaClient(address));
   private master: string | undefined;
   private addresses: string[] = [];
   private rr = 0;
   private lastDiscovery = 0;
 
   constructor(private readonly options: MetaRouterOptions) {}
-
-  private client(address: string): MetaClient {
-    let c = this.clients.get(address);
-    if (!c) {
-      c = new MetaClient(address);
-      this.clients.set(address, c);
-    }
-    return c;
-  }
 
   private async refresh(force = false): Promise<void> {
     if (!force && this.addresses.length && Date.now() - this.lastDiscovery < 1000) return;
@@ -48,7 +40,7 @@ export class MetaRouter {
   private async findMaster(): Promise<string | undefined> {
     await this.refresh(true);
     const statuses = await Promise.all(
-      this.addresses.map((a) => this.client(a).status({ timeoutMs: 1000 }).then((s) => ({ a, s }), () => undefined)),
+      this.addresses.map((a) => this.clients.get(a).status({ timeoutMs: 1000 }).then((s) => ({ a, s }), () => undefined)),
     );
     let best: { a: string; epoch: number } | undefined;
     for (const r of statuses) {
@@ -73,7 +65,7 @@ export class MetaRouter {
       if (!this.master) this.master = await this.findMaster();
       if (this.master) {
         try {
-          return await call(this.client(this.master));
+          return await call(this.clients.get(this.master));
         } catch (err) {
           if (!hasCode(err, 'NOT_MASTER', 'UNAVAILABLE', 'NO_SYNC_REPLICA', 'DEADLINE_EXCEEDED', 'SHUTTING_DOWN')) throw err;
           lastErr = err;
@@ -100,7 +92,7 @@ export class MetaRouter {
       for (let i = 0; i < n; i++) {
         const a = this.addresses[(this.rr++ + i) % n]!;
         try {
-          return await call(this.client(a));
+          return await call(this.clients.get(a));
         } catch (err) {
           if (!hasCode(err, 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'SHUTTING_DOWN')) throw err;
           lastErr = err;
@@ -113,7 +105,6 @@ export class MetaRouter {
   }
 
   close(): void {
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
+    this.clients.close();
   }
 }
