@@ -62,6 +62,7 @@ export class RepairWorker {
   copiesMade = 0;
   moved = 0;
   collected = 0;
+  private lastCollect = 0;
   /** Rebalance moves allowed in the current pass (bounded so repair comes first). */
   private rebalanceBudget = 0;
   last: RepairStatus | undefined;
@@ -150,7 +151,13 @@ export class RepairWorker {
       after = page.nextAfter;
     }
     status.corrupt = await this.replaceCorrupt(live);
-    if (this.options.gcGraceMs) await this.collect(live, indexed, indexReadAt - this.options.gcGraceMs);
+    // Listing every daemon's blocks is the costly part: collect a few times
+    // per grace period, not every pass.
+    const grace = this.options.gcGraceMs ?? 0;
+    if (grace > 0 && indexReadAt - this.lastCollect >= grace / 4) {
+      this.lastCollect = indexReadAt;
+      await this.collect(live, indexed, indexReadAt - grace);
+    }
     status.collected = this.collected;
     status.copiesMade = this.copiesMade;
     status.moved = this.moved;
