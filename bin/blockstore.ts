@@ -6,6 +6,15 @@ import { UsageError } from '../lib/cli/flags';
 import { BlockstoreError } from '../lib/errors';
 import { runUserCommand, USER_COMMANDS } from '../sdk/cli';
 
+// grpc-js passes an IP-literal target to TLS as the server name; Node warns
+// (DEP0123) though verification against the certificate's IP SAN is right.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+  if (code === 'DEP0123') return;
+  (emitWarning as (...a: unknown[]) => void)(warning, ...rest);
+}) as typeof process.emitWarning;
+
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 
 const COMMANDS: Record<string, Command> = {

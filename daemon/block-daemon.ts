@@ -49,7 +49,7 @@ export class BlockDaemon {
       logger.child({ component: 'scrubber' }),
     );
     this.metrics = new Metrics({ node: config.id, role: 'blockd' });
-    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), statusTable: BLOCKD_STATUS_TABLE, metrics: this.metrics });
+    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), statusTable: BLOCKD_STATUS_TABLE, metrics: this.metrics, exposure: 'internal' });
     this.metrics.gauge('blockstore_blocks', () => this.store.stats().blocks);
     this.metrics.gauge('blockstore_block_bytes', () => this.store.stats().bytes);
     this.metrics.gauge('blockstore_capacity_bytes', () => this.store.stats().capacityBytes);

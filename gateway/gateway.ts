@@ -60,6 +60,7 @@ export class Gateway {
       statusTable: GATEWAY_STATUS_TABLE,
       metrics: this.metrics,
       faulty: () => Date.now() < this.failUntil,
+      exposure: 'public',
     });
     this.metrics.gauge('blockstore_rpc_in_flight', () => this.server.callsInFlight);
     this.side = new SidePort({

@@ -20,7 +20,8 @@ const COMMON: FlagSpec[] = [
   { name: 'address', env: 'BLOCKSTORE_ADDRESS', type: 'string', value: 'HOST:PORT[,…]', help: 'the balancer, or gateways (comma-separated)' },
   { name: 'token', env: 'BLOCKSTORE_TOKEN', type: 'string', value: 'TOKEN', help: 'bearer token' },
   { name: 'token-file', env: 'BLOCKSTORE_TOKEN_FILE', type: 'string', value: 'FILE', help: 'read the token from a file' },
-  { name: 'credentials', env: 'BLOCKSTORE_CREDENTIALS', type: 'string', value: 'FILE', help: 'JSON {address, token} (default ~/.config/blockstore/credentials.json)' },
+  { name: 'ca-file', env: 'BLOCKSTORE_CA_FILE', type: 'string', value: 'PEM', help: 'connect with TLS, trusting this CA (default: plaintext)' },
+  { name: 'credentials', env: 'BLOCKSTORE_CREDENTIALS', type: 'string', value: 'FILE', help: 'JSON {address, token, caFile} (default ~/.config/blockstore/credentials.json)' },
   { name: 'json', type: 'boolean', help: 'machine-readable output' },
   { name: 'version', type: 'string', value: 'N', help: 'a version (get, versions, restore)' },
   { name: 'expected-version', type: 'string', value: 'N', help: 'compare-and-set: fail unless the current version is N (0: must not exist)' },
@@ -56,14 +57,17 @@ function connect(values: Record<string, string | boolean | undefined>): Blocksto
   let token = values.token as string | undefined;
   if (!token && values['token-file']) token = readFileSync(values['token-file'] as string, 'utf8').trim();
   const credPath = (values.credentials as string | undefined) ?? join(homedir(), '.config', 'blockstore', 'credentials.json');
+  let caFile = values['ca-file'] as string | undefined;
   if ((!address || !token) && existsSync(credPath)) {
-    const cred = JSON.parse(readFileSync(credPath, 'utf8')) as { address?: string; token?: string };
+    const cred = JSON.parse(readFileSync(credPath, 'utf8')) as { address?: string; token?: string; caFile?: string };
     address ??= cred.address;
     token ??= cred.token;
+    caFile ??= cred.caFile;
   }
   if (!address) throw new UsageError('no address: use --address, BLOCKSTORE_ADDRESS or a credentials file');
   if (!token) throw new UsageError('no token: use --token, --token-file, BLOCKSTORE_TOKEN or a credentials file');
-  return new BlockstoreClient({ address: address.split(','), token });
+  const ca = caFile ? readFileSync(caFile) : undefined;
+  return new BlockstoreClient({ address: address.split(','), token, ca });
 }
 
 function progress(enabled: boolean, label: string, total?: number): (n: number) => void {

@@ -27,6 +27,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'blockds', env: 'BLOCKSTORE_BLOCKDS', type: 'string', value: 'N', help: 'block daemons (default 3)' },
   { name: 'json', type: 'boolean', help: 'machine-readable output (status)' },
   { name: 'wipe', type: 'boolean', help: 'down: also delete the state directory' },
+  { name: 'tls', type: 'boolean', help: 'up: TLS on the balancer and gateways, mutual TLS between nodes (a local CA under <state>/tls; kept for later ups)' },
   { name: 'lines', type: 'string', value: 'N', default: '50', help: 'logs: lines per log' },
   { name: 'etcd', env: 'BLOCKSTORE_ETCD', type: 'string', value: 'URL[,URL…]', help: 'envoy-eds: etcd endpoints' },
   { name: 'out', type: 'string', value: 'DIR', default: '/etc/blockstore/envoy', help: 'envoy-eds: the directory Envoy watches' },
@@ -43,6 +44,10 @@ export async function main(argv: string[]): Promise<number> {
     return help ? 0 : 2;
   }
   const dir = new StateDir(values.state as string);
+  if (sub !== 'envoy-eds' && sub !== 'down' && sub !== 'clean' && (dir.exists() || sub === 'up')) {
+    dir.ensure();
+    dir.installCredentials(sub === 'up' ? config(dir, values) : dir.readConfig());
+  }
   switch (sub) {
     case 'up':
       return up(dir, values);
@@ -75,6 +80,7 @@ function config(dir: StateDir, v: Record<string, string | boolean | undefined>):
   }
   if (v.gateways) c.counts.gateway = Number(v.gateways);
   if (v.blockds) c.counts.blockd = Number(v.blockds);
+  if (v.tls === true) c.tls = true;
   for (const [k, n] of Object.entries({ balancerPort: c.balancerPort, basePort: c.basePort, etcdClientPort: c.etcdClientPort })) {
     if (!Number.isInteger(n) || n < 1 || n > 65000) throw new UsageError(`${k}: a port, got ${n}`);
   }
@@ -124,21 +130,22 @@ async function up(dir: StateDir, v: Record<string, string | boolean | undefined>
   await bootstrapTokens(dir, c);
   const address = `${c.host}:${c.balancerPort}`;
   const user = readFileSync(dir.path('user.token'), 'utf8').trim();
-  const client = new BlockstoreClient({ address, token: user, timeoutMs: 5000 });
+  const ca = dir.clientCa(c);
+  const client = new BlockstoreClient({ address, token: user, timeoutMs: 5000, ca });
   try {
     await waitFor('a call through the balancer', () => client.usage().then(() => true), 30_000);
   } finally {
     client.close();
   }
   process.stdout.write(`blockstore is up.
-  address       ${address}   (HAProxy → ${c.counts.gateway} gateways; plaintext gRPC)
+  address       ${address}   (HAProxy → ${c.counts.gateway} gateways; ${ca ? `TLS, CA ${dir.path('tls', 'ca.pem')}` : 'plaintext gRPC'})
   admin token   ${dir.path('admin.token')}
   user token    ${dir.path('user.token')}   (user "user")
   state         ${dir.dir}
 try:
-  export BLOCKSTORE_ADDRESS=${address} BLOCKSTORE_TOKEN_FILE=${dir.path('user.token')}
+  export BLOCKSTORE_ADDRESS=${address} BLOCKSTORE_TOKEN_FILE=${dir.path('user.token')}${ca ? ` BLOCKSTORE_CA_FILE=${dir.path('tls', 'ca.pem')}` : ''}
   bin/blockstore put README.md docs/README.md && bin/blockstore ls
-  grpcurl -plaintext -H "authorization: Bearer $(cat ${dir.path('user.token')})" ${address} blockstore.v1.Files/GetUsage
+  grpcurl ${ca ? `-cacert ${dir.path('tls', 'ca.pem')}` : '-plaintext'} -H "authorization: Bearer $(cat ${dir.path('user.token')})" ${address} blockstore.v1.Files/GetUsage
   bin/blockstore cluster status      (make cluster-status)      make cluster-down stops it; make cluster-clean wipes it
 `);
   return 0;
@@ -197,7 +204,7 @@ async function status(dir: StateDir, json: boolean): Promise<number> {
     return 3;
   }
   const c = dir.readConfig();
-  const admin = new BlockstoreClient({ address: `${c.host}:${c.balancerPort}`, token: readFileSync(dir.path('admin.token'), 'utf8').trim(), timeoutMs: 5000 });
+  const admin = new BlockstoreClient({ address: `${c.host}:${c.balancerPort}`, token: readFileSync(dir.path('admin.token'), 'utf8').trim(), timeoutMs: 5000, ca: dir.clientCa(c) });
   try {
     const st = await admin.clusterStatus();
     const pids = new Map(s.nodes.map((n) => [n.id, n]));

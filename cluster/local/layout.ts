@@ -8,9 +8,14 @@
  *   data/<id>/          each node's data directory (etcd in data/etcd)
  *   logs/<id>.log       each process's output (JSON lines)
  *   admin.token, user.token   bearer tokens (mode 0600)
+ *   cluster.secret      the secret internal calls carry (mode 0600)
+ *   tls/                with --tls: the local CA, node and balancer certificates
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
+import { installClusterCredentials, loadClusterCredentials } from '../../lib/security/cluster-credentials';
+import { ensureLocalTls, localTlsPaths } from './tls';
 
 export interface ClusterConfig {
   host: string;
@@ -24,6 +29,8 @@ export interface ClusterConfig {
   writeQuorum: number;
   leaseTtl: number;
   blockdCapacity: string;
+  /** TLS on every listener (balancer, gateways) and mutual TLS between nodes; certificates under tls/. */
+  tls: boolean;
 }
 
 export const DEFAULT_CONFIG: ClusterConfig = {
@@ -37,6 +44,7 @@ export const DEFAULT_CONFIG: ClusterConfig = {
   writeQuorum: 2,
   leaseTtl: 2,
   blockdCapacity: '10GiB',
+  tls: false,
 };
 
 export interface NodeState {
@@ -105,6 +113,34 @@ export class StateDir {
     } catch {
       return undefined;
     }
+  }
+
+  /** The cluster secret, made once (mode 0600). */
+  ensureSecret(): string {
+    const p = this.path('cluster.secret');
+    if (!existsSync(p)) this.writeAtomic('cluster.secret', `${randomBytes(32).toString('base64url')}\n`);
+    return p;
+  }
+
+  /** Flags every node gets: the secret file, and with TLS the certificates. */
+  securityArgs(c: ClusterConfig): string[] {
+    const args = ['--cluster-secret-file', this.ensureSecret()];
+    if (c.tls) {
+      const t = ensureLocalTls(this.dir, [c.host]);
+      args.push('--tls-ca', t.ca, '--tls-cert', t.cert, '--tls-key', t.key);
+    }
+    return args;
+  }
+
+  /** Gives this process (CLI, supervisor, qas) the cluster's credentials. */
+  installCredentials(c: ClusterConfig): void {
+    const t = c.tls ? ensureLocalTls(this.dir, [c.host]) : undefined;
+    installClusterCredentials(loadClusterCredentials({ secretFile: this.ensureSecret(), tlsCa: t?.ca, tlsCert: t?.cert, tlsKey: t?.key }));
+  }
+
+  /** The CA a client of the balancer needs (TLS clusters). */
+  clientCa(c: ClusterConfig): Buffer | undefined {
+    return c.tls ? readFileSync(localTlsPaths(this.dir).ca) : undefined;
   }
 
   writeAtomic(name: string, text: string, mode = 0o600): void {

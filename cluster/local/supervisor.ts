@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../lib/logger';
 import { MetaCoordinator } from '../coordination/leader-election';
 import { Membership } from '../coordination/membership';
+import { ensureLocalTls, localTlsPaths } from './tls';
 import { addGateway, backendServers, drainGateway, haproxyCommand, haproxyConfig, removeGateway } from './haproxy';
 import { findEnvoy, localEnvoyConfig } from '../envoy/local-config';
 import { writeEds } from '../envoy/eds';
@@ -122,7 +123,7 @@ export class Supervisor {
   private async startRole(role: 'meta' | 'blockd' | 'gateway', id: string): Promise<void> {
     const c = this.config;
     const i = this.index(id);
-    const common = ['--id', id, '--etcd', this.etcdUrl, '--lease-ttl', String(c.leaseTtl)];
+    const common = ['--id', id, '--etcd', this.etcdUrl, '--lease-ttl', String(c.leaseTtl), ...this.dir.securityArgs(c)];
     if (role === 'meta') {
       const address = `${c.host}:${nodePort(c, 'meta', i)}`;
       await this.spawnNode(id, role, BIN, ['meta', ...common, '--listen', address, '--data-dir', this.dir.path('data', id)], address);
@@ -156,7 +157,8 @@ export class Supervisor {
   private async startHaproxy(): Promise<void> {
     const c = this.config;
     const cfg = this.dir.path('haproxy.cfg');
-    writeFileSync(cfg, haproxyConfig({ bind: `${c.host}:${c.balancerPort}`, socket: this.socket, pidFile: this.dir.path('haproxy.pid') }));
+    const tls = c.tls ? ensureLocalTls(this.dir.dir, [c.host]) : undefined;
+    writeFileSync(cfg, haproxyConfig({ bind: `${c.host}:${c.balancerPort}`, socket: this.socket, pidFile: this.dir.path('haproxy.pid'), tls: tls && { bundle: tls.bundle, ca: tls.ca } }));
     rmSync(this.socket, { force: true });
     const bin = existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : 'haproxy';
     await this.spawnNode('haproxy', 'haproxy', bin, ['-W', '-db', '-f', cfg], `${c.host}:${c.balancerPort}`, undefined);
@@ -321,7 +323,7 @@ export class Supervisor {
       } else if (existing) {
         continue;
       }
-      await addGateway(this.socket, g.id, g.address, Number(http.slice(http.lastIndexOf(':') + 1)));
+      await addGateway(this.socket, g.id, g.address, Number(http.slice(http.lastIndexOf(':') + 1)), this.config.tls ? localTlsPaths(this.dir.dir).ca : undefined);
       this.act('balancer: gateway added', { id: g.id, address: g.address });
     }
     servers = await backendServers(this.socket);

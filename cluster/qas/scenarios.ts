@@ -2,6 +2,7 @@
  * The seed's three quality scenarios, run against a local cluster with real
  * faults, each reporting its response measure beside the seed's bar.
  */
+import { clusterAuthHeaders } from '../../lib/security/cluster-credentials';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -36,12 +37,16 @@ export interface Target {
   address: string;
   userToken: string;
   adminToken: string;
+  /** The balancer's CA (TLS clusters). */
+  ca?: Buffer;
 }
 
 export function localTarget(dir: StateDir): Target {
   const c = dir.readConfig();
+  dir.installCredentials(c);
   return {
     dir,
+    ca: dir.clientCa(c),
     address: `${c.host}:${c.balancerPort}`,
     userToken: readFileSync(dir.path('user.token'), 'utf8').trim(),
     adminToken: readFileSync(dir.path('admin.token'), 'utf8').trim(),
@@ -61,7 +66,7 @@ async function scale(t: Target, spec: string[]): Promise<void> {
 }
 
 function client(t: Target): BlockstoreClient {
-  return new BlockstoreClient({ address: t.address, token: t.userToken, timeoutMs: 20_000, retries: 6 });
+  return new BlockstoreClient({ address: t.address, token: t.userToken, timeoutMs: 20_000, retries: 6, ca: t.ca });
 }
 
 function phaseRow(name: string, rs: CallRecord[]): Row {
@@ -101,7 +106,7 @@ export async function qas001(t: Target, o: { durationS: number; rate: number }):
   await sleep(D * 0.1);
   const g3 = gws()[2]!;
   events.push({ t: Date.now(), what: `${g3.id} fails every call for ${pause / 1000} s` });
-  await fetch(`http://${g3.httpAddress}/fault/unavailable?ms=${Math.round(pause)}`, { method: 'POST' });
+  await fetch(`http://${g3.httpAddress}/fault/unavailable?ms=${Math.round(pause)}`, { method: 'POST', headers: clusterAuthHeaders() });
   const faultsEnd = Date.now() + pause + 2000;
   await running;
   c.close();
@@ -127,7 +132,7 @@ export async function qas001(t: Target, o: { durationS: number; rate: number }):
 
 /** QAS-002: the metadata master SIGKILLed under write-heavy load. */
 export async function qas002(t: Target, o: { durationS: number; rate: number }): Promise<ScenarioResult> {
-  const admin = new BlockstoreClient({ address: t.address, token: t.adminToken, timeoutMs: 10_000 });
+  const admin = new BlockstoreClient({ address: t.address, token: t.adminToken, timeoutMs: 10_000, ca: t.ca });
   const events: ScenarioResult['events'] = [];
   const c = client(t);
   const load = new LoadGenerator(c, { rate: () => o.rate, durationMs: o.durationS * 1000, maxInFlight: 64, writeFraction: 0.8, averageBytes: 50_000, prefix: `qas2-${Date.now()}` });

@@ -15,6 +15,7 @@ import type { WatchEvent } from '../../proto/gen/ts/blockstore/v1/WatchEvent';
 import { BlockstoreError } from '../../lib/errors';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import type { RpcServer } from '../../lib/rpc/server';
+import { requestOf } from '../../lib/rpc/malformed';
 import { readClientStream } from '../../lib/rpc/stream-reader';
 import type { Authenticator, Caller } from '../auth/authenticator';
 import type { FileInfo, FileService, WriteOutcome } from '../files/file-service';
@@ -75,7 +76,7 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
       void (async () => {
         if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
-        const req = call.request;
+        const req = requestOf(call.request);
         const { info, data } = await files.getFile(who.userId, req.path, req.version, req.offset, req.length, req.minPosition, signal);
         const send = async (m: GetFileResponse) => {
           if (!call.write(m)) await new Promise((r) => call.once('drain', r));
@@ -148,13 +149,14 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
       void (async () => {
         if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
-        let cursor = call.request.cursor;
+        const req = requestOf(call.request);
+        let cursor = req.cursor;
         // Follow the feed on some metadata node; if that node goes away,
         // resume on another from the last cursor sent (no gap, no duplicate).
         for (;;) {
           try {
             await deps.meta.read(async (c) => {
-              for await (const ev of c.watch(who.userId, call.request.prefix, cursor, signal)) {
+              for await (const ev of c.watch(who.userId, req.prefix, cursor, signal)) {
                 if (!call.write({ cursor: ev.cursor, kind: ev.kind, path: ev.path, version: ev.version, size: ev.size, fromPath: ev.fromPath, time: ev.time })) {
                   await new Promise((r) => call.once('drain', r));
                 }

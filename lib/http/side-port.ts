@@ -5,12 +5,13 @@
  * check body, so this mirrors grpc.health.v1 (FACTS.md).
  */
 import { createServer, type Server } from 'node:http';
+import { CLUSTER_AUTH_HEADER, verifyClusterHeader } from '../security/cluster-credentials';
 
 export interface SidePortOptions {
   listen: string;
   healthy: () => boolean;
   metrics: () => string;
-  /** POST /fault/unavailable?ms=N: fail every call for N ms (fault drills; loopback only by default). */
+  /** POST /fault/unavailable?ms=N: fail every call for N ms (fault drills; needs the cluster secret header). */
   fault?: (ms: number) => void;
 }
 
@@ -30,6 +31,10 @@ export class SidePort {
         const ok = this.o.healthy();
         res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'SERVING\n' : 'NOT_SERVING\n');
       } else if (req.method === 'POST' && req.url?.startsWith('/fault/unavailable') && this.o.fault) {
+        if (!verifyClusterHeader(req.headers[CLUSTER_AUTH_HEADER])) {
+          res.writeHead(403).end(`fault hooks need the cluster secret in ${CLUSTER_AUTH_HEADER}\n`);
+          return;
+        }
         const ms = Number(new URL(req.url, 'http://x').searchParams.get('ms') ?? '10000');
         if (!Number.isFinite(ms) || ms < 0 || ms > 600_000) {
           res.writeHead(400).end('ms: 0 to 600000\n');

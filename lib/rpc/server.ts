@@ -13,6 +13,9 @@ import { reflectionHandler } from './reflection';
 import { toServiceError, type StatusTable } from './status';
 import type { Metrics } from '../metrics';
 import { BlockstoreError } from '../errors';
+import { requireClusterCredentials } from '../security/cluster-credentials';
+import { serverCredentials, verifyClusterCall } from './credentials';
+import { markMalformed, requestOf } from './malformed';
 
 /**
  * HTTP/2 receive window for uploads. Node's default (64 KiB) makes every
@@ -53,6 +56,13 @@ export interface RpcServerOptions {
   metrics?: Metrics;
   /** While it returns true, every call of the registered services fails with UNAVAILABLE (a fault hook for drills). */
   faulty?: () => boolean;
+  /**
+   * 'internal' (block daemons, metadata nodes): every call of the registered
+   * services must carry cluster credentials (secret and/or mTLS client
+   * certificate). 'public' (gateways): TLS when configured, callers are
+   * authenticated by the services themselves (bearer tokens).
+   */
+  exposure: 'internal' | 'public';
 }
 
 /** What a unary handler receives besides the request. */
@@ -65,6 +75,35 @@ export interface CallContext {
 
 export type UnaryFn<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
 
+/**
+ * Wraps a handler of an internal service so it runs only for a caller with
+ * cluster credentials; others get UNAUTHENTICATED before any work is done.
+ */
+function guardHandler(method: grpc.MethodDefinition<unknown, unknown>, handler: grpc.UntypedHandleCall, server: RpcServer): grpc.UntypedHandleCall {
+  const h = handler as (...args: unknown[]) => void;
+  const fail = (err: unknown) => server.toStatus(err, method.path);
+  if (!method.responseStream) {
+    return ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      try {
+        verifyClusterCall(call.metadata);
+      } catch (err) {
+        callback(fail(err));
+        return;
+      }
+      h(call, callback);
+    }) as grpc.UntypedHandleCall;
+  }
+  return ((call: grpc.ServerWritableStream<unknown, unknown>) => {
+    try {
+      verifyClusterCall(call.metadata);
+    } catch (err) {
+      call.emit('error', fail(err));
+      return;
+    }
+    h(call);
+  }) as grpc.UntypedHandleCall;
+}
+
 export class RpcServer {
   readonly health: HealthState;
   private readonly server: grpc.Server;
@@ -76,6 +115,7 @@ export class RpcServer {
 
   constructor(options: RpcServerOptions) {
     this.options = options;
+    if (options.exposure === 'internal') requireClusterCredentials();
     const max = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': max,
@@ -93,9 +133,21 @@ export class RpcServer {
     this.server.addService(protos.grpc.reflection.v1alpha.ServerReflection.service, { ServerReflectionInfo: reflect });
   }
 
-  /** Registers a service; `fullName` is e.g. "blockstore.internal.v1.BlockDaemon". */
+  /**
+   * Registers a service; `fullName` is e.g. "blockstore.internal.v1.BlockDaemon".
+   * Undecodable request bytes reach handlers as a marked message (answered
+   * INVALID_ARGUMENT, not grpc-js's INTERNAL); on an internal server every
+   * call is checked for cluster credentials before its handler runs.
+   */
   addService(fullName: string, definition: grpc.ServiceDefinition, handlers: grpc.UntypedServiceImplementation): void {
-    this.server.addService(definition, handlers);
+    const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+    const wrapped: grpc.UntypedServiceImplementation = {};
+    for (const [name, method] of Object.entries(definition)) {
+      def[name] = { ...method, requestDeserialize: markMalformed(method.requestDeserialize) };
+      const handler = handlers[name];
+      if (handler) wrapped[name] = this.options.exposure === 'internal' ? guardHandler(method, handler, this) : handler;
+    }
+    this.server.addService(def as grpc.ServiceDefinition, wrapped);
     this.serviceNames.push(fullName);
     this.health.set(fullName, 'SERVING');
   }
@@ -109,7 +161,7 @@ export class RpcServer {
       const started = performance.now();
       const run = this.options.faulty?.()
         ? Promise.reject(new BlockstoreError('UNAVAILABLE', 'this node is failing on purpose (fault drill)'))
-        : fn(call.request, { metadata: call.metadata, signal: controller.signal, peer: call.getPeer() });
+        : Promise.resolve().then(() => fn(requestOf(call.request), { metadata: call.metadata, signal: controller.signal, peer: call.getPeer() }));
       run
         .then(
           (res) => {
@@ -145,7 +197,7 @@ export class RpcServer {
   /** Binds and starts; resolves to the bound port. */
   async start(): Promise<number> {
     this.port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(this.options.listen, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      this.server.bindAsync(this.options.listen, serverCredentials(this.options.exposure), (err, port) =>
         err ? reject(err) : resolve(port),
       );
     });

@@ -5,8 +5,9 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { BlockstoreError } from '../errors';
+import { requestOf } from './malformed';
 
-export function readClientStream<T>(call: grpc.ServerReadableStream<T, unknown>, signal: AbortSignal): AsyncGenerator<T> {
+export function readClientStream<T>(call: grpc.ServerReadableStream<T, unknown>, signal: AbortSignal, idleMs = 0): AsyncGenerator<T> {
   const queue: T[] = [];
   let done = false;
   let failure: unknown;
@@ -15,12 +16,34 @@ export function readClientStream<T>(call: grpc.ServerReadableStream<T, unknown>,
     wake?.();
     wake = undefined;
   };
+  // A stream that sends nothing for idleMs is closed (a stalled or
+  // never-ending upload must not hold a slot and its buffers forever).
+  let idleTimer: NodeJS.Timeout | undefined;
+  const armIdle = () => {
+    if (idleMs <= 0 || done || failure) return;
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      failure ??= new BlockstoreError('DEADLINE_EXCEEDED', `no message for ${idleMs} ms: the stream was closed as idle; nothing was committed`);
+      notify();
+    }, idleMs);
+    idleTimer.unref();
+  };
+  armIdle();
   call.on('data', (m: T) => {
+    armIdle();
+    try {
+      requestOf(m);
+    } catch (err) {
+      failure ??= err;
+      notify();
+      return;
+    }
     queue.push(m);
     if (queue.length > 8) call.pause();
     notify();
   });
   call.on('end', () => {
+    clearTimeout(idleTimer);
     done = true;
     notify();
   });
@@ -48,6 +71,7 @@ export function readClientStream<T>(call: grpc.ServerReadableStream<T, unknown>,
         await new Promise<void>((r) => (wake = r));
       }
     } finally {
+      clearTimeout(idleTimer);
       signal.removeEventListener('abort', onAbort);
     }
   })();

@@ -5,6 +5,7 @@
  * QAS-001: gateways killed, paused and failing under load — ≥ 99.9 % of
  * calls succeed.
  */
+import { clusterAuthHeaders, installClusterCredentials, loadClusterCredentials } from '../../lib/security/cluster-credentials';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
@@ -40,9 +41,12 @@ test.before(async () => {
   base = await freeRange();
   address = `127.0.0.1:${base + 1}`;
   await cluster('up', '--base-port', String(base), '--balancer-port', String(base + 1), '--etcd-port', String(base + 2));
+  // This process speaks to the nodes (fault hooks) with the cluster's own secret.
+  dir.installCredentials(dir.readConfig());
 });
 
 test.after(async () => {
+  installClusterCredentials(loadClusterCredentials());
   await cluster('down').catch(() => '');
   const s = dir.readState();
   for (const n of s?.nodes ?? []) {
@@ -120,7 +124,7 @@ test('QAS-001: a gateway killed, one paused, one failing — through HAProxy ≥
   await waitFor('more calls', () => ok > mark2 + 500, 20_000);
   // 3. g1 fails every call for 4 s (fault drill on its side port).
   const http = gw('g1').httpAddress!;
-  await fetch(`http://${http}/fault/unavailable?ms=4000`, { method: 'POST' });
+  await fetch(`http://${http}/fault/unavailable?ms=4000`, { method: 'POST', headers: clusterAuthHeaders() });
   const mark3 = ok;
   await waitFor('calls through the drill', () => ok > mark3 + 1500, 30_000);
   stop = true;

@@ -8,6 +8,7 @@ messages built from that pool alone. Prints one JSON object.
 usage: strict_reflection_client.py ADDRESS SERVICE STUBS_DIR
 """
 import json
+import os
 import sys
 
 sys.path.insert(0, sys.argv[3])
@@ -19,7 +20,11 @@ import reflection_pb2  # noqa: E402
 
 address, service = sys.argv[1], sys.argv[2]
 token = sys.argv[4] if len(sys.argv) > 4 else ""
-call_metadata = [("authorization", "Bearer " + token)] if token else None
+call_metadata = [("authorization", "Bearer " + token)] if token else []
+# Internal services (block daemons) want the cluster secret as well.
+if os.environ.get("BLOCKSTORE_CLUSTER_SECRET"):
+    call_metadata.append(("x-blockstore-cluster-auth", os.environ["BLOCKSTORE_CLUSTER_SECRET"]))
+call_metadata = call_metadata or None
 channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)])
 info = channel.stream_stream(
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",

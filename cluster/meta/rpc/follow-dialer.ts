@@ -1,4 +1,5 @@
 /** The replica's end of MetaReplication.Follow over gRPC. */
+import { internalChannelCredentials, internalChannelOptions } from '../../../lib/rpc/credentials';
 import * as grpc from '@grpc/grpc-js';
 import type { FollowResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/FollowResponse';
 import { CHANNEL_OPTIONS } from '../../../lib/rpc/client';
@@ -8,7 +9,7 @@ import { decodeToReplica, encodeToMaster } from './replication-codec';
 
 export const dialMaster: DialMaster = (address: string): MasterLink => {
   const { protos } = loadProtos();
-  const client = new protos.blockstore.internal.v1.MetaReplication(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  const client = new protos.blockstore.internal.v1.MetaReplication(address, internalChannelCredentials(), { ...CHANNEL_OPTIONS, ...internalChannelOptions() });
   const call = client.Follow();
   let onMessage: (m: ToReplica) => void = () => {};
   const closeHandlers: Array<(err?: Error) => void> = [];

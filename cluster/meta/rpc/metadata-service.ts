@@ -2,6 +2,7 @@
  * gRPC adapter for blockstore.internal.v1.Metadata: requests become domain
  * write requests or reads; results become messages. No logic of its own.
  */
+import { requestOf } from '../../../lib/rpc/malformed';
 import type * as grpc from '@grpc/grpc-js';
 import type { MetadataHandlers } from '../../../proto/gen/ts/blockstore/internal/v1/Metadata';
 import type { VersionInfo } from '../../../proto/gen/ts/blockstore/internal/v1/VersionInfo';
@@ -122,10 +123,12 @@ export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHan
   };
 
   async function watch(call: grpc.ServerWritableStream<WatchRequest__Output, ChangeEvent>): Promise<void> {
-    const req = call.request;
-    let cursor = req.cursor;
+    let req: WatchRequest__Output;
+    let cursor: number;
     let prefix: string;
     try {
+      req = requestOf(call.request);
+      cursor = req.cursor;
       prefix = normalizePrefix(req.prefix);
       if (!req.namespace) throw new BlockstoreError('INVALID_ARGUMENT', 'namespace is required');
     } catch (err) {

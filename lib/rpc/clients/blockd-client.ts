@@ -2,6 +2,7 @@
  * Promise-based client for blockstore.internal.v1.BlockDaemon. Used by peer
  * daemons (CopyBlock), gateways, repair, tests and benchmarks.
  */
+import { internalChannelCredentials, internalChannelOptions } from '../credentials';
 import * as grpc from '@grpc/grpc-js';
 import type { BlockDaemonClient as Raw } from '../../../proto/gen/ts/blockstore/internal/v1/BlockDaemon';
 import type { GetStatsResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/GetStatsResponse';
@@ -14,7 +15,7 @@ export class BlockdClient {
 
   constructor(readonly address: string, options: grpc.ChannelOptions = {}) {
     const { protos } = loadProtos();
-    this.raw = new protos.blockstore.internal.v1.BlockDaemon(address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS, ...options });
+    this.raw = new protos.blockstore.internal.v1.BlockDaemon(address, internalChannelCredentials(), { ...CHANNEL_OPTIONS, ...internalChannelOptions(), ...options });
   }
 
   /** @throws BlockstoreError as sent by the daemon (HASH_MISMATCH, CAPACITY_EXCEEDED, …). */

@@ -3,6 +3,7 @@
  * (Routing writes to the master and reads to replicas is the caller's: see
  * the gateway's metadata router.)
  */
+import { internalChannelCredentials, internalChannelOptions } from '../credentials';
 import * as grpc from '@grpc/grpc-js';
 import type { MetadataClient as Raw } from '../../../proto/gen/ts/blockstore/internal/v1/Metadata';
 import type { ChangeEvent__Output } from '../../../proto/gen/ts/blockstore/internal/v1/ChangeEvent';
@@ -31,7 +32,7 @@ export class MetaClient {
 
   constructor(readonly address: string) {
     const { protos } = loadProtos();
-    this.raw = new protos.blockstore.internal.v1.Metadata(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.raw = new protos.blockstore.internal.v1.Metadata(address, internalChannelCredentials(), { ...CHANNEL_OPTIONS, ...internalChannelOptions() });
   }
 
   createUser(userId: string, name: string, quotaBytes: number, opts?: CallOpts): Promise<CreateUserResponse__Output> {
