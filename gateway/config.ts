@@ -36,6 +36,13 @@ export interface GatewayConfig {
   maxUploadMs: number;
   /** HTTP side port: /healthz for the balancer, /metrics, POST /fault/unavailable?ms=N (drills). */
   httpListen: string;
+  /** Per-user calls per second on this gateway (0: unlimited) and the burst allowed after idling. */
+  userRate: number;
+  userBurst: number;
+  /** Per-user concurrent streams (uploads, downloads, watches) on this gateway (0: unlimited). */
+  userStreams: number;
+  /** A stream whose client sends (upload) or reads (download, watch) nothing this long is closed. */
+  streamIdleMs: number;
   /** SIGTERM: report NOT_SERVING this long before refusing new calls (balancer notice). */
   drainNoticeMs: number;
   drainGraceMs: number;
@@ -57,6 +64,10 @@ export const GATEWAY_FLAGS: FlagSpec[] = [
   { name: 'gc-grace-ms', env: 'BLOCKSTORE_GC_GRACE_MS', type: 'string', value: 'MS', default: '3600000', help: 'collect unreferenced blocks not put for this long; 0 disables' },
   { name: 'max-upload-ms', env: 'BLOCKSTORE_MAX_UPLOAD_MS', type: 'string', value: 'MS', default: '1800000', help: 'longest PutFile (must be shorter than the GC grace)' },
   { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: 'HTTP side port: /healthz, /metrics' },
+  { name: 'user-rate', env: 'BLOCKSTORE_USER_RATE', type: 'string', value: 'CALLS/S', default: '2000', help: 'per-user calls per second on this gateway; 0: unlimited' },
+  { name: 'user-burst', env: 'BLOCKSTORE_USER_BURST', type: 'string', value: 'CALLS', default: '4000', help: 'per-user burst after idling' },
+  { name: 'user-streams', env: 'BLOCKSTORE_USER_STREAMS', type: 'string', value: 'N', default: '256', help: 'per-user concurrent uploads, downloads and watches on this gateway; 0: unlimited' },
+  { name: 'stream-idle-ms', env: 'BLOCKSTORE_STREAM_IDLE_MS', type: 'string', value: 'MS', default: '60000', help: 'close an upload that sends, or a download/watch that reads, nothing this long' },
   { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: NOT_SERVING this long before closing' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '15000', help: 'SIGTERM: wait this long for in-flight calls' },
   ...COMMON.tail,
@@ -83,6 +94,10 @@ export function gatewayConfigFromFlags(v: FlagValues): GatewayConfig {
     repairIntervalMs: parseNumber(required('repair-interval-ms'), '--repair-interval-ms', 100),
     gcGraceMs: parseNumber(required('gc-grace-ms'), '--gc-grace-ms'),
     maxUploadMs: parseNumber(required('max-upload-ms'), '--max-upload-ms', 100),
+    userRate: parseNumber(required('user-rate'), '--user-rate'),
+    userBurst: parseNumber(required('user-burst'), '--user-burst', 1),
+    userStreams: parseNumber(required('user-streams'), '--user-streams'),
+    streamIdleMs: parseNumber(required('stream-idle-ms'), '--stream-idle-ms', 100),
     drainNoticeMs: parseNumber(required('drain-notice-ms'), '--drain-notice-ms'),
     drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
     logLevel: (str('log-level') ?? 'info') as LogLevel,

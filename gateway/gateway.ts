@@ -20,6 +20,7 @@ import { BlockIo } from './blocks/block-io';
 import { ClusterView } from './cluster-view';
 import type { GatewayConfig } from './config';
 import { FileService } from './files/file-service';
+import { UserLimits } from './auth/user-limits';
 import { adminHandlers } from './rpc/admin-service';
 import { filesHandlers } from './rpc/files-service';
 import { GATEWAY_STATUS_TABLE } from './rpc/status-table';
@@ -51,7 +52,8 @@ export class Gateway {
     this.view = new ClusterView(config.etcd, config.etcdPrefix, 1000, logger.child({ component: 'cluster-view' }));
     this.meta = new MetaRouter({ discover: async () => this.view.metas.map((n) => n.address) });
     this.blocks = new BlockIo(this.view, { replicas: config.replicas, writeQuorum: config.writeQuorum, timeoutMs: config.blockTimeoutMs }, logger.child({ component: 'blocks' }));
-    const auth = new Authenticator(this.meta, config.authCacheMs);
+    const limits = new UserLimits({ ratePerSecond: config.userRate, burst: config.userBurst, maxStreams: config.userStreams });
+    const auth = new Authenticator(this.meta, config.authCacheMs, limits);
     const files = new FileService(this.meta, this.blocks, config.maxUploadMs);
     this.metrics = new Metrics({ node: config.id, role: 'gateway' });
     this.server = new RpcServer({
@@ -73,7 +75,7 @@ export class Gateway {
       },
     });
     const { protos } = loadProtos();
-    this.server.addService(FILES_SERVICE, protos.blockstore.v1.Files.service, filesHandlers(this.server, { auth, files, meta: this.meta }));
+    this.server.addService(FILES_SERVICE, protos.blockstore.v1.Files.service, filesHandlers(this.server, { auth, files, meta: this.meta, limits, streamIdleMs: config.streamIdleMs }));
     this.server.addService(
       ADMIN_SERVICE,
       protos.blockstore.v1.Admin.service,

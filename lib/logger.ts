@@ -35,7 +35,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       if (fields) {
         for (const [k, v] of Object.entries(fields)) record[k] = v instanceof Error ? describeError(v) : v;
       }
-      write(JSON.stringify(record) + '\n');
+      write(redact(JSON.stringify(record)) + '\n');
     };
     return {
       debug: (m, f) => emit('debug', m, f),
@@ -46,6 +46,17 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     };
   };
   return make(options.fields ?? {});
+}
+
+/**
+ * Credentials never reach a log line: bearer tokens keep only their public
+ * id (`bst_<id>_[redacted]`), and fields named like a credential are blanked.
+ */
+const TOKEN = /bst_([0-9a-f]{16})_[A-Za-z0-9_-]+/g;
+const SECRET_FIELD = /"(authorization|token|secret|password|x-blockstore-cluster-auth|cluster[_-]?secret)":"(?:[^"\\]|\\.)*"/gi;
+
+export function redact(line: string): string {
+  return line.replace(TOKEN, 'bst_$1_[redacted]').replace(SECRET_FIELD, '"$1":"[redacted]"');
 }
 
 /** A logger that drops everything (tests). */

@@ -99,15 +99,19 @@ export class BlockstoreClient {
     if (position && position > this.position) this.position = position;
   }
 
-  /** Runs `fn` with retries on UNAVAILABLE (calls are idempotent). */
+  /**
+   * Runs `fn` with retries on UNAVAILABLE (calls are idempotent), and on
+   * RATE_LIMITED after the server's retry hint.
+   */
   private async retry<T>(fn: () => Promise<T>): Promise<T> {
     let delay = 100;
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
-        if (attempt >= this.retries || !hasCode(err, 'UNAVAILABLE', 'NOT_MASTER', 'NO_SYNC_REPLICA')) throw err;
-        await new Promise((r) => setTimeout(r, delay));
+        if (attempt >= this.retries || !hasCode(err, 'UNAVAILABLE', 'NOT_MASTER', 'NO_SYNC_REPLICA', 'RATE_LIMITED')) throw err;
+        const hint = Number((err as BlockstoreError).details?.retryafterms);
+        await new Promise((r) => setTimeout(r, Number.isFinite(hint) && hint > 0 ? Math.min(hint, 10_000) : delay));
         delay = Math.min(delay * 2, 2000);
       }
     }

@@ -3,6 +3,7 @@
  * carry a position (from a write's reply): it waits, bounded, until this
  * node has applied it, so a client reads its own writes through any node.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { BlockstoreError } from '../../lib/errors';
 import { isBlockHash } from '../../lib/hash';
 import { normalizePath, normalizePrefix } from '../../lib/paths';
@@ -47,8 +48,12 @@ export class Reads {
 
   async authenticate(tokenHash: string): Promise<TokenRec> {
     if (!isBlockHash(tokenHash)) throw new BlockstoreError('UNAUTHENTICATED', 'malformed token');
+    // The key is the SHA-256 of what the caller sent, so the lookup's timing
+    // tells nothing about stored tokens; the final comparison is constant-time.
     const tok = await this.store.getJson<TokenRec>(K.token(tokenHash));
-    if (!tok) throw new BlockstoreError('UNAUTHENTICATED', 'unknown or revoked token');
+    if (!tok || !timingSafeEqual(Buffer.from(tok.tokenHash, 'hex'), Buffer.from(tokenHash, 'hex'))) {
+      throw new BlockstoreError('UNAUTHENTICATED', 'unknown or revoked token');
+    }
     return tok;
   }
 

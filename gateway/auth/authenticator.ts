@@ -7,6 +7,7 @@
 import { BlockstoreError } from '../../lib/errors';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import { hashToken } from './tokens';
+import type { UserLimits } from './user-limits';
 
 export interface Caller {
   userId: string;
@@ -20,12 +21,21 @@ export class Authenticator {
   constructor(
     private readonly meta: MetaRouter,
     private readonly cacheMs: number,
+    /** Per-user call rate, charged once the caller is known. */
+    private readonly limits?: UserLimits,
   ) {}
 
   /**
-   * @throws BlockstoreError UNAUTHENTICATED (missing, malformed, unknown or revoked token).
+   * @throws BlockstoreError UNAUTHENTICATED (missing, malformed, unknown or revoked token),
+   * RATE_LIMITED (the user is over their call rate; details.retryAfterMs).
    */
   async authenticate(authorization: string | undefined): Promise<Caller> {
+    const caller = await this.identify(authorization);
+    this.limits?.admit(caller.userId);
+    return caller;
+  }
+
+  private async identify(authorization: string | undefined): Promise<Caller> {
     if (!authorization) throw new BlockstoreError('UNAUTHENTICATED', 'missing "authorization: Bearer <token>" metadata');
     const m = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
     if (!m || m[1]!.length > 512) throw new BlockstoreError('UNAUTHENTICATED', 'malformed authorization header; expected "Bearer <token>"');

@@ -18,6 +18,7 @@ import type { RpcServer } from '../../lib/rpc/server';
 import { requestOf } from '../../lib/rpc/malformed';
 import { readClientStream } from '../../lib/rpc/stream-reader';
 import type { Authenticator, Caller } from '../auth/authenticator';
+import type { UserLimits } from '../auth/user-limits';
 import type { FileInfo, FileService, WriteOutcome } from '../files/file-service';
 
 const DATA_MESSAGE_BYTES = 1024 * 1024;
@@ -37,8 +38,36 @@ function cancelSignal(call: { on(ev: 'cancelled', l: () => void): unknown }): Ab
   return ac.signal;
 }
 
-export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; files: FileService; meta: MetaRouter }): FilesHandlers {
-  const { auth, files } = deps;
+/**
+ * Waits until a stream's send buffer drains; a client that stops reading
+ * for idleMs gets the stream closed (it must not hold buffers and a slot).
+ * @throws BlockstoreError DEADLINE_EXCEEDED.
+ */
+function drained(call: { once(ev: 'drain', l: () => void): unknown; removeListener(ev: 'drain', l: () => void): unknown }, idleMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onDrain = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      call.removeListener('drain', onDrain);
+      reject(new BlockstoreError('DEADLINE_EXCEEDED', `the client read nothing for ${idleMs} ms: the stream was closed as idle`));
+    }, idleMs);
+    call.once('drain', onDrain);
+  });
+}
+
+export interface FilesDeps {
+  auth: Authenticator;
+  files: FileService;
+  meta: MetaRouter;
+  limits: UserLimits;
+  /** An upload that sends nothing, or a download/watch whose client reads nothing, this long is closed. */
+  streamIdleMs: number;
+}
+
+export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers {
+  const { auth, files, limits, streamIdleMs } = deps;
   return {
     PutFile: (call: grpc.ServerReadableStream<PutFileRequest__Output, PutFileResponse>, callback: grpc.sendUnaryData<PutFileResponse>) => {
       const signal = cancelSignal(call);
@@ -46,18 +75,23 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
       void (async () => {
         if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
-        const messages = readClientStream(call, signal);
-        const first = await messages.next();
-        if (first.done || first.value.msg !== 'header') throw new BlockstoreError('INVALID_ARGUMENT', 'the first PutFile message must be the header');
-        const h = first.value.header!;
-        async function* data(): AsyncGenerator<Buffer> {
-          for await (const m of messages) {
-            if (m.msg !== 'data') throw new BlockstoreError('INVALID_ARGUMENT', 'only data messages may follow the header');
-            yield m.data!;
+        const release = limits.openStream(who.userId);
+        try {
+          const messages = readClientStream(call, signal, streamIdleMs);
+          const first = await messages.next();
+          if (first.done || first.value.msg !== 'header') throw new BlockstoreError('INVALID_ARGUMENT', 'the first PutFile message must be the header');
+          const h = first.value.header!;
+          async function* data(): AsyncGenerator<Buffer> {
+            for await (const m of messages) {
+              if (m.msg !== 'data') throw new BlockstoreError('INVALID_ARGUMENT', 'only data messages may follow the header');
+              yield m.data!;
+            }
           }
+          const r = await files.putFile(who.userId, who.tokenId, { path: h.path, expectedVersion: h.expectedVersion, idempotencyKey: h.idempotencyKey, contentHash: h.contentHash }, data(), signal);
+          return { file: r.file ?? null, position: r.position, bytesStored: r.bytesStored, replayed: r.replayed };
+        } finally {
+          release();
         }
-        const r = await files.putFile(who.userId, who.tokenId, { path: h.path, expectedVersion: h.expectedVersion, idempotencyKey: h.idempotencyKey, contentHash: h.contentHash }, data(), signal);
-        return { file: r.file ?? null, position: r.position, bytesStored: r.bytesStored, replayed: r.replayed };
       })().then(
         (res) => {
           server.record('PutFile', 'OK', started);
@@ -77,17 +111,22 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
         if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
         const req = requestOf(call.request);
-        const { info, data } = await files.getFile(who.userId, req.path, req.version, req.offset, req.length, req.minPosition, signal);
-        const send = async (m: GetFileResponse) => {
-          if (!call.write(m)) await new Promise((r) => call.once('drain', r));
-        };
-        await send({ info: fileMsg(info) });
-        for await (const piece of data) {
-          if (signal.aborted) return;
-          for (let i = 0; i < piece.length; i += DATA_MESSAGE_BYTES) await send({ data: piece.subarray(i, i + DATA_MESSAGE_BYTES) });
+        const release = limits.openStream(who.userId);
+        try {
+          const { info, data } = await files.getFile(who.userId, req.path, req.version, req.offset, req.length, req.minPosition, signal);
+          const send = async (m: GetFileResponse) => {
+            if (!call.write(m)) await drained(call, streamIdleMs);
+          };
+          await send({ info: fileMsg(info) });
+          for await (const piece of data) {
+            if (signal.aborted) return;
+            for (let i = 0; i < piece.length; i += DATA_MESSAGE_BYTES) await send({ data: piece.subarray(i, i + DATA_MESSAGE_BYTES) });
+          }
+          call.end();
+          server.record('GetFile', 'OK', started);
+        } finally {
+          release();
         }
-        call.end();
-        server.record('GetFile', 'OK', started);
       })().catch((err: unknown) => {
         const st = server.toStatus(err, 'GetFile');
         server.record('GetFile', String(st.code), started);
@@ -128,11 +167,16 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
       void (async () => {
         if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
-        async function* blocks() {
-          for await (const m of readClientStream(call, signal)) yield { hash: m.hash, data: m.data };
+        const release = limits.openStream(who.userId);
+        try {
+          async function* blocks() {
+            for await (const m of readClientStream(call, signal, streamIdleMs)) yield { hash: m.hash, data: m.data };
+          }
+          const r = await files.putBlocks(who.userId, blocks(), signal);
+          return { blocksStored: r.count, bytesStored: r.bytes };
+        } finally {
+          release();
         }
-        const r = await files.putBlocks(who.userId, blocks(), signal);
-        return { blocksStored: r.count, bytesStored: r.bytes };
       })().then(
         (res) => callback(null, res),
         (err: unknown) => callback(server.toStatus(err, 'PutBlocks')),
@@ -146,10 +190,12 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
     }),
     Watch: (call: grpc.ServerWritableStream<WatchRequest__Output, WatchEvent>) => {
       const signal = cancelSignal(call);
+      let release = () => {};
       void (async () => {
         if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
         const req = requestOf(call.request);
+        release = limits.openStream(who.userId);
         let cursor = req.cursor;
         // Follow the feed on some metadata node; if that node goes away,
         // resume on another from the last cursor sent (no gap, no duplicate).
@@ -158,7 +204,7 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
             await deps.meta.read(async (c) => {
               for await (const ev of c.watch(who.userId, req.prefix, cursor, signal)) {
                 if (!call.write({ cursor: ev.cursor, kind: ev.kind, path: ev.path, version: ev.version, size: ev.size, fromPath: ev.fromPath, time: ev.time })) {
-                  await new Promise((r) => call.once('drain', r));
+                  await drained(call, streamIdleMs);
                 }
                 cursor = ev.cursor;
               }
@@ -170,9 +216,11 @@ export function filesHandlers(server: RpcServer, deps: { auth: Authenticator; fi
           if (signal.aborted) return;
           await new Promise((r) => setTimeout(r, 100));
         }
-      })().catch((err: unknown) => {
-        if (!signal.aborted) call.emit('error', server.toStatus(err, 'Watch'));
-      });
+      })()
+        .catch((err: unknown) => {
+          if (!signal.aborted) call.emit('error', server.toStatus(err, 'Watch'));
+        })
+        .finally(() => release());
     },
     GetUsage: server.unary('GetUsage', async (_req, ctx) => {
       const who = await caller(auth, ctx.metadata);

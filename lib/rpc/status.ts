@@ -49,6 +49,8 @@ export function toServiceError(err: unknown, table: StatusTable, logger: Logger,
   if (err instanceof BlockstoreError) {
     metadata.set(ERROR_CODE_KEY, err.code);
     for (const [k, v] of Object.entries(err.details)) metadata.set(DETAIL_PREFIX + k.toLowerCase(), v);
+    // gRPC clients' retry policies honour this hint (gRFC A6).
+    if (err.details.retryAfterMs) metadata.set('grpc-retry-pushback-ms', err.details.retryAfterMs);
     if (err.code === 'INTERNAL') logger.error('internal error', { method, err });
     return { code: table[err.code], details: err.message, metadata };
   }
