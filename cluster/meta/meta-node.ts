@@ -67,7 +67,7 @@ export class MetaNode {
   ) {
     mkdirSync(config.dataDir, { recursive: true });
     this.store = new MetaStore(config.dataDir);
-    this.reads = new Reads(this.store, config.readWaitMs);
+    this.reads = new Reads(this.store, config.readWaitMs, () => this.term !== undefined);
     this.store.onApplied = (pos) => this.reads.applied(pos);
     this.coordinator = new MetaCoordinator({
       endpoints: config.etcd,

@@ -17,6 +17,8 @@ export class Reads {
   constructor(
     private readonly store: MetaStore,
     private readonly readWaitMs: number,
+    /** True while this node is the master: its log holds every acknowledged position. */
+    private readonly isMaster: () => boolean = () => false,
   ) {}
 
   /** Called with each new applied position. */
@@ -36,6 +38,11 @@ export class Reads {
    */
   async waitFor(minPosition: number): Promise<void> {
     if (minPosition <= this.store.applied.seq) return;
+    // Every acknowledged write is in the master's log (synchronous
+    // replication), so a position past its end was never handed out.
+    if (this.isMaster() && minPosition > this.store.last.seq) {
+      throw new BlockstoreError('INVALID_ARGUMENT', `min_position ${minPosition} is past the end of the log (${this.store.last.seq}): no write was acknowledged there`);
+    }
     await new Promise<void>((resolve, reject) => {
       const w = { seq: minPosition, resolve: () => (clearTimeout(t), resolve()) };
       const t = setTimeout(() => {

@@ -145,7 +145,7 @@ export class FileService {
     }
     const contentHash = whole.digest('hex');
     if (header.contentHash && header.contentHash !== contentHash) {
-      throw new BlockstoreError('INVALID_ARGUMENT', `content_hash ${header.contentHash} does not match the uploaded bytes (${contentHash}); nothing was committed`);
+      throw new BlockstoreError('HASH_MISMATCH', `content_hash ${header.contentHash} does not match the uploaded bytes (${contentHash}); nothing was committed`);
     }
     const r = await this.meta.write((c) =>
       c.commitVersion({
@@ -245,7 +245,8 @@ export class FileService {
     };
     for await (const b of blocks) {
       assertBlockHash(b.hash);
-      if (b.data.length === 0 || b.data.length > 4 * 1024 * 1024) throw new BlockstoreError('INVALID_ARGUMENT', `block ${b.hash}: 1 byte to 4 MiB, got ${b.data.length}`);
+      if (b.data.length === 0) throw new BlockstoreError('INVALID_ARGUMENT', `block ${b.hash}: empty`);
+      if (b.data.length > 4 * 1024 * 1024) throw new BlockstoreError('BLOCK_TOO_LARGE', `block ${b.hash}: at most 4 MiB, got ${b.data.length} bytes`);
       if (sha256Hex(b.data) !== b.hash) throw new BlockstoreError('HASH_MISMATCH', `block data does not hash to ${b.hash}`);
       const nodes = await this.blocks.write(b.hash, b.data, signal);
       staged.push({ hash: b.hash, size: b.data.length, nodes });

@@ -42,6 +42,7 @@ const root = loadRoot([
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   'envoy/service/discovery/v3/discovery.proto',
   'envoy/config/endpoint/v3/endpoint.proto',
 ]);
@@ -114,7 +115,7 @@ test('cluster/envoy/envoy.yaml is a valid envoy.config.bootstrap.v3.Bootstrap', 
   assert.equal(problems, []);
   // What the config must do, not only that it parses.
   const text = JSON.stringify(doc);
-  for (const needle of ['grpc_health_check', 'outlier_detection', 'unavailable,reset,connect-failure', 'envoy.retry_host_predicates.previous_hosts', 'path_config_source', 'ROUND_ROBIN']) {
+  for (const needle of ['grpc_health_check', 'outlier_detection', 'unavailable,reset,connect-failure', 'envoy.retry_host_predicates.previous_hosts', 'path_config_source', 'ROUND_ROBIN', 'DownstreamTlsContext', 'UpstreamTlsContext', 'trusted_ca']) {
     assert.ok(text.includes(needle), needle);
   }
 });
