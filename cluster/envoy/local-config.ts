@@ -6,15 +6,30 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { parse, stringify } from 'yaml';
 
 const SHIPPED = join(__dirname, 'envoy.yaml');
 
-export function localEnvoyConfig(o: { host: string; port: number; adminPort: number; edsDir: string }): string {
-  return readFileSync(SHIPPED, 'utf8')
+/**
+ * With `tls` (a `cluster up --tls` cluster) the shipped TLS blocks point at
+ * the local CA and certificate; without, they are removed (plaintext).
+ */
+export function localEnvoyConfig(o: { host: string; port: number; adminPort: number; edsDir: string; tls?: { ca: string; cert: string; key: string } }): string {
+  let text = readFileSync(SHIPPED, 'utf8')
     .replace('socket_address: { address: 127.0.0.1, port_value: 9901 }', `socket_address: { address: ${o.host}, port_value: ${o.adminPort} }`)
     .replace('socket_address: { address: 0.0.0.0, port_value: 7000 }', `socket_address: { address: ${o.host}, port_value: ${o.port} }`)
     .replace('path: /etc/blockstore/envoy/gateways-eds.yaml', `path: ${join(o.edsDir, 'gateways-eds.yaml')}`)
     .replace('watched_directory: { path: /etc/blockstore/envoy }', `watched_directory: { path: ${o.edsDir} }`);
+  if (o.tls) {
+    return text
+      .replace('filename: /etc/blockstore/tls/balancer.pem', `filename: ${o.tls.cert}`)
+      .replace('filename: /etc/blockstore/tls/balancer.key', `filename: ${o.tls.key}`)
+      .replace('filename: /etc/blockstore/tls/ca.pem', `filename: ${o.tls.ca}`);
+  }
+  const doc = parse(text) as { static_resources: { listeners: Array<{ filter_chains: Array<Record<string, unknown>> }>; clusters: Array<Record<string, unknown>> } };
+  for (const l of doc.static_resources.listeners) for (const fc of l.filter_chains) delete fc.transport_socket;
+  for (const c of doc.static_resources.clusters) delete c.transport_socket;
+  return stringify(doc);
 }
 
 /** The Envoy binary to use: ENVOY_BIN, else `envoy` on PATH, else none. */

@@ -149,7 +149,8 @@ export class Supervisor {
     mkdirSync(edsDir, { recursive: true });
     writeEds(edsDir, await this.membership!.list('gateway'));
     const cfg = this.dir.path('envoy.yaml');
-    writeFileSync(cfg, localEnvoyConfig({ host: c.host, port: c.balancerPort, adminPort: c.basePort + 99, edsDir }));
+    const tls = c.tls ? ensureLocalTls(this.dir.dir, [c.host]) : undefined;
+    writeFileSync(cfg, localEnvoyConfig({ host: c.host, port: c.balancerPort, adminPort: c.basePort + 99, edsDir, tls: tls && { ca: tls.ca, cert: tls.cert, key: tls.key } }));
     this.envoy = true;
     await this.spawnNode('haproxy', 'haproxy', envoy, ['-c', cfg, '--log-level', 'warn'], `${c.host}:${c.balancerPort}`, 'probe-admin');
   }

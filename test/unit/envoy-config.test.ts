@@ -131,6 +131,13 @@ test('the local cluster variant (cluster up with ENVOY_BIN) is valid too and poi
   assert.match(text, 'port_value: 17099');
   assert.match(text, '/tmp/state/envoy/gateways-eds.yaml');
   assert.not.match(text, 'path: /etc/blockstore');
+  assert.not.match(text, 'transport_socket', 'a plaintext local cluster: no TLS blocks');
+  const tls = localEnvoyConfig({ host: '127.0.0.1', port: 17000, adminPort: 17099, edsDir: '/tmp/state/envoy', tls: { ca: '/s/tls/ca.pem', cert: '/s/tls/node.pem', key: '/s/tls/node.key' } });
+  const tproblems: string[] = [];
+  validate(root.lookupType('envoy.config.bootstrap.v3.Bootstrap'), parse(tls), 'bootstrap', tproblems);
+  assert.equal(tproblems, []);
+  for (const f of ['/s/tls/ca.pem', '/s/tls/node.pem', '/s/tls/node.key']) assert.match(tls, `filename: ${f}`);
+  assert.not.match(tls, '/etc/blockstore/tls');
   assert.is(findEnvoy({ ENVOY_BIN: '/opt/envoy/bin/envoy', PATH: '' }), '/opt/envoy/bin/envoy');
   assert.is(findEnvoy({ PATH: '/nonexistent' }), undefined);
 });
