@@ -68,6 +68,7 @@ export class Gateway {
     this.side = new SidePort({
       listen: config.httpListen,
       healthy: () => this.state === 'serving',
+      unhealthyStatus: 404, // draining: the balancer stops new calls, in-flight ones finish
       metrics: () => this.metrics.render(),
       fault: (ms) => {
         this.failUntil = Date.now() + ms;

@@ -342,8 +342,9 @@ export class BlockstoreClient {
     return this.unary(this.admin, 'createUser', { userId, name, quotaBytes });
   }
 
-  issueToken(userId: string, scope: 'user' | 'admin' = 'user'): Promise<{ tokenId: string; token: string }> {
-    return this.unary(this.admin, 'issueToken', { userId, scope });
+  /** `ttlSeconds` > 0: the token stops working that long after it is issued. */
+  issueToken(userId: string, scope: 'user' | 'admin' = 'user', ttlSeconds = 0): Promise<{ tokenId: string; token: string; expiresAt: string }> {
+    return this.unary(this.admin, 'issueToken', { userId, scope, ttlSeconds });
   }
 
   revokeToken(tokenId: string): Promise<object> {

@@ -39,9 +39,14 @@ frontend grpc
 
 backend gateways
   balance roundrobin
+  # 200: in service. 404 (a draining gateway): no new calls, calls in
+  # flight finish. Anything else or no answer (a crashed or frozen gateway)
+  # marks it DOWN, and its sessions are shut at once so the clients'
+  # retries go elsewhere instead of hanging on it.
   option httpchk GET /healthz
+  http-check disable-on-404
   http-check expect status 200
-  default-server inter 300ms fastinter 200ms downinter 500ms fall 2 rise 2 proto h2 check-proto h1
+  default-server inter 200ms fastinter 200ms downinter 500ms fall 2 rise 2 proto h2 check-proto h1 on-marked-down shutdown-sessions
 ${preload}`;
 }
 
@@ -79,7 +84,7 @@ export async function backendServers(socket: string): Promise<BackendServer[]> {
 export async function addGateway(socket: string, name: string, address: string, checkPort: number, tlsCa?: string): Promise<void> {
   // With TLS the check stays plain HTTP: it goes to the side port (\`port\`), which HAProxy then does not wrap in TLS.
   const tls = tlsCa ? ` ssl verify required ca-file ${tlsCa} alpn h2` : '';
-  const r = await haproxyCommand(socket, `add server gateways/${name} ${address} proto h2${tls} check port ${checkPort} check-proto h1`);
+  const r = await haproxyCommand(socket, `add server gateways/${name} ${address} proto h2${tls} check port ${checkPort} check-proto h1 inter 200ms fastinter 200ms downinter 500ms fall 2 rise 2 on-marked-down shutdown-sessions`);
   if (!/New server registered/i.test(r)) throw new Error(`haproxy add server ${name}: ${r.trim()}`);
   await haproxyCommand(socket, `enable health gateways/${name}`);
   await haproxyCommand(socket, `enable server gateways/${name}`);

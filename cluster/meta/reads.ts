@@ -61,6 +61,9 @@ export class Reads {
     if (!tok || !timingSafeEqual(Buffer.from(tok.tokenHash, 'hex'), Buffer.from(tokenHash, 'hex'))) {
       throw new BlockstoreError('UNAUTHENTICATED', 'unknown or revoked token');
     }
+    if (tok.expiresAtMs && Date.now() >= tok.expiresAtMs) {
+      throw new BlockstoreError('UNAUTHENTICATED', `token ${tok.tokenId} expired at ${new Date(tok.expiresAtMs).toISOString()}`);
+    }
     return tok;
   }
 

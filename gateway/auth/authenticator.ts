@@ -45,7 +45,9 @@ export class Authenticator {
     const r = await this.meta.read((c) => c.authenticate(hash, 0, { timeoutMs: 5000 }));
     const caller: Caller = { userId: r.userId, scope: r.scope === 'admin' ? 'admin' : 'user', tokenId: r.tokenId };
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hash, { caller, until: Date.now() + this.cacheMs });
+    // Never cached past the token's expiry.
+    const until = Math.min(Date.now() + this.cacheMs, r.expiresAtMs > 0 ? r.expiresAtMs : Infinity);
+    this.cache.set(hash, { caller, until });
     return caller;
   }
 

@@ -106,8 +106,11 @@ export function adminHandlers(
     IssueToken: server.unary('IssueToken', async (req, ctx) => {
       await admin(ctx.metadata);
       const t = newToken();
-      await deps.meta.write((c) => c.issueToken(req.userId, t.tokenHash, t.tokenId, req.scope || 'user'));
-      return { tokenId: t.tokenId, token: t.token };
+      const ttl = req.ttlSeconds;
+      if (!Number.isSafeInteger(ttl) || ttl < 0 || ttl > 10 * 365 * 86400) throw new BlockstoreError('INVALID_ARGUMENT', `ttl_seconds: 0 (never) to ten years, got ${ttl}`);
+      const expiresAtMs = ttl > 0 ? Date.now() + ttl * 1000 : 0;
+      await deps.meta.write((c) => c.issueToken(req.userId, t.tokenHash, t.tokenId, req.scope || 'user', { expiresAtMs }));
+      return { tokenId: t.tokenId, token: t.token, expiresAt: expiresAtMs ? new Date(expiresAtMs).toISOString() : '' };
     }),
     RevokeToken: server.unary('RevokeToken', async (req, ctx) => {
       await admin(ctx.metadata);

@@ -10,6 +10,13 @@ import { CLUSTER_AUTH_HEADER, verifyClusterHeader } from '../security/cluster-cr
 export interface SidePortOptions {
   listen: string;
   healthy: () => boolean;
+  /**
+   * Status /healthz answers while not healthy (default 503). Gateways answer
+   * 404 while draining: HAProxy's \`http-check disable-on-404\` then stops
+   * sending new calls but lets calls in flight finish, where a failed check
+   * (DOWN) shuts the gateway's sessions down.
+   */
+  unhealthyStatus?: number;
   metrics: () => string;
   /** POST /fault/unavailable?ms=N: fail every call for N ms (fault drills; needs the cluster secret header). */
   fault?: (ms: number) => void;
@@ -29,7 +36,7 @@ export class SidePort {
     this.server = createServer((req, res) => {
       if (req.url === '/healthz') {
         const ok = this.o.healthy();
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'SERVING\n' : 'NOT_SERVING\n');
+        res.writeHead(ok ? 200 : (this.o.unhealthyStatus ?? 503), { 'content-type': 'text/plain' }).end(ok ? 'SERVING\n' : 'NOT_SERVING\n');
       } else if (req.method === 'POST' && req.url?.startsWith('/fault/unavailable') && this.o.fault) {
         if (!verifyClusterHeader(req.headers[CLUSTER_AUTH_HEADER])) {
           res.writeHead(403).end(`fault hooks need the cluster secret in ${CLUSTER_AUTH_HEADER}\n`);

@@ -18,6 +18,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import { CLUSTER_AUTH_HEADER } from '../../lib/security/cluster-credentials';
 import { FullCluster } from '../harness/full-cluster';
+import { waitFor } from '../harness/wait';
 import { clientStreamRaw, metadataWith, pb, rawClient, serverStreamRaw, unaryRaw, type Outcome } from '../harness/raw-grpc';
 
 const test = suite('hostile input campaign');
@@ -96,6 +97,8 @@ function processes() {
 
 let before: Snapshot;
 let revokedToken = '';
+let expiringToken = '';
+let expiresAt = 0;
 let aliceBlock = '';
 
 test.before(async () => {
@@ -117,6 +120,11 @@ test.before(async () => {
   const t = await admin.issueToken('alice');
   await admin.revokeToken(t.tokenId);
   revokedToken = t.token;
+  const e = await admin.issueToken('alice', 'user', 2);
+  expiringToken = e.token;
+  expiresAt = Date.parse(e.expiresAt);
+  assert.ok(expiresAt > Date.now() - 1000, 'the token carries its expiry');
+  await c.client(expiringToken).stat('docs/small.bin'); // works while fresh
   const gws = c.gatewayAddresses();
   gw = rawClient(gws[0]!);
   gw2 = rawClient(gws[1]!);
@@ -226,6 +234,9 @@ test('tokens: missing, malformed, forged, revoked, oversize, another user, wrong
   const id = tokens.alice!.split('_')[1]!;
   expect('Files/StatFile', "forged token (alice's token id, made-up secret)", await call(metadataWith({ authorization: `Bearer bst_${id}_${randomBytes(32).toString('base64url')}` })), 'UNAUTHENTICATED');
   expect('Files/StatFile', 'revoked token', await call(metadataWith({ authorization: `Bearer ${revokedToken}` })), 'UNAUTHENTICATED');
+  await waitFor('the short-lived token to pass its expiry', () => Date.now() > expiresAt + 100, 10_000);
+  expect('Files/StatFile', 'expired token (issued with ttl_seconds 2; worked while fresh)', await call(metadataWith({ authorization: `Bearer ${expiringToken}` })), 'UNAUTHENTICATED');
+  expect('Admin/IssueToken', 'ttl_seconds 2^64-1', await unaryRaw(gw, A + 'IssueToken', pb.msg(pb.bytes(1, 'alice'), pb.u64(3, -1n)), metadataWith({ authorization: `Bearer ${c.adminToken}` })), 'INVALID_ARGUMENT');
   expect('Files/StatFile', 'token of 6 KiB', await call(metadataWith({ authorization: `Bearer ${'x'.repeat(6 * 1024)}` })), 'UNAUTHENTICATED');
   expect('Files/StatFile', "another user's file (mallory reads alice's path)", await call(auth('mallory')), 'NOT_FOUND');
   expect('Files/GetFile', "another user's file, streamed", await serverStreamRaw(gw, F + 'GetFile', stat, auth('mallory')), 'NOT_FOUND');
@@ -296,7 +307,7 @@ test('after the campaign: every process alive, memory bounded, nothing stored ch
   assert.equal(before.blocks.filter((b) => !had.has(b)), [], 'no stored block removed or changed');
   console.log(`campaign: ${rows.length} inputs; ${after.blocks.length - before.blocks.length} unreferenced block copies left by interrupted uploads (collected after the GC grace)`);
   assert.is(after.metaSeq, before.metaSeq, 'the metadata log did not move');
-  const secrets = [...Object.values(tokens), c.adminToken, revokedToken].map((t) => t.split('_').slice(2).join('_'));
+  const secrets = [...Object.values(tokens), c.adminToken, revokedToken, expiringToken].map((t) => t.split('_').slice(2).join('_'));
   secrets.push(process.env.BLOCKSTORE_CLUSTER_SECRET!);
   for (const p of processes()) {
     const out = p.proc.output();

@@ -38,7 +38,7 @@ export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHan
       return { user: r.outcome.user ?? null, result: result(r) };
     }),
     IssueToken: server.unary('IssueToken', async (req) => {
-      const r = await node.write({ kind: 'issueToken', userId: req.userId, tokenHash: req.tokenHash, tokenId: req.tokenId, scope: req.scope });
+      const r = await node.write({ kind: 'issueToken', userId: req.userId, tokenHash: req.tokenHash, tokenId: req.tokenId, scope: req.scope, expiresAtMs: req.expiresAtMs });
       return { result: result(r) };
     }),
     RevokeToken: server.unary('RevokeToken', async (req) => ({ result: result(await node.write({ kind: 'revokeToken', tokenId: req.tokenId })) })),
@@ -83,7 +83,7 @@ export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHan
     Authenticate: server.unary('Authenticate', async (req) => {
       await read(req.read);
       const tok = await reads.authenticate(req.tokenHash);
-      return { userId: tok.userId, scope: tok.scope, tokenId: tok.tokenId };
+      return { userId: tok.userId, scope: tok.scope, tokenId: tok.tokenId, expiresAtMs: tok.expiresAtMs ?? 0 };
     }),
     GetUser: server.unary('GetUser', async (req) => {
       await read(req.read);

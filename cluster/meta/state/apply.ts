@@ -18,6 +18,7 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
     }
     case 'issueToken': {
       const tok: TokenRec = { tokenId: op.tokenId, tokenHash: op.tokenHash, userId: op.userId, scope: op.scope, createdAt: op.time };
+      if (op.expiresAtMs) tok.expiresAtMs = op.expiresAtMs;
       view.putJson(K.token(op.tokenHash), tok);
       view.putJson(K.tokenId(op.tokenId), op.tokenHash);
       return;

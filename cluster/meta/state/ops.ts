@@ -8,7 +8,7 @@ import type { BlockRefRec } from './records';
 export type Op =
   | { type: 'noop'; reason: string }
   | { type: 'createUser'; userId: string; name: string; quotaBytes: number; time: string }
-  | { type: 'issueToken'; tokenId: string; tokenHash: string; userId: string; scope: 'user' | 'admin'; time: string }
+  | { type: 'issueToken'; tokenId: string; tokenHash: string; userId: string; scope: 'user' | 'admin'; time: string; expiresAtMs?: number }
   | { type: 'revokeToken'; tokenId: string }
   | {
       type: 'commit';

@@ -17,6 +17,8 @@ export interface TokenRec {
   userId: string;
   scope: 'user' | 'admin';
   createdAt: string;
+  /** Refused from this instant (ms since the epoch); absent: never expires. */
+  expiresAtMs?: number;
 }
 
 export interface BlockRefRec {

@@ -17,7 +17,7 @@ const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 export type WriteRequest =
   | { kind: 'noop'; reason: string }
   | { kind: 'createUser'; userId: string; name: string; quotaBytes: number }
-  | { kind: 'issueToken'; userId: string; tokenHash: string; tokenId: string; scope: string }
+  | { kind: 'issueToken'; userId: string; tokenHash: string; tokenId: string; scope: string; expiresAtMs?: number }
   | { kind: 'revokeToken'; tokenId: string }
   | {
       kind: 'commit';
@@ -103,7 +103,11 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
       if (req.scope !== 'user' && req.scope !== 'admin') invalid(`scope: "user" or "admin", got ${JSON.stringify(req.scope)}`);
       if (await view.get(K.tokenId(req.tokenId))) throw new BlockstoreError('ALREADY_EXISTS', `token ${req.tokenId} already exists`);
       if (await view.getJson<TokenRec>(K.token(req.tokenHash))) throw new BlockstoreError('ALREADY_EXISTS', 'a token with this hash already exists');
-      return { op: { type: 'issueToken', tokenId: req.tokenId, tokenHash: req.tokenHash, userId: req.userId, scope: req.scope, time }, outcome: {} };
+      const expiresAtMs = req.expiresAtMs ?? 0;
+      if (!Number.isSafeInteger(expiresAtMs) || expiresAtMs < 0) invalid(`expires_at_ms: milliseconds since the epoch or 0, got ${expiresAtMs}`);
+      const op: Op = { type: 'issueToken', tokenId: req.tokenId, tokenHash: req.tokenHash, userId: req.userId, scope: req.scope, time };
+      if (expiresAtMs > 0) op.expiresAtMs = expiresAtMs;
+      return { op, outcome: {} };
     }
     case 'revokeToken': {
       checkId(req.tokenId, 'token_id');

@@ -39,8 +39,8 @@ export class MetaClient {
     return callUnary(this.raw, this.raw.createUser, { userId, name, quotaBytes }, opts);
   }
 
-  issueToken(userId: string, tokenHash: string, tokenId: string, scope: string, opts?: CallOpts): Promise<{ result: WriteResult__Output | null }> {
-    return callUnary(this.raw, this.raw.issueToken, { userId, tokenHash, tokenId, scope }, opts);
+  issueToken(userId: string, tokenHash: string, tokenId: string, scope: string, opts?: CallOpts & { expiresAtMs?: number }): Promise<{ result: WriteResult__Output | null }> {
+    return callUnary(this.raw, this.raw.issueToken, { userId, tokenHash, tokenId, scope, expiresAtMs: opts?.expiresAtMs ?? 0 }, opts);
   }
 
   revokeToken(tokenId: string, opts?: CallOpts): Promise<{ result: WriteResult__Output | null }> {

@@ -8,6 +8,10 @@ export interface IssueTokenResponse {
    * The bearer token. Shown once; keep it secret.
    */
   'token'?: (string);
+  /**
+   * RFC 3339; empty when the token does not expire.
+   */
+  'expiresAt'?: (string);
 }
 
 export interface IssueTokenResponse__Output {
@@ -16,4 +20,8 @@ export interface IssueTokenResponse__Output {
    * The bearer token. Shown once; keep it secret.
    */
   'token': (string);
+  /**
+   * RFC 3339; empty when the token does not expire.
+   */
+  'expiresAt': (string);
 }
