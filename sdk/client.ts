@@ -63,6 +63,14 @@ const PIECE = 1024 * 1024;
 
 export class BlockstoreClient {
   readonly files: FilesClient;
+  /**
+   * Uploads (PutFile, PutBlocks) travel on a connection of their own: an
+   * upload stuck on a frozen gateway holds HTTP/2 flow-control credit on
+   * its connection, and a balancer that multiplexes it (HAProxy 2.6's h2
+   * demux) then stalls every call sharing that connection until the gateway
+   * is marked down. Reads, stats and lists keep flowing on the other one.
+   */
+  private readonly uploads: FilesClient;
   readonly admin: AdminClient;
   private position = 0;
   private readonly timeoutMs: number;
@@ -84,6 +92,7 @@ export class BlockstoreClient {
     const creds = options.ca ? grpc.credentials.createSsl(options.ca) : grpc.credentials.createInsecure();
     const channelOptions = { ...CHANNEL_OPTIONS, 'grpc.service_config': JSON.stringify(serviceConfig), 'grpc.enable_retries': 1 };
     this.files = new protos.blockstore.v1.Files(target, creds, channelOptions);
+    this.uploads = new protos.blockstore.v1.Files(target, creds, { ...channelOptions, 'grpc.use_local_subchannel_pool': 1 });
     this.admin = new protos.blockstore.v1.Admin(target, creds, channelOptions);
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.retries = options.retries ?? 5;
@@ -138,7 +147,7 @@ export class BlockstoreClient {
     const key = opts.idempotencyKey ?? randomUUID();
     const attempt = async (src: AsyncIterable<Buffer>) =>
       new Promise<{ file: FileInfo; position: number; bytesStored: number; replayed: boolean }>((resolve, reject) => {
-        const call = this.files.putFile(this.md(), { deadline: Date.now() + this.timeoutMs * 20 }, (err, res) => {
+        const call = this.uploads.putFile(this.md(), { deadline: Date.now() + this.timeoutMs * 20 }, (err, res) => {
           if (err) reject(fromServiceError(err));
           else resolve({ file: res!.file!, position: res!.position, bytesStored: res!.bytesStored, replayed: res!.replayed });
         });
@@ -285,7 +294,7 @@ export class BlockstoreClient {
       await this.retry(
         () =>
           new Promise<void>((resolve, reject) => {
-            const call = this.files.putBlocks(this.md(), { deadline: Date.now() + this.timeoutMs * 20 }, (err) => (err ? reject(fromServiceError(err)) : resolve()));
+            const call = this.uploads.putBlocks(this.md(), { deadline: Date.now() + this.timeoutMs * 20 }, (err) => (err ? reject(fromServiceError(err)) : resolve()));
             void (async () => {
               for (const b of toSend) if (!call.write(b)) await new Promise((r) => call.once('drain', r));
               call.end();
@@ -353,6 +362,7 @@ export class BlockstoreClient {
 
   close(): void {
     this.files.close();
+    this.uploads.close();
     this.admin.close();
   }
 }

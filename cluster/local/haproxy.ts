@@ -27,6 +27,9 @@ defaults
   timeout server 1h
   timeout http-request 30s
   timeout queue 5s
+  # A gateway's /healthz answers in about a millisecond; one that has not
+  # answered in 200 ms is frozen or overloaded (two misses mark it DOWN).
+  timeout check 200ms
   # HAProxy replays a call on another gateway when the first could not
   # take it: every call behind it is idempotent (idempotency keys).
   retries 3
@@ -46,7 +49,7 @@ backend gateways
   option httpchk GET /healthz
   http-check disable-on-404
   http-check expect status 200
-  default-server inter 200ms fastinter 200ms downinter 500ms fall 2 rise 2 proto h2 check-proto h1 on-marked-down shutdown-sessions
+  default-server inter 200ms fastinter 100ms downinter 500ms fall 2 rise 2 proto h2 check-proto h1 on-marked-down shutdown-sessions
 ${preload}`;
 }
 
@@ -84,7 +87,7 @@ export async function backendServers(socket: string): Promise<BackendServer[]> {
 export async function addGateway(socket: string, name: string, address: string, checkPort: number, tlsCa?: string): Promise<void> {
   // With TLS the check stays plain HTTP: it goes to the side port (\`port\`), which HAProxy then does not wrap in TLS.
   const tls = tlsCa ? ` ssl verify required ca-file ${tlsCa} alpn h2` : '';
-  const r = await haproxyCommand(socket, `add server gateways/${name} ${address} proto h2${tls} check port ${checkPort} check-proto h1 inter 200ms fastinter 200ms downinter 500ms fall 2 rise 2 on-marked-down shutdown-sessions`);
+  const r = await haproxyCommand(socket, `add server gateways/${name} ${address} proto h2${tls} check port ${checkPort} check-proto h1 inter 200ms fastinter 100ms downinter 500ms fall 2 rise 2 on-marked-down shutdown-sessions`);
   if (!/New server registered/i.test(r)) throw new Error(`haproxy add server ${name}: ${r.trim()}`);
   await haproxyCommand(socket, `enable health gateways/${name}`);
   await haproxyCommand(socket, `enable server gateways/${name}`);

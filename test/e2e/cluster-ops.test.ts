@@ -105,7 +105,7 @@ test('QAS-001: a gateway killed, one paused, one failing — through HAProxy ≥
     }
   };
   const started = Date.now();
-  const workers = Array.from({ length: 32 }, (_, w) => worker(w));
+  const workers = Array.from({ length: 64 }, (_, w) => worker(w));
   const state = () => dir.readState()!;
   const gw = (id: string) => state().nodes.find((n) => n.id === id)!;
   await waitFor('load running', () => ok > 200, 20_000);

@@ -1,9 +1,9 @@
 /**
  * `blockstore qas`, short variant (seconds, small rates) on a local cluster
  * in a temp state directory: the report is written and the measures that
- * must hold at any rate hold (QAS-001 ≥ 99.9 % success; QAS-002 no lost
- * write, no failed read, write gap within seconds; QAS-003 no refused
- * connection).
+ * must hold at any rate hold (QAS-001 ≥ 99.9 % success and no stretch
+ * over 1 s without a success; QAS-002 no lost write, no failed read, write
+ * gap within seconds; QAS-003 no refused connection).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -45,6 +45,7 @@ test('all three scenarios run with real faults and report their measures', async
   const m = Object.fromEntries(report.map((r) => [r.id, r.measures]));
   console.log(`  ${report.map((r) => `${r.id} ${r.verdict}`).join('\n  ')}`);
   assert.ok(m['QAS-001']!.success >= 0.999, `QAS-001 success ${m['QAS-001']!.success}`);
+  assert.ok(m['QAS-001']!.longestGapMs <= 1000, `QAS-001: no stretch over 1 s without a success, got ${m['QAS-001']!.longestGapMs} ms`);
   assert.is(m['QAS-002']!.lostWrites, 0);
   assert.is(m['QAS-002']!.otherProblems, 0);
   assert.is(m['QAS-002']!.failedReads, 0);
