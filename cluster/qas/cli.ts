@@ -1,15 +1,17 @@
 /**
  * `blockstore qas`: runs the seed's quality scenarios against the local
- * cluster (starting one if none is up) and writes the report.
+ * cluster (starting one if none is up), or against any cluster given by
+ * `--address` and its tokens, and writes the report.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { helpText, parseFlags, UsageError, type FlagSpec } from '../../lib/cli/flags';
 import { StateDir } from '../local/layout';
 import { writeReport } from './report';
-import { localTarget, qas001, qas002, qas003, type ScenarioResult } from './scenarios';
+import { localTarget, qas001, qas002, qas003, remoteTarget, type ScenarioResult, type Target } from './scenarios';
+import { installClusterCredentials, loadClusterCredentials } from '../../lib/security/cluster-credentials';
 
 const ROOT = join(__dirname, '..', '..');
 const FLAGS: FlagSpec[] = [
@@ -23,12 +25,17 @@ const FLAGS: FlagSpec[] = [
   { name: 'out', type: 'string', value: 'DIR', default: join(ROOT, '.cluster', 'qas'), help: 'report directory' },
   { name: 'json', type: 'string', value: 'FILE', help: 'also write the JSON report here' },
   { name: 'state', env: 'BLOCKSTORE_STATE_DIR', type: 'string', value: 'DIR', default: join(ROOT, '.cluster'), help: 'the local cluster' },
+  { name: 'address', env: 'BLOCKSTORE_ADDRESS', type: 'string', value: 'HOST:PORT', help: 'a remote cluster\'s balancer (instead of the local cluster)' },
+  { name: 'token-file', env: 'BLOCKSTORE_TOKEN_FILE', type: 'string', value: 'FILE', help: 'remote: a user token (the load runs as this user)' },
+  { name: 'admin-token-file', env: 'BLOCKSTORE_ADMIN_TOKEN_FILE', type: 'string', value: 'FILE', help: 'remote: an admin token (cluster status)' },
+  { name: 'ca-file', env: 'BLOCKSTORE_CA_FILE', type: 'string', value: 'PEM', help: 'remote: the balancer\'s CA (TLS)' },
+  { name: 'cluster-secret-file', env: 'BLOCKSTORE_CLUSTER_SECRET_FILE', type: 'string', value: 'FILE', help: 'remote: the cluster secret, for fault hooks and the master-lease fault (mTLS: BLOCKSTORE_TLS_CA/CERT/KEY)' },
 ];
 
 export async function main(argv: string[]): Promise<number> {
   const { values, help } = parseFlags(argv, FLAGS);
   if (help) {
-    process.stdout.write(helpText('blockstore qas [--scenario N] [--duration S] [--rate R] [--json FILE]', 'Runs the quality scenarios (QAS-001 gateway failure, QAS-002 metadata master failure, QAS-003 surge) against the local cluster with real faults and writes a report.', FLAGS));
+    process.stdout.write(helpText('blockstore qas [--scenario N] [--duration S] [--rate R] [--json FILE] [--address HOST:PORT --token-file F --admin-token-file F --cluster-secret-file F]', 'Runs the quality scenarios (QAS-001 gateway failure, QAS-002 metadata master failure, QAS-003 surge) against the local cluster with real faults (signals, scale-out), or against a remote cluster with the faults its network offers (fault hooks, master-lease revocation), and writes a report.', FLAGS));
     return 0;
   }
   const num = (k: string) => {
@@ -38,12 +45,27 @@ export async function main(argv: string[]): Promise<number> {
   };
   const which = String(values.scenario);
   if (!['1', '2', '3', 'all'].includes(which)) throw new UsageError('--scenario: 1, 2, 3 or all');
-  const dir = new StateDir(String(values.state));
-  if (!dir.supervisorPid()) {
-    process.stderr.write('no local cluster is up: starting one\n');
-    await promisify(execFile)(join(ROOT, 'bin', 'blockstore'), ['cluster', 'up', '--state', dir.dir], { timeout: 300_000 });
+  let target: Target;
+  let where: string;
+  if (values.address) {
+    const read = (flag: string) => {
+      const f = values[flag];
+      if (typeof f !== 'string') throw new UsageError(`--address needs --${flag}`);
+      return readFileSync(f, 'utf8').trim();
+    };
+    installClusterCredentials(loadClusterCredentials({ secretFile: values['cluster-secret-file'] as string | undefined }));
+    const ca = typeof values['ca-file'] === 'string' ? readFileSync(values['ca-file']) : undefined;
+    target = remoteTarget({ address: String(values.address), userToken: read('token-file'), adminToken: read('admin-token-file'), ca });
+    where = `the cluster at ${target.address} (remote: faults through the network only, see the events)`;
+  } else {
+    const dir = new StateDir(String(values.state));
+    if (!dir.supervisorPid()) {
+      process.stderr.write('no local cluster is up: starting one\n');
+      await promisify(execFile)(join(ROOT, 'bin', 'blockstore'), ['cluster', 'up', '--state', dir.dir], { timeout: 300_000 });
+    }
+    target = localTarget(dir);
+    where = `the local cluster at ${target.address} (${dir.dir})`;
   }
-  const target = localTarget(dir);
   const out = String(values.out);
   mkdirSync(out, { recursive: true });
   const results: ScenarioResult[] = [];
@@ -53,7 +75,7 @@ export async function main(argv: string[]): Promise<number> {
   if (which === '3' || which === 'all') {
     say(results[results.push(await qas003(target, { fromRate: num('from-rate'), toRate: num('max-rate'), stepS: num('step-seconds'), p99BoundMs: num('p99-bound') })) - 1]!);
   }
-  const context = `Run ${new Date().toISOString()} against the local cluster at ${target.address} (${dir.dir}).`;
+  const context = `Run ${new Date().toISOString()} against ${where}.`;
   writeReport(out, results, context, values.json ? String(values.json) : undefined);
   process.stdout.write(`report: ${join(out, 'qas-report.md')}\n${results.map((r) => `${r.id} ${r.verdict}`).join('\n')}\n`);
   return results.every((r) => r.pass) ? 0 : 1;

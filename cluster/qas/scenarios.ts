@@ -1,6 +1,12 @@
 /**
- * The seed's three quality scenarios, run against a local cluster with real
- * faults, each reporting its response measure beside the seed's bar.
+ * The seed's three quality scenarios, each reporting its response measure
+ * beside the seed's bar. Against the local cluster the faults are real
+ * signals (SIGKILL, SIGSTOP) and scale-out goes through `cluster scale`.
+ * Against a remote cluster (an address, tokens, the cluster secret) only
+ * what the network offers is injected, and said so in the report: a gateway
+ * made to fail every call (the side-port fault hook) stands in for a killed
+ * or paused one, the metadata master loses its lease (RevokeMasterLease)
+ * instead of its process, and scale-out is left to the operator.
  */
 import { clusterAuthHeaders } from '../../lib/security/cluster-credentials';
 import { execFile } from 'node:child_process';
@@ -10,6 +16,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { StateDir } from '../local/layout';
 import { BlockstoreClient } from '../../sdk/client';
+import { MetaClient } from '../../lib/rpc/clients/meta-client';
 import { checkHistory, type CallRecord } from './history';
 import { LoadGenerator, longestGap, quantile } from './load';
 
@@ -33,7 +40,8 @@ export interface ScenarioResult {
 }
 
 export interface Target {
-  dir: StateDir;
+  /** The local cluster; undefined for a remote one. */
+  dir?: StateDir;
   address: string;
   userToken: string;
   adminToken: string;
@@ -57,12 +65,35 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (x: number) => `${(x * 100).toFixed(3)} %`;
 const ok = (r: CallRecord) => r.status === 'OK';
 
+/** A remote cluster: its balancer address and the admin's and a user's tokens. */
+export function remoteTarget(o: { address: string; userToken: string; adminToken: string; ca?: Buffer }): Target {
+  return { ...o };
+}
+
 function nodes(t: Target, role: string) {
-  return (t.dir.readState()?.nodes ?? []).filter((n) => n.role === role);
+  return (t.dir?.readState()?.nodes ?? []).filter((n) => n.role === role);
 }
 
 async function scale(t: Target, spec: string[]): Promise<void> {
+  if (!t.dir) throw new Error('scale-out needs the local cluster');
   await run(BIN, ['cluster', 'scale', ...spec, '--state', t.dir.dir], { timeout: 180_000 });
+}
+
+/** Gateways as the Admin API lists them (id, side-port address), for remote fault hooks. */
+async function remoteGateways(t: Target): Promise<Array<{ id: string; httpAddress: string }>> {
+  const admin = new BlockstoreClient({ address: t.address, token: t.adminToken, timeoutMs: 10_000, ca: t.ca });
+  try {
+    const s = await admin.clusterStatus();
+    return s.nodes.filter((n) => n.kind === 'gateway' && n.state === 'serving' && n.metricsAddress).map((n) => ({ id: n.id, httpAddress: n.metricsAddress })).sort((a, b) => a.id.localeCompare(b.id));
+  } finally {
+    admin.close();
+  }
+}
+
+/** Makes a gateway fail every call for `ms` (the fault hook; needs the cluster secret). */
+async function failGateway(httpAddress: string, ms: number): Promise<void> {
+  const r = await fetch(`http://${httpAddress}/fault/unavailable?ms=${Math.round(ms)}`, { method: 'POST', headers: clusterAuthHeaders() });
+  if (!r.ok) throw new Error(`fault hook on ${httpAddress}: HTTP ${r.status} ${(await r.text()).trim()}`);
 }
 
 function client(t: Target): BlockstoreClient {
@@ -83,7 +114,9 @@ function phaseRow(name: string, rs: CallRecord[]): Row {
 
 /** QAS-001: gateways killed, paused and failing under steady load. */
 export async function qas001(t: Target, o: { durationS: number; rate: number }): Promise<ScenarioResult> {
-  if (nodes(t, 'gateway').length < 3) await scale(t, ['gateway=3']);
+  if (t.dir && nodes(t, 'gateway').length < 3) await scale(t, ['gateway=3']);
+  const remote = t.dir ? [] : await remoteGateways(t);
+  if (!t.dir && remote.length === 0) throw new Error('QAS-001: the cluster status lists no serving gateway with a side port');
   const events: ScenarioResult['events'] = [];
   const c = client(t);
   const load = new LoadGenerator(c, { rate: () => o.rate, durationMs: o.durationS * 1000, maxInFlight: 64, writeFraction: 0.5, averageBytes: 100_000, prefix: `qas1-${Date.now()}` });
@@ -93,20 +126,32 @@ export async function qas001(t: Target, o: { durationS: number; rate: number }):
   const pause = Math.min(10_000, D * 0.15);
   const gws = () => nodes(t, 'gateway').sort((a, b) => a.id.localeCompare(b.id));
   await sleep(D * 0.2);
-  const [g1] = gws();
-  events.push({ t: Date.now(), what: `SIGKILL ${g1!.id}` });
-  process.kill(g1!.pid, 'SIGKILL');
-  await sleep(D * 0.2);
-  const g2 = gws()[1]!;
-  events.push({ t: Date.now(), what: `SIGSTOP ${g2.id} for ${pause / 1000} s` });
-  process.kill(g2.pid, 'SIGSTOP');
-  await sleep(pause);
-  process.kill(g2.pid, 'SIGCONT');
-  events.push({ t: Date.now(), what: `SIGCONT ${g2.id}` });
-  await sleep(D * 0.1);
-  const g3 = gws()[2]!;
-  events.push({ t: Date.now(), what: `${g3.id} fails every call for ${pause / 1000} s` });
-  await fetch(`http://${g3.httpAddress}/fault/unavailable?ms=${Math.round(pause)}`, { method: 'POST', headers: clusterAuthHeaders() });
+  if (t.dir) {
+    const [g1] = gws();
+    events.push({ t: Date.now(), what: `SIGKILL ${g1!.id}` });
+    process.kill(g1!.pid, 'SIGKILL');
+    await sleep(D * 0.2);
+    const g2 = gws()[1]!;
+    events.push({ t: Date.now(), what: `SIGSTOP ${g2.id} for ${pause / 1000} s` });
+    process.kill(g2.pid, 'SIGSTOP');
+    await sleep(pause);
+    process.kill(g2.pid, 'SIGCONT');
+    events.push({ t: Date.now(), what: `SIGCONT ${g2.id}` });
+    await sleep(D * 0.1);
+    const g3 = gws()[2]!;
+    events.push({ t: Date.now(), what: `${g3.id} fails every call for ${pause / 1000} s` });
+    await failGateway(g3.httpAddress!, pause);
+  } else {
+    // Remote: no signals reach the processes; each fault is a gateway made
+    // to fail every call (three in turn, fewer if the cluster has fewer).
+    const short = Math.min(pause, D * 0.2);
+    for (const [i, g] of remote.slice(0, 3).entries()) {
+      if (i > 0) await sleep(D * 0.1);
+      events.push({ t: Date.now(), what: `${g.id} fails every call for ${(short / 1000).toFixed(1)} s (remote: fault hook in place of ${['SIGKILL', 'SIGSTOP', 'errors'][i]})` });
+      await failGateway(g.httpAddress, short);
+      await sleep(short);
+    }
+  }
   const faultsEnd = Date.now() + pause + 2000;
   await running;
   c.close();
@@ -140,20 +185,36 @@ export async function qas002(t: Target, o: { durationS: number; rate: number }):
   const running = load.run();
   await sleep(o.durationS * 300);
   const before = await admin.clusterStatus();
-  const master = nodes(t, 'meta').find((n) => n.id === before.masterId)!;
-  const metasBefore = new Set(nodes(t, 'meta').map((n) => n.id));
+  const metasBefore = new Set(before.nodes.filter((n) => n.kind === 'meta').map((n) => n.id));
   const killedAt = Date.now();
-  events.push({ t: killedAt, what: `SIGKILL metadata master ${master.id} (epoch ${before.epoch})` });
-  process.kill(master.pid, 'SIGKILL');
+  const master = { id: before.masterId };
+  if (t.dir) {
+    const proc = nodes(t, 'meta').find((n) => n.id === before.masterId)!;
+    events.push({ t: killedAt, what: `SIGKILL metadata master ${proc.id} (epoch ${before.epoch})` });
+    process.kill(proc.pid, 'SIGKILL');
+  } else {
+    // Remote: the master loses its etcd lease (what a dead process's lease
+    // does after its TTL); it is fenced at once and a replica takes over.
+    const addr = before.nodes.find((n) => n.kind === 'meta' && n.id === before.masterId)?.address;
+    if (!addr) throw new Error(`QAS-002: the master ${before.masterId} is not in the cluster status`);
+    events.push({ t: killedAt, what: `metadata master ${before.masterId} (epoch ${before.epoch}) loses its lease (remote: RevokeMasterLease in place of SIGKILL)` });
+    const m = new MetaClient(addr);
+    try {
+      await m.revokeMasterLease(before.masterId, { timeoutMs: 5000 });
+    } finally {
+      m.close();
+    }
+  }
   let replacementMs = -1;
   let newMaster = '';
-  const deadline = killedAt + 60_000;
+  const deadline = killedAt + (t.dir ? 60_000 : 15_000);
   while (Date.now() < deadline) {
     const s = await admin.clusterStatus().catch(() => undefined);
     if (s && s.masterId && s.masterId !== master.id) newMaster = s.masterId;
     // The replacement (a new id) is provisioned, bootstraps from a snapshot
     // and catches up; it joins the synchronous set when a member is needed.
-    const fresh = s?.nodes.find((n) => n.kind === 'meta' && !metasBefore.has(n.id) && n.state === 'up' && n.role === 'replica' && n.replicationLag === 0);
+    const fresh = t.dir ? s?.nodes.find((n) => n.kind === 'meta' && !metasBefore.has(n.id) && n.state === 'up' && n.role === 'replica' && n.replicationLag === 0) : undefined;
+    if (!t.dir && newMaster) break; // remote: no node died, none is replaced
     if (s && fresh) {
       replacementMs = Date.now() - killedAt;
       events.push({ t: Date.now(), what: `replacement ${fresh.id} caught up${s.syncReplicas.includes(fresh.id) ? ' and synchronous' : ' (eligible for the synchronous set)'}` });
@@ -188,7 +249,7 @@ export async function qas002(t: Target, o: { durationS: number; rate: number }):
   const pass = lost === 0 && failedReads === 0 && gap >= 0 && gap <= 5000 && problems.length === 0;
   return {
     id: 'QAS-002', title: 'the metadata master SIGKILLed during writes', startedAt, events, history: h, pass,
-    verdict: `${pass ? 'PASS' : 'FAIL'}: write gap ${gap} ms (bar: within seconds, ≤ 5,000 ms); ${failedReads} failed reads during the failover (bar 0); ${lost} acknowledged writes lost (bar 0); ${problems.length - lost} duplicates or partial versions (bar 0); new master ${newMaster || 'not seen'}; replacement replica provisioned and caught up after ${replacementMs < 0 ? 'more than 60 s' : `${replacementMs} ms`}`,
+    verdict: `${pass ? 'PASS' : 'FAIL'}: write gap ${gap} ms (bar: within seconds, ≤ 5,000 ms); ${failedReads} failed reads during the failover (bar 0); ${lost} acknowledged writes lost (bar 0); ${problems.length - lost} duplicates or partial versions (bar 0); new master ${newMaster || 'not seen'}; ${t.dir ? `replacement replica provisioned and caught up after ${replacementMs < 0 ? 'more than 60 s' : `${replacementMs} ms`}` : 'no replacement (remote: the old master stays, as a replica)'}`,
     measures: { writeGapMs: gap, failedReads, acknowledgedWrites: writes.filter(ok).length, lostWrites: lost, otherProblems: problems.length - lost, replacementCaughtUpMs: replacementMs, newMaster },
     table: [
       phaseRow('before the kill', h.filter((r) => r.start < killedAt)),
@@ -216,7 +277,9 @@ export async function qas003(t: Target, o: { fromRate: number; toRate: number; s
   for (const [i, r] of steps.entries()) {
     rate = r;
     const from = Date.now();
-    if (i === scaleAt) {
+    if (i === scaleAt && !t.dir) {
+      events.push({ t: Date.now(), what: 'scale-out is the operator\'s here (remote cluster): add gateways and block daemons now to test it' });
+    } else if (i === scaleAt) {
       const g = nodes(t, 'gateway').length + 1;
       const b = nodes(t, 'blockd').length + 1;
       events.push({ t: Date.now(), what: `scale out to ${g} gateways, ${b} block daemons` });

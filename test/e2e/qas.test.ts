@@ -56,4 +56,22 @@ test('all three scenarios run with real faults and report their measures', async
   assert.match(readFileSync(`${out}/qas-report.md`, 'utf8'), 'QAS-002');
 });
 
+test('against a cluster given by address: the faults the network offers, and the same measures', async () => {
+  const c = dir.readConfig();
+  const out = dir.path('qas-remote');
+  const json = dir.path('qas-remote.json');
+  await run(BLOCKSTORE_BIN, [
+    'qas', '--address', `${c.host}:${c.balancerPort}`, '--token-file', dir.path('user.token'), '--admin-token-file', dir.path('admin.token'),
+    '--cluster-secret-file', dir.path('cluster.secret'), '--scenario', '1', '--out', out, '--json', json, '--duration', '10', '--rate', '30',
+  ], { timeout: 200_000, env: { ...process.env, BLOCKSTORE_STATE_DIR: '/nonexistent' } }).catch((err: { code?: number }) => {
+    if (err.code !== 1) throw err;
+  });
+  const [r] = JSON.parse(readFileSync(json, 'utf8')) as Array<{ id: string; measures: Record<string, number>; events: Array<{ what: string }> }>;
+  assert.is(r!.id, 'QAS-001');
+  assert.ok(r!.measures.success >= 0.999, `success ${r!.measures.success}`);
+  const report = readFileSync(`${out}/qas-report.md`, 'utf8');
+  assert.match(report, 'fault hook in place of SIGKILL');
+  assert.match(report, 'remote: faults through the network only');
+});
+
 test.run();
