@@ -12,13 +12,12 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { StateDir } from '../../cluster/local/layout';
+import type { StateDir } from '../../cluster/local/layout';
 import { backendServers } from '../../cluster/local/haproxy';
 import { BlockstoreError } from '../../lib/errors';
 import { BlockstoreClient } from '../../sdk/client';
 import { BLOCKSTORE_BIN } from '../harness/process';
-import { freeRange } from '../harness/ports';
-import { makeTempDir, removeDir } from '../harness/temp';
+import { localClusterDown, localClusterUp } from '../harness/local-cluster';
 import { waitFor } from '../harness/wait';
 
 const test = suite('local cluster operations');
@@ -37,28 +36,14 @@ function token(name: string): string {
 }
 
 test.before(async () => {
-  dir = new StateDir(makeTempDir('cluster'));
-  base = await freeRange();
-  address = `127.0.0.1:${base + 1}`;
-  await cluster('up', '--base-port', String(base), '--balancer-port', String(base + 1), '--etcd-port', String(base + 2));
+  ({ dir, base, address } = await localClusterUp('cluster'));
   // This process speaks to the nodes (fault hooks) with the cluster's own secret.
   dir.installCredentials(dir.readConfig());
 });
 
 test.after(async () => {
   installClusterCredentials(loadClusterCredentials());
-  await cluster('down').catch(() => '');
-  const s = dir.readState();
-  for (const n of s?.nodes ?? []) {
-    let alive = true;
-    try {
-      process.kill(n.pid, 0);
-    } catch {
-      alive = false;
-    }
-    assert.not.ok(alive, `${n.id} (pid ${n.pid}) still runs after cluster down`);
-  }
-  removeDir(dir.dir);
+  await localClusterDown(dir);
 });
 
 test('up: tokens are private, the balancer answers, status lists every node with its pid', async () => {

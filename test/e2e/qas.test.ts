@@ -10,24 +10,20 @@ import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { StateDir } from '../../cluster/local/layout';
+import type { StateDir } from '../../cluster/local/layout';
 import { BLOCKSTORE_BIN } from '../harness/process';
-import { freeRange } from '../harness/ports';
-import { makeTempDir, removeDir } from '../harness/temp';
+import { localClusterDown, localClusterUp } from '../harness/local-cluster';
 
 const test = suite('quality scenarios (short)');
 const run = promisify(execFile);
 let dir: StateDir;
 
 test.before(async () => {
-  dir = new StateDir(makeTempDir('qas'));
-  const base = await freeRange();
-  await run(BLOCKSTORE_BIN, ['cluster', 'up', '--state', dir.dir, '--base-port', String(base), '--balancer-port', String(base + 1), '--etcd-port', String(base + 2)], { timeout: 180_000 });
+  ({ dir } = await localClusterUp('qas'));
 });
 
 test.after(async () => {
-  await run(BLOCKSTORE_BIN, ['cluster', 'down', '--state', dir.dir], { timeout: 120_000 }).catch(() => undefined);
-  removeDir(dir.dir);
+  await localClusterDown(dir);
 });
 
 test('all three scenarios run with real faults and report their measures', async () => {

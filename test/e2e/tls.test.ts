@@ -6,23 +6,20 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { StateDir } from '../../cluster/local/layout';
+import type { StateDir } from '../../cluster/local/layout';
 import { BlockstoreError } from '../../lib/errors';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import { MetaClient } from '../../lib/rpc/clients/meta-client';
 import { CLUSTER_AUTH_HEADER, installClusterCredentials, loadClusterCredentials, type ClusterCredentials } from '../../lib/security/cluster-credentials';
 import { BlockstoreClient } from '../../sdk/client';
-import { BLOCKSTORE_BIN } from '../harness/process';
-import { freeRange } from '../harness/ports';
+import { localClusterDown, localClusterUp } from '../harness/local-cluster';
 import { makeTempDir, removeDir } from '../harness/temp';
 
 const test = suite('TLS and closed internal services');
-const run = promisify(execFile);
 let dir: StateDir;
 let address = '';
 
@@ -50,24 +47,11 @@ async function asCaller<T>(c: ClusterCredentials, fn: () => Promise<T>): Promise
 }
 
 test.before(async () => {
-  dir = new StateDir(makeTempDir('tls'));
-  const base = await freeRange();
-  address = `127.0.0.1:${base + 1}`;
-  await run(BLOCKSTORE_BIN, ['cluster', 'up', '--tls', '--state', dir.dir, '--base-port', String(base), '--balancer-port', String(base + 1), '--etcd-port', String(base + 2)], { timeout: 180_000 });
+  ({ dir, address } = await localClusterUp('tls', ['--tls']));
 });
 
 test.after(async () => {
-  await run(BLOCKSTORE_BIN, ['cluster', 'down', '--state', dir.dir], { timeout: 120_000 }).catch(() => undefined);
-  for (const n of dir.readState()?.nodes ?? []) {
-    let alive = true;
-    try {
-      process.kill(n.pid, 0);
-    } catch {
-      alive = false;
-    }
-    assert.not.ok(alive, `${n.id} (pid ${n.pid}) still runs after cluster down`);
-  }
-  removeDir(dir.dir);
+  await localClusterDown(dir);
 });
 
 test('secrets and keys are readable only by the owner', () => {
