@@ -6,6 +6,12 @@
  */
 import { createConnection } from 'node:net';
 
+/**
+ * Check timings and failure handling for every gateway. Servers added at run
+ * time do not inherit `default-server`, so addGateway passes these too.
+ */
+const SERVER_CHECKS = 'inter 200ms fastinter 100ms downinter 500ms fall 2 rise 2 on-marked-down shutdown-sessions';
+
 export function haproxyConfig(o: { bind: string; socket: string; pidFile: string; tls?: { bundle: string; ca: string } }): string {
   // TLS: clients reach HAProxy over TLS (h2 by ALPN) and HAProxy reaches the
   // gateways over TLS, verifying them against the cluster CA. Dynamic
@@ -49,7 +55,7 @@ backend gateways
   option httpchk GET /healthz
   http-check disable-on-404
   http-check expect status 200
-  default-server inter 200ms fastinter 100ms downinter 500ms fall 2 rise 2 proto h2 check-proto h1 on-marked-down shutdown-sessions
+  default-server proto h2 check-proto h1 ${SERVER_CHECKS}
 ${preload}`;
 }
 
@@ -87,7 +93,7 @@ export async function backendServers(socket: string): Promise<BackendServer[]> {
 export async function addGateway(socket: string, name: string, address: string, checkPort: number, tlsCa?: string): Promise<void> {
   // With TLS the check stays plain HTTP: it goes to the side port (\`port\`), which HAProxy then does not wrap in TLS.
   const tls = tlsCa ? ` ssl verify required ca-file ${tlsCa} alpn h2` : '';
-  const r = await haproxyCommand(socket, `add server gateways/${name} ${address} proto h2${tls} check port ${checkPort} check-proto h1 inter 200ms fastinter 100ms downinter 500ms fall 2 rise 2 on-marked-down shutdown-sessions`);
+  const r = await haproxyCommand(socket, `add server gateways/${name} ${address} proto h2${tls} check port ${checkPort} check-proto h1 ${SERVER_CHECKS}`);
   if (!/New server registered/i.test(r)) throw new Error(`haproxy add server ${name}: ${r.trim()}`);
   await haproxyCommand(socket, `enable health gateways/${name}`);
   await haproxyCommand(socket, `enable server gateways/${name}`);

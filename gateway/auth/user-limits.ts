@@ -92,6 +92,19 @@ export class UserLimits {
     };
   }
 
+  /**
+   * Runs `fn` holding one of the user's stream slots, released when it ends.
+   * @throws BlockstoreError RATE_LIMITED when no slot is free.
+   */
+  async withStream<T>(userId: string, fn: () => Promise<T>): Promise<T> {
+    const release = this.openStream(userId);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
   /** Open streams of a user (metrics, tests). */
   streams(userId: string): number {
     return this.users.get(userId)?.streams ?? 0;

@@ -75,8 +75,7 @@ export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers
       void (async () => {
         if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
-        const release = limits.openStream(who.userId);
-        try {
+        return limits.withStream(who.userId, async () => {
           const messages = readClientStream(call, signal, streamIdleMs);
           const first = await messages.next();
           if (first.done || first.value.msg !== 'header') throw new BlockstoreError('INVALID_ARGUMENT', 'the first PutFile message must be the header');
@@ -89,9 +88,7 @@ export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers
           }
           const r = await files.putFile(who.userId, who.tokenId, { path: h.path, expectedVersion: h.expectedVersion, idempotencyKey: h.idempotencyKey, contentHash: h.contentHash }, data(), signal);
           return { file: r.file ?? null, position: r.position, bytesStored: r.bytesStored, replayed: r.replayed };
-        } finally {
-          release();
-        }
+        });
       })().then(
         (res) => {
           server.record('PutFile', 'OK', started);
@@ -111,8 +108,7 @@ export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers
         if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
         const req = requestOf(call.request);
-        const release = limits.openStream(who.userId);
-        try {
+        return limits.withStream(who.userId, async () => {
           const { info, data } = await files.getFile(who.userId, req.path, req.version, req.offset, req.length, req.minPosition, signal);
           const send = async (m: GetFileResponse) => {
             if (!call.write(m)) await drained(call, streamIdleMs);
@@ -124,9 +120,7 @@ export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers
           }
           call.end();
           server.record('GetFile', 'OK', started);
-        } finally {
-          release();
-        }
+        });
       })().catch((err: unknown) => {
         const st = server.toStatus(err, 'GetFile');
         server.record('GetFile', String(st.code), started);
@@ -167,16 +161,13 @@ export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers
       void (async () => {
         if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
-        const release = limits.openStream(who.userId);
-        try {
+        return limits.withStream(who.userId, async () => {
           async function* blocks() {
             for await (const m of readClientStream(call, signal, streamIdleMs)) yield { hash: m.hash, data: m.data };
           }
           const r = await files.putBlocks(who.userId, blocks(), signal);
           return { blocksStored: r.count, bytesStored: r.bytes };
-        } finally {
-          release();
-        }
+        });
       })().then(
         (res) => callback(null, res),
         (err: unknown) => callback(server.toStatus(err, 'PutBlocks')),
@@ -190,37 +181,36 @@ export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers
     }),
     Watch: (call: grpc.ServerWritableStream<WatchRequest__Output, WatchEvent>) => {
       const signal = cancelSignal(call);
-      let release = () => {};
       void (async () => {
         if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
         const who = await caller(auth, call.metadata);
         const req = requestOf(call.request);
-        release = limits.openStream(who.userId);
-        let cursor = req.cursor;
-        // Follow the feed on some metadata node; if that node goes away,
-        // resume on another from the last cursor sent (no gap, no duplicate).
-        for (;;) {
-          try {
-            await deps.meta.read(async (c) => {
-              for await (const ev of c.watch(who.userId, req.prefix, cursor, signal)) {
-                if (!call.write({ cursor: ev.cursor, kind: ev.kind, path: ev.path, version: ev.version, size: ev.size, fromPath: ev.fromPath, time: ev.time })) {
-                  await drained(call, streamIdleMs);
+        await limits.withStream(who.userId, async () => {
+          let cursor = req.cursor;
+          // Follow the feed on some metadata node; if that node goes away,
+          // resume on another from the last cursor sent (no gap, no duplicate).
+          for (;;) {
+            try {
+              await deps.meta.read(async (c) => {
+                for await (const ev of c.watch(who.userId, req.prefix, cursor, signal)) {
+                  if (!call.write({ cursor: ev.cursor, kind: ev.kind, path: ev.path, version: ev.version, size: ev.size, fromPath: ev.fromPath, time: ev.time })) {
+                    await drained(call, streamIdleMs);
+                  }
+                  cursor = ev.cursor;
                 }
-                cursor = ev.cursor;
-              }
-            });
-          } catch (err) {
+              });
+            } catch (err) {
+              if (signal.aborted) return;
+              if (!(err instanceof BlockstoreError && (err.code === 'UNAVAILABLE' || err.code === 'CANCELLED'))) throw err;
+            }
             if (signal.aborted) return;
-            if (!(err instanceof BlockstoreError && (err.code === 'UNAVAILABLE' || err.code === 'CANCELLED'))) throw err;
+            await new Promise((r) => setTimeout(r, 100));
           }
-          if (signal.aborted) return;
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        });
       })()
         .catch((err: unknown) => {
           if (!signal.aborted) call.emit('error', server.toStatus(err, 'Watch'));
-        })
-        .finally(() => release());
+        });
     },
     GetUsage: server.unary('GetUsage', async (_req, ctx) => {
       const who = await caller(auth, ctx.metadata);
