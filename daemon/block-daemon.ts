@@ -55,6 +55,8 @@ export class BlockDaemon {
     this.metrics.gauge('blockstore_capacity_bytes', () => this.store.stats().capacityBytes);
     this.metrics.gauge('blockstore_corrupt_blocks', () => this.store.stats().corruptBlocks);
     this.metrics.gauge('blockstore_scrubbed_blocks_total', () => this.scrubber.scrubbedBlocks);
+    this.metrics.gauge('blockstore_corrupt_found_total', () => this.store.corruptFound);
+    this.metrics.gauge('blockstore_corrupt_replaced_total', () => this.store.corruptReplaced);
     const handlers = blockServiceHandlers(this.server, {
       store: this.store,
       scrubber: this.scrubber,

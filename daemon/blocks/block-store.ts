@@ -58,6 +58,10 @@ export interface BlockStats {
 export class BlockStore {
   /** Hashes whose stored copy failed verification; never served, overwritable. */
   private readonly corrupt = new Set<string>();
+  /** Copies found corrupt (by a read or the scrubber) since the process started. */
+  corruptFound = 0;
+  /** Corrupt copies overwritten with a good one since the process started. */
+  corruptReplaced = 0;
   /** Puts in progress by hash: a second put of the same block joins the first. */
   private readonly inProgress = new Map<string, Promise<PutResult>>();
   /**
@@ -126,7 +130,7 @@ export class BlockStore {
     // No await between the capacity check and put(): the chunk store counts
     // the bytes as pending synchronously, so parallel puts cannot overshoot.
     const r = await this.chunks.put(hash, data, { overwrite });
-    if (r.written) this.corrupt.delete(hash);
+    if (r.written && this.corrupt.delete(hash)) this.corruptReplaced++;
     return { alreadyPresent: !r.written, size: originalSize };
   }
 
@@ -147,7 +151,7 @@ export class BlockStore {
     if (!stored) throw new BlockstoreError('BLOCK_NOT_FOUND', `block ${hash} is not stored here`);
     const data = decodeStored(stored);
     if (!data || sha256Hex(data) !== hash) {
-      this.corrupt.add(hash);
+      this.markCorrupt(hash);
       throw corruptError(hash);
     }
     if (offset > data.length || offset < 0 || length < 0) {
@@ -227,8 +231,14 @@ export class BlockStore {
     if (!stored) return { ok: true, size: 0 };
     const data = decodeStored(stored);
     if (data && sha256Hex(data) === hash) return { ok: true, size: stored.length };
-    this.corrupt.add(hash);
+    this.markCorrupt(hash);
     return { ok: false, size: stored.length };
+  }
+
+  private markCorrupt(hash: string): void {
+    if (this.corrupt.has(hash)) return;
+    this.corrupt.add(hash);
+    this.corruptFound++;
   }
 
   stats(): BlockStats {

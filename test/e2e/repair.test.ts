@@ -203,10 +203,25 @@ test('a corrupt copy is found by the scrubber and replaced from a good one', asy
   v![50] ^= 0xff;
   await db.put(`d!${hash}`, v!);
   await db.close();
-  await c.startBlockd(holder!.id, ['--scrub-rate', '1GiB', '--scrub-interval-ms', '300']);
+  const restarted = await c.startBlockd(holder!.id, ['--scrub-rate', '1GiB', '--scrub-interval-ms', '300']);
   const admin = c.client(c.adminToken);
-  await waitFor('the scrubber to report it', async () => (await admin.clusterStatus()).corruptBlocks > 0, 20_000);
-  await waitFor('the repair to replace it', async () => (await admin.clusterStatus()).corruptBlocks === 0, 30_000);
+  // The repair may replace the copy between two polls of the corrupt gauge,
+  // so the restarted holder's lifetime counters say what happened.
+  const counters = async () => {
+    const node = (await admin.clusterStatus()).nodes.find((n) => n.kind === 'blockd' && n.id === holder!.id && n.state === 'up');
+    if (!node?.metricsAddress) return undefined;
+    const text = await (await fetch(`http://${node.metricsAddress}/metrics`)).text();
+    const read = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+    return { found: read('blockstore_corrupt_found_total'), replaced: read('blockstore_corrupt_replaced_total') };
+  };
+  const seen = await waitFor('the scrubber to find it and the repair to replace it', async () => {
+    const n = await counters();
+    return n && n.found >= 1 && n.replaced >= 1 ? n : undefined;
+  }, 30_000, 200);
+  assert.is(seen.found, 1, 'exactly the one rotten copy was found');
+  await waitFor('no corrupt copy left in the cluster', async () => (await admin.clusterStatus()).corruptBlocks === 0, 30_000);
+  const bc = new BlockdClient(restarted.address);
+  assert.equal((await bc.hasBlocks([hash]).finally(() => bc.close())).present, [hash], 'the holder has a good copy again');
   assert.ok((await client.get('rot/file')).equals(data));
 });
 

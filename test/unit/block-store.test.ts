@@ -93,11 +93,16 @@ test('a corrupt copy is DATA_LOSS, counted, reported missing, and repaired by a 
   rotten[0] ^= 0xff;
   chunks.corruptForTest(hash, rotten);
   await rejectsWith(store.get(hash), 'CORRUPT_BLOCK');
+  await rejectsWith(store.get(hash), 'CORRUPT_BLOCK');
   assert.is(store.stats().corruptBlocks, 1);
+  assert.is(store.corruptFound, 1, 'one copy found corrupt, counted once');
   assert.equal(await store.has([hash]), { present: [], missing: [hash] });
   assert.equal(await store.put(hash, data), { alreadyPresent: false, size: data.length });
   assert.is((await store.get(hash)).data.toString(), 'hello, blocks');
   assert.is(store.stats().corruptBlocks, 0);
+  assert.is(store.corruptReplaced, 1);
+  await store.put(hash, data);
+  assert.is(store.corruptReplaced, 1, 'a duplicate put of a good copy is not a replacement');
 });
 
 test('the scrubber finds a corrupt copy without any read', async () => {
@@ -111,6 +116,7 @@ test('the scrubber finds a corrupt copy without any read', async () => {
   try {
     await waitFor('a completed scrub pass', () => scrubber.lastPassCompleted !== undefined, 5000);
     assert.equal(store.stats().corruptHashes, [victim]);
+    assert.is(store.corruptFound, 1);
     assert.ok(scrubber.scrubbedBlocks >= 10);
   } finally {
     await scrubber.close();
