@@ -19,8 +19,8 @@ import { join } from 'node:path';
 import type { Logger } from '../../lib/logger';
 import { MetaCoordinator } from '../coordination/leader-election';
 import { Membership } from '../coordination/membership';
-import { ensureLocalTls, localTlsPaths } from './tls';
-import { addGateway, backendServers, drainGateway, haproxyCommand, haproxyConfig, removeGateway } from './haproxy';
+import { ensureLocalTls } from './tls';
+import { addGateway, backendServers, drainGateway, haproxyConfig, inService, readyGateway, removeGateway, slotOf } from './haproxy';
 import { findEnvoy, localEnvoyConfig } from '../envoy/local-config';
 import { writeEds } from '../envoy/eds';
 import { nodePort, type ClusterConfig, type NodeState, type StateDir, type SupervisorState } from './layout';
@@ -307,45 +307,43 @@ export class Supervisor {
     }
     if (!this.membership || !existsSync(this.socket)) return;
     const gateways = await this.membership.list('gateway');
+    // Gateways are matched to HAProxy slots by address.
     let servers = await backendServers(this.socket);
     for (const g of gateways) {
       const http = String(g.info.httpAddress ?? '');
       if (g.info.state !== 'serving' || !http) continue;
-      const existing = servers.find((s) => s.name === g.id);
-      if (existing && existing.address !== g.address) {
-        // The same id came back elsewhere: replace the entry.
-        await removeGateway(this.socket, g.id).catch(() => {});
-      } else if (existing && existing.adminState !== 0) {
-        // It was drained (a restart with the same id): back in service.
-        await haproxyCommand(this.socket, `set server gateways/${g.id} state ready`);
-        this.drainingSince.delete(g.id);
-        this.act('balancer: gateway back in service', { id: g.id });
-        continue;
-      } else if (existing) {
-        continue;
+      const slot = slotOf(servers, g.address);
+      if (slot && !inService(slot)) {
+        // It was drained (a restart at the same address): back in service.
+        await readyGateway(this.socket, slot.name);
+        this.drainingSince.delete(slot.name);
+        this.act('balancer: gateway back in service', { id: g.id, slot: slot.name });
+      } else if (!slot) {
+        const name = await addGateway(this.socket, g.address, http);
+        servers = await backendServers(this.socket);
+        this.act('balancer: gateway added', { id: g.id, address: g.address, slot: name });
       }
-      await addGateway(this.socket, g.id, g.address, Number(http.slice(http.lastIndexOf(':') + 1)), this.config.tls ? localTlsPaths(this.dir.dir).ca : undefined);
-      this.act('balancer: gateway added', { id: g.id, address: g.address });
     }
-    servers = await backendServers(this.socket);
-    for (const s of servers) {
-      const live = gateways.find((g) => g.id === s.name && g.info.state === 'serving');
+    for (const s of await backendServers(this.socket)) {
+      if (!s.address) continue;
+      const live = gateways.find((g) => g.address === s.address && g.info.state === 'serving');
       if (live) {
         this.drainingSince.delete(s.name);
         continue;
       }
+      const child = [...this.children.values()].find((c) => c.state.role === 'gateway' && c.state.address === s.address);
+      const id = child?.state.id ?? s.address;
       const since = this.drainingSince.get(s.name);
       if (since === undefined) {
         this.drainingSince.set(s.name, Date.now());
         await drainGateway(this.socket, s.name);
-        this.act('balancer: gateway draining', { id: s.name });
+        this.act('balancer: gateway draining', { id, slot: s.name });
       } else {
-        const child = this.children.get(s.name);
         const gone = !child || child.proc.exitCode !== null || child.proc.signalCode !== null || child.stopping;
         if ((gone && Date.now() - since > 1000) || Date.now() - since > 30_000) {
           await removeGateway(this.socket, s.name).catch(() => {});
           this.drainingSince.delete(s.name);
-          this.act('balancer: gateway removed', { id: s.name });
+          this.act('balancer: gateway removed', { id, slot: s.name });
         }
       }
     }

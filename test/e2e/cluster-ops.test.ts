@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { StateDir } from '../../cluster/local/layout';
-import { backendServers } from '../../cluster/local/haproxy';
+import { backendCounters, backendServers, inService, slotOf } from '../../cluster/local/haproxy';
 import { BlockstoreError } from '../../lib/errors';
 import { BlockstoreClient } from '../../sdk/client';
 import { BLOCKSTORE_BIN } from '../harness/process';
@@ -131,6 +131,14 @@ test('QAS-001: a gateway killed, one paused, one failing — through HAProxy ≥
   console.log(`  QAS-001: ${((ok + failed) / ((end - started) / 1000)).toFixed(0)} calls/s, ${ok} ok, ${failed} failed, success ${(ratio * 100).toFixed(3)} %${errors.length ? `; first errors: ${errors.slice(0, 3).join(' | ')}` : ''}`);
   console.log(`  QAS-001 successful calls/s by phase: ${phases.join(' · ')}`);
   assert.ok(ratio >= 0.999, `success ratio ${ratio}`);
+  // HAProxy rides open connections to the gateways: a connection per call
+  // would cost each gateway about half its throughput.
+  const counters = await backendCounters(dir.path('haproxy.sock'));
+  const requests = counters.reduce((a, c) => a + c.requests, 0);
+  const connects = counters.reduce((a, c) => a + c.connects, 0);
+  console.log(`  HAProxy → gateways: ${requests} calls over ${connects} connections`);
+  assert.ok(requests >= ok, 'every call went through HAProxy');
+  assert.ok(connects * 20 < requests, `${connects} connections for ${requests} calls`);
 });
 
 test('scale out under traffic: a new gateway and block daemon take work; scale back in', async () => {
@@ -192,7 +200,10 @@ test('rolling restart of every gateway under load: 0 failed calls; a drained gat
       await waitFor(`${g.id} back with a new pid`, () => gateways().some((n) => n.id === g.id && n.pid !== g.pid), 30_000);
       // As a rollout controller would: the next restart waits until this
       // gateway is back in service in the balancer (its checks pass).
-      await waitFor(`${g.id} up in HAProxy`, async () => (await backendServers(dir.path('haproxy.sock'))).some((x) => x.name === g.id && x.opState === 2 && x.adminState === 0), 30_000);
+      await waitFor(`${g.id} up in HAProxy`, async () => {
+        const slot = slotOf(await backendServers(dir.path('haproxy.sock')), g.address);
+        return slot && slot.opState === 2 && inService(slot);
+      }, 30_000);
       const mark = ok;
       await waitFor('calls flowing', () => ok > mark + 100, 30_000);
     }
