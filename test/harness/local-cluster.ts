@@ -4,6 +4,7 @@
  */
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { StateDir } from '../../cluster/local/layout';
 import { freeRange } from './ports';
@@ -16,12 +17,23 @@ const run = promisify(execFile);
 export async function localClusterUp(label: string, extra: string[] = []): Promise<{ dir: StateDir; base: number; address: string }> {
   const dir = new StateDir(makeTempDir(label));
   const base = await freeRange();
-  await run(BLOCKSTORE_BIN, ['cluster', 'up', '--state', dir.dir, '--base-port', String(base), '--balancer-port', String(base + 1), '--etcd-port', String(base + 2), ...extra], { timeout: 180_000 });
+  try {
+    await run(BLOCKSTORE_BIN, ['cluster', 'up', '--state', dir.dir, '--base-port', String(base), '--balancer-port', String(base + 1), '--etcd-port', String(base + 2), ...extra], { timeout: 180_000 });
+  } catch (err) {
+    // Say why (the command's output and the logs' tails), then stop whatever started.
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    const logs = existsSync(dir.path('logs'))
+      ? readdirSync(dir.path('logs')).map((f) => `--- ${f}\n${readFileSync(dir.path('logs', f), 'utf8').split('\n').slice(-15).join('\n')}`).join('\n')
+      : '';
+    await localClusterDown(dir).catch(() => undefined);
+    throw new Error(`cluster up failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}\n${logs}`);
+  }
   return { dir, base, address: `127.0.0.1:${base + 1}` };
 }
 
 /** `cluster down`, then asserts every process it ran is gone (by PID) and removes the state. */
-export async function localClusterDown(dir: StateDir): Promise<void> {
+export async function localClusterDown(dir: StateDir | undefined): Promise<void> {
+  if (!dir) return; // up failed (and cleaned up after itself)
   await run(BLOCKSTORE_BIN, ['cluster', 'down', '--state', dir.dir], { timeout: 120_000 }).catch(() => undefined);
   for (const n of dir.readState()?.nodes ?? []) {
     let alive = true;
