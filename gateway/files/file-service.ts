@@ -63,10 +63,36 @@ export interface PutHeader {
 }
 
 const MAX_BLOCKS_IN_FLIGHT = 4;
+/** Namespaces whose last write position a gateway remembers (the oldest are forgotten first). */
+const REMEMBERED_NAMESPACES = 100_000;
+
+/**
+ * The log position of the last write this gateway made in each namespace.
+ * Reads in a namespace wait for it on the replica that serves them, so a
+ * client that carries no position (min_position 0) still reads its own
+ * writes through the same gateway. (The SDK carries positions, which covers
+ * any gateway.)
+ */
+class WritePositions {
+  private readonly last = new Map<string, number>();
+
+  wrote(ns: string, position: number): void {
+    if (!(position > (this.last.get(ns) ?? 0))) return;
+    this.last.delete(ns);
+    this.last.set(ns, position);
+    if (this.last.size > REMEMBERED_NAMESPACES) this.last.delete(this.last.keys().next().value!);
+  }
+
+  floor(ns: string, minPosition: number): number {
+    return Math.max(minPosition, this.last.get(ns) ?? 0);
+  }
+}
 /** Uploads past this size check the quota as bytes arrive, before storing them all. */
 const EARLY_QUOTA_CHECK_BYTES = 8 * 1024 * 1024;
 
 export class FileService {
+  private readonly positions = new WritePositions();
+
   constructor(
     private readonly meta: MetaRouter,
     private readonly blocks: BlockIo,
@@ -154,6 +180,7 @@ export class FileService {
         locations: [...locations].map(([hash, nodes]) => ({ hash, nodes })),
       }),
     );
+    this.positions.wrote(ns, r.result!.position);
     return { file: toFileInfo(r.version), position: r.result!.position, replayed: r.replayed, bytesStored: r.replayed ? 0 : bytesStored };
   }
 
@@ -163,7 +190,7 @@ export class FileService {
    */
   async getFile(ns: string, rawPath: string, version: number, offset: number, length: number, minPosition: number, signal: AbortSignal): Promise<{ info: FileInfo; data: AsyncGenerator<Buffer> }> {
     const path = normalizePath(rawPath);
-    const st = await this.meta.read((c) => c.statFile(ns, path, version, minPosition));
+    const st = await this.meta.read((c) => c.statFile(ns, path, version, this.positions.floor(ns, minPosition)));
     const info = toFileInfo(st.version)!;
     if (info.deleted) throw new BlockstoreError('NOT_FOUND', `${path} version ${info.version} is a delete marker`);
     if (offset > info.size) throw new BlockstoreError('INVALID_ARGUMENT', `offset ${offset} is beyond the file's ${info.size} bytes`);
@@ -189,17 +216,17 @@ export class FileService {
   }
 
   async stat(ns: string, path: string, version: number, minPosition: number): Promise<FileInfo> {
-    const st = await this.meta.read((c) => c.statFile(ns, normalizePath(path), version, minPosition));
+    const st = await this.meta.read((c) => c.statFile(ns, normalizePath(path), version, this.positions.floor(ns, minPosition)));
     return toFileInfo(st.version)!;
   }
 
   async list(ns: string, prefix: string, pageSize: number, pageToken: string, minPosition: number): Promise<{ files: FileInfo[]; next: string }> {
-    const r = await this.meta.read((c) => c.listFiles(ns, prefix, pageSize, pageToken, minPosition));
+    const r = await this.meta.read((c) => c.listFiles(ns, prefix, pageSize, pageToken, this.positions.floor(ns, minPosition)));
     return { files: r.files.map((f) => toFileInfo(f)!), next: r.nextPageToken };
   }
 
   async versions(ns: string, path: string, minPosition: number): Promise<FileInfo[]> {
-    const r = await this.meta.read((c) => c.listVersions(ns, normalizePath(path), minPosition));
+    const r = await this.meta.read((c) => c.listVersions(ns, normalizePath(path), this.positions.floor(ns, minPosition)));
     return r.versions.map((v) => toFileInfo(v)!);
   }
 
@@ -207,11 +234,13 @@ export class FileService {
     const r = await this.meta.write((c) =>
       c.deleteFile({ namespace: ns, path: normalizePath(path), author, idempotencyKey, hasExpectedVersion: expectedVersion !== undefined, expectedVersion: expectedVersion ?? 0 }),
     );
+    this.positions.wrote(ns, r.result!.position);
     return { file: toFileInfo(r.version), position: r.result!.position, replayed: false };
   }
 
   async move(ns: string, author: string, from: string, to: string, idempotencyKey: string): Promise<WriteOutcome> {
     const r = await this.meta.write((c) => c.moveFile({ namespace: ns, fromPath: normalizePath(from, 'from_path'), toPath: normalizePath(to, 'to_path'), author, idempotencyKey }));
+    this.positions.wrote(ns, r.result!.position);
     return { file: toFileInfo(r.version), position: r.result!.position, replayed: false };
   }
 
@@ -268,7 +297,10 @@ export class FileService {
           hasExpectedVersion: expectedVersion !== undefined, expectedVersion: expectedVersion ?? 0, locations: [],
         }),
       )
-      .then((r) => ({ file: toFileInfo(r.version), position: r.result!.position, replayed: r.replayed }));
+      .then((r) => {
+        this.positions.wrote(ns, r.result!.position);
+        return { file: toFileInfo(r.version), position: r.result!.position, replayed: r.replayed };
+      });
   }
 
   async usage(ns: string): Promise<{ bytesUsed: number; quotaBytes: number }> {

@@ -285,6 +285,25 @@ test('faults: a block daemon SIGKILLed mid-upload; a corrupt copy is skipped on 
   for (let i = 0; i < 4; i++) assert.ok((await alice.get('fault/corrupt')).equals(small), 'correct bytes despite a corrupt copy');
 });
 
+test('a client that carries no position reads its own writes through the same gateway (200 write-then-read rounds)', async () => {
+  // Straight to one gateway with min_position 0 on every read: only the
+  // gateway's own memory of its writes makes the replica wait for them.
+  const gw = c.gatewayAddresses()[0]!;
+  const raw = c.client(aliceToken, gw);
+  const md = new grpc.Metadata();
+  md.set('authorization', `Bearer ${aliceToken}`);
+  const stat = (path: string) =>
+    new Promise<{ size: number; version: number }>((resolve, reject) =>
+      raw.files.statFile({ path, version: 0, minPosition: 0 }, md, (err, res) => (err ? reject(err) : resolve({ size: Number(res!.size), version: Number(res!.version) }))),
+    );
+  for (let i = 0; i < 200; i++) {
+    const path = `ryw/${i % 20}`;
+    const put = await raw.put(path, randomBytes(100 + i));
+    const st = await stat(path);
+    assert.equal(st, { size: 100 + i, version: put.file.version }, `round ${i}: read the write just made`);
+  }
+});
+
 test('an independent client (Python grpcio, reflection only) uploads and downloads through a gateway', async () => {
   const data = randomBytes(5000);
   const gw = c.gatewayAddresses()[0]!;
