@@ -34,6 +34,13 @@ export interface MetaConfig {
   /** How often the node checks the leader key (and campaigns when there is none). */
   electionPollMs: number;
   drainGraceMs: number;
+  /**
+   * Applied log entries kept behind the applied position; older ones are
+   * compacted away (a replica further behind bootstraps from a snapshot).
+   */
+  logRetain: number;
+  /** How often the log is compacted. */
+  logCompactIntervalMs: number;
   /** HTTP side port: /healthz and /metrics; empty disables it. */
   httpListen: string;
   logLevel: LogLevel;
@@ -50,6 +57,8 @@ export const META_FLAGS: FlagSpec[] = [
   { name: 'read-wait-ms', env: 'BLOCKSTORE_READ_WAIT_MS', type: 'string', value: 'MS', default: '3000', help: 'how long a read waits for its position' },
   { name: 'election-poll-ms', env: 'BLOCKSTORE_ELECTION_POLL_MS', type: 'string', value: 'MS', default: '200', help: 'leader key check interval' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '5000', help: 'SIGTERM: wait this long for in-flight calls' },
+  { name: 'log-retain', env: 'BLOCKSTORE_LOG_RETAIN', type: 'string', value: 'N', default: '100000', help: 'applied log entries kept; older ones are compacted away (a replica further behind gets a snapshot)' },
+  { name: 'log-compact-interval-ms', env: 'BLOCKSTORE_LOG_COMPACT_INTERVAL_MS', type: 'string', value: 'MS', default: '30000', help: 'how often the log is compacted' },
   { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: "HTTP side port (/healthz, /metrics); 'none' disables" },
   ...COMMON.tail,
 ];
@@ -71,6 +80,8 @@ export function metaConfigFromFlags(v: FlagValues): MetaConfig {
     readWaitMs: parseNumber(required('read-wait-ms'), '--read-wait-ms', 0),
     electionPollMs: parseNumber(required('election-poll-ms'), '--election-poll-ms', 20),
     drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
+    logRetain: parseNumber(required('log-retain'), '--log-retain', 1),
+    logCompactIntervalMs: parseNumber(required('log-compact-interval-ms'), '--log-compact-interval-ms', 100),
     httpListen: str('http-listen') === 'none' ? '' : (str('http-listen') ?? '127.0.0.1:0'),
     logLevel: (str('log-level') ?? 'info') as LogLevel,
   };
@@ -90,6 +101,7 @@ export function validateMetaConfig(c: MetaConfig): void {
   for (const e of c.etcd) if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(e)) fail(`--etcd: expected http://HOST:PORT, got ${JSON.stringify(e)}`);
   if (!c.etcdPrefix.startsWith('/') || !c.etcdPrefix.endsWith('/')) fail(`--etcd-prefix: must start and end with "/"`);
   if (!Number.isInteger(c.syncReplicas)) fail('--sync-replicas: a whole number ≥ 0');
+  if (!Number.isInteger(c.logRetain)) fail('--log-retain: a whole number ≥ 1');
   if (c.syncTimeoutMs >= c.writeTimeoutMs) fail(`--sync-timeout-ms (${c.syncTimeoutMs}) must be shorter than --write-timeout-ms (${c.writeTimeoutMs})`);
   if (!['debug', 'info', 'warn', 'error'].includes(c.logLevel)) fail(`--log-level: debug, info, warn or error`);
 }

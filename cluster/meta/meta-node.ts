@@ -53,6 +53,7 @@ export class MetaNode {
   private leader: LeaderInfo | undefined;
   private address = '';
   private timer: NodeJS.Timeout | undefined;
+  private compactTimer: NodeJS.Timeout | undefined;
   private ticking = false;
   private closing: Promise<void> | undefined;
   private readonly startedAt = new Date().toISOString();
@@ -83,6 +84,9 @@ export class MetaNode {
     this.metrics.gauge('blockstore_meta_terms_won_total', () => this.termsWon);
     this.metrics.gauge('blockstore_meta_log_seq', () => this.store.last.seq);
     this.metrics.gauge('blockstore_meta_applied_seq', () => this.store.applied.seq);
+    this.metrics.gauge('blockstore_meta_log_start', () => this.store.logStart);
+    this.metrics.gauge('blockstore_meta_log_entries', () => this.store.last.seq - this.store.logStart + 1);
+    this.metrics.gauge('blockstore_meta_log_compacted_total', () => this.store.compacted);
     this.metrics.gauge('blockstore_meta_replication_lag', () => (this.term ? 0 : Math.max(0, this.follower.commitSeq - this.store.applied.seq)));
     this.metrics.gauge('blockstore_meta_sync_replicas', () => this.term?.replicator.status().syncReplicas.length ?? 0);
     const { protos } = loadProtos();
@@ -108,6 +112,7 @@ export class MetaNode {
     }
     this.registration.start();
     this.schedule(0);
+    this.scheduleCompaction();
     this.logger.info('metadata node serving', { address: this.address, applied: this.store.applied, last: this.store.last });
     return this.address;
   }
@@ -133,6 +138,21 @@ export class MetaNode {
         httpAddress: this.side ? withPort(this.address, this.side.port) : '',
       },
     };
+  }
+
+  /** Drops applied log entries older than the retention, now and then. */
+  private scheduleCompaction(): void {
+    if (this.closing) return;
+    this.compactTimer = setTimeout(() => {
+      this.store
+        .compactLog(this.store.applied.seq - this.config.logRetain + 1)
+        .then((n) => {
+          if (n > 0) this.logger.info('log compacted', { dropped: n, logStart: this.store.logStart, applied: this.store.applied.seq });
+        })
+        .catch((err: unknown) => this.logger.warn('log compaction failed', { err: err as Error }))
+        .finally(() => this.scheduleCompaction());
+    }, this.config.logCompactIntervalMs);
+    this.compactTimer.unref();
   }
 
   private schedule(ms: number): void {
@@ -272,6 +292,8 @@ export class MetaNode {
       address: this.address,
       snapshotsInstalled: this.follower.snapshotsInstalled,
       termsWon: this.termsWon,
+      logStart: this.store.logStart,
+      logEntriesCompacted: this.store.compacted,
     };
   }
 
@@ -284,6 +306,7 @@ export class MetaNode {
   drain(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.timer);
+      clearTimeout(this.compactTimer);
       this.server.health.setAll('NOT_SERVING');
       this.term?.stop('shutting down');
       this.follower.stop();
@@ -301,6 +324,7 @@ export class MetaNode {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.timer);
+      clearTimeout(this.compactTimer);
       this.server.close();
       this.side?.close();
       this.term?.stop('closing');

@@ -154,4 +154,50 @@ test('wipe a replica and restart it under writes: it bootstraps from a snapshot,
   }
 });
 
+test('log compaction under writes: a replica left behind the compacted log catches up from a snapshot; failover after compaction loses nothing; every log stays bounded', async () => {
+  const RETAIN = 50;
+  const { cluster, ns } = await setup('/compact/', ['--log-retain', String(RETAIN), '--log-compact-interval-ms', '200']);
+  try {
+    const master = await cluster.waitForMaster();
+    const [victim, other] = cluster.alive().filter((n) => n.id !== master.id);
+    const l = load(cluster, ns, [other!]);
+    l.start();
+    await waitFor('300 acknowledged writes', () => l.acked.length >= 300, 30_000);
+    await waitFor('the master compacting its log', async () => (await master.client.status()).logStart > 1, 10_000);
+    victim!.proc.signal('SIGKILL');
+    await victim!.proc.exited;
+    const left = await (async () => {
+      const { MetaStore } = await import('../../cluster/meta/store/meta-store');
+      const st = new MetaStore(victim!.dataDir);
+      await st.open();
+      const last = st.last.seq;
+      await st.close();
+      return last;
+    })();
+    await waitFor('the master to compact past what the stopped replica holds', async () => (await master.client.status()).logStart > left + 1, 30_000);
+    const back = await cluster.startNode(victim!.id);
+    await waitFor('the replica caught up from a snapshot', async () => {
+      const [m, b] = await Promise.all([master.client.status(), back.client.status()]);
+      return b.snapshotsInstalled >= 1 && b.appliedSeq >= m.commitSeq - RETAIN;
+    }, 30_000);
+    // Failover after compaction: the new master's log has been compacted too.
+    const mark = l.acked.length;
+    master.proc.signal('SIGKILL');
+    await master.proc.exited;
+    await cluster.waitForMaster(15_000, master.id);
+    await waitFor('200 more acknowledged writes after the failover', () => l.acked.length >= mark + 200, 30_000);
+    await l.stop();
+    await cluster.startNode(master.id);
+    await verify(cluster, l, ns);
+    for (const n of cluster.alive()) {
+      await waitFor(`${n.id}'s log bounded by the retention`, async () => {
+        const st = await n.client.status();
+        return st.lastSeq - st.logStart + 1 <= RETAIN + 1;
+      }, 10_000);
+    }
+  } finally {
+    await cluster.stop();
+  }
+});
+
 test.run();

@@ -115,6 +115,47 @@ test('an interrupted snapshot leaves an empty node, not a partial one', async ()
   }
 });
 
+test('compaction drops applied entries only, from the front, and the log start survives a restart', async () => {
+  const dir = makeTempDir('meta-compact');
+  try {
+    let store = new MetaStore(dir);
+    await store.open();
+    assert.is(store.logStart, 1);
+    await store.appendLog(Array.from({ length: 10 }, (_, i) => user(i + 1, 3)));
+    await store.applyUpTo(6);
+    assert.is(await store.compactLog(4), 3, 'entries 1–3 dropped');
+    assert.is(store.logStart, 4);
+    assert.is((await store.readLog(1, 100))[0]!.seq, 4, 'a read from before the start begins at the start');
+    assert.is(await store.epochAt(2), undefined, 'a compacted entry is unknown (a replica needing it gets a snapshot)');
+    assert.is(await store.epochAt(5), 3);
+    assert.is(await store.compactLog(100), 3, 'never past the applied position: 4–6 dropped, 7–10 kept');
+    assert.is(store.logStart, 7);
+    assert.equal((await store.readLog(1, 100)).map((e) => e.seq), [7, 8, 9, 10]);
+    assert.is(await store.compactLog(100), 0);
+    await store.applyUpTo(10);
+    assert.ok(await store.get(K.user('u10')), 'unapplied entries stayed and apply');
+    await store.close();
+    store = new MetaStore(dir);
+    await store.open();
+    assert.is(store.logStart, 7);
+    assert.equal(store.last, { seq: 10, epoch: 3 });
+    assert.equal(store.applied, { seq: 10, epoch: 3 });
+    // Everything applied may go; the log then starts after its end.
+    assert.is(await store.compactLog(11), 4);
+    assert.is(store.logStart, 11);
+    await store.close();
+    store = new MetaStore(dir);
+    await store.open();
+    assert.is(store.logStart, 11, 'an empty log starts after the applied position');
+    await store.appendLog([user(11, 4)]);
+    assert.is(store.logStart, 11);
+    assert.equal((await store.readLog(1, 10)).map((e) => e.seq), [11]);
+    await store.close();
+  } finally {
+    removeDir(dir);
+  }
+});
+
 test('a log gap is refused', async () => {
   await withStore(async (store) => {
     let refused = false;

@@ -5,8 +5,9 @@
  * promised epoch). The master finds where their logs agree: the replica's
  * log end if the master has that entry with the same epoch, else its applied
  * position (applied = committed, which every later master holds) after
- * telling it to truncate; an empty replica gets a snapshot. Then entries
- * flow as they are appended, and commits as they happen.
+ * telling it to truncate; an empty replica, or one whose next entry was
+ * compacted away, gets a snapshot. Then entries flow as they are appended,
+ * and commits as they happen.
  *
  * A write is acknowledged when every member of the synchronous set has
  * fsync'd it. Members are published in etcd before they count, and only
@@ -173,7 +174,16 @@ export class Replicator {
     while (s.open && !this.closed) {
       if (s.next <= this.store.last.seq) {
         const entries = await this.store.readLog(s.next, batch);
-        if (!entries.length) break;
+        if (entries[0]?.seq !== s.next) {
+          // What this replica needs next was compacted away: it starts over
+          // from a snapshot. (A synchronous member never lags that far — it
+          // has acked every committed entry — but if one did, it leaves the
+          // set first: a snapshot wipes entries it may have acked.)
+          this.logger.info('replica is behind the compacted log; sending a snapshot', { replica: s.id, next: s.next, logStart: this.store.logStart });
+          if (this.members.has(s.id)) await this.removeMember(s.id, 'behind the compacted log');
+          await this.sendSnapshot(s);
+          continue;
+        }
         await s.link.send({ epoch: this.epoch, kind: 'entries', entries, commitSeq: this.commitSeq });
         sentCommit = this.commitSeq;
         s.next = entries[entries.length - 1]!.seq + 1;

@@ -10,7 +10,9 @@
  * Tables change only by applying committed log entries, in one batch with
  * m:applied, so they always equal "the log up to applied". Entries after
  * applied are in the log but not yet known committed; a divergent tail is
- * dropped with truncateAfter.
+ * dropped with truncateAfter. Applied entries are compacted away from the
+ * front (compactLog): the log holds [logStart, last]; a replica that needs
+ * an entry before logStart is sent a snapshot instead.
  */
 import { Level } from 'level';
 import { applyOp } from '../state/apply';
@@ -31,6 +33,10 @@ export class MetaStore implements KvReader {
   last: Position = { seq: 0, epoch: 0 };
   applied: Position = { seq: 0, epoch: 0 };
   promisedEpoch = 0;
+  /** First entry still in the log; last.seq + 1 when the log is empty. */
+  logStart = 1;
+  /** Entries compacted away since open. */
+  compacted = 0;
   private applying: Promise<void> = Promise.resolve();
   private opened = false;
   /** Called after each apply with the new applied position (read waits, watches). */
@@ -56,6 +62,8 @@ export class MetaStore implements KvReader {
       const e = JSON.parse(v) as LogEntry;
       if (e.seq > this.last.seq) this.last = { seq: e.seq, epoch: e.epoch };
     }
+    this.logStart = this.last.seq + 1;
+    for await (const [k] of this.db.iterator({ gt: LOG, lt: `${LOG}\xff`, limit: 1 })) this.logStart = Number(k.slice(LOG.length));
   }
 
   async close(): Promise<void> {
@@ -94,6 +102,25 @@ export class MetaStore implements KvReader {
     await this.db.batch(entries.map((e) => ({ type: 'put' as const, key: LOG + pad(e.seq), value: JSON.stringify(e) })), { sync: true });
     const tail = entries[entries.length - 1]!;
     this.last = { seq: tail.seq, epoch: tail.epoch };
+  }
+
+  /**
+   * Drops applied entries before `before` (never an unapplied one: the
+   * bound is applied.seq + 1, read when the drop runs). Serialised with
+   * applies and snapshot installs. Resolves to how many were dropped.
+   */
+  compactLog(before: number): Promise<number> {
+    const run = this.applying.then(async () => {
+      const upTo = Math.min(before, this.applied.seq + 1);
+      const from = this.logStart;
+      if (!this.opened || upTo <= from) return 0;
+      await this.db.clear({ gte: LOG + pad(from), lt: LOG + pad(upTo) });
+      this.logStart = upTo;
+      this.compacted += upTo - from;
+      return upTo - from;
+    });
+    this.applying = run.then(() => {}, () => {});
+    return run;
   }
 
   async readLog(fromSeq: number, limit: number): Promise<LogEntry[]> {
@@ -202,6 +229,7 @@ export class MetaStore implements KvReader {
     );
     this.applied = { ...pos };
     this.last = { ...pos };
+    this.logStart = pos.seq + 1;
     this.onApplied(pos);
   }
 
@@ -211,5 +239,6 @@ export class MetaStore implements KvReader {
     await this.db.del('m:applied');
     this.applied = { seq: 0, epoch: 0 };
     this.last = { seq: 0, epoch: 0 };
+    this.logStart = 1;
   }
 }

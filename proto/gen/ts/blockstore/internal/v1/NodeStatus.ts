@@ -31,6 +31,15 @@ export interface NodeStatus {
    * Terms this node won since it started.
    */
   'termsWon'?: (number | string | Long);
+  /**
+   * First log entry still kept (earlier ones were compacted away; a replica
+   * that needs them gets a snapshot); last_seq + 1 when the log is empty.
+   */
+  'logStart'?: (number | string | Long);
+  /**
+   * Log entries compacted away since this node started.
+   */
+  'logEntriesCompacted'?: (number | string | Long);
 }
 
 export interface NodeStatus__Output {
@@ -60,4 +69,13 @@ export interface NodeStatus__Output {
    * Terms this node won since it started.
    */
   'termsWon': (number);
+  /**
+   * First log entry still kept (earlier ones were compacted away; a replica
+   * that needs them gets a snapshot); last_seq + 1 when the log is empty.
+   */
+  'logStart': (number);
+  /**
+   * Log entries compacted away since this node started.
+   */
+  'logEntriesCompacted': (number);
 }
