@@ -17,6 +17,19 @@ export function parseBytes(text: string, field: string): number {
   return Math.floor(Number(m[1]) * unit);
 }
 
+const DURATIONS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses "500ms", "10s", "15m", "12h", "30d" (a bare number is milliseconds) into milliseconds.
+ * @throws BlockstoreError INVALID_ARGUMENT naming `field` when malformed.
+ */
+export function parseDuration(text: string, field: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = m ? DURATIONS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new BlockstoreError('INVALID_ARGUMENT', `${field}: expected a duration like 500ms, 10s, 15m, 12h or 30d, got ${JSON.stringify(text)}`);
+  return Math.floor(Number(m[1]) * unit);
+}
+
 /**
  * Parses a non-negative number.
  * @throws BlockstoreError INVALID_ARGUMENT naming `field`.

@@ -8,7 +8,7 @@ import { flagReader, serverFlags } from '../../lib/cli/server-flags';
 import type { FlagSpec, FlagValues } from '../../lib/cli/flags';
 import { BlockstoreError } from '../../lib/errors';
 import type { LogLevel } from '../../lib/logger';
-import { parseHostPort, parseNumber } from '../../lib/units';
+import { parseDuration, parseHostPort, parseNumber } from '../../lib/units';
 
 export interface MetaConfig {
   id: string;
@@ -41,6 +41,20 @@ export interface MetaConfig {
   logRetain: number;
   /** How often the log is compacted. */
   logCompactIntervalMs: number;
+  /**
+   * How long a superseded version (or a deleted file) stays readable; then
+   * the master prunes it and its blocks become garbage. 0 keeps every
+   * version forever.
+   */
+  versionRetentionMs: number;
+  /** How often the master looks for versions to prune. */
+  pruneIntervalMs: number;
+  /**
+   * How long a block no version references stays in the index (reads of a
+   * just-pruned version may still be streaming it); then it is forgotten and
+   * garbage collection takes its copies.
+   */
+  forgetAfterMs: number;
   /** HTTP side port: /healthz and /metrics; empty disables it. */
   httpListen: string;
   logLevel: LogLevel;
@@ -59,6 +73,9 @@ export const META_FLAGS: FlagSpec[] = [
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '5000', help: 'SIGTERM: wait this long for in-flight calls' },
   { name: 'log-retain', env: 'BLOCKSTORE_LOG_RETAIN', type: 'string', value: 'N', default: '100000', help: 'applied log entries kept; older ones are compacted away (a replica further behind gets a snapshot)' },
   { name: 'log-compact-interval-ms', env: 'BLOCKSTORE_LOG_COMPACT_INTERVAL_MS', type: 'string', value: 'MS', default: '30000', help: 'how often the log is compacted' },
+  { name: 'version-retention', env: 'BLOCKSTORE_VERSION_RETENTION', type: 'string', value: 'DURATION', default: '30d', help: 'how long superseded versions and deleted files stay readable before they are pruned; 0 keeps every version' },
+  { name: 'prune-interval-ms', env: 'BLOCKSTORE_PRUNE_INTERVAL_MS', type: 'string', value: 'MS', default: '60000', help: 'how often the master looks for versions to prune' },
+  { name: 'forget-after-ms', env: 'BLOCKSTORE_FORGET_AFTER_MS', type: 'string', value: 'MS', default: '3600000', help: 'how long an unreferenced block stays indexed before garbage collection may take it' },
   { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: "HTTP side port (/healthz, /metrics); 'none' disables" },
   ...COMMON.tail,
 ];
@@ -82,6 +99,9 @@ export function metaConfigFromFlags(v: FlagValues): MetaConfig {
     drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
     logRetain: parseNumber(required('log-retain'), '--log-retain', 1),
     logCompactIntervalMs: parseNumber(required('log-compact-interval-ms'), '--log-compact-interval-ms', 100),
+    versionRetentionMs: parseDuration(required('version-retention'), '--version-retention'),
+    pruneIntervalMs: parseNumber(required('prune-interval-ms'), '--prune-interval-ms', 50),
+    forgetAfterMs: parseNumber(required('forget-after-ms'), '--forget-after-ms'),
     httpListen: str('http-listen') === 'none' ? '' : (str('http-listen') ?? '127.0.0.1:0'),
     logLevel: (str('log-level') ?? 'info') as LogLevel,
   };

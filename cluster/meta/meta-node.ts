@@ -22,6 +22,7 @@ import { Follower } from './replication/follower';
 import type { ReplicaLink } from './replication/messages';
 import { Replicator } from './replication/replicator';
 import { MasterTerm, type WriteResult } from './role/master-term';
+import { Pruner } from './role/pruner';
 import { dialMaster } from './rpc/follow-dialer';
 import { metadataHandlers } from './rpc/metadata-service';
 import { replicationHandlers } from './rpc/replication-service';
@@ -61,6 +62,7 @@ export class MetaNode {
   termsWon = 0;
   private side: SidePort | undefined;
   private readonly metrics: Metrics;
+  readonly pruner: Pruner;
 
   constructor(
     private readonly config: MetaConfig,
@@ -87,6 +89,16 @@ export class MetaNode {
     this.metrics.gauge('blockstore_meta_log_start', () => this.store.logStart);
     this.metrics.gauge('blockstore_meta_log_entries', () => this.store.last.seq - this.store.logStart + 1);
     this.metrics.gauge('blockstore_meta_log_compacted_total', () => this.store.compacted);
+    this.pruner = new Pruner(
+      this.store,
+      (req) => this.write(req),
+      () => this.term?.ready === true && this.term.accepting,
+      { retentionMs: config.versionRetentionMs, forgetAfterMs: config.forgetAfterMs, intervalMs: config.pruneIntervalMs },
+      logger.child({ component: 'pruner' }),
+    );
+    this.metrics.gauge('blockstore_meta_versions_pruned_total', () => this.pruner.versionsPruned);
+    this.metrics.gauge('blockstore_meta_files_dropped_total', () => this.pruner.filesDropped);
+    this.metrics.gauge('blockstore_meta_blocks_forgotten_total', () => this.pruner.blocksForgotten);
     this.metrics.gauge('blockstore_meta_replication_lag', () => (this.term ? 0 : Math.max(0, this.follower.commitSeq - this.store.applied.seq)));
     this.metrics.gauge('blockstore_meta_sync_replicas', () => this.term?.replicator.status().syncReplicas.length ?? 0);
     const { protos } = loadProtos();
@@ -113,6 +125,7 @@ export class MetaNode {
     this.registration.start();
     this.schedule(0);
     this.scheduleCompaction();
+    this.pruner.start();
     this.logger.info('metadata node serving', { address: this.address, applied: this.store.applied, last: this.store.last });
     return this.address;
   }
@@ -307,6 +320,7 @@ export class MetaNode {
     this.closing ??= (async () => {
       clearTimeout(this.timer);
       clearTimeout(this.compactTimer);
+      void this.pruner.stop();
       this.server.health.setAll('NOT_SERVING');
       this.term?.stop('shutting down');
       this.follower.stop();
@@ -325,6 +339,7 @@ export class MetaNode {
     this.closing ??= (async () => {
       clearTimeout(this.timer);
       clearTimeout(this.compactTimer);
+      void this.pruner.stop();
       this.server.close();
       this.side?.close();
       this.term?.stop('closing');

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Chunker } from '../../lib/chunking/fastcdc';
-import { BlockstoreError } from '../../lib/errors';
+import { BlockstoreError, hasCode } from '../../lib/errors';
 import { assertBlockHash, sha256Hex } from '../../lib/hash';
 import { normalizePath } from '../../lib/paths';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
@@ -173,13 +173,21 @@ export class FileService {
     if (header.contentHash && header.contentHash !== contentHash) {
       throw new BlockstoreError('HASH_MISMATCH', `content_hash ${header.contentHash} does not match the uploaded bytes (${contentHash}); nothing was committed`);
     }
-    const r = await this.meta.write((c) =>
-      c.commitVersion({
-        namespace: ns, path, blocks, contentHash, author, idempotencyKey: header.idempotencyKey,
-        hasExpectedVersion: header.expectedVersion !== undefined, expectedVersion: header.expectedVersion ?? 0,
-        locations: [...locations].map(([hash, nodes]) => ({ hash, nodes })),
-      }),
-    );
+    const r = await this.meta
+      .write((c) =>
+        c.commitVersion({
+          namespace: ns, path, blocks, contentHash, author, idempotencyKey: header.idempotencyKey,
+          hasExpectedVersion: header.expectedVersion !== undefined, expectedVersion: header.expectedVersion ?? 0,
+          locations: [...locations].map(([hash, nodes]) => ({ hash, nodes })),
+        }),
+      )
+      .catch((err: unknown) => {
+        // A block this upload found in the namespace lost its last reference
+        // to version pruning meanwhile: nothing was committed, and a retry
+        // uploads it afresh.
+        if (hasCode(err, 'MISSING_BLOCKS')) throw new BlockstoreError('UNAVAILABLE', 'a block this upload reused was pruned meanwhile; nothing was committed, retry the upload', { cause: err });
+        throw err;
+      });
     this.positions.wrote(ns, r.result!.position);
     return { file: toFileInfo(r.version), position: r.result!.position, replayed: r.replayed, bytesStored: r.replayed ? 0 : bytesStored };
   }

@@ -140,4 +140,68 @@ test('a batch sees its own earlier writes (overlay): two creates of one path in 
   await fails(prepare(view, commit({ expectedVersion: 0 }), 't'), 'VERSION_CONFLICT');
 });
 
+
+test('pruning old versions takes their block references; the last one frees the block; the head stays', async () => {
+  const m = machine();
+  await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 10_000 });
+  await m.exec(commit()); // v1: a
+  await m.exec(commit({ blocks: [{ hash: H('a'), size: 100 }, { hash: H('b'), size: 50 }], locations: [{ hash: H('b'), nodes: ['b3'] }] })); // v2: a b
+  await m.exec(commit({ blocks: [{ hash: H('c'), size: 10 }], locations: [{ hash: H('c'), nodes: ['b1'] }] })); // v3: c
+  // The head (3) is never pruned, even if asked.
+  const p = await m.exec({ kind: 'pruneVersions', ns: 'alice', path: 'docs/a.txt', versions: [1, 2, 3], dropHead: undefined });
+  assert.equal(p.op && p.op.type === 'pruneVersions' ? p.op.versions : [], [1, 2]);
+  assert.is(await m.get(K.version('alice', 'docs/a.txt', 1)), undefined);
+  assert.is(await m.get(K.version('alice', 'docs/a.txt', 2)), undefined);
+  assert.ok(await m.get(K.version('alice', 'docs/a.txt', 3)));
+  assert.equal(await m.get<BlockRec>(K.block(H('a'))), { size: 100, refs: 0, locations: ['b1', 'b2'], freedAt: '2026-01-01T00:00:00Z' });
+  assert.is((await m.get<BlockRec>(K.block(H('c'))))!.refs, 1);
+  assert.is(await m.get(K.nsBlock('alice', H('a'))), undefined, 'no longer in the namespace: dedup will not reuse it');
+  assert.is((await m.get<UserRec>(K.user('alice')))!.usedBytes, 10, 'usage follows the head, untouched');
+  // A commit naming a pruned block without uploading it is refused…
+  await fails(m.exec(commit({ locations: [] })), 'MISSING_BLOCKS');
+  // …and an upload of it references it again and clears the mark.
+  await m.exec(commit({ path: 'docs/b.txt' }));
+  assert.equal(await m.get<BlockRec>(K.block(H('a'))), { size: 100, refs: 1, locations: ['b1', 'b2'] });
+  // Forgetting spares a referenced block and forgets a freed one.
+  await m.exec({ kind: 'forgetBlocks', hashes: [H('a'), H('b')] });
+  assert.ok(await m.get(K.block(H('a'))), 'referenced again: kept');
+  assert.is(await m.get(K.block(H('b'))), undefined, 'freed: forgotten');
+});
+
+test('a deleted file past retention goes with all its versions; a file written again meanwhile keeps its head', async () => {
+  const m = machine();
+  await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 10_000 });
+  await m.exec(commit()); // v1
+  await m.exec({ kind: 'delete', ns: 'alice', path: 'docs/a.txt', expectedVersion: undefined, author: 'alice', idempotencyKey: '' }); // v2 marker
+  // A stale request naming an old marker drops nothing but old versions.
+  const stale = await m.exec({ kind: 'pruneVersions', ns: 'alice', path: 'docs/a.txt', versions: [1], dropHead: 7 });
+  assert.ok(stale.op && stale.op.type === 'pruneVersions' && !stale.op.dropFile);
+  await m.exec(commit()); // v3 (a again, uploaded)
+  await m.exec({ kind: 'delete', ns: 'alice', path: 'docs/a.txt', expectedVersion: undefined, author: 'alice', idempotencyKey: '' }); // v4
+  await m.exec({ kind: 'pruneVersions', ns: 'alice', path: 'docs/a.txt', versions: [2, 3, 4], dropHead: 4 });
+  assert.is(await m.get(K.file('alice', 'docs/a.txt')), undefined);
+  for (const v of [1, 2, 3, 4]) assert.is(await m.get(K.version('alice', 'docs/a.txt', v)), undefined);
+  assert.is((await m.get<BlockRec>(K.block(H('a'))))!.refs, 0);
+  // Nothing left to prune: no entry at all.
+  const none = await m.exec({ kind: 'pruneVersions', ns: 'alice', path: 'docs/a.txt', versions: [1], dropHead: undefined });
+  assert.is(none.op, undefined);
+});
+
+test('a block staged anywhere is never forgotten, even with no references', async () => {
+  const m = machine();
+  await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 10_000 });
+  await m.exec({ kind: 'createUser', userId: 'bob', name: 'B', quotaBytes: 10_000 });
+  await m.exec({ kind: 'stageBlocks', ns: 'bob', blocks: [{ hash: H('a'), size: 100, nodes: ['b1'] }] });
+  await m.exec({ kind: 'stageBlocks', ns: 'bob', blocks: [{ hash: H('a'), size: 100, nodes: ['b1'] }] }); // re-staged: counted once
+  await m.exec(commit()); // alice v1 uses a
+  await m.exec(commit({ blocks: [{ hash: H('c'), size: 10 }], locations: [{ hash: H('c'), nodes: ['b1'] }] }));
+  await m.exec({ kind: 'pruneVersions', ns: 'alice', path: 'docs/a.txt', versions: [1], dropHead: undefined });
+  assert.equal((await m.get<BlockRec>(K.block(H('a'))))!.staged, 1);
+  await m.exec({ kind: 'forgetBlocks', hashes: [H('a')] });
+  assert.ok(await m.get(K.block(H('a'))), 'bob may still commit it');
+  await m.exec(commit({ ns: 'bob', path: 'x', locations: [] })); // bob commits the staged block
+  const g = (await m.get<BlockRec>(K.block(H('a'))))!;
+  assert.is(g.refs, 1);
+  assert.is(g.staged, undefined, 'no stage left');
+});
 test.run();

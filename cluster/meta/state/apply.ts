@@ -33,9 +33,13 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
       for (const loc of op.locations) await addLocations(view, loc.hash, loc.nodes, sizeOf(op.blocks, loc.hash));
       const distinct = new Map(op.blocks.map((b) => [b.hash, b.size]));
       for (const [hash, size] of distinct) {
+        const wasStaged = (await view.getJson<StagedRec>(K.staged(op.ns, hash))) !== undefined;
         view.del(K.staged(op.ns, hash));
         const g = (await view.getJson<BlockRec>(K.block(hash))) ?? { size, refs: 0, locations: [] };
         g.refs++;
+        delete g.freedAt;
+        if (wasStaged && g.staged) g.staged--;
+        if (!g.staged) delete g.staged;
         view.putJson(K.block(hash), g);
         const n = (await view.getJson<NsBlockRec>(K.nsBlock(op.ns, hash))) ?? { size, refs: 0 };
         n.refs++;
@@ -67,6 +71,7 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
       for (const hash of new Set(src.blocks.map((b) => b.hash))) {
         const g = await view.getJson<BlockRec>(K.block(hash));
         if (g) view.putJson(K.block(hash), { ...g, refs: g.refs + 1 });
+        // (A live version references it: it cannot be freed.)
         const n = await view.getJson<NsBlockRec>(K.nsBlock(op.ns, hash));
         if (n) view.putJson(K.nsBlock(op.ns, hash), { ...n, refs: n.refs + 1 });
       }
@@ -89,9 +94,40 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
     }
     case 'stageBlocks': {
       for (const b of op.blocks) {
+        const already = (await view.getJson<StagedRec>(K.staged(op.ns, b.hash))) !== undefined;
         view.putJson(K.staged(op.ns, b.hash), { size: b.size, nodes: b.nodes, time: op.time } satisfies StagedRec);
-        // In the global index (refs 0 until committed), so garbage collection keeps it.
+        // In the global index (refs 0 until committed), so garbage collection
+        // keeps it; counted, so it is never forgotten while staged anywhere.
         await addLocations(view, b.hash, b.nodes, b.size);
+        if (!already) {
+          const g = (await view.getJson<BlockRec>(K.block(b.hash)))!;
+          view.putJson(K.block(b.hash), { ...g, staged: (g.staged ?? 0) + 1 });
+        }
+      }
+      return;
+    }
+    case 'pruneVersions': {
+      for (const v of op.versions) {
+        const rec = await view.getJson<VersionRec>(K.version(op.ns, op.path, v));
+        if (!rec) continue;
+        for (const hash of new Set(rec.blocks.map((b) => b.hash))) {
+          const n = await view.getJson<NsBlockRec>(K.nsBlock(op.ns, hash));
+          if (n && n.refs > 1) view.putJson(K.nsBlock(op.ns, hash), { ...n, refs: n.refs - 1 });
+          else if (n) view.del(K.nsBlock(op.ns, hash));
+          const g = await view.getJson<BlockRec>(K.block(hash));
+          if (!g) continue;
+          const refs = Math.max(0, g.refs - 1);
+          view.putJson(K.block(hash), refs === 0 ? { ...g, refs, freedAt: op.time } : { ...g, refs });
+        }
+        view.del(K.version(op.ns, op.path, v));
+      }
+      if (op.dropFile) view.del(K.file(op.ns, op.path));
+      return;
+    }
+    case 'forgetBlocks': {
+      for (const hash of op.hashes) {
+        const g = await view.getJson<BlockRec>(K.block(hash));
+        if (g && g.refs === 0 && !g.staged && g.freedAt) view.del(K.block(hash));
       }
       return;
     }

@@ -27,7 +27,11 @@ export type Op =
   | { type: 'delete'; ns: string; path: string; version: number; author: string; time: string; idempotencyKey: string }
   | { type: 'move'; ns: string; from: string; to: string; fromVersion: number; toVersion: number; author: string; time: string; idempotencyKey: string }
   | { type: 'addLocations'; locations: Array<{ hash: string; nodes: string[] }>; remove?: Array<{ hash: string; nodes: string[] }> }
-  | { type: 'stageBlocks'; ns: string; blocks: Array<{ hash: string; size: number; nodes: string[] }>; time: string };
+  | { type: 'stageBlocks'; ns: string; blocks: Array<{ hash: string; size: number; nodes: string[] }>; time: string }
+  /** Old versions past the retention; with dropFile, the file (its head a delete marker) goes too. */
+  | { type: 'pruneVersions'; ns: string; path: string; versions: number[]; dropFile: boolean; time: string }
+  /** Block index entries no version references any more (their copies are then garbage). */
+  | { type: 'forgetBlocks'; hashes: string[] };
 
 export interface LogEntry {
   seq: number;

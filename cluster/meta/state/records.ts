@@ -55,6 +55,10 @@ export interface BlockRec {
   refs: number;
   /** Block daemon ids holding a copy. */
   locations: string[];
+  /** Namespaces holding a staged (uploaded, uncommitted) copy of it; absent: none. */
+  staged?: number;
+  /** When pruning took its last reference (ISO time); cleared by a new reference. */
+  freedAt?: string;
 }
 
 /** Per-namespace block index: the dedup domain. */

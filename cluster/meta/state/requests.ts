@@ -33,7 +33,10 @@ export type WriteRequest =
   | { kind: 'delete'; ns: string; path: string; expectedVersion: number | undefined; author: string; idempotencyKey: string }
   | { kind: 'move'; ns: string; from: string; to: string; author: string; idempotencyKey: string }
   | { kind: 'addLocations'; locations: Array<{ hash: string; nodes: string[] }>; remove: Array<{ hash: string; nodes: string[] }> }
-  | { kind: 'stageBlocks'; ns: string; blocks: Array<{ hash: string; size: number; nodes: string[] }> };
+  | { kind: 'stageBlocks'; ns: string; blocks: Array<{ hash: string; size: number; nodes: string[] }> }
+  /** From the master's pruner only: old versions (never the head, unless it is an old delete marker: dropHead). */
+  | { kind: 'pruneVersions'; ns: string; path: string; versions: number[]; dropHead: number | undefined }
+  | { kind: 'forgetBlocks'; hashes: string[] };
 
 /** What a write answers besides its position. */
 export type WriteOutcome = { version?: VersionRec; user?: UserRec; replayed?: boolean; replaySeq?: number };
@@ -218,6 +221,20 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
         b.nodes.forEach((n) => checkId(n, `blocks[${i}].nodes`));
       }
       return { op: { type: 'stageBlocks', ns: req.ns, blocks: req.blocks, time }, outcome: {} };
+    }
+    case 'pruneVersions': {
+      // Re-checked against the state now (the pruner's scan may be stale):
+      // the head stays unless it is still the delete marker named.
+      const head = await view.getJson<FileRec>(K.file(req.ns, req.path));
+      if (!head) return { op: undefined, outcome: {} };
+      const dropFile = req.dropHead !== undefined && head.deleted && head.version === req.dropHead;
+      const versions = req.versions.filter((v) => v < head.version || (dropFile && v === head.version));
+      if (versions.length === 0) return { op: undefined, outcome: {} };
+      return { op: { type: 'pruneVersions', ns: req.ns, path: req.path, versions, dropFile, time }, outcome: {} };
+    }
+    case 'forgetBlocks': {
+      if (req.hashes.length === 0) return { op: undefined, outcome: {} };
+      return { op: { type: 'forgetBlocks', hashes: req.hashes }, outcome: {} };
     }
     case 'addLocations': {
       if (req.locations.length + req.remove.length === 0 || req.locations.length + req.remove.length > 10_000) invalid('locations and remove: 1 to 10,000 entries');

@@ -1,0 +1,135 @@
+/**
+ * Version retention, run by the master: a superseded version stays readable
+ * for `retentionMs` after the version that replaced it was written, and a
+ * file whose head is a delete marker that old goes altogether. Pruning
+ * takes the versions' block references; a block left with none is
+ * forgotten from the index `forgetAfterMs` later (reads of a just-pruned
+ * version may still be streaming it), and garbage collection then deletes
+ * its copies from the daemons (cluster/repair). Heads are never pruned:
+ * retention only ever shortens history.
+ *
+ * Each pass walks a bounded page of the file table and of the block index
+ * from where the last pass stopped, and proposes `pruneVersions` and
+ * `forgetBlocks` writes through the ordinary write pipeline (replicated and
+ * acknowledged like any write; re-validated against the state at commit).
+ */
+import type { Logger } from '../../../lib/logger';
+import { K, pathFromFileKey, type BlockRec, type FileRec, type VersionRec } from '../state/records';
+import type { WriteRequest } from '../state/requests';
+import type { MetaStore } from '../store/meta-store';
+
+export interface PrunerOptions {
+  /** 0 keeps every version forever (the pruner still forgets freed blocks). */
+  retentionMs: number;
+  forgetAfterMs: number;
+  intervalMs: number;
+  /** Files and block-index entries looked at per pass. */
+  filesPerPass?: number;
+  blocksPerPass?: number;
+}
+
+const MAX_VERSIONS_PER_WRITE = 1000;
+const MAX_HASHES_PER_WRITE = 1000;
+
+export class Pruner {
+  versionsPruned = 0;
+  filesDropped = 0;
+  blocksForgotten = 0;
+  private fileCursor = '';
+  private blockCursor = '';
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly store: MetaStore,
+    private readonly write: (req: WriteRequest) => Promise<unknown>,
+    /** True while this node is a master taking writes. */
+    private readonly isMaster: () => boolean,
+    private readonly options: PrunerOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.pass()
+        .catch((err: unknown) => this.logger.warn('prune pass failed', { err: err as Error }))
+        .finally(() => this.schedule());
+    }, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  /** One bounded pass over files and over the block index. */
+  async pass(now = Date.now()): Promise<void> {
+    if (!this.isMaster()) {
+      this.fileCursor = '';
+      this.blockCursor = '';
+      return;
+    }
+    if (this.options.retentionMs > 0) await this.pruneFiles(now - this.options.retentionMs);
+    await this.forgetBlocks(now - this.options.forgetAfterMs);
+  }
+
+  private async pruneFiles(cutoff: number): Promise<void> {
+    // Keys are t:f:<ns>\0<path>; namespaces are ASCII ids, so \xff bounds them.
+    const start = 't:f:';
+    const page = await this.store.scan(this.fileCursor ? `${this.fileCursor}\u0000` : start, `${start}\xff`, this.options.filesPerPass ?? 500);
+    this.fileCursor = page.length ? page[page.length - 1]![0] : '';
+    for (const [key, value] of page) {
+      if (this.stopped || !this.isMaster()) return;
+      const head = JSON.parse(value) as FileRec;
+      if (head.version === 1 && !head.deleted) continue; // one live version: nothing to prune
+      const ns = key.slice(start.length, key.indexOf('\u0000'));
+      const path = pathFromFileKey(key);
+      const prefix = K.versionPrefix(ns, path);
+      const versions = (await this.store.scan(prefix, `${prefix}\xff`, 1_000_000)).map(([, v]) => JSON.parse(v) as VersionRec);
+      const doomed: number[] = [];
+      for (let i = 0; i + 1 < versions.length; i++) {
+        // Superseded when its successor was written.
+        if (Date.parse(versions[i + 1]!.time) < cutoff) doomed.push(versions[i]!.version);
+      }
+      const last = versions[versions.length - 1];
+      const dropHead = last && head.deleted && last.version === head.version && Date.parse(last.time) < cutoff ? head.version : undefined;
+      if (dropHead !== undefined) doomed.push(dropHead);
+      for (let i = 0; i < doomed.length; i += MAX_VERSIONS_PER_WRITE) {
+        const chunk = doomed.slice(i, i + MAX_VERSIONS_PER_WRITE);
+        const final = i + MAX_VERSIONS_PER_WRITE >= doomed.length;
+        await this.write({ kind: 'pruneVersions', ns, path, versions: chunk, dropHead: final ? dropHead : undefined });
+        this.versionsPruned += chunk.length;
+      }
+      if (dropHead !== undefined) this.filesDropped++;
+      if (doomed.length) this.logger.info('versions pruned', { ns, path, versions: doomed.length, fileDropped: dropHead !== undefined });
+    }
+  }
+
+  private async forgetBlocks(cutoff: number): Promise<void> {
+    const start = K.block('');
+    const page = await this.store.scan(this.blockCursor ? `${this.blockCursor}\u0000` : start, `${start}\xff`, this.options.blocksPerPass ?? 5000);
+    this.blockCursor = page.length ? page[page.length - 1]![0] : '';
+    const hashes: string[] = [];
+    for (const [key, value] of page) {
+      const b = JSON.parse(value) as BlockRec;
+      if (b.refs === 0 && !b.staged && b.freedAt && Date.parse(b.freedAt) < cutoff) hashes.push(key.slice(start.length));
+    }
+    for (let i = 0; i < hashes.length; i += MAX_HASHES_PER_WRITE) {
+      if (this.stopped || !this.isMaster()) return;
+      const chunk = hashes.slice(i, i + MAX_HASHES_PER_WRITE);
+      await this.write({ kind: 'forgetBlocks', hashes: chunk });
+      this.blocksForgotten += chunk.length;
+    }
+    if (hashes.length) this.logger.info('unreferenced blocks forgotten from the index', { count: hashes.length });
+  }
+}
