@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'BLOCK_NOT_FOUND',
   'ALREADY_EXISTS',
   'VERSION_CONFLICT', // compare-and-set failed; details name the current version
+  'CURSOR_EXPIRED', // a watch cursor older than the retained change feed
   'MISSING_BLOCKS', // a commit names blocks the namespace does not hold
   'STALE_EPOCH', // a write fenced by a newer metadata term
   // Resources

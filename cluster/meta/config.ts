@@ -55,6 +55,8 @@ export interface MetaConfig {
    * garbage collection takes its copies.
    */
   forgetAfterMs: number;
+  /** How long an idempotency key is remembered (a replay within it returns the first result). */
+  idempotencyWindowMs: number;
   /** HTTP side port: /healthz and /metrics; empty disables it. */
   httpListen: string;
   logLevel: LogLevel;
@@ -76,6 +78,7 @@ export const META_FLAGS: FlagSpec[] = [
   { name: 'version-retention', env: 'BLOCKSTORE_VERSION_RETENTION', type: 'string', value: 'DURATION', default: '30d', help: 'how long superseded versions and deleted files stay readable before they are pruned; 0 keeps every version' },
   { name: 'prune-interval-ms', env: 'BLOCKSTORE_PRUNE_INTERVAL_MS', type: 'string', value: 'MS', default: '60000', help: 'how often the master looks for versions to prune' },
   { name: 'forget-after-ms', env: 'BLOCKSTORE_FORGET_AFTER_MS', type: 'string', value: 'MS', default: '3600000', help: 'how long an unreferenced block stays indexed before garbage collection may take it' },
+  { name: 'idempotency-window', env: 'BLOCKSTORE_IDEMPOTENCY_WINDOW', type: 'string', value: 'DURATION', default: '24h', help: 'how long an idempotency key is remembered; 0 forever' },
   { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: "HTTP side port (/healthz, /metrics); 'none' disables" },
   ...COMMON.tail,
 ];
@@ -102,6 +105,7 @@ export function metaConfigFromFlags(v: FlagValues): MetaConfig {
     versionRetentionMs: parseDuration(required('version-retention'), '--version-retention'),
     pruneIntervalMs: parseNumber(required('prune-interval-ms'), '--prune-interval-ms', 50),
     forgetAfterMs: parseNumber(required('forget-after-ms'), '--forget-after-ms'),
+    idempotencyWindowMs: parseDuration(required('idempotency-window'), '--idempotency-window'),
     httpListen: str('http-listen') === 'none' ? '' : (str('http-listen') ?? '127.0.0.1:0'),
     logLevel: (str('log-level') ?? 'info') as LogLevel,
   };

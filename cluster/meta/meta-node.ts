@@ -93,12 +93,14 @@ export class MetaNode {
       this.store,
       (req) => this.write(req),
       () => this.term?.ready === true && this.term.accepting,
-      { retentionMs: config.versionRetentionMs, forgetAfterMs: config.forgetAfterMs, intervalMs: config.pruneIntervalMs },
+      { retentionMs: config.versionRetentionMs, forgetAfterMs: config.forgetAfterMs, idempotencyWindowMs: config.idempotencyWindowMs, intervalMs: config.pruneIntervalMs },
       logger.child({ component: 'pruner' }),
     );
     this.metrics.gauge('blockstore_meta_versions_pruned_total', () => this.pruner.versionsPruned);
     this.metrics.gauge('blockstore_meta_files_dropped_total', () => this.pruner.filesDropped);
     this.metrics.gauge('blockstore_meta_blocks_forgotten_total', () => this.pruner.blocksForgotten);
+    this.metrics.gauge('blockstore_meta_changes_trimmed_total', () => this.pruner.changesTrimmed);
+    this.metrics.gauge('blockstore_meta_idempotency_keys_forgotten_total', () => this.pruner.idempotencyKeysForgotten);
     this.metrics.gauge('blockstore_meta_replication_lag', () => (this.term ? 0 : Math.max(0, this.follower.commitSeq - this.store.applied.seq)));
     this.metrics.gauge('blockstore_meta_sync_replicas', () => this.term?.replicator.status().syncReplicas.length ?? 0);
     const { protos } = loadProtos();

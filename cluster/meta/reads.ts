@@ -7,7 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { BlockstoreError } from '../../lib/errors';
 import { isBlockHash } from '../../lib/hash';
 import { normalizePath, normalizePrefix } from '../../lib/paths';
-import { K, pathFromFileKey, type BlockRec, type ChangeRec, type FileRec, type NsBlockRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './state/records';
+import { K, pathFromFileKey, type BlockRec, type ChangeRec, type FileRec, type NsBlockRec, type NsCounterRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './state/records';
 import type { MetaStore, Position } from './store/meta-store';
 
 export class Reads {
@@ -154,6 +154,13 @@ export class Reads {
 
   /** Change events after `cursor` whose path (or source path) starts with `prefix`. */
   async changes(ns: string, prefix: string, cursor: number, limit: number): Promise<{ events: ChangeRec[]; scannedTo: number }> {
+    const counter = await this.store.getJson<NsCounterRec>(K.nsCounter(ns));
+    if (cursor > 0 && counter?.first !== undefined && cursor + 1 < counter.first) {
+      // The events right after this cursor were trimmed: resuming would skip them silently.
+      throw new BlockstoreError('CURSOR_EXPIRED', `cursor ${cursor} is older than the retained change feed (oldest kept: ${counter.first}); list again and watch from cursor 0 or a newer one`, {
+        details: { 'oldest-cursor': String(counter.first) },
+      });
+    }
     const lo = K.change(ns, cursor + 1);
     const hi = `${K.changePrefix(ns)}\uffff`;
     const all = (await this.store.scan(lo, hi, limit)).map(([, v]) => JSON.parse(v) as ChangeRec);

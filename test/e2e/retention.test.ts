@@ -19,7 +19,7 @@ let c: FullCluster;
 
 test.before(async () => {
   c = await FullCluster.start({
-    metaArgs: ['--version-retention', '2s', '--prune-interval-ms', '300', '--forget-after-ms', '500'],
+    metaArgs: ['--version-retention', '2s', '--prune-interval-ms', '300', '--forget-after-ms', '500', '--idempotency-window', '2s'],
     gatewayArgs: ['--repair-interval-ms', '500', '--gc-grace-ms', '2000', '--max-upload-ms', '1500'],
   });
 });
@@ -81,6 +81,44 @@ test('old versions and deleted files are pruned after the retention and their bl
   // A file can be written again at a path that was dropped.
   await client.put('r/deleted', gone);
   assert.ok((await client.get('r/deleted')).equals(gone));
+});
+
+test('the change feed keeps the retention too: a watch resuming from before it is told (OUT_OF_RANGE), from 0 it gets what is kept; idempotency keys are forgotten after their window', async () => {
+  const { client } = await c.user('watcher2');
+  const first = await client.put('feed/a', randomBytes(100), { idempotencyKey: 'feed-key-1' });
+  await client.put('feed/b', randomBytes(100));
+  // Within the window the key replays.
+  const replay = await client.put('feed/a', randomBytes(100), { idempotencyKey: 'feed-key-1' });
+  assert.ok(replay.replayed);
+  assert.is(Number(replay.file.version), Number(first.file.version));
+  const watchFrom = async (cursor: number) => {
+    const ac = new AbortController();
+    const seen: number[] = [];
+    try {
+      for await (const ev of client.watch('feed/', cursor, ac.signal)) {
+        seen.push(Number(ev.cursor));
+        if (seen.length === 1) ac.abort();
+      }
+      return { seen };
+    } catch (err) {
+      return { seen, err };
+    }
+  };
+  assert.equal((await watchFrom(1)).seen, [2], 'before the trim, cursor 1 resumes at 2');
+  await waitFor('the old events trimmed', async () => {
+    const r = await watchFrom(1);
+    return r.err instanceof BlockstoreError && r.err.code === 'CURSOR_EXPIRED';
+  }, 20_000, 300);
+  const late = await client.put('feed/c', randomBytes(100));
+  const fromStart = await watchFrom(0);
+  assert.ok(!fromStart.err, 'cursor 0 means from the oldest event kept');
+  assert.ok(fromStart.seen[0]! > 2, `the kept feed starts after the trimmed events (got ${fromStart.seen[0]})`);
+  // After the window the key is a new write.
+  await waitFor('the idempotency key forgotten', async () => {
+    const again = await client.put('feed/a', randomBytes(100), { idempotencyKey: 'feed-key-1' });
+    return !again.replayed;
+  }, 20_000, 500);
+  assert.ok(late.position > 0);
 });
 
 test.run();

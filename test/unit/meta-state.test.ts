@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { BlockstoreError, type ErrorCode } from '../../lib/errors';
 import { applyOp } from '../../cluster/meta/state/apply';
 import { MapReader, Overlay } from '../../cluster/meta/state/kv-view';
-import { K, type BlockRec, type FileRec, type NsBlockRec, type UserRec } from '../../cluster/meta/state/records';
+import { K, type BlockRec, type FileRec, type IdemRec, type NsBlockRec, type NsCounterRec, type UserRec } from '../../cluster/meta/state/records';
 import { prepare, type WriteRequest } from '../../cluster/meta/state/requests';
 
 const H = (c: string) => c.repeat(64);
@@ -204,4 +204,27 @@ test('a block staged anywhere is never forgotten, even with no references', asyn
   assert.is(g.refs, 1);
   assert.is(g.staged, undefined, 'no stage left');
 });
+test('trimming history drops old change events (the oldest kept is recorded) and forgets idempotency keys', async () => {
+  const m = machine();
+  await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 10_000 });
+  await m.exec(commit({ idempotencyKey: 'k1' })); // change 1
+  await m.exec(commit({ idempotencyKey: 'k2' })); // change 2
+  await m.exec(commit({ idempotencyKey: 'k3' })); // change 3
+  assert.is((await m.get<IdemRec>(K.idem('alice', 'k1')))!.time, '2026-01-01T00:00:00Z', 'keys remember when they were used');
+  await m.exec({ kind: 'trimHistory', ns: 'alice', changesBefore: 3, changeCursors: [1, 2], idemKeys: ['k1'] });
+  assert.is(await m.get(K.change('alice', 1)), undefined);
+  assert.is(await m.get(K.change('alice', 2)), undefined);
+  assert.ok(await m.get(K.change('alice', 3)));
+  assert.equal(await m.get<NsCounterRec>(K.nsCounter('alice')), { next: 4, first: 3 });
+  await m.exec(commit()); // change 4: the counter keeps its first
+  assert.equal(await m.get<NsCounterRec>(K.nsCounter('alice')), { next: 5, first: 3 });
+  // A forgotten key is a new write; a remembered one still replays.
+  const again = await m.exec(commit({ idempotencyKey: 'k1' }));
+  assert.is(again.outcome.replayed, undefined);
+  assert.is(again.outcome.version!.version, 5);
+  const replay = await m.exec(commit({ idempotencyKey: 'k2' }));
+  assert.is(replay.outcome.replayed, true);
+  assert.is(replay.outcome.version!.version, 2);
+});
+
 test.run();

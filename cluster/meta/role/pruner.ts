@@ -8,13 +8,17 @@
  * its copies from the daemons (cluster/repair). Heads are never pruned:
  * retention only ever shortens history.
  *
- * Each pass walks a bounded page of the file table and of the block index
- * from where the last pass stopped, and proposes `pruneVersions` and
- * `forgetBlocks` writes through the ordinary write pipeline (replicated and
- * acknowledged like any write; re-validated against the state at commit).
+ * The change feed keeps the same history (events older than the retention
+ * go; a watch resuming from before the oldest kept event is told so), and
+ * idempotency keys are remembered for `idempotencyWindowMs`.
+ *
+ * Each pass walks a bounded page of each table from where the last pass
+ * stopped, and proposes `pruneVersions`, `forgetBlocks` and `trimHistory`
+ * writes through the ordinary write pipeline (replicated and acknowledged
+ * like any write; re-validated against the state at commit).
  */
 import type { Logger } from '../../../lib/logger';
-import { K, pathFromFileKey, type BlockRec, type FileRec, type VersionRec } from '../state/records';
+import { K, pathFromFileKey, type BlockRec, type ChangeRec, type FileRec, type IdemRec, type VersionRec } from '../state/records';
 import type { WriteRequest } from '../state/requests';
 import type { MetaStore } from '../store/meta-store';
 
@@ -22,6 +26,8 @@ export interface PrunerOptions {
   /** 0 keeps every version forever (the pruner still forgets freed blocks). */
   retentionMs: number;
   forgetAfterMs: number;
+  /** How long an idempotency key is remembered (0: forever). */
+  idempotencyWindowMs: number;
   intervalMs: number;
   /** Files and block-index entries looked at per pass. */
   filesPerPass?: number;
@@ -35,8 +41,12 @@ export class Pruner {
   versionsPruned = 0;
   filesDropped = 0;
   blocksForgotten = 0;
+  changesTrimmed = 0;
+  idempotencyKeysForgotten = 0;
   private fileCursor = '';
   private blockCursor = '';
+  private userCursor = '';
+  private idemCursor = '';
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = true;
@@ -75,12 +85,60 @@ export class Pruner {
   /** One bounded pass over files and over the block index. */
   async pass(now = Date.now()): Promise<void> {
     if (!this.isMaster()) {
-      this.fileCursor = '';
-      this.blockCursor = '';
+      this.fileCursor = this.blockCursor = this.userCursor = this.idemCursor = '';
       return;
     }
-    if (this.options.retentionMs > 0) await this.pruneFiles(now - this.options.retentionMs);
+    if (this.options.retentionMs > 0) {
+      await this.pruneFiles(now - this.options.retentionMs);
+      await this.trimChanges(now - this.options.retentionMs);
+    }
     await this.forgetBlocks(now - this.options.forgetAfterMs);
+    if (this.options.idempotencyWindowMs > 0) await this.forgetIdempotencyKeys(now - this.options.idempotencyWindowMs);
+  }
+
+  /** Each namespace's change events older than the cutoff (they are in time order). */
+  private async trimChanges(cutoff: number): Promise<void> {
+    const start = 't:u:';
+    const page = await this.store.scan(this.userCursor ? `${this.userCursor}\u0000` : start, `${start}\xff`, 200);
+    this.userCursor = page.length ? page[page.length - 1]![0] : '';
+    for (const [key] of page) {
+      if (this.stopped || !this.isMaster()) return;
+      const ns = key.slice(start.length);
+      const events = (await this.store.scan(K.change(ns, 0), `${K.changePrefix(ns)}\xff`, 1000)).map(([, v]) => JSON.parse(v) as ChangeRec);
+      const old: number[] = [];
+      for (const e of events) {
+        if (Date.parse(e.time) >= cutoff) break;
+        old.push(e.cursor);
+      }
+      if (!old.length) continue;
+      await this.write({ kind: 'trimHistory', ns, changesBefore: old[old.length - 1]! + 1, changeCursors: old, idemKeys: [] });
+      this.changesTrimmed += old.length;
+    }
+  }
+
+  /** Idempotency keys used before the cutoff, a page of the key table at a time. */
+  private async forgetIdempotencyKeys(cutoff: number): Promise<void> {
+    const start = 't:i:';
+    const page = await this.store.scan(this.idemCursor ? `${this.idemCursor}\u0000` : start, `${start}\xff`, 5000);
+    this.idemCursor = page.length ? page[page.length - 1]![0] : '';
+    const byNs = new Map<string, string[]>();
+    for (const [key, value] of page) {
+      const rec = JSON.parse(value) as IdemRec;
+      if (!rec.time || Date.parse(rec.time) >= cutoff) continue;
+      const sep = key.indexOf('\u0000');
+      const ns = key.slice(start.length, sep);
+      let keys = byNs.get(ns);
+      if (!keys) byNs.set(ns, (keys = []));
+      keys.push(key.slice(sep + 1));
+    }
+    for (const [ns, keys] of byNs) {
+      for (let i = 0; i < keys.length; i += MAX_HASHES_PER_WRITE) {
+        if (this.stopped || !this.isMaster()) return;
+        const chunk = keys.slice(i, i + MAX_HASHES_PER_WRITE);
+        await this.write({ kind: 'trimHistory', ns, changesBefore: 0, changeCursors: [], idemKeys: chunk });
+        this.idempotencyKeysForgotten += chunk.length;
+      }
+    }
   }
 
   private async pruneFiles(cutoff: number): Promise<void> {

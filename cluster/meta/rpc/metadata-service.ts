@@ -163,6 +163,10 @@ export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHan
         });
         wake = undefined;
       }
+    } catch (err) {
+      // e.g. CURSOR_EXPIRED: the stream ends with the status.
+      if (open) call.emit('error', server.toStatus(err, 'Watch'));
+      open = false;
     } finally {
       stop();
       if (open) call.end();

@@ -5,7 +5,7 @@
  */
 import type { Overlay } from './kv-view';
 import type { Op } from './ops';
-import { K, type BlockRec, type ChangeRec, type FileRec, type IdemRec, type NsBlockRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './records';
+import { K, type BlockRec, type ChangeRec, type FileRec, type IdemRec, type NsBlockRec, type NsCounterRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './records';
 
 export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void> {
   switch (op.type) {
@@ -50,7 +50,7 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
         time: op.time, deleted: false, blocks: op.blocks, movedFrom: '', seq,
       });
       await change(view, op.ns, { kind: 'put', path: op.path, version: op.version, size: op.size, fromPath: '', time: op.time });
-      if (op.idempotencyKey) view.putJson(K.idem(op.ns, op.idempotencyKey), { kind: 'commit', path: op.path, version: op.version, seq } satisfies IdemRec);
+      if (op.idempotencyKey) view.putJson(K.idem(op.ns, op.idempotencyKey), { kind: 'commit', path: op.path, version: op.version, seq, time: op.time } satisfies IdemRec);
       return;
     }
     case 'delete': {
@@ -59,7 +59,7 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
         deleted: true, blocks: [], movedFrom: '', seq,
       });
       await change(view, op.ns, { kind: 'delete', path: op.path, version: op.version, size: 0, fromPath: '', time: op.time });
-      if (op.idempotencyKey) view.putJson(K.idem(op.ns, op.idempotencyKey), { kind: 'delete', path: op.path, version: op.version, seq } satisfies IdemRec);
+      if (op.idempotencyKey) view.putJson(K.idem(op.ns, op.idempotencyKey), { kind: 'delete', path: op.path, version: op.version, seq, time: op.time } satisfies IdemRec);
       return;
     }
     case 'move': {
@@ -81,7 +81,7 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
         deleted: true, blocks: [], movedFrom: '', seq,
       });
       await change(view, op.ns, { kind: 'move', path: op.to, version: op.toVersion, size: src.size, fromPath: op.from, time: op.time });
-      if (op.idempotencyKey) view.putJson(K.idem(op.ns, op.idempotencyKey), { kind: 'move', path: op.to, version: op.toVersion, seq } satisfies IdemRec);
+      if (op.idempotencyKey) view.putJson(K.idem(op.ns, op.idempotencyKey), { kind: 'move', path: op.to, version: op.toVersion, seq, time: op.time } satisfies IdemRec);
       return;
     }
     case 'addLocations': {
@@ -124,6 +124,13 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
       if (op.dropFile) view.del(K.file(op.ns, op.path));
       return;
     }
+    case 'trimHistory': {
+      for (const c of op.changeCursors) view.del(K.change(op.ns, c));
+      const counter = await view.getJson<NsCounterRec>(K.nsCounter(op.ns));
+      if (counter && op.changesBefore > (counter.first ?? 1)) view.putJson(K.nsCounter(op.ns), { ...counter, first: Math.min(op.changesBefore, counter.next) });
+      for (const key of op.idemKeys) view.del(K.idem(op.ns, key));
+      return;
+    }
     case 'forgetBlocks': {
       for (const hash of op.hashes) {
         const g = await view.getJson<BlockRec>(K.block(hash));
@@ -160,7 +167,7 @@ async function setHead(view: Overlay, ns: string, path: string, v: VersionRec): 
 }
 
 async function change(view: Overlay, ns: string, ev: Omit<ChangeRec, 'cursor'>): Promise<void> {
-  const counter = (await view.getJson<{ next: number }>(K.nsCounter(ns))) ?? { next: 1 };
+  const counter = (await view.getJson<NsCounterRec>(K.nsCounter(ns))) ?? { next: 1 };
   view.putJson(K.change(ns, counter.next), { cursor: counter.next, ...ev } satisfies ChangeRec);
-  view.putJson(K.nsCounter(ns), { next: counter.next + 1 });
+  view.putJson(K.nsCounter(ns), { ...counter, next: counter.next + 1 });
 }

@@ -31,7 +31,9 @@ export type Op =
   /** Old versions past the retention; with dropFile, the file (its head a delete marker) goes too. */
   | { type: 'pruneVersions'; ns: string; path: string; versions: number[]; dropFile: boolean; time: string }
   /** Block index entries no version references any more (their copies are then garbage). */
-  | { type: 'forgetBlocks'; hashes: string[] };
+  | { type: 'forgetBlocks'; hashes: string[] }
+  /** Change events before a cursor, and idempotency keys past their window, dropped from a namespace. */
+  | { type: 'trimHistory'; ns: string; changesBefore: number; changeCursors: number[]; idemKeys: string[] };
 
 export interface LogEntry {
   seq: number;

@@ -79,6 +79,14 @@ export interface IdemRec {
   path: string;
   version: number;
   seq: number;
+  /** When the key was first used (absent on records written before keys expired). */
+  time?: string;
+}
+
+/** Per-namespace counters: the next change cursor, the oldest one still kept. */
+export interface NsCounterRec {
+  next: number;
+  first?: number;
 }
 
 export interface ChangeRec {

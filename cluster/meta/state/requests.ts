@@ -36,7 +36,8 @@ export type WriteRequest =
   | { kind: 'stageBlocks'; ns: string; blocks: Array<{ hash: string; size: number; nodes: string[] }> }
   /** From the master's pruner only: old versions (never the head, unless it is an old delete marker: dropHead). */
   | { kind: 'pruneVersions'; ns: string; path: string; versions: number[]; dropHead: number | undefined }
-  | { kind: 'forgetBlocks'; hashes: string[] };
+  | { kind: 'forgetBlocks'; hashes: string[] }
+  | { kind: 'trimHistory'; ns: string; changesBefore: number; changeCursors: number[]; idemKeys: string[] };
 
 /** What a write answers besides its position. */
 export type WriteOutcome = { version?: VersionRec; user?: UserRec; replayed?: boolean; replaySeq?: number };
@@ -231,6 +232,10 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
       const versions = req.versions.filter((v) => v < head.version || (dropFile && v === head.version));
       if (versions.length === 0) return { op: undefined, outcome: {} };
       return { op: { type: 'pruneVersions', ns: req.ns, path: req.path, versions, dropFile, time }, outcome: {} };
+    }
+    case 'trimHistory': {
+      if (req.changeCursors.length === 0 && req.idemKeys.length === 0) return { op: undefined, outcome: {} };
+      return { op: { type: 'trimHistory', ns: req.ns, changesBefore: req.changesBefore, changeCursors: req.changeCursors, idemKeys: req.idemKeys }, outcome: {} };
     }
     case 'forgetBlocks': {
       if (req.hashes.length === 0) return { op: undefined, outcome: {} };
