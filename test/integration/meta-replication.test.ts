@@ -156,6 +156,34 @@ test('compaction drops applied entries only, from the front, and the log start s
   }
 });
 
+test('a log tail appended after the hello (a deposed master finishing a batch) that conflicts with the master is dropped, not kept', async () => {
+  await withStore(async (store) => {
+    await store.appendLog([user(1, 5), user(2, 5), user(3, 5)]);
+    await store.applyUpTo(2);
+    const masters: FakeMaster[] = [];
+    const follower = new Follower(store, 'r1', () => '127.0.0.1:1', () => {
+      const m = new FakeMaster();
+      masters.push(m);
+      return m.link;
+    }, silentLogger);
+    await follower.follow({ id: 'm2', address: 'x', epoch: 7, leaseId: '1' });
+    const m = masters[0]!;
+    assert.equal((m.sent[0] as Extract<ToMaster, { kind: 'hello' }>).last, { seq: 3, epoch: 5 });
+    // After the hello, the old term's last batch lands in the log.
+    await store.appendLog([user(4, 5, 'stale4'), user(5, 5, 'stale5')]);
+    // The new master continues after 3 (what the hello said) with its own term.
+    m.deliver({ epoch: 7, kind: 'entries', entries: [user(4, 7, 'real4'), user(5, 7, 'real5')], commitSeq: 5 });
+    await waitFor('the real entries applied', () => store.applied.seq === 5);
+    assert.equal(store.last, { seq: 5, epoch: 7 });
+    assert.equal((await store.readLog(4, 10)).map((e) => e.epoch), [7, 7]);
+    assert.ok(await store.get(K.user('real4')));
+    assert.ok(await store.get(K.user('real5')));
+    assert.is(await store.get(K.user('stale4')), undefined, 'the never-committed entries are not applied');
+    assert.is(await store.get(K.user('stale5')), undefined);
+    follower.stop();
+  });
+});
+
 test('a log gap is refused', async () => {
   await withStore(async (store) => {
     let refused = false;

@@ -97,6 +97,20 @@ export class Follower {
               entries.push(...more.entries);
               commit = Math.max(commit, more.commitSeq);
             }
+            // Raft's rule: a local entry that conflicts with the master's (same
+            // seq, another epoch) goes, with everything after it. Such a tail
+            // can appear after the hello: a deposed master resumed from a
+            // pause may finish appending a batch of its old term after it
+            // has already said where its log ends.
+            for (const e of entries) {
+              if (e.seq > this.store.last.seq) break;
+              const mine = await this.store.epochAt(e.seq);
+              if (mine !== undefined && mine !== e.epoch) {
+                this.logger.info('dropping a conflicting log tail', { from: e.seq, mine, master: e.epoch, last: this.store.last.seq });
+                await this.store.truncateAfter(e.seq - 1);
+                break;
+              }
+            }
             const fresh = entries.filter((e) => e.seq > this.store.last.seq);
             if (fresh.some((e) => e.epoch > msg.epoch)) throw new Error('entry from a future epoch');
             await this.store.appendLog(fresh);

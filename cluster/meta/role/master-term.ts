@@ -143,6 +143,13 @@ export class MasterTerm {
         }
       }
       if (!entries.length) continue;
+      // Checked again right before the append: after a pause the term may
+      // have ended while this batch was being prepared.
+      if (!this.running || !this.accepting) {
+        for (const a of accepted) a.p.reject(new BlockstoreError('NOT_MASTER', 'this node stopped being master before the write was logged; it did not take effect'));
+        if (this.running) this.stop('lease no longer certain');
+        return;
+      }
       await this.store.appendLog(entries);
       this.replicator.notifyAppended();
       const last = entries[entries.length - 1]!.seq;
