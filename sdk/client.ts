@@ -283,31 +283,42 @@ export class BlockstoreClient {
     const chunks = chunkBuffer(data);
     const blocks = chunks.map((c) => ({ hash: sha256Hex(c), size: c.length }));
     const distinct = [...new Map(blocks.map((b, i) => [b.hash, i])).entries()];
-    const missing = new Set<string>();
-    for (let i = 0; i < distinct.length; i += 10_000) {
-      const r = await this.unary<object, { missing: string[] }>(this.files, 'findMissingBlocks', { hashes: distinct.slice(i, i + 10_000).map(([h]) => h) });
-      r.missing.forEach((h) => missing.add(h));
-    }
+    const key = opts.idempotencyKey ?? randomUUID();
+    let blocksSent = 0;
     let bytesSent = 0;
-    if (missing.size) {
-      const toSend = distinct.filter(([h]) => missing.has(h)).map(([h, i]) => ({ hash: h, data: chunks[i]! }));
-      await this.retry(
-        () =>
-          new Promise<void>((resolve, reject) => {
-            const call = this.uploads.putBlocks(this.md(), { deadline: Date.now() + this.timeoutMs * 20 }, (err) => (err ? reject(fromServiceError(err)) : resolve()));
-            void (async () => {
-              for (const b of toSend) if (!call.write(b)) await new Promise((r) => call.once('drain', r));
-              call.end();
-            })();
-          }),
-      );
-      bytesSent = toSend.reduce((n, b) => n + b.data.length, 0);
+    // A block found in the namespace may lose its last reference to version
+    // pruning before the commit (MISSING_BLOCKS): then ask again and send it.
+    for (let attempt = 1; ; attempt++) {
+      const missing = new Set<string>();
+      for (let i = 0; i < distinct.length; i += 10_000) {
+        const r = await this.unary<object, { missing: string[] }>(this.files, 'findMissingBlocks', { hashes: distinct.slice(i, i + 10_000).map(([h]) => h) });
+        r.missing.forEach((h) => missing.add(h));
+      }
+      if (missing.size) {
+        const toSend = distinct.filter(([h]) => missing.has(h)).map(([h, i]) => ({ hash: h, data: chunks[i]! }));
+        await this.retry(
+          () =>
+            new Promise<void>((resolve, reject) => {
+              const call = this.uploads.putBlocks(this.md(), { deadline: Date.now() + this.timeoutMs * 20 }, (err) => (err ? reject(fromServiceError(err)) : resolve()));
+              void (async () => {
+                for (const b of toSend) if (!call.write(b)) await new Promise((r) => call.once('drain', r));
+                call.end();
+              })();
+            }),
+        );
+        blocksSent += toSend.length;
+        bytesSent += toSend.reduce((n, b) => n + b.data.length, 0);
+      }
+      try {
+        const r = await this.write('commitFile', {
+          path, blocks, contentHash: sha256Hex(data), idempotencyKey: key,
+          ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}),
+        });
+        return { file: r.file, position: r.position, blocks: blocks.length, blocksSent, bytesSent };
+      } catch (err) {
+        if (attempt >= 3 || !hasCode(err, 'MISSING_BLOCKS')) throw err;
+      }
     }
-    const r = await this.write('commitFile', {
-      path, blocks, contentHash: sha256Hex(data), idempotencyKey: opts.idempotencyKey ?? randomUUID(),
-      ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}),
-    });
-    return { file: r.file, position: r.position, blocks: blocks.length, blocksSent: missing.size, bytesSent };
   }
 
   /**

@@ -104,6 +104,9 @@ export class Pruner {
     for (const [key] of page) {
       if (this.stopped || !this.isMaster()) return;
       const ns = key.slice(start.length);
+      // The oldest event first: most namespaces have nothing old to trim.
+      const oldest = await this.store.scan(K.change(ns, 0), `${K.changePrefix(ns)}\xff`, 1);
+      if (!oldest.length || Date.parse((JSON.parse(oldest[0]![1]) as ChangeRec).time) >= cutoff) continue;
       const events = (await this.store.scan(K.change(ns, 0), `${K.changePrefix(ns)}\xff`, 1000)).map(([, v]) => JSON.parse(v) as ChangeRec);
       const old: number[] = [];
       for (const e of events) {
