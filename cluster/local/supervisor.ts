@@ -53,6 +53,8 @@ export class Supervisor {
   private envoy = false;
   private lastEds = '';
   private drainingSince = new Map<string, number>();
+  /** Which gateway a HAProxy slot was given to (for the action log). */
+  private readonly slotIds = new Map<string, string>();
 
   constructor(
     private readonly dir: StateDir,
@@ -320,6 +322,7 @@ export class Supervisor {
         this.act('balancer: gateway back in service', { id: g.id, slot: slot.name });
       } else if (!slot) {
         const name = await addGateway(this.socket, g.address, http);
+        this.slotIds.set(name, g.id);
         servers = await backendServers(this.socket);
         this.act('balancer: gateway added', { id: g.id, address: g.address, slot: name });
       }
@@ -332,7 +335,7 @@ export class Supervisor {
         continue;
       }
       const child = [...this.children.values()].find((c) => c.state.role === 'gateway' && c.state.address === s.address);
-      const id = child?.state.id ?? s.address;
+      const id = child?.state.id ?? this.slotIds.get(s.name) ?? s.address;
       const since = this.drainingSince.get(s.name);
       if (since === undefined) {
         this.drainingSince.set(s.name, Date.now());
@@ -343,6 +346,7 @@ export class Supervisor {
         if ((gone && Date.now() - since > 1000) || Date.now() - since > 30_000) {
           await removeGateway(this.socket, s.name).catch(() => {});
           this.drainingSince.delete(s.name);
+          this.slotIds.delete(s.name);
           this.act('balancer: gateway removed', { id, slot: s.name });
         }
       }
