@@ -49,6 +49,10 @@ async function verify(cluster: MetaCluster, l: MetaLoad, ns: string): Promise<vo
   await cluster.waitApplied(top);
   for (const n of cluster.alive()) {
     const problems = await checkHistory(n.client, ns, l.writes, top);
+    if (problems.length) {
+      // Keep the evidence: every node's last log lines (run with META_LOG_LEVEL=info for more).
+      for (const m of cluster.nodes.values()) console.error(`--- ${m.id}\n${m.proc.output().split('\n').slice(-40).join('\n')}`);
+    }
     assert.equal(problems.slice(0, 5), [], `${n.id}: ${problems.length} problems`);
   }
   assert.equal(l.readErrors.slice(0, 5), [], `${l.readErrors.length} failed reads`);
