@@ -24,7 +24,9 @@ export function localEnvoyConfig(o: { host: string; port: number; adminPort: num
     return text
       .replace('filename: /etc/blockstore/tls/balancer.pem', `filename: ${o.tls.cert}`)
       .replace('filename: /etc/blockstore/tls/balancer.key', `filename: ${o.tls.key}`)
-      .replace('filename: /etc/blockstore/tls/ca.pem', `filename: ${o.tls.ca}`);
+      .replace('filename: /etc/blockstore/tls/ca.pem', `filename: ${o.tls.ca}`)
+      // The local CA issues one node certificate, whose names include localhost.
+      .replace('matcher: { exact: gateway.blockstore.internal }', 'matcher: { exact: localhost }');
   }
   const doc = parse(text) as { static_resources: { listeners: Array<{ filter_chains: Array<Record<string, unknown>> }>; clusters: Array<Record<string, unknown>> } };
   for (const l of doc.static_resources.listeners) for (const fc of l.filter_chains) delete fc.transport_socket;

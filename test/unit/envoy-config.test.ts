@@ -5,11 +5,13 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as protobuf from 'protobufjs';
 import { parse } from 'yaml';
 import { edsDocument } from '../../cluster/envoy/eds';
+import { makeTempDir, removeDir } from '../harness/temp';
 
 const ROOT = join(__dirname, '..', '..');
 const DEPS = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
@@ -138,6 +140,17 @@ test('the local cluster variant (cluster up with ENVOY_BIN) is valid too and poi
   assert.equal(tproblems, []);
   for (const f of ['/s/tls/ca.pem', '/s/tls/node.pem', '/s/tls/node.key']) assert.match(tls, `filename: ${f}`);
   assert.not.match(tls, '/etc/blockstore/tls');
+  // Upstream TLS checks the gateway's name, and the local certificate carries it.
+  assert.match(readFileSync(join(__dirname, '../../cluster/envoy/envoy.yaml'), 'utf8'), 'exact: gateway.blockstore.internal');
+  assert.match(tls, 'matcher: { exact: localhost }');
+  const { ensureLocalTls } = await import('../../cluster/local/tls');
+  const dir = makeTempDir('envoy-tls');
+  try {
+    const t = ensureLocalTls(dir, ['127.0.0.1']);
+    assert.match(new X509Certificate(readFileSync(t.cert)).subjectAltName ?? '', 'DNS:localhost');
+  } finally {
+    removeDir(dir);
+  }
   assert.is(findEnvoy({ ENVOY_BIN: '/opt/envoy/bin/envoy', PATH: '' }), '/opt/envoy/bin/envoy');
   assert.is(findEnvoy({ PATH: '/nonexistent' }), undefined);
 });
