@@ -327,7 +327,7 @@ export class Supervisor {
         this.act('balancer: gateway added', { id: g.id, address: g.address, slot: name });
       }
     }
-    for (const s of await backendServers(this.socket)) {
+    for (const s of servers) {
       if (!s.address) continue;
       const live = gateways.find((g) => g.address === s.address && g.info.state === 'serving');
       if (live) {

@@ -39,6 +39,18 @@ const user = (seq: number, epoch: number, id = `u${seq}`): LogEntry => ({
   seq, epoch, op: { type: 'createUser', userId: id, name: id, quotaBytes: 1, time: 't' },
 });
 
+/** A follower of `leader` on `store`, its stream to a fake master. */
+async function follow(store: MetaStore, leader: { id: string; epoch: number }): Promise<{ follower: Follower; m: FakeMaster }> {
+  const masters: FakeMaster[] = [];
+  const follower = new Follower(store, 'r1', () => '127.0.0.1:1', () => {
+    const fake = new FakeMaster();
+    masters.push(fake);
+    return fake.link;
+  }, silentLogger);
+  await follower.follow({ id: leader.id, address: 'x', epoch: leader.epoch, leaseId: '1' });
+  return { follower, m: masters[0]! };
+}
+
 async function withStore(fn: (store: MetaStore, dir: string) => Promise<void>): Promise<void> {
   const dir = makeTempDir('meta-store');
   const store = new MetaStore(dir);
@@ -53,14 +65,7 @@ async function withStore(fn: (store: MetaStore, dir: string) => Promise<void>): 
 
 test('entries are appended, acked after fsync, applied once committed; an older epoch is refused and changes nothing', async () => {
   await withStore(async (store) => {
-    const masters: FakeMaster[] = [];
-    const follower = new Follower(store, 'r1', () => '127.0.0.1:1', () => {
-      const m = new FakeMaster();
-      masters.push(m);
-      return m.link;
-    }, silentLogger);
-    await follower.follow({ id: 'm1', address: 'x', epoch: 5, leaseId: '1' });
-    const m = masters[0]!;
+    const { follower, m } = await follow(store, { id: 'm1', epoch: 5 });
     assert.equal(m.sent[0]!.kind, 'hello');
     m.deliver({ epoch: 5, kind: 'entries', entries: [user(1, 5), user(2, 5)], commitSeq: 1 });
     await waitFor('the ack', () => m.sent.some((s) => s.kind === 'ack' && s.seq === 2));
@@ -160,14 +165,7 @@ test('a log tail appended after the hello (a deposed master finishing a batch) t
   await withStore(async (store) => {
     await store.appendLog([user(1, 5), user(2, 5), user(3, 5)]);
     await store.applyUpTo(2);
-    const masters: FakeMaster[] = [];
-    const follower = new Follower(store, 'r1', () => '127.0.0.1:1', () => {
-      const m = new FakeMaster();
-      masters.push(m);
-      return m.link;
-    }, silentLogger);
-    await follower.follow({ id: 'm2', address: 'x', epoch: 7, leaseId: '1' });
-    const m = masters[0]!;
+    const { follower, m } = await follow(store, { id: 'm2', epoch: 7 });
     assert.equal((m.sent[0] as Extract<ToMaster, { kind: 'hello' }>).last, { seq: 3, epoch: 5 });
     // After the hello, the old term's last batch lands in the log.
     await store.appendLog([user(4, 5, 'stale4'), user(5, 5, 'stale5')]);

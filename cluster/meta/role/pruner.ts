@@ -34,8 +34,8 @@ export interface PrunerOptions {
   blocksPerPass?: number;
 }
 
-const MAX_VERSIONS_PER_WRITE = 1000;
-const MAX_HASHES_PER_WRITE = 1000;
+/** Versions, hashes or keys named by one proposed write. */
+const MAX_ITEMS_PER_WRITE = 1000;
 
 export class Pruner {
   versionsPruned = 0;
@@ -43,10 +43,8 @@ export class Pruner {
   blocksForgotten = 0;
   changesTrimmed = 0;
   idempotencyKeysForgotten = 0;
-  private fileCursor = '';
-  private blockCursor = '';
-  private userCursor = '';
-  private idemCursor = '';
+  /** Per table prefix: the last key a pass looked at ('' = start over). */
+  private readonly cursors = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = true;
@@ -85,7 +83,7 @@ export class Pruner {
   /** One bounded pass over files and over the block index. */
   async pass(now = Date.now()): Promise<void> {
     if (!this.isMaster()) {
-      this.fileCursor = this.blockCursor = this.userCursor = this.idemCursor = '';
+      this.cursors.clear();
       return;
     }
     if (this.options.retentionMs > 0) {
@@ -96,11 +94,22 @@ export class Pruner {
     if (this.options.idempotencyWindowMs > 0) await this.forgetIdempotencyKeys(now - this.options.idempotencyWindowMs);
   }
 
+  /**
+   * The next page of a table (keys under `prefix`; the first character after
+   * it is ASCII, so \xff bounds them), continuing after the last page; past
+   * the end it starts over.
+   */
+  private async nextPage(prefix: string, limit: number): Promise<Array<[string, string]>> {
+    const after = this.cursors.get(prefix);
+    const page = await this.store.scan(after ? `${after}\u0000` : prefix, `${prefix}\xff`, limit);
+    this.cursors.set(prefix, page.length ? page[page.length - 1]![0] : '');
+    return page;
+  }
+
   /** Each namespace's change events older than the cutoff (they are in time order). */
   private async trimChanges(cutoff: number): Promise<void> {
     const start = 't:u:';
-    const page = await this.store.scan(this.userCursor ? `${this.userCursor}\u0000` : start, `${start}\xff`, 200);
-    this.userCursor = page.length ? page[page.length - 1]![0] : '';
+    const page = await this.nextPage(start, 200);
     for (const [key] of page) {
       if (this.stopped || !this.isMaster()) return;
       const ns = key.slice(start.length);
@@ -122,8 +131,7 @@ export class Pruner {
   /** Idempotency keys used before the cutoff, a page of the key table at a time. */
   private async forgetIdempotencyKeys(cutoff: number): Promise<void> {
     const start = 't:i:';
-    const page = await this.store.scan(this.idemCursor ? `${this.idemCursor}\u0000` : start, `${start}\xff`, 5000);
-    this.idemCursor = page.length ? page[page.length - 1]![0] : '';
+    const page = await this.nextPage(start, 5000);
     const byNs = new Map<string, string[]>();
     for (const [key, value] of page) {
       const rec = JSON.parse(value) as IdemRec;
@@ -135,9 +143,9 @@ export class Pruner {
       keys.push(key.slice(sep + 1));
     }
     for (const [ns, keys] of byNs) {
-      for (let i = 0; i < keys.length; i += MAX_HASHES_PER_WRITE) {
+      for (let i = 0; i < keys.length; i += MAX_ITEMS_PER_WRITE) {
         if (this.stopped || !this.isMaster()) return;
-        const chunk = keys.slice(i, i + MAX_HASHES_PER_WRITE);
+        const chunk = keys.slice(i, i + MAX_ITEMS_PER_WRITE);
         await this.write({ kind: 'trimHistory', ns, changesBefore: 0, changeCursors: [], idemKeys: chunk });
         this.idempotencyKeysForgotten += chunk.length;
       }
@@ -145,10 +153,8 @@ export class Pruner {
   }
 
   private async pruneFiles(cutoff: number): Promise<void> {
-    // Keys are t:f:<ns>\0<path>; namespaces are ASCII ids, so \xff bounds them.
-    const start = 't:f:';
-    const page = await this.store.scan(this.fileCursor ? `${this.fileCursor}\u0000` : start, `${start}\xff`, this.options.filesPerPass ?? 500);
-    this.fileCursor = page.length ? page[page.length - 1]![0] : '';
+    const start = 't:f:'; // t:f:<ns>\0<path>
+    const page = await this.nextPage(start, this.options.filesPerPass ?? 500);
     for (const [key, value] of page) {
       if (this.stopped || !this.isMaster()) return;
       const head = JSON.parse(value) as FileRec;
@@ -165,9 +171,9 @@ export class Pruner {
       const last = versions[versions.length - 1];
       const dropHead = last && head.deleted && last.version === head.version && Date.parse(last.time) < cutoff ? head.version : undefined;
       if (dropHead !== undefined) doomed.push(dropHead);
-      for (let i = 0; i < doomed.length; i += MAX_VERSIONS_PER_WRITE) {
-        const chunk = doomed.slice(i, i + MAX_VERSIONS_PER_WRITE);
-        const final = i + MAX_VERSIONS_PER_WRITE >= doomed.length;
+      for (let i = 0; i < doomed.length; i += MAX_ITEMS_PER_WRITE) {
+        const chunk = doomed.slice(i, i + MAX_ITEMS_PER_WRITE);
+        const final = i + MAX_ITEMS_PER_WRITE >= doomed.length;
         await this.write({ kind: 'pruneVersions', ns, path, versions: chunk, dropHead: final ? dropHead : undefined });
         this.versionsPruned += chunk.length;
       }
@@ -178,16 +184,15 @@ export class Pruner {
 
   private async forgetBlocks(cutoff: number): Promise<void> {
     const start = K.block('');
-    const page = await this.store.scan(this.blockCursor ? `${this.blockCursor}\u0000` : start, `${start}\xff`, this.options.blocksPerPass ?? 5000);
-    this.blockCursor = page.length ? page[page.length - 1]![0] : '';
+    const page = await this.nextPage(start, this.options.blocksPerPass ?? 5000);
     const hashes: string[] = [];
     for (const [key, value] of page) {
       const b = JSON.parse(value) as BlockRec;
       if (b.refs === 0 && !b.staged && b.freedAt && Date.parse(b.freedAt) < cutoff) hashes.push(key.slice(start.length));
     }
-    for (let i = 0; i < hashes.length; i += MAX_HASHES_PER_WRITE) {
+    for (let i = 0; i < hashes.length; i += MAX_ITEMS_PER_WRITE) {
       if (this.stopped || !this.isMaster()) return;
-      const chunk = hashes.slice(i, i + MAX_HASHES_PER_WRITE);
+      const chunk = hashes.slice(i, i + MAX_ITEMS_PER_WRITE);
       await this.write({ kind: 'forgetBlocks', hashes: chunk });
       this.blocksForgotten += chunk.length;
     }
