@@ -116,8 +116,10 @@ export class BlockStore {
     let growth = data.length;
     if (this.wouldExceed(growth)) {
       // Slow path, only near capacity: a duplicate must not be refused.
+      // A present block is still touched: garbage collection spares what was
+      // put after its cutoff, and this put may precede a commit of it.
+      if (!overwrite && (await this.chunks.touch(hash))) return { alreadyPresent: true, size: originalSize };
       const [size] = await this.chunks.sizes([hash]);
-      if (size !== undefined && !overwrite) return { alreadyPresent: true, size: originalSize };
       growth = data.length - (size ?? 0);
       if (this.wouldExceed(growth)) {
         const { bytes } = this.chunks.totals();

@@ -32,6 +32,12 @@ export interface ChunkStore {
   sizes(hashes: string[]): Promise<Array<number | undefined>>;
   /** Removes blocks durably; returns the entries that existed. */
   delete(hashes: string[]): Promise<ChunkEntry[]>;
+  /**
+   * Renews a stored block's touch time (durably) without rewriting its
+   * bytes; false when the block is absent. Garbage collection keeps what was
+   * touched after its cutoff, so every put of a present block must touch it.
+   */
+  touch(hash: string): Promise<boolean>;
   /** Touch times (ms) of stored blocks, undefined where absent. */
   touched(hashes: string[]): Promise<Array<number | undefined>>;
   /** Up to `limit` entries with hash > `after`, in hash order. */

@@ -233,6 +233,13 @@ export class LevelChunkStore implements ChunkStore {
     return out;
   }
 
+  async touch(hash: string): Promise<boolean> {
+    const v = await this.db.get(SIZE + hash);
+    if (!v) return false;
+    await this.db.put(SIZE + hash, sizeRecord(v.readUIntBE(0, 6), Date.now()), { sync: this.sync });
+    return true;
+  }
+
   async touched(hashes: string[]): Promise<Array<number | undefined>> {
     if (hashes.length === 0) return [];
     const values = await this.db.getMany(hashes.map((h) => SIZE + h));

@@ -49,6 +49,12 @@ export class MemoryChunkStore implements ChunkStore {
       .map((hash) => ({ hash, size: this.blocks.get(hash)!.length, touched: this.times.get(hash) ?? 0 }));
   }
 
+  async touch(hash: string): Promise<boolean> {
+    if (!this.blocks.has(hash)) return false;
+    this.times.set(hash, Date.now());
+    return true;
+  }
+
   async touched(hashes: string[]): Promise<Array<number | undefined>> {
     return hashes.map((h) => (this.blocks.has(h) ? (this.times.get(h) ?? 0) : undefined));
   }

@@ -50,6 +50,18 @@ test('put is idempotent and reports a present block', async () => {
   assert.is(chunks.totals().blocks, 1);
 });
 
+test('near capacity, a put of a present block still renews its touch time (garbage collection spares it)', async () => {
+  const { store, chunks } = make(1010);
+  const b = Buffer.alloc(1000, 7);
+  const h = sha256Hex(b);
+  await store.put(h, b);
+  chunks.setTouchedForTest(h, 1000); // put long ago: older than any GC cutoff
+  const before = Date.now();
+  assert.equal(await store.put(h, b), { alreadyPresent: true, size: 1000 });
+  const [touched] = await chunks.touched([h]);
+  assert.ok(touched! >= before, `touch time renewed (${touched} >= ${before})`);
+});
+
 test('capacity: a put that would exceed it stores nothing, parallel puts cannot overshoot', async () => {
   const { store, chunks } = make(2500);
   const blocks = Array.from({ length: 5 }, (_, i) => Buffer.alloc(1000, i + 1));

@@ -124,6 +124,25 @@ export function chunkStoreConformance(factory: StoreFactory): void {
     }
   });
 
+  test('touch renews a present block\'s time without rewriting it; false when absent', async () => {
+    const { store, dispose } = await factory.make();
+    try {
+      const a = block(900);
+      await store.put(a.hash, a.data);
+      const [first] = await store.touched([a.hash]);
+      await new Promise((r) => setTimeout(r, 5)); // a clock tick apart (not synchronisation)
+      assert.is(await store.touch(a.hash), true);
+      const [second] = await store.touched([a.hash]);
+      assert.ok(second! > first!, 'renewed');
+      assert.equal(store.totals(), { blocks: 1, bytes: 900 });
+      assert.equal(await store.get(a.hash), a.data);
+      assert.is(await store.touch('3'.repeat(64)), false);
+      assert.equal(await store.touched(['3'.repeat(64)]), [undefined]);
+    } finally {
+      await dispose();
+    }
+  });
+
   test('touch times: set on put, renewed by a put of a present block, listed', async () => {
     const { store, dispose } = await factory.make();
     try {
