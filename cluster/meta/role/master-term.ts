@@ -130,8 +130,16 @@ export class MasterTerm {
         try {
           const prepared = await prepare(view, p.req, time);
           if (!prepared.op) {
+            const replaySeq = prepared.outcome.replaySeq ?? this.store.applied.seq;
+            if (replaySeq > this.store.applied.seq) {
+              // A retry of a write earlier in this very batch (seen in the
+              // batch's scratch view): not committed yet. It shares the
+              // original's fate — acknowledged only when the batch is.
+              accepted.push({ p, seq: replaySeq, outcome: prepared.outcome });
+              continue;
+            }
             // An idempotent replay: already committed at replaySeq.
-            p.resolve({ outcome: prepared.outcome, position: prepared.outcome.replaySeq ?? this.store.applied.seq, epoch: this.epoch });
+            p.resolve({ outcome: prepared.outcome, position: replaySeq, epoch: this.epoch });
             continue;
           }
           seq++;

@@ -1,0 +1,87 @@
+/**
+ * The master's write pipeline on a real LevelDB, with a replicator that
+ * acknowledges or fails on demand: a retried write (same idempotency key)
+ * that lands in the same batch as its original shares the original's fate.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BlockstoreError } from '../../lib/errors';
+import { silentLogger } from '../../lib/logger';
+import type { Replicator } from '../../cluster/meta/replication/replicator';
+import { MasterTerm, type WriteResult } from '../../cluster/meta/role/master-term';
+import { K, type FileRec } from '../../cluster/meta/state/records';
+import type { WriteRequest } from '../../cluster/meta/state/requests';
+import { MetaStore } from '../../cluster/meta/store/meta-store';
+import { makeTempDir, removeDir } from '../harness/temp';
+
+const test = suite('master write pipeline');
+
+/** Just what MasterTerm uses of a Replicator; `sync` decides each batch's fate. */
+function fakeReplicator(sync: () => Promise<void>): Replicator {
+  return {
+    onCanGrow: () => {},
+    notifyAppended: () => {},
+    setCommitted: () => {},
+    close: () => {},
+    waitForSync: () => sync(),
+  } as unknown as Replicator;
+}
+
+async function withUserStore(fn: (store: MetaStore) => Promise<void>): Promise<void> {
+  const dir = makeTempDir('master-term');
+  const store = new MetaStore(dir);
+  await store.open();
+  try {
+    await store.appendLog([{ seq: 1, epoch: 1, op: { type: 'createUser', userId: 'alice', name: 'alice', quotaBytes: 1 << 20, time: 't' } }]);
+    await store.applyUpTo(1);
+    await fn(store);
+  } finally {
+    await store.close();
+    removeDir(dir);
+  }
+}
+
+const commit = (key: string): WriteRequest => ({
+  kind: 'commit', ns: 'alice', path: '/a.txt', expectedVersion: undefined, blocks: [{ hash: 'a'.repeat(64), size: 10 }],
+  contentHash: '', author: 'alice', idempotencyKey: key, locations: [{ hash: 'a'.repeat(64), nodes: ['b1'] }],
+});
+
+function term(store: MetaStore, epoch: number, sync: () => Promise<void>): MasterTerm {
+  return new MasterTerm(epoch, store, fakeReplicator(sync), () => 60_000, () => {}, { writeTimeoutMs: 5000, fenceMarginMs: 100 }, silentLogger);
+}
+
+const settle = (p: Promise<WriteResult>) => p.then((r) => ({ ok: true as const, r }), (err: unknown) => ({ ok: false as const, err }));
+
+test('a retry in the same batch as its original fails when the batch fails (no OK for a write nobody holds)', async () => {
+  await withUserStore(async (store) => {
+    let batches = 0;
+    // The term's opening no-op commits; the next batch (both writes) is not acknowledged.
+    const t = term(store, 2, () => (++batches === 1 ? Promise.resolve() : Promise.reject(new Error('the synchronous replica is gone'))));
+    t.start();
+    const original = settle(t.submit(commit('k1')));
+    const retry = settle(t.submit(commit('k1')));
+    const [o, r] = await Promise.all([original, retry]);
+    assert.is(o.ok, false, 'the original was never acknowledged');
+    assert.is(r.ok, false, 'so neither is its retry');
+    if (!r.ok) assert.is((r.err as BlockstoreError).code, 'NOT_MASTER');
+    assert.is(store.applied.seq, 2, 'only the opening no-op applied');
+    assert.is(await store.get(K.file('alice', 'a.txt')), undefined);
+  });
+});
+
+test('a retry in the same batch as its original is acknowledged with it, at the same position, once', async () => {
+  await withUserStore(async (store) => {
+    const t = term(store, 2, () => Promise.resolve());
+    t.start();
+    const [o, r] = await Promise.all([t.submit(commit('k2')), t.submit(commit('k2'))]);
+    assert.is(r.position, o.position);
+    assert.is(r.outcome.replayed, true);
+    assert.is(r.outcome.version?.version, 1);
+    const head = await store.getJson<FileRec>(K.file('alice', 'a.txt'));
+    assert.is(head?.version, 1, 'one version, not two');
+    assert.ok(store.applied.seq >= o.position, 'acknowledged only once applied');
+    t.stop('test over');
+  });
+});
+
+test.run();
