@@ -194,14 +194,23 @@ export class MetaNode {
         }
         return;
       }
+      if (leader?.id === this.config.id) {
+        // A key naming this node while it is not master: left by an earlier
+        // process of this node, or by a campaign that won after it was given
+        // up. Nobody else can lead while it stands: give it back.
+        this.logger.warn('the leader key names this node, which is not master; revoking it', { epoch: leader.epoch });
+        await this.coordinator.resign();
+        await withTimeout(this.coordinator.revokeLeaderLease(this.config.id), 2000).catch(() => false);
+        return;
+      }
       if (leader) {
         this.leader = leader;
-        if (leader.id !== this.config.id) await this.follower.follow(leader);
+        await this.follower.follow(leader);
         return;
       }
       // No leader: campaign after a short random delay (fewer collisions).
       await new Promise((r) => setTimeout(r, Math.random() * 100));
-      const won = await withTimeout(this.coordinator.campaign(this.config.id, this.address), 5000).catch((err: unknown) => {
+      const won = await this.coordinator.campaign(this.config.id, this.address, { deadline: performance.now() + 5000 }).catch((err: unknown) => {
         this.logger.debug('campaign failed', { err: err as Error });
         return undefined;
       });
