@@ -59,6 +59,11 @@ export interface MetaConfig {
   idempotencyWindowMs: number;
   /** HTTP side port: /healthz and /metrics; empty disables it. */
   httpListen: string;
+  /**
+   * Fault injection for tests only: while this file exists, every log
+   * append and snapshot write waits (a stalled disk). Empty: off.
+   */
+  faultStallFile: string;
   logLevel: LogLevel;
 }
 
@@ -80,6 +85,7 @@ export const META_FLAGS: FlagSpec[] = [
   { name: 'forget-after-ms', env: 'BLOCKSTORE_FORGET_AFTER_MS', type: 'string', value: 'MS', default: '3600000', help: 'how long an unreferenced block stays indexed before garbage collection may take it' },
   { name: 'idempotency-window', env: 'BLOCKSTORE_IDEMPOTENCY_WINDOW', type: 'string', value: 'DURATION', default: '24h', help: 'how long an idempotency key is remembered; 0 forever' },
   { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: "HTTP side port (/healthz, /metrics); 'none' disables" },
+  { name: 'fault-stall-file', env: 'BLOCKSTORE_FAULT_STALL_FILE', type: 'string', value: 'PATH', default: '', help: 'tests only: while PATH exists, log and snapshot writes stall (a slow disk)' },
   ...COMMON.tail,
 ];
 
@@ -108,6 +114,7 @@ export function metaConfigFromFlags(v: FlagValues): MetaConfig {
     idempotencyWindowMs: parseDuration(required('idempotency-window'), '--idempotency-window'),
     httpListen: str('http-listen') === 'none' ? '' : (str('http-listen') ?? '127.0.0.1:0'),
     logLevel: (str('log-level') ?? 'info') as LogLevel,
+    faultStallFile: str('fault-stall-file') ?? '',
   };
   validateMetaConfig(c);
   return c;

@@ -5,7 +5,7 @@
  * synchronous set); a master that sees another leader, a newer epoch, or a
  * lease it can no longer be sure of, steps down and follows.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { BlockstoreError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { advertisedAddress, withPort } from '../../lib/net/address';
@@ -21,6 +21,7 @@ import { Reads } from './reads';
 import { Follower } from './replication/follower';
 import type { ReplicaLink } from './replication/messages';
 import { Replicator } from './replication/replicator';
+import { whyNotLeader } from './role/eligibility';
 import { MasterTerm, type WriteResult } from './role/master-term';
 import { Pruner } from './role/pruner';
 import { dialMaster } from './rpc/follow-dialer';
@@ -56,6 +57,8 @@ export class MetaNode {
   private timer: NodeJS.Timeout | undefined;
   private compactTimer: NodeJS.Timeout | undefined;
   private ticking = false;
+  /** Why this node last declined to campaign (undefined: it may lead). */
+  private ineligible: string | undefined;
   private closing: Promise<void> | undefined;
   private readonly startedAt = new Date().toISOString();
   /** Counts elections won (status, tests). */
@@ -70,7 +73,13 @@ export class MetaNode {
   ) {
     mkdirSync(config.dataDir, { recursive: true });
     this.store = new MetaStore(config.dataDir);
-    this.reads = new Reads(this.store, config.readWaitMs, () => this.term !== undefined);
+    if (config.faultStallFile) {
+      const file = config.faultStallFile;
+      this.store.beforeWrite = async () => {
+        while (existsSync(file)) await new Promise((r) => setTimeout(r, 20));
+      };
+    }
+    this.reads = new Reads(this.store, config.readWaitMs, () => this.term !== undefined, () => this.follower.synced);
     this.store.onApplied = (pos) => this.reads.applied(pos);
     this.coordinator = new MetaCoordinator({
       endpoints: config.etcd,
@@ -210,19 +219,30 @@ export class MetaNode {
       }
       // No leader: campaign after a short random delay (fewer collisions).
       await new Promise((r) => setTimeout(r, Math.random() * 100));
-      const won = await this.coordinator.campaign(this.config.id, this.address, { deadline: performance.now() + 5000 }).catch((err: unknown) => {
-        this.logger.debug('campaign failed', { err: err as Error });
-        return undefined;
-      });
-      if (won) this.becomeMaster(won);
+      const self = { id: this.config.id, incarnation: this.store.incarnation, holds: (pos: { seq: number; epoch: number }) => this.store.holds(pos) };
+      const won = await this.coordinator
+        .campaign(this.config.id, this.address, { deadline: performance.now() + 5000, mayLead: (record) => whyNotLeader(record, self) })
+        .catch((err: unknown) => {
+          this.logger.debug('campaign failed', { err: err as Error });
+          return undefined;
+        });
+      const why = this.coordinator.lastIneligible;
+      if (why !== this.ineligible) {
+        // Said once per change: a cluster that cannot elect anyone says why.
+        if (why) this.logger.warn('not campaigning for master', { why, last: this.store.last, applied: this.store.applied });
+        this.ineligible = why;
+      }
+      if (won) await this.becomeMaster(won);
     } finally {
       this.ticking = false;
       this.schedule(this.config.electionPollMs);
     }
   }
 
-  private becomeMaster(leader: LeaderInfo): void {
-    this.follower.stop();
+  private async becomeMaster(leader: LeaderInfo): Promise<void> {
+    // Nothing from the old master may land in the log after this term's
+    // first entry: wait for an append under way to finish.
+    await this.follower.stop();
     this.leader = leader;
     this.termsWon++;
     void this.store.setPromised(leader.epoch);
@@ -288,6 +308,25 @@ export class MetaNode {
     return this.term.submit(req);
   }
 
+  /**
+   * Runs a read that must see every committed write: only on a master
+   * whose term has begun (its opening entry, and so everything before it,
+   * applied) and whose lease is certain.
+   * @throws BlockstoreError NOT_MASTER elsewhere (with the master's address).
+   */
+  async readAsMaster<T>(fn: () => Promise<T>): Promise<T> {
+    const term = this.term;
+    if (!term || !term.ready || !term.accepting) {
+      const master = this.follower.masterAddress ?? '';
+      throw new BlockstoreError('NOT_MASTER', 'this read needs the master, whose state holds every committed write', {
+        details: { master, 'master-id': this.follower.masterId ?? '' },
+      });
+    }
+    const result = await fn();
+    if (!term.accepting) throw new BlockstoreError('NOT_MASTER', 'the master lease lapsed during the read; ask the master again');
+    return result;
+  }
+
   /** A replica's replication stream arrived. */
   attachReplica(link: ReplicaLink): void {
     const term = this.term;
@@ -333,8 +372,8 @@ export class MetaNode {
       clearTimeout(this.compactTimer);
       void this.pruner.stop();
       this.server.health.setAll('NOT_SERVING');
-      this.term?.stop('shutting down');
-      this.follower.stop();
+      await this.term?.retire('shutting down');
+      await this.follower.stop();
       await this.coordinator.resign();
       await this.registration?.close();
       await this.server.drain(0, this.config.drainGraceMs);
@@ -354,7 +393,7 @@ export class MetaNode {
       this.server.close();
       this.side?.close();
       this.term?.stop('closing');
-      this.follower.stop();
+      await this.follower.stop();
       await this.coordinator.resign();
       await this.registration?.close();
       this.coordinator.close();

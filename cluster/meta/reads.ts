@@ -19,7 +19,39 @@ export class Reads {
     private readonly readWaitMs: number,
     /** True while this node is the master: its log holds every acknowledged position. */
     private readonly isMaster: () => boolean = () => false,
+    /**
+     * True once this replica has caught up with a master since it started:
+     * before that, reads without a position would see whatever old (or
+     * empty) state the node came up with.
+     */
+    private readonly synced: () => boolean = () => true,
   ) {}
+
+  /** True while a snapshot install has the tables half-written. */
+  get installing(): boolean {
+    return this.store.installing;
+  }
+
+  /**
+   * Runs a read once `minPosition` is applied here, on a state that stays
+   * whole while it runs (a snapshot install waits for it, or it is refused).
+   * @throws BlockstoreError UNAVAILABLE when this node is behind, not yet
+   *   caught up (reads without a position), or installing a snapshot; the
+   *   caller tries another node. Whatever `fn` throws.
+   */
+  async run<T>(minPosition: number, fn: () => Promise<T>): Promise<T> {
+    if (minPosition === 0 && !this.isMaster() && !this.synced()) {
+      throw new BlockstoreError('UNAVAILABLE', `this node has not caught up with the master since it started (applied ${this.store.applied.seq}); try another node`);
+    }
+    await this.waitFor(minPosition);
+    return this.store.reading(async () => {
+      // An install that began after the wait may have replaced the state.
+      if (this.store.applied.seq < minPosition) {
+        throw new BlockstoreError('UNAVAILABLE', `this node has applied position ${this.store.applied.seq}, not yet ${minPosition}; try another node`);
+      }
+      return fn();
+    });
+  }
 
   /** Called with each new applied position. */
   applied(pos: Position): void {

@@ -111,7 +111,11 @@ export class RepairWorker {
     this.rebalanceBudget = this.options.rebalanceMovesPerPass ?? 64;
     let after = '';
     for (;;) {
-      const page = await this.meta.read((c) => c.listBlockIndex(after, 1000));
+      // From the master only: garbage collection deletes what this walk does
+      // not see, so it must hold every committed version (a replica may be
+      // empty, bootstrapping, or cut off). A failed page ends the pass
+      // before anything is collected.
+      const page = await this.meta.readMaster((c) => c.listBlockIndex(after, 1000));
       for (const b of page.blocks) {
         indexed.add(b.hash);
         if (b.refs === 0) continue;

@@ -73,7 +73,7 @@ test('DrainNode on a block daemon moves its blocks away without any block droppi
     let after = '';
     const liveIds = live();
     for (;;) {
-      const page = await router.read((m) => m.listBlockIndex(after, 1000));
+      const page = await router.readMaster((m) => m.listBlockIndex(after, 1000));
       for (const b of page.blocks) if (b.refs > 0) minCopies = Math.min(minCopies, b.nodes.filter((n) => liveIds.includes(n)).length);
       if (!page.nextAfter) break;
       after = page.nextAfter;
@@ -93,7 +93,7 @@ test('DrainNode on a block daemon moves its blocks away without any block droppi
       let onB2 = 0;
       let after = '';
       for (;;) {
-        const page = await router.read((m) => m.listBlockIndex(after, 1000));
+        const page = await router.readMaster((m) => m.listBlockIndex(after, 1000));
         onB2 += page.blocks.filter((b) => b.refs > 0 && b.nodes.includes('b2')).length;
         if (!page.nextAfter) break;
         after = page.nextAfter;
@@ -120,7 +120,7 @@ test('a new block daemon receives its share of existing blocks (rebalance), neve
     const liveIds = [...c.blockds.values()].filter((b) => b.proc.alive()).map((b) => b.id);
     let after = '';
     for (;;) {
-      const page = await router.read((m) => m.listBlockIndex(after, 1000));
+      const page = await router.readMaster((m) => m.listBlockIndex(after, 1000));
       for (const b of page.blocks) if (b.refs > 0) assert.ok(b.nodes.filter((n) => liveIds.includes(n)).length >= 3, `${b.hash} has ${b.nodes.join(',')}`);
       if (!page.nextAfter) break;
       after = page.nextAfter;

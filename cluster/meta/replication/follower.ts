@@ -13,12 +13,18 @@ export class Follower {
   private link: MasterLink | undefined;
   private leader: LeaderInfo | undefined;
   private queue: ToReplica[] = [];
-  private processing = false;
+  private processing: Promise<void> | undefined;
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
   private snapshotting = false;
   commitSeq = 0;
   snapshotsInstalled = 0;
+  /**
+   * True once this process has applied everything a master said was
+   * committed: before that (a node just started or wiped) the tables may be
+   * far behind, and reads that carry no position must go elsewhere.
+   */
+  synced = false;
 
   constructor(
     private readonly store: MetaStore,
@@ -56,7 +62,7 @@ export class Follower {
     link.onMessage((msg) => {
       if (this.link !== link) return;
       this.queue.push(msg);
-      void this.process(link);
+      this.kick();
     });
     link.onClose((err) => {
       if (this.link !== link) return;
@@ -73,12 +79,21 @@ export class Follower {
       last: this.store.last,
       applied: this.store.applied,
       promisedEpoch: this.store.promisedEpoch,
+      incarnation: this.store.incarnation,
+    });
+  }
+
+  /** Handles queued messages, one at a time, on the current link. */
+  private kick(): void {
+    const link = this.link;
+    if (this.processing || !link) return;
+    this.processing = this.process(link).finally(() => {
+      this.processing = undefined;
+      if (this.queue.length) this.kick();
     });
   }
 
   private async process(link: MasterLink): Promise<void> {
-    if (this.processing) return;
-    this.processing = true;
     try {
       while (this.queue.length && this.link === link) {
         const msg = this.queue.shift()!;
@@ -126,6 +141,16 @@ export class Follower {
             await this.store.truncateAfter(msg.after);
             break;
           case 'snapshot':
+            if (msg.first && msg.applied.seq < this.store.applied.seq) {
+              // Committed entries are never given up because a peer says so:
+              // a master whose state is behind what this node has applied
+              // lacks committed writes (it should never have been elected).
+              this.logger.error('refusing a snapshot older than what this node has applied; the master lacks committed entries', {
+                master: this.leader?.id, snapshot: msg.applied, applied: this.store.applied,
+              });
+              link.close();
+              return;
+            }
             if (msg.first) {
               this.logger.info('installing a snapshot from the master');
               this.snapshotting = true;
@@ -138,6 +163,7 @@ export class Follower {
               this.snapshotting = false;
               this.snapshotsInstalled++;
               this.logger.info('snapshot installed', { applied: msg.applied });
+              await this.commit(msg.applied.seq);
               link.send({ kind: 'ack', seq: this.store.last.seq });
             }
             break;
@@ -150,14 +176,13 @@ export class Follower {
         this.link = undefined;
         this.retry = setTimeout(() => this.connect(), 200);
       }
-    } finally {
-      this.processing = false;
     }
   }
 
   private async commit(seq: number): Promise<void> {
     this.commitSeq = Math.max(this.commitSeq, seq);
     await this.store.applyUpTo(Math.min(this.commitSeq, this.store.last.seq));
+    if (this.store.applied.seq >= this.commitSeq) this.synced = true;
   }
 
   private disconnect(): void {
@@ -168,10 +193,15 @@ export class Follower {
     link?.close();
   }
 
-  /** Stops following (becoming master, or shutting down); idempotent. */
-  stop(): void {
+  /**
+   * Stops following (becoming master, or shutting down); idempotent.
+   * Resolves once the message being handled (an append waiting on its
+   * fsync, say) has finished: nothing from the old master lands after.
+   */
+  async stop(): Promise<void> {
     this.stopped = true;
     this.leader = undefined;
     this.disconnect();
+    await this.processing;
   }
 }

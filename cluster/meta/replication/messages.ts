@@ -6,7 +6,7 @@ import type { LogEntry } from '../state/ops';
 import type { Position } from '../store/meta-store';
 
 export type ToMaster =
-  | { kind: 'hello'; nodeId: string; address: string; last: Position; applied: Position; promisedEpoch: number }
+  | { kind: 'hello'; nodeId: string; address: string; last: Position; applied: Position; promisedEpoch: number; incarnation: string }
   | { kind: 'ack'; seq: number };
 
 export type ToReplica = { epoch: number } & (

@@ -10,11 +10,19 @@
  * and commits as they happen.
  *
  * A write is acknowledged when every member of the synchronous set has
- * fsync'd it. Members are published in etcd before they count, and only
- * replicas holding the whole log are added; a member that fails to ack
- * within syncTimeoutMs, or whose stream closes, is removed (removal is
- * always safe: the rest still hold everything). With no member at all,
- * writes wait; they are never acknowledged on the master alone.
+ * fsync'd it — the set as etcd holds it: members count only once published,
+ * and a removal stops counting only once published, so at every ack every
+ * node etcd would let lead holds the write. Membership changes are published
+ * one at a time, each computed from the latest wanted set when it runs (a
+ * change queued behind another never publishes a stale set). Only replicas
+ * holding the whole log are added; a member that fails to ack within
+ * syncTimeoutMs, or whose stream closes, is removed (removal is always
+ * safe: the rest still hold everything). With no member at all, writes
+ * wait; they are never acknowledged on the master alone.
+ *
+ * Each record also names the data-directory incarnation of the master and of
+ * every member, and a committed position (exact once sealed by an orderly
+ * stop): see the election rule in ../role/eligibility.ts.
  */
 import type { Logger } from '../../../lib/logger';
 import type { SyncSetRecord } from '../../coordination/leader-election';
@@ -33,6 +41,7 @@ export interface ReplicatorOptions {
 interface Session {
   id: string;
   address: string;
+  incarnation: string;
   link: ReplicaLink;
   next: number;
   acked: number;
@@ -42,8 +51,17 @@ interface Session {
 
 export class Replicator {
   private readonly sessions = new Map<string, Session>();
+  /** The set this master wants; etcd follows through publish(). */
   private readonly members = new Set<string>();
+  /** Incarnation of each member when it joined. */
+  private readonly incarnations = new Map<string, string>();
+  /** The set etcd holds, as of the last successful publish (undefined before this term's first). */
+  private published: Set<string> | undefined;
+  /** Publishes queued or running: while any is, etcd's set is in flux and nothing is acknowledged. */
+  private publishes = 0;
   private commitSeq = 0;
+  private commitEpoch = 0;
+  private sealed = false;
   private closed = false;
   private changed: (() => void) | undefined;
   private publishing: Promise<void> = Promise.resolve();
@@ -65,6 +83,7 @@ export class Replicator {
     private readonly logger: Logger,
   ) {
     this.commitSeq = store.applied.seq;
+    this.commitEpoch = store.applied.epoch;
   }
 
   /** A replica's stream arrived. */
@@ -112,7 +131,7 @@ export class Replicator {
     }
     const prev = this.sessions.get(hello.nodeId);
     if (prev) prev.link.close();
-    const s: Session = { id: hello.nodeId, address: hello.address, link, next: 0, acked: 0, open: true, wake: undefined };
+    const s: Session = { id: hello.nodeId, address: hello.address, incarnation: hello.incarnation, link, next: 0, acked: 0, open: true, wake: undefined };
     this.sessions.set(s.id, s);
     return s;
   }
@@ -204,9 +223,10 @@ export class Replicator {
     for (const s of this.sessions.values()) s.wake?.();
   }
 
-  /** Entries up to `seq` are committed: tell the replicas. */
+  /** Entries up to `seq` (all of this term's epoch) are committed: tell the replicas. */
   setCommitted(seq: number): void {
     this.commitSeq = seq;
+    this.commitEpoch = this.epoch;
     this.notifyAppended();
   }
 
@@ -256,7 +276,9 @@ export class Replicator {
         if (s.open && s.acked >= seq && !this.members.has(s.id)) await this.addMember(s.id);
       }
       const members = [...this.members];
-      if (members.length > 0 && members.every((m) => (this.sessions.get(m)?.acked ?? -1) >= seq)) return;
+      // Acknowledge only against the set etcd holds, with no change in flight.
+      const held = this.publishes === 0 ? this.published : undefined;
+      if (held && held.size > 0 && [...held].every((m) => (this.sessions.get(m)?.acked ?? -1) >= seq)) return;
       // Shrink: members that have not acked within the timeout.
       const now = performance.now();
       for (const m of members) {
@@ -271,38 +293,63 @@ export class Replicator {
   }
 
   private async addMember(id: string): Promise<void> {
-    const next = new Set(this.members).add(id);
-    if (await this.publishSet(next)) {
-      this.members.add(id);
-      this.logger.info('synchronous replica added', { replica: id, members: [...this.members] });
-    }
+    this.members.add(id);
+    this.incarnations.set(id, this.sessions.get(id)?.incarnation ?? '');
+    if (await this.publishSet()) this.logger.info('synchronous replica added', { replica: id, members: [...this.members] });
   }
 
   private async removeMember(id: string, why: string): Promise<void> {
     if (!this.members.has(id)) return;
-    const next = new Set(this.members);
-    next.delete(id);
-    // Removal counts at once locally (fewer acks are awaited only after the
-    // publish below succeeds: we wait for it in waitForSync).
     this.members.delete(id);
-    this.logger.warn('synchronous replica removed', { replica: id, why, members: [...next] });
-    await this.publishSet(next);
+    this.incarnations.delete(id);
+    this.logger.warn('synchronous replica removed', { replica: id, why, members: [...this.members] });
+    await this.publishSet();
   }
 
-  private publishSet(members: Set<string>): Promise<boolean> {
+  /**
+   * Publishes the wanted set, after every earlier publish, as it stands
+   * when this one runs. Resolves whether etcd took it (if not, this term is
+   * stale and ends).
+   */
+  private publishSet(): Promise<boolean> {
+    this.publishes++;
     const run = this.publishing.then(async () => {
-      const ok = await this.publish({ epoch: this.epoch, master: this.nodeId, members: [...members].sort() }).catch((err: unknown) => {
+      const members = [...this.members].sort();
+      const incarnations: Record<string, string> = { [this.nodeId]: this.store.incarnation };
+      for (const m of members) incarnations[m] = this.incarnations.get(m) ?? '';
+      const record: SyncSetRecord = {
+        epoch: this.epoch, master: this.nodeId, members, incarnations,
+        committed: { seq: this.commitSeq, epoch: this.commitEpoch },
+        ...(this.sealed ? { sealed: true } : {}),
+      };
+      const ok = await this.publish(record).catch((err: unknown) => {
         this.logger.warn('publishing the synchronous set failed', { err: err as Error });
         return false;
       });
-      if (!ok) this.onStale('could not publish the synchronous set');
+      if (ok) this.published = new Set(members);
+      else this.onStale('could not publish the synchronous set');
       return ok;
     });
-    this.publishing = run.then(
+    const done = run.finally(() => {
+      this.publishes--;
+      this.signal();
+    });
+    this.publishing = done.then(
       () => {},
       () => {},
     );
-    return run;
+    return done;
+  }
+
+  /**
+   * An orderly stop: no write is in flight or will be acknowledged any
+   * more, so the committed position is exact; publishing it lets any node
+   * that holds it lead next (the set alone could name only nodes that
+   * are stopping too). Resolves whether etcd took it.
+   */
+  seal(): Promise<boolean> {
+    this.sealed = true;
+    return this.publishSet();
   }
 
   status(): { syncReplicas: string[]; replicas: Array<{ nodeId: string; ackedSeq: number; synchronous: boolean }> } {

@@ -45,6 +45,7 @@ export class MasterTerm {
   private queue: Pending[] = [];
   private running = true;
   private wake: (() => void) | undefined;
+  private loop: Promise<void> = Promise.resolve();
   /** True once the opening no-op has committed. */
   ready = false;
 
@@ -63,7 +64,7 @@ export class MasterTerm {
       if (this.queue.length === 0 && this.accepting) this.submit({ kind: 'noop', reason: 'grow the synchronous set' }).catch(() => {});
     };
     this.queue.unshift({ req: { kind: 'noop', reason: `term ${this.epoch} begins` }, resolve: () => (this.ready = true), reject: () => {}, settled: false });
-    void this.run().catch((err: unknown) => {
+    this.loop = this.run().catch((err: unknown) => {
       this.logger.error('write pipeline failed', { err: err as Error });
       this.stop('pipeline failure');
     });
@@ -184,12 +185,34 @@ export class MasterTerm {
 
   /** Ends the term: queued writes fail with NOT_MASTER. Idempotent. */
   stop(reason: string): void {
-    if (!this.running) return;
+    if (!this.end(reason)) return;
+    this.finish(reason);
+  }
+
+  /**
+   * An orderly end (shutdown): like stop, but once the batch in flight has
+   * settled, the final committed position is sealed into etcd, so whichever
+   * node holds it may lead next. Idempotent.
+   */
+  async retire(reason: string): Promise<void> {
+    if (!this.end(reason)) return;
+    await this.loop;
+    if (!(await this.replicator.seal())) this.logger.warn('could not seal the synchronous set; the next master must be one of its members');
+    this.finish(reason);
+  }
+
+  /** Stops taking writes; false when already stopped. */
+  private end(reason: string): boolean {
+    if (!this.running) return false;
     this.running = false;
     this.logger.warn('master term ends', { epoch: this.epoch, reason });
     for (const p of this.queue) p.reject(new BlockstoreError('NOT_MASTER', `this node stopped being master (${reason})`));
     this.queue = [];
     this.wake?.();
+    return true;
+  }
+
+  private finish(reason: string): void {
     this.replicator.close();
     this.onStepDown(reason);
   }

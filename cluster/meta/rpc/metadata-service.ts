@@ -31,7 +31,7 @@ function expected(has: boolean, v: number): number | undefined {
 
 export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHandlers {
   const reads = node.reads;
-  const read = async (opts: { minPosition: number } | null | undefined) => reads.waitFor(opts?.minPosition ?? 0);
+  const read = <T>(opts: { minPosition: number } | null | undefined, fn: () => Promise<T>) => reads.run(opts?.minPosition ?? 0, fn);
   return {
     CreateUser: server.unary('CreateUser', async (req) => {
       const r = await node.write({ kind: 'createUser', userId: req.userId, name: req.name, quotaBytes: req.quotaBytes });
@@ -80,37 +80,31 @@ export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHan
       ),
     })),
 
-    Authenticate: server.unary('Authenticate', async (req) => {
-      await read(req.read);
-      const tok = await reads.authenticate(req.tokenHash);
-      return { userId: tok.userId, scope: tok.scope, tokenId: tok.tokenId, expiresAtMs: tok.expiresAtMs ?? 0 };
-    }),
-    GetUser: server.unary('GetUser', async (req) => {
-      await read(req.read);
-      return { user: await reads.user(req.userId) };
-    }),
-    StatFile: server.unary('StatFile', async (req) => {
-      await read(req.read);
-      const { version, locations } = await reads.stat(req.namespace, req.path, req.version);
-      return { version: versionInfo(version), locations };
-    }),
-    ListFiles: server.unary('ListFiles', async (req) => {
-      await read(req.read);
-      const { files, next } = await reads.listFiles(req.namespace, req.prefix, req.pageSize, req.pageToken, req.includeDeleted);
-      return { files: files.map((f) => versionInfo(f)!), nextPageToken: next };
-    }),
-    ListVersions: server.unary('ListVersions', async (req) => {
-      await read(req.read);
-      return { versions: (await reads.listVersions(req.namespace, req.path)).map((v) => versionInfo(v)!) };
-    }),
-    FindBlocks: server.unary('FindBlocks', async (req) => {
-      await read(req.read);
-      return reads.findBlocks(req.namespace, req.hashes);
-    }),
-    ListBlockIndex: server.unary('ListBlockIndex', async (req) => {
-      await read(req.read);
-      return reads.blockIndex(req.after, req.limit);
-    }),
+    Authenticate: server.unary('Authenticate', (req) =>
+      read(req.read, async () => {
+        const tok = await reads.authenticate(req.tokenHash);
+        return { userId: tok.userId, scope: tok.scope, tokenId: tok.tokenId, expiresAtMs: tok.expiresAtMs ?? 0 };
+      }),
+    ),
+    GetUser: server.unary('GetUser', (req) => read(req.read, async () => ({ user: await reads.user(req.userId) }))),
+    StatFile: server.unary('StatFile', (req) =>
+      read(req.read, async () => {
+        const { version, locations } = await reads.stat(req.namespace, req.path, req.version);
+        return { version: versionInfo(version), locations };
+      }),
+    ),
+    ListFiles: server.unary('ListFiles', (req) =>
+      read(req.read, async () => {
+        const { files, next } = await reads.listFiles(req.namespace, req.prefix, req.pageSize, req.pageToken, req.includeDeleted);
+        return { files: files.map((f) => versionInfo(f)!), nextPageToken: next };
+      }),
+    ),
+    ListVersions: server.unary('ListVersions', (req) => read(req.read, async () => ({ versions: (await reads.listVersions(req.namespace, req.path)).map((v) => versionInfo(v)!) }))),
+    FindBlocks: server.unary('FindBlocks', (req) => read(req.read, () => reads.findBlocks(req.namespace, req.hashes))),
+    // The block index decides what garbage collection may delete: only a
+    // master whose term has begun (every committed entry applied) and whose
+    // lease is certain can say it is complete; anyone else answers NOT_MASTER.
+    ListBlockIndex: server.unary('ListBlockIndex', (req) => node.readAsMaster(() => read(req.read, () => reads.blockIndex(req.after, req.limit)))),
     Watch: (call: grpc.ServerWritableStream<WatchRequest__Output, ChangeEvent>) => {
       void watch(call);
     },
@@ -148,7 +142,12 @@ export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHan
     call.on('error', end);
     try {
       while (open) {
-        const { events, scannedTo } = await reads.changes(req.namespace, prefix, cursor, 500);
+        // Mid-install the change table is partial: wait for the whole one.
+        const page = reads.installing ? undefined : await node.store.reading(() => reads.changes(req.namespace, prefix, cursor, 500)).catch((err: unknown) => {
+          if (reads.installing) return undefined;
+          throw err;
+        });
+        const { events, scannedTo } = page ?? { events: [], scannedTo: cursor };
         for (const e of events) {
           const ok = call.write({ cursor: e.cursor, kind: e.kind, path: e.path, version: e.version, size: e.size, fromPath: e.fromPath, time: e.time });
           if (!ok) await new Promise((r) => call.once('drain', r));

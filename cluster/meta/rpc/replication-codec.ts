@@ -70,6 +70,7 @@ export function encodeToMaster(m: ToMaster): FollowRequest {
       appliedSeq: m.applied.seq,
       appliedEpoch: m.applied.epoch,
       promisedEpoch: m.promisedEpoch,
+      incarnation: m.incarnation,
     },
   };
 }
@@ -86,6 +87,7 @@ export function decodeToMaster(r: FollowRequest__Output): ToMaster {
       last: { seq: h.lastSeq, epoch: h.lastEpoch },
       applied: { seq: h.appliedSeq, epoch: h.appliedEpoch },
       promisedEpoch: h.promisedEpoch,
+      incarnation: h.incarnation,
     };
   }
   throw new Error('empty replication message');

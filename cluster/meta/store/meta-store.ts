@@ -5,6 +5,8 @@
  *   l:<seq, 16 digits>  LogEntry JSON — append-only, fsync'd on append
  *   m:applied           { seq, epoch } of the last applied entry
  *   m:promised          the highest epoch this node promised to follow
+ *   m:incarnation       this data directory's identity (random, made once):
+ *                       a node that lost its disk comes back as another one
  *   t:…                 tables (cluster/meta/state/records.ts)
  *
  * Tables change only by applying committed log entries, in one batch with
@@ -14,7 +16,9 @@
  * front (compactLog): the log holds [logStart, last]; a replica that needs
  * an entry before logStart is sent a snapshot instead.
  */
+import { randomUUID } from 'node:crypto';
 import { Level } from 'level';
+import { BlockstoreError } from '../../../lib/errors';
 import { applyOp } from '../state/apply';
 import { Overlay, type KvReader } from '../state/kv-view';
 import type { LogEntry } from '../state/ops';
@@ -37,7 +41,20 @@ export class MetaStore implements KvReader {
   logStart = 1;
   /** Entries compacted away since open. */
   compacted = 0;
+  /** This data directory's identity (see m:incarnation). */
+  incarnation = '';
   private applying: Promise<void> = Promise.resolve();
+  /** Appends and truncations run one at a time, each checked against `last` when it runs. */
+  private logging: Promise<void> = Promise.resolve();
+  /** True from the start of a snapshot install until it finishes: the tables are partial. */
+  installing = false;
+  private readers = 0;
+  private readersGone: (() => void) | undefined;
+  /**
+   * Test hook (a stalled disk): awaited before every log append and
+   * snapshot write. Never set in production.
+   */
+  beforeWrite: (() => Promise<void>) | undefined;
   private opened = false;
   /** Called after each apply with the new applied position (read waits, watches). */
   onApplied: (applied: Position) => void = () => {};
@@ -52,6 +69,11 @@ export class MetaStore implements KvReader {
     if (await this.db.get('m:snapshot-incomplete')) {
       await this.wipeState();
       await this.db.del('m:snapshot-incomplete');
+    }
+    this.incarnation = (await this.db.get('m:incarnation')) ?? '';
+    if (!this.incarnation) {
+      this.incarnation = randomUUID();
+      await this.db.put('m:incarnation', this.incarnation, { sync: true });
     }
     const applied = await this.db.get('m:applied');
     this.applied = applied ? (JSON.parse(applied) as Position) : { seq: 0, epoch: 0 };
@@ -89,19 +111,34 @@ export class MetaStore implements KvReader {
     return out;
   }
 
+  /** Runs `fn` after every earlier append or truncation has finished. */
+  private serialLog<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.logging.then(fn);
+    this.logging = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
   /**
-   * Appends entries durably (one fsync'd batch). They must continue the log.
+   * Appends entries durably (one fsync'd batch). They must continue the log
+   * as it stands when the append runs (appends are serialised, so two
+   * writers can never both pass the check and land on the same positions).
    * @throws Error when they do not follow the last entry.
    */
-  async appendLog(entries: LogEntry[]): Promise<void> {
-    if (!entries.length) return;
-    let expect = this.last.seq + 1;
-    for (const e of entries) {
-      if (e.seq !== expect++) throw new Error(`log gap: entry ${e.seq} after ${expect - 2}`);
-    }
-    await this.db.batch(entries.map((e) => ({ type: 'put' as const, key: LOG + pad(e.seq), value: JSON.stringify(e) })), { sync: true });
-    const tail = entries[entries.length - 1]!;
-    this.last = { seq: tail.seq, epoch: tail.epoch };
+  appendLog(entries: LogEntry[]): Promise<void> {
+    if (!entries.length) return Promise.resolve();
+    return this.serialLog(async () => {
+      let expect = this.last.seq + 1;
+      for (const e of entries) {
+        if (e.seq !== expect++) throw new Error(`log gap: entry ${e.seq} after ${expect - 2}`);
+      }
+      await this.beforeWrite?.();
+      await this.db.batch(entries.map((e) => ({ type: 'put' as const, key: LOG + pad(e.seq), value: JSON.stringify(e) })), { sync: true });
+      const tail = entries[entries.length - 1]!;
+      this.last = { seq: tail.seq, epoch: tail.epoch };
+    });
   }
 
   /**
@@ -137,16 +174,40 @@ export class MetaStore implements KvReader {
     return v ? (JSON.parse(v) as LogEntry).epoch : undefined;
   }
 
+  /** True when this node holds the committed entry at `pos` (applied past it, or that very entry in its log). */
+  async holds(pos: Position): Promise<boolean> {
+    if (pos.seq <= this.applied.seq) return true;
+    return (await this.epochAt(pos.seq)) === pos.epoch;
+  }
+
   /**
    * Drops log entries after `seq` (never applied ones: seq ≥ applied).
    * @throws Error when asked to drop applied entries.
    */
-  async truncateAfter(seq: number): Promise<void> {
-    if (seq < this.applied.seq) throw new Error(`cannot truncate to ${seq}: entries up to ${this.applied.seq} are applied`);
-    if (seq >= this.last.seq) return;
-    await this.db.clear({ gt: LOG + pad(seq), lt: `${LOG}\xff` });
-    await this.db.put('m:truncated', String(seq), { sync: true });
-    this.last = { seq, epoch: (await this.epochAt(seq)) ?? this.applied.epoch };
+  truncateAfter(seq: number): Promise<void> {
+    return this.serialLog(async () => {
+      if (seq < this.applied.seq) throw new Error(`cannot truncate to ${seq}: entries up to ${this.applied.seq} are applied`);
+      if (seq >= this.last.seq) return;
+      await this.db.clear({ gt: LOG + pad(seq), lt: `${LOG}\xff` });
+      await this.db.put('m:truncated', String(seq), { sync: true });
+      this.last = { seq, epoch: (await this.epochAt(seq)) ?? this.applied.epoch };
+    });
+  }
+
+  /**
+   * Runs a read of the tables. Refused while a snapshot install has the
+   * tables half-written; an install waits for reads under way to finish
+   * before it wipes anything, so no read sees a partial state.
+   * @throws BlockstoreError UNAVAILABLE while a snapshot is being installed.
+   */
+  async reading<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.installing) throw new BlockstoreError('UNAVAILABLE', 'this node is installing a snapshot from the master; try another node');
+    this.readers++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.readers === 0) this.readersGone?.();
+    }
   }
 
   async setPromised(epoch: number): Promise<void> {
@@ -208,13 +269,19 @@ export class MetaStore implements KvReader {
    * partial one with a position).
    */
   async beginSnapshot(): Promise<void> {
+    this.installing = true;
+    while (this.readers > 0) await new Promise<void>((r) => (this.readersGone = r));
+    this.readersGone = undefined;
     await this.applying;
+    await this.logging;
+    await this.beforeWrite?.();
     await this.db.put('m:snapshot-incomplete', '1', { sync: true });
     await this.wipeState();
   }
 
   /** Snapshot install, step 2 (repeated): table pairs. */
   async writeSnapshotChunk(pairs: Array<{ key: string; value: string }>): Promise<void> {
+    await this.beforeWrite?.();
     if (pairs.length) await this.db.batch(pairs.map((p) => ({ type: 'put' as const, key: p.key, value: p.value })));
   }
 
@@ -230,6 +297,7 @@ export class MetaStore implements KvReader {
     this.applied = { ...pos };
     this.last = { ...pos };
     this.logStart = pos.seq + 1;
+    this.installing = false;
     this.onApplied(pos);
   }
 

@@ -57,8 +57,22 @@ export class MetaRouter {
    * @throws BlockstoreError from the master (validation, conflicts), or the
    *   last UNAVAILABLE when no master answered in time.
    */
-  async write<T>(call: (c: MetaClient) => Promise<T>): Promise<T> {
-    const deadline = Date.now() + (this.options.writeDeadlineMs ?? 15_000);
+  write<T>(call: (c: MetaClient) => Promise<T>): Promise<T> {
+    return this.onMaster(call, this.options.writeDeadlineMs ?? 15_000);
+  }
+
+  /**
+   * Runs a read on the master (one that must see every committed write,
+   * such as the block index garbage collection trusts), following it
+   * through failovers until the read deadline.
+   * @throws BlockstoreError from the master, or the last UNAVAILABLE.
+   */
+  readMaster<T>(call: (c: MetaClient) => Promise<T>): Promise<T> {
+    return this.onMaster(call, this.options.readDeadlineMs ?? 10_000);
+  }
+
+  private async onMaster<T>(call: (c: MetaClient) => Promise<T>, deadlineMs: number): Promise<T> {
+    const deadline = Date.now() + deadlineMs;
     let backoff = 25;
     let lastErr: unknown;
     while (Date.now() < deadline) {

@@ -14,6 +14,11 @@ export interface FollowHello {
    */
   'promisedEpoch'?: (number | string | Long);
   'appliedEpoch'?: (number | string | Long);
+  /**
+   * The replica's data-directory identity: a node that lost its disk comes
+   * back with another one, and is not the member that acknowledged writes.
+   */
+  'incarnation'?: (string);
 }
 
 export interface FollowHello__Output {
@@ -27,4 +32,9 @@ export interface FollowHello__Output {
    */
   'promisedEpoch': (number);
   'appliedEpoch': (number);
+  /**
+   * The replica's data-directory identity: a node that lost its disk comes
+   * back with another one, and is not the member that acknowledged writes.
+   */
+  'incarnation': (string);
 }
