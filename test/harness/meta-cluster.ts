@@ -25,6 +25,8 @@ export interface MetaClusterOptions {
   standalone?: boolean;
   /** etcd endpoint per node (e.g. a blocking proxy for one of them). */
   etcdFor?: (id: string) => string;
+  /** Extra flags for one node (e.g. its own --fault-stall-file). */
+  argsFor?: (id: string) => string[];
 }
 
 export class MetaCluster {
@@ -56,6 +58,7 @@ export class MetaCluster {
       '--lease-ttl', String(this.options.leaseTtl ?? 2),
       '--log-level', process.env.META_LOG_LEVEL ?? 'warn',
       ...(this.options.extraArgs ?? []),
+      ...(this.options.argsFor?.(id) ?? []),
     ]);
     const { port } = await waitListening(proc);
     const address = `127.0.0.1:${port}`;
