@@ -30,10 +30,12 @@ export class FullCluster {
   private readonly dirs: string[] = [];
   private readonly clients: BlockstoreClient[] = [];
 
-  static async start(o: { blockds?: number; gateways?: number; gatewayArgs?: string[]; blockdArgs?: string[]; metaArgs?: string[] } = {}): Promise<FullCluster> {
+  static async start(
+    o: { blockds?: number; gateways?: number; gatewayArgs?: string[]; blockdArgs?: string[]; metaArgs?: string[]; metaArgsFor?: (id: string) => string[] } = {},
+  ): Promise<FullCluster> {
     const c = new FullCluster();
     c.etcd = await startEtcd();
-    c.meta = await MetaCluster.start(c.etcd, { extraArgs: o.metaArgs });
+    c.meta = await MetaCluster.start(c.etcd, { extraArgs: o.metaArgs, argsFor: o.metaArgsFor });
     await Promise.all(Array.from({ length: o.blockds ?? 3 }, (_, i) => c.startBlockd(`b${i + 1}`, o.blockdArgs)));
     c.gatewayArgs = o.gatewayArgs ?? [];
     await Promise.all(Array.from({ length: o.gateways ?? 2 }, (_, i) => c.startGateway(`g${i + 1}`, o.gatewayArgs)));
