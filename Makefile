@@ -57,9 +57,10 @@ bench-blockd: deps
 bench-meta: deps
 	@node --import ./node_modules/tsx/dist/loader.mjs bench/meta.bench.ts
 
-# Kill the metadata master 10 times in a row under load (QAS-002); no write may be lost.
+# Long fault campaigns: 50 nemesis rounds, 10 whole-cluster restarts with a
+# wiped node, the master killed 10 times under load; no write may be lost.
 soak: deps
-	@META_KILL_ROUNDS=10 TIER_TIMEOUT=1800 test/run.sh e2e
+	@NEMESIS_ROUNDS=50 META_RESTART_ROUNDS=10 META_KILL_ROUNDS=10 TIER_TIMEOUT=3600 test/run.sh e2e
 
 bench-gateway: deps
 	@node --import ./node_modules/tsx/dist/loader.mjs bench/gateway.bench.ts

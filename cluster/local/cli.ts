@@ -252,6 +252,25 @@ async function scale(dir: StateDir, args: string[]): Promise<number> {
     },
     120_000,
   );
+  // Started is not yet usable: return once the cluster itself lists every
+  // gateway and block daemon as up (registered in etcd), so that what an
+  // operator runs next — status, traffic — sees the new nodes.
+  const want = new Set(dir.readState()!.nodes.filter((n) => n.role === 'gateway' || n.role === 'blockd').map((n) => n.id));
+  const admin = new BlockstoreClient({ address: `${c.host}:${c.balancerPort}`, token: readFileSync(dir.path('admin.token'), 'utf8').trim(), timeoutMs: 5000, ca: dir.clientCa(c) });
+  try {
+    await waitFor(
+      'the new nodes to register',
+      async () => {
+        const st = await admin.clusterStatus().catch(() => undefined);
+        if (!st) return undefined;
+        const up = new Set(st.nodes.filter((n) => n.state === 'up' || n.state === 'serving').map((n) => n.id));
+        return [...want].every((id) => up.has(id)) ? true : undefined;
+      },
+      60_000,
+    );
+  } finally {
+    admin.close();
+  }
   process.stdout.write(`scaled: ${c.counts.gateway} gateways, ${c.counts.blockd} block daemons\n`);
   return 0;
 }

@@ -32,10 +32,11 @@ test('all three scenarios run with real faults and report their measures', async
   await run(BLOCKSTORE_BIN, [
     'qas', '--state', dir.dir, '--out', out, '--json', json,
     '--duration', '14', '--rate', '30', '--from-rate', '30', '--max-rate', '90', '--step-seconds', '3',
-  ], { timeout: 400_000 }).catch((err: { code?: number; stdout?: string }) => {
+  ], { timeout: 400_000 }).catch((err: { code?: number; stdout?: string; stderr?: string }) => {
     // Exit 1 means a verdict failed (QAS-003's bar is about this machine's
-    // capacity); the measures below are what must hold.
-    if (err.code !== 1) throw err;
+    // capacity); the measures below are what must hold. A run that wrote no
+    // report crashed: say how.
+    if (err.code !== 1 || !existsSync(json)) throw new Error(`qas exited ${err.code} without a report:\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
   });
   const report = JSON.parse(readFileSync(json, 'utf8')) as Array<{ id: string; verdict: string; measures: Record<string, number> }>;
   const m = Object.fromEntries(report.map((r) => [r.id, r.measures]));
