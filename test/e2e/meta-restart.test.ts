@@ -38,7 +38,7 @@ async function neverMasterWithin(cluster: MetaCluster, id: string, ms: number): 
   const node = cluster.nodes.get(id)!;
   while (Date.now() < until) {
     const s = await node.client.status({ timeoutMs: 500 }).catch(() => undefined);
-    if (s?.role === 'master') assert.unreachable(`${id}, whose data directory was wiped, became master (applied ${s.appliedSeq})`);
+    if (s?.role === 'master') assert.unreachable(`${id}, which lacks committed entries, became master (applied ${s.appliedSeq})`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -92,6 +92,39 @@ test('full stops in every order, one node the synchronous set names wiped: it ne
     }
   } finally {
     coordinator.close();
+    await cluster.stop();
+  }
+});
+
+test('a lagging asynchronous replica alone after an orderly stop does not lead; the cluster waits for a node with the full log', async () => {
+  const prefix = `/lagging-${Date.now()}/`;
+  const cluster = await MetaCluster.start(etcd, { extraArgs: ['--etcd-prefix', prefix] });
+  try {
+    const master = await cluster.waitForMaster(20_000);
+    const st = await master.client.status();
+    const member = st.syncReplicas[0]!;
+    const lagging = cluster.nodes.get(['m1', 'm2', 'm3'].find((id) => id !== master.id && id !== member)!)!;
+    for (let i = 0; i < 10; i++) await master.client.createUser(`early${i}`, 'e', 1);
+    const { appliedSeq } = await master.client.status();
+    await cluster.waitApplied(appliedSeq, 15_000);
+    // The asynchronous replica freezes; writes go on without it.
+    lagging.proc.signal('SIGSTOP');
+    for (let i = 0; i < 10; i++) await master.client.createUser(`late${i}`, 'l', 1);
+    await cluster.nodes.get(member)!.proc.stop(10_000);
+    await master.proc.stop(10_000);
+    lagging.proc.signal('SIGKILL');
+    await lagging.proc.exited;
+    await cluster.startNode(lagging.id);
+    await neverMasterWithin(cluster, lagging.id, 3000);
+    const s = await cluster.nodes.get(lagging.id)!.client.status();
+    assert.is(s.role, 'replica');
+    await cluster.startNode(member);
+    const m = await cluster.waitForMaster(30_000);
+    for (let i = 0; i < 10; i++) assert.is((await m.client.getUser(`late${i}`)).user?.id, `late${i}`);
+    const now = await m.client.status();
+    await cluster.waitApplied(now.appliedSeq, 20_000);
+    assert.is((await cluster.nodes.get(lagging.id)!.client.getUser('late9', now.appliedSeq)).user?.id, 'late9', 'the lagging node caught up');
+  } finally {
     await cluster.stop();
   }
 });
