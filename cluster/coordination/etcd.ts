@@ -1,6 +1,6 @@
 /**
  * The one place that constructs etcd clients. Only cluster/coordination
- * imports etcd3 (STYLE.md, boundaries).
+ * imports etcd3 (checked by test/unit/boundaries.test.ts).
  */
 import { Etcd3 } from 'etcd3';
 

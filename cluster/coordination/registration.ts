@@ -2,7 +2,8 @@
  * A node's presence in etcd: one key under a lease, refreshed periodically
  * with fresh facts (usage, capacity). If etcd goes away the node keeps
  * serving; when the lease is lost it grants a new one and puts the key again
- * (with backoff, so a long outage does not flood etcd with leases — FACTS.md).
+ * (with backoff: re-granting on every error once made hundreds of leases in
+ * half a minute of etcd outage).
  * close() revokes the lease, so a clean shutdown removes the key at once; a
  * SIGKILLed node disappears when its lease expires.
  */

@@ -1,7 +1,7 @@
 /**
  * Background scrubber: walks every stored block in hash order and re-hashes
  * it at a bounded byte rate, so bit rot is found before a reader needs the
- * copy (DESIGN.md guarantee 3). Corrupt copies are recorded in the
+ * copy (end-to-end integrity: README, Guarantees). Corrupt copies are recorded in the
  * BlockStore (stats, never served); repair replaces them from good replicas.
  */
 import type { Logger } from '../../lib/logger';

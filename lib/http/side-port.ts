@@ -2,7 +2,8 @@
  * A small HTTP/1.1 side port: GET /healthz (200 while SERVING, 503 when
  * draining — what HAProxy's `option httpchk` follows) and GET /metrics
  * (Prometheus text). Balancers cannot send a gRPC health call as an HTTP
- * check body, so this mirrors grpc.health.v1 (FACTS.md).
+ * check body (HAProxy's http-check refuses NUL bytes), so this mirrors
+ * grpc.health.v1.
  */
 import { createServer, type Server } from 'node:http';
 import { CLUSTER_AUTH_HEADER, verifyClusterHeader } from '../security/cluster-credentials';

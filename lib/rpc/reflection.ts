@@ -3,7 +3,7 @@
  * committed descriptor set. @grpc/reflection 1.0.4 drops each file's
  * dependency list, so strict clients (grpcurl, Python's descriptor pool)
  * cannot resolve imported types; this one returns protoc's bytes as they are,
- * each with its transitive imports (FACTS.md, grpcurl issue #459).
+ * each with its transitive imports (grpcurl issue #459).
  */
 import * as grpc from '@grpc/grpc-js';
 import type { ServerReflectionRequest__Output } from '../../proto/gen/ts/grpc/reflection/v1/ServerReflectionRequest';

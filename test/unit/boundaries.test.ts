@@ -1,5 +1,5 @@
 /**
- * Architecture boundaries (STYLE.md): only storage imports LevelDB, only
+ * Architecture boundaries (README, Layout): only storage imports LevelDB, only
  * coordination imports etcd3, only rpc adapters and clients import grpc-js,
  * and the gateway never imports daemon or metadata internals.
  */
