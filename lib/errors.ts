@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'CURSOR_EXPIRED', // a watch cursor older than the retained change feed
   'MISSING_BLOCKS', // a commit names blocks the namespace does not hold
   'STALE_EPOCH', // a write fenced by a newer metadata term
+  'UPLOAD_EXPIRED', // blocks written before garbage collection's cutoff: upload them again
   // Resources
   'CAPACITY_EXCEEDED', // the node's disk budget
   'QUOTA_EXCEEDED', // the user's quota

@@ -29,7 +29,7 @@ for tier in "${tiers[@]}"; do
   fi
   # The tier runs in its own process group: when it ends (or overruns), the
   # whole group is killed by its id, so no test process outlives the run.
-  setsid node_modules/.bin/uvu -r tsx "test/$tier" '\.test\.ts$' >"$log" 2>&1 &
+  setsid node_modules/.bin/uvu -r tsx -r "$root/test/harness/uvu-visible-errors.cjs" "test/$tier" '\.test\.ts$' >"$log" 2>&1 &
   pgid=$!
   # The watchdog keeps no handle on our output (a caller reading it through
   # a pipe must see EOF when we finish) and is stopped with its sleep.

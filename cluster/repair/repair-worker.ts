@@ -106,7 +106,14 @@ export class RepairWorker {
     for (const id of byId.keys()) this.missingSince.delete(id);
     const status: RepairStatus = { leader: this.id, lastPass: '', blocks: 0, underReplicated: 0, unavailable: 0, corrupt: 0, copiesMade: 0, moved: 0, collected: 0, draining: {} };
     const indexed = new Set<string>();
-    const indexReadAt = Date.now();
+    // Listing every daemon's blocks is the costly part: collect a few times
+    // per grace period, not every pass. A collecting pass announces its
+    // cutoff (the collection fence, a metadata write) before it reads the
+    // index: see collect().
+    const grace = this.options.gcGraceMs ?? 0;
+    const collecting = grace > 0 && Date.now() - this.lastCollect >= grace / 4;
+    const cutoff = Date.now() - grace;
+    if (collecting) await this.meta.write((c) => c.fenceCollection(cutoff));
     for (const d of drains) if (byId.has(d)) status.draining[d] = 0;
     this.rebalanceBudget = this.options.rebalanceMovesPerPass ?? 64;
     let after = '';
@@ -155,12 +162,9 @@ export class RepairWorker {
       after = page.nextAfter;
     }
     status.corrupt = await this.replaceCorrupt(live);
-    // Listing every daemon's blocks is the costly part: collect a few times
-    // per grace period, not every pass.
-    const grace = this.options.gcGraceMs ?? 0;
-    if (grace > 0 && indexReadAt - this.lastCollect >= grace / 4) {
-      this.lastCollect = indexReadAt;
-      await this.collect(live, indexed, indexReadAt - grace);
+    if (collecting) {
+      this.lastCollect = cutoff + grace;
+      await this.collect(live, indexed, cutoff);
     }
     status.collected = this.collected;
     status.copiesMade = this.copiesMade;
@@ -211,11 +215,14 @@ export class RepairWorker {
 
   /**
    * Deletes blocks the index does not know (no version, no staged upload)
-   * and nobody has put since `cutoff` = (when this pass began reading the
-   * index) − grace. Why that is safe: a block committed after the index was
-   * read was put during its upload, which began less than --max-upload-ms
-   * (< grace) before the commit, so after the cutoff; the daemon re-checks
-   * the time under the block's lock, which also orders it with puts.
+   * and nobody has put since `cutoff`. Why no referenced block goes: the
+   * cutoff was announced (FenceCollection) before the index was read, from
+   * the master. A commit or stage logged before the announcement is in that
+   * index. One prepared after it is refused if its blocks were written
+   * before the cutoff (UPLOAD_EXPIRED: the client uploads again); if they
+   * were written after, their copies are newer than the cutoff and kept —
+   * the daemon re-checks the time under the block's lock, which also orders
+   * the delete with puts. A put of a block already present renews its time.
    */
   private async collect(live: NodeRecord[], indexed: Set<string>, cutoff: number): Promise<void> {
     for (const d of live) {

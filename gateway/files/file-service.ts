@@ -179,6 +179,9 @@ export class FileService {
           namespace: ns, path, blocks, contentHash, author, idempotencyKey: header.idempotencyKey,
           hasExpectedVersion: header.expectedVersion !== undefined, expectedVersion: header.expectedVersion ?? 0,
           locations: [...locations].map(([hash, nodes]) => ({ hash, nodes })),
+          // Its blocks were written after this: the collection fence refuses
+          // the commit if garbage collection's cutoff has passed it.
+          uploadStartedMs: startedAt,
         }),
       )
       .catch((err: unknown) => {
@@ -186,6 +189,9 @@ export class FileService {
         // to version pruning meanwhile: nothing was committed, and a retry
         // uploads it afresh.
         if (hasCode(err, 'MISSING_BLOCKS')) throw new BlockstoreError('UNAVAILABLE', 'a block this upload reused was pruned meanwhile; nothing was committed, retry the upload', { cause: err });
+        // The commit was delayed (failover, stalled replicas) past garbage
+        // collection's cutoff: the blocks may be gone, so a retry uploads them again.
+        if (hasCode(err, 'UPLOAD_EXPIRED')) throw new BlockstoreError('UNAVAILABLE', `${(err as Error).message}; retry the upload`, { cause: err });
         throw err;
       });
     this.positions.wrote(ns, r.result!.position);
@@ -274,17 +280,25 @@ export class FileService {
     let count = 0;
     let bytes = 0;
     let staged: Array<{ hash: string; size: number; nodes: string[] }> = [];
+    // When the first block of the batch was written: the collection fence
+    // refuses a stage recorded after garbage collection's cutoff passed it.
+    let since = 0;
     const flush = async () => {
       if (!staged.length) return;
       const batch = staged;
+      const writtenSinceMs = since;
       staged = [];
-      await this.meta.write((c) => c.stageBlocks(ns, batch));
+      await this.meta.write((c) => c.stageBlocks(ns, batch, { writtenSinceMs })).catch((err: unknown) => {
+        if (hasCode(err, 'UPLOAD_EXPIRED')) throw new BlockstoreError('UNAVAILABLE', `${(err as Error).message}; send the blocks again`, { cause: err });
+        throw err;
+      });
     };
     for await (const b of blocks) {
       assertBlockHash(b.hash);
       if (b.data.length === 0) throw new BlockstoreError('INVALID_ARGUMENT', `block ${b.hash}: empty`);
       if (b.data.length > 4 * 1024 * 1024) throw new BlockstoreError('BLOCK_TOO_LARGE', `block ${b.hash}: at most 4 MiB, got ${b.data.length} bytes`);
       if (sha256Hex(b.data) !== b.hash) throw new BlockstoreError('HASH_MISMATCH', `block data does not hash to ${b.hash}`);
+      if (!staged.length) since = Date.now();
       const nodes = await this.blocks.write(b.hash, b.data, signal);
       staged.push({ hash: b.hash, size: b.data.length, nodes });
       count++;

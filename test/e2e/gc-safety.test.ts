@@ -78,4 +78,25 @@ test('a wiped replica stuck in its snapshot install: GC passes delete no referen
   }, 20_000);
 });
 
+test('a commit delayed past the GC grace (both replicas stalled) never ends up naming collected blocks', async () => {
+  const { client } = await c.user('gc-late');
+  const master = await c.meta.waitForMaster();
+  const replicas = [...c.meta.nodes.values()].filter((n) => n.id !== master.id);
+  const data = randomBytes(180_000);
+  for (const r of replicas) writeFileSync(stallFile(r.id), 'stalled');
+  let put: Promise<unknown> = Promise.resolve();
+  try {
+    // The upload writes its blocks at once; its commit waits for a
+    // synchronous replica, well past the grace, while collection runs.
+    put = client.put('late/file', data).then(() => 'ok', (err: Error) => err.message);
+    const until = Date.now() + GRACE_MS * 2 + 1000;
+    await waitFor('the blocks to be older than the GC grace, twice over', () => Date.now() > until, GRACE_MS * 3 + 5000);
+  } finally {
+    for (const r of replicas) rmSync(stallFile(r.id), { force: true });
+  }
+  const outcome = await put;
+  if (outcome !== 'ok') await client.put('late/file', data); // an unknown outcome: the client retries
+  assert.ok((await client.get('late/file')).equals(data), 'the file reads back: no block it names was collected');
+});
+
 test.run();

@@ -84,4 +84,27 @@ test('a retry in the same batch as its original is acknowledged with it, at the 
   });
 });
 
+test('a new term validates writes only after its opening entry committed the previous term\'s: a retry of an acknowledged write is a replay, not a second version', async () => {
+  await withUserStore(async (store) => {
+    // The previous master committed (and acknowledged) this commit; this
+    // node holds it in its log but has not learnt it was committed.
+    const first = term(store, 2, () => Promise.resolve());
+    first.start();
+    await first.submit({ kind: 'noop', reason: 'settle' });
+    first.stop('deposed');
+    await store.appendLog([{
+      seq: store.last.seq + 1, epoch: 2,
+      op: { type: 'commit', ns: 'alice', path: 'a.txt', version: 1, blocks: [{ hash: 'a'.repeat(64), size: 10 }], size: 10, contentHash: '', author: 'alice', time: 't', idempotencyKey: 'k3', locations: [{ hash: 'a'.repeat(64), nodes: ['b1'] }] },
+    }]);
+    const t = term(store, 3, () => Promise.resolve());
+    const retry = t.submit(commit('k3')); // the client's retry, queued as the term opens
+    t.start();
+    const r = await retry;
+    assert.is(r.outcome.replayed, true, 'a replay of the committed write');
+    const head = await store.getJson<FileRec>(K.file('alice', 'a.txt'));
+    assert.is(head?.version, 1, 'one version, not two');
+    t.stop('test over');
+  });
+});
+
 test.run();

@@ -61,6 +61,24 @@ test('commit: versions, block refs, usage, change feed', async () => {
   assert.ok(await m.get(K.change('alice', 2)));
 });
 
+test('collection fence: blocks written before the announced cutoff are refused (commit and stage); later ones, and commits that wrote none, pass', async () => {
+  const m = machine();
+  await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 10_000 });
+  await m.exec({ kind: 'fenceCollection', cutoffMs: 5000 });
+  await fails(m.exec(commit({ uploadStartedMs: 4999 })), 'UPLOAD_EXPIRED');
+  assert.is(await m.get(K.file('alice', 'docs/a.txt')), undefined, 'nothing committed');
+  await fails(m.exec({ kind: 'stageBlocks', ns: 'alice', blocks: [{ hash: H('c'), size: 10, nodes: ['b1'] }], writtenSinceMs: 1000 }), 'UPLOAD_EXPIRED');
+  assert.is(await m.get(K.staged('alice', H('c'))), undefined, 'nothing staged');
+  assert.is((await m.exec(commit({ uploadStartedMs: 5000 }))).outcome.version!.version, 1);
+  await m.exec({ kind: 'stageBlocks', ns: 'alice', blocks: [{ hash: H('c'), size: 10, nodes: ['b1'] }], writtenSinceMs: 6000 });
+  // A version of blocks the namespace already holds wrote nothing: no fence applies.
+  assert.is((await m.exec(commit({ locations: [], uploadStartedMs: 1 }))).outcome.version!.version, 2);
+  // The fence only moves forward.
+  await m.exec({ kind: 'fenceCollection', cutoffMs: 3000 });
+  assert.equal(await m.get(K.gcFence), { cutoffMs: 5000 });
+  await fails(m.exec({ kind: 'fenceCollection', cutoffMs: 0 }), 'INVALID_ARGUMENT');
+});
+
 test('compare-and-set: a stale expected version is VERSION_CONFLICT naming the current one', async () => {
   const m = machine();
   await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 1000 });

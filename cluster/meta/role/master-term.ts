@@ -121,7 +121,11 @@ export class MasterTerm {
         this.stop('lease no longer certain');
         return;
       }
-      const batch = this.queue.splice(0, max).filter((p) => !p.settled || p.req.kind === 'noop');
+      // The term's opening no-op goes alone: until it commits, the applied
+      // state may lack entries the previous master committed (this node
+      // learns of their commit only now), and writes validated against it
+      // could miss an idempotency key, a version or a fence already in force.
+      const batch = this.queue.splice(0, this.ready ? max : 1).filter((p) => !p.settled || p.req.kind === 'noop');
       const view = new Overlay(this.store);
       const entries: LogEntry[] = [];
       const accepted: Array<{ p: Pending; seq: number; outcome: WriteOutcome }> = [];

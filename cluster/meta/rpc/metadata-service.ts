@@ -53,6 +53,7 @@ export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHan
         author: req.author,
         idempotencyKey: req.idempotencyKey,
         locations: req.locations.map((l) => ({ hash: l.hash, nodes: l.nodes })),
+        uploadStartedMs: req.uploadStartedMs,
       });
       return { version: versionInfo(r.outcome.version), result: result(r), replayed: r.outcome.replayed === true };
     }),
@@ -68,8 +69,11 @@ export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHan
       return { version: versionInfo(r.outcome.version), result: result(r) };
     }),
     StageBlocks: server.unary('StageBlocks', async (req) => ({
-      result: result(await node.write({ kind: 'stageBlocks', ns: req.namespace, blocks: req.blocks.map((b) => ({ hash: b.hash, size: b.size, nodes: b.nodes })) })),
+      result: result(
+        await node.write({ kind: 'stageBlocks', ns: req.namespace, blocks: req.blocks.map((b) => ({ hash: b.hash, size: b.size, nodes: b.nodes })), writtenSinceMs: req.writtenSinceMs }),
+      ),
     })),
+    FenceCollection: server.unary('FenceCollection', async (req) => ({ result: result(await node.write({ kind: 'fenceCollection', cutoffMs: req.cutoffMs })) })),
     AddBlockLocations: server.unary('AddBlockLocations', async (req) => ({
       result: result(
         await node.write({

@@ -131,6 +131,11 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
       for (const key of op.idemKeys) view.del(K.idem(op.ns, key));
       return;
     }
+    case 'fenceCollection': {
+      const fence = await view.getJson<{ cutoffMs: number }>(K.gcFence);
+      if (!fence || op.cutoffMs > fence.cutoffMs) view.putJson(K.gcFence, { cutoffMs: op.cutoffMs });
+      return;
+    }
     case 'forgetBlocks': {
       for (const hash of op.hashes) {
         const g = await view.getJson<BlockRec>(K.block(hash));

@@ -32,6 +32,8 @@ export type Op =
   | { type: 'pruneVersions'; ns: string; path: string; versions: number[]; dropFile: boolean; time: string }
   /** Block index entries no version references any more (their copies are then garbage). */
   | { type: 'forgetBlocks'; hashes: string[] }
+  /** Garbage collection's fence: blocks written before cutoffMs may be collected from now on. */
+  | { type: 'fenceCollection'; cutoffMs: number }
   /** Change events before a cursor, and idempotency keys past their window, dropped from a namespace. */
   | { type: 'trimHistory'; ns: string; changesBefore: number; changeCursors: number[]; idemKeys: string[] };
 

@@ -118,6 +118,8 @@ export const K = {
   changePrefix: (ns: string) => `t:c:${ns}${SEP}`,
   /** Namespace-wide counters (next change cursor). */
   nsCounter: (ns: string) => `t:n:${ns}`,
+  /** The collection fence: { cutoffMs }, the highest garbage collection announced. */
+  gcFence: 't:gcfence',
   /** Everything replicated lives under "t:". */
   tablesPrefix: 't:',
 } as const;

@@ -29,11 +29,15 @@ export type WriteRequest =
       author: string;
       idempotencyKey: string;
       locations: Array<{ hash: string; nodes: string[] }>;
+      /** When the upload that wrote `locations` began (ms); 0 or absent: it wrote none. */
+      uploadStartedMs?: number;
     }
   | { kind: 'delete'; ns: string; path: string; expectedVersion: number | undefined; author: string; idempotencyKey: string }
   | { kind: 'move'; ns: string; from: string; to: string; author: string; idempotencyKey: string }
   | { kind: 'addLocations'; locations: Array<{ hash: string; nodes: string[] }>; remove: Array<{ hash: string; nodes: string[] }> }
-  | { kind: 'stageBlocks'; ns: string; blocks: Array<{ hash: string; size: number; nodes: string[] }> }
+  | { kind: 'stageBlocks'; ns: string; blocks: Array<{ hash: string; size: number; nodes: string[] }>; writtenSinceMs?: number }
+  /** From garbage collection, before it reads the index. */
+  | { kind: 'fenceCollection'; cutoffMs: number }
   /** From the master's pruner only: old versions (never the head, unless it is an old delete marker: dropHead). */
   | { kind: 'pruneVersions'; ns: string; path: string; versions: number[]; dropHead: number | undefined }
   | { kind: 'forgetBlocks'; hashes: string[] }
@@ -43,6 +47,25 @@ export type WriteRequest =
 export type WriteOutcome = { version?: VersionRec; user?: UserRec; replayed?: boolean; replaySeq?: number };
 
 export type Prepared = { op: Op; outcome: WriteOutcome } | { op: undefined; outcome: WriteOutcome };
+
+/**
+ * The collection fence: garbage collection announces its cutoff (a write)
+ * before it reads the block index, and deletes only copies untouched since
+ * then and missing from that index. A commit or stage prepared after the
+ * announcement that records blocks written before the cutoff is refused:
+ * its copies may be collected; one prepared before is in the log ahead of
+ * the announcement, so in the index that collection reads. No referenced
+ * block is ever collected, however long a commit is delayed (a stalled
+ * replica, a failover, retries).
+ * @throws BlockstoreError UPLOAD_EXPIRED when `writtenMs` is older than the fence.
+ */
+async function checkFence(view: Overlay, writtenMs: number | undefined, what: string): Promise<void> {
+  if (!writtenMs) return;
+  const fence = await view.getJson<{ cutoffMs: number }>(K.gcFence);
+  if (fence && writtenMs < fence.cutoffMs) {
+    throw new BlockstoreError('UPLOAD_EXPIRED', `${what} blocks written at ${new Date(writtenMs).toISOString()}, before garbage collection's cutoff (${new Date(fence.cutoffMs).toISOString()}); nothing was recorded: upload them again`);
+  }
+}
 
 function invalid(msg: string): never {
   throw new BlockstoreError('INVALID_ARGUMENT', msg);
@@ -166,6 +189,7 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
         });
       }
       for (const loc of req.locations) if (!sizes.has(loc.hash)) invalid(`locations name block ${loc.hash}, which the version does not use`);
+      if (req.locations.length) await checkFence(view, req.uploadStartedMs, 'this upload wrote its');
       const head = await view.getJson<FileRec>(K.file(req.ns, path));
       checkExpected(req.expectedVersion, head, path);
       const liveBefore = head && !head.deleted ? head.size : 0;
@@ -221,7 +245,12 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
         if (b.nodes.length === 0 || b.nodes.length > 16) invalid(`blocks[${i}].nodes: 1 to 16 node ids`);
         b.nodes.forEach((n) => checkId(n, `blocks[${i}].nodes`));
       }
+      await checkFence(view, req.writtenSinceMs, 'these are');
       return { op: { type: 'stageBlocks', ns: req.ns, blocks: req.blocks, time }, outcome: {} };
+    }
+    case 'fenceCollection': {
+      if (!Number.isSafeInteger(req.cutoffMs) || req.cutoffMs <= 0) invalid(`cutoff_ms: milliseconds since the epoch, got ${req.cutoffMs}`);
+      return { op: { type: 'fenceCollection', cutoffMs: req.cutoffMs }, outcome: {} };
     }
     case 'pruneVersions': {
       // Re-checked against the state now (the pruner's scan may be stale):

@@ -59,8 +59,13 @@ export class MetaClient {
     return callUnary(this.raw, this.raw.moveFile, req, opts);
   }
 
-  stageBlocks(namespace: string, blocks: Array<{ hash: string; size: number; nodes: string[] }>, opts?: CallOpts): Promise<{ result: WriteResult__Output | null }> {
-    return callUnary(this.raw, this.raw.stageBlocks, { namespace, blocks }, opts);
+  stageBlocks(namespace: string, blocks: Array<{ hash: string; size: number; nodes: string[] }>, opts?: CallOpts & { writtenSinceMs?: number }): Promise<{ result: WriteResult__Output | null }> {
+    return callUnary(this.raw, this.raw.stageBlocks, { namespace, blocks, writtenSinceMs: opts?.writtenSinceMs ?? 0 }, opts);
+  }
+
+  /** Garbage collection's fence (see FenceCollection in meta.proto). */
+  fenceCollection(cutoffMs: number, opts?: CallOpts): Promise<{ result: WriteResult__Output | null }> {
+    return callUnary(this.raw, this.raw.fenceCollection, { cutoffMs }, opts);
   }
 
   addBlockLocations(locations: BlockLocations[], opts?: CallOpts & { remove?: BlockLocations[] }): Promise<{ result: WriteResult__Output | null }> {

@@ -16,6 +16,8 @@ import type { CreateUserRequest as _blockstore_internal_v1_CreateUserRequest, Cr
 import type { CreateUserResponse as _blockstore_internal_v1_CreateUserResponse, CreateUserResponse__Output as _blockstore_internal_v1_CreateUserResponse__Output } from './blockstore/internal/v1/CreateUserResponse';
 import type { DeleteFileRequest as _blockstore_internal_v1_DeleteFileRequest, DeleteFileRequest__Output as _blockstore_internal_v1_DeleteFileRequest__Output } from './blockstore/internal/v1/DeleteFileRequest';
 import type { DeleteFileResponse as _blockstore_internal_v1_DeleteFileResponse, DeleteFileResponse__Output as _blockstore_internal_v1_DeleteFileResponse__Output } from './blockstore/internal/v1/DeleteFileResponse';
+import type { FenceCollectionRequest as _blockstore_internal_v1_FenceCollectionRequest, FenceCollectionRequest__Output as _blockstore_internal_v1_FenceCollectionRequest__Output } from './blockstore/internal/v1/FenceCollectionRequest';
+import type { FenceCollectionResponse as _blockstore_internal_v1_FenceCollectionResponse, FenceCollectionResponse__Output as _blockstore_internal_v1_FenceCollectionResponse__Output } from './blockstore/internal/v1/FenceCollectionResponse';
 import type { FindBlocksRequest as _blockstore_internal_v1_FindBlocksRequest, FindBlocksRequest__Output as _blockstore_internal_v1_FindBlocksRequest__Output } from './blockstore/internal/v1/FindBlocksRequest';
 import type { FindBlocksResponse as _blockstore_internal_v1_FindBlocksResponse, FindBlocksResponse__Output as _blockstore_internal_v1_FindBlocksResponse__Output } from './blockstore/internal/v1/FindBlocksResponse';
 import type { FollowAck as _blockstore_internal_v1_FollowAck, FollowAck__Output as _blockstore_internal_v1_FollowAck__Output } from './blockstore/internal/v1/FollowAck';
@@ -80,6 +82,8 @@ export interface ProtoGrpcType {
         CreateUserResponse: MessageTypeDefinition<_blockstore_internal_v1_CreateUserResponse, _blockstore_internal_v1_CreateUserResponse__Output>
         DeleteFileRequest: MessageTypeDefinition<_blockstore_internal_v1_DeleteFileRequest, _blockstore_internal_v1_DeleteFileRequest__Output>
         DeleteFileResponse: MessageTypeDefinition<_blockstore_internal_v1_DeleteFileResponse, _blockstore_internal_v1_DeleteFileResponse__Output>
+        FenceCollectionRequest: MessageTypeDefinition<_blockstore_internal_v1_FenceCollectionRequest, _blockstore_internal_v1_FenceCollectionRequest__Output>
+        FenceCollectionResponse: MessageTypeDefinition<_blockstore_internal_v1_FenceCollectionResponse, _blockstore_internal_v1_FenceCollectionResponse__Output>
         FindBlocksRequest: MessageTypeDefinition<_blockstore_internal_v1_FindBlocksRequest, _blockstore_internal_v1_FindBlocksRequest__Output>
         FindBlocksResponse: MessageTypeDefinition<_blockstore_internal_v1_FindBlocksResponse, _blockstore_internal_v1_FindBlocksResponse__Output>
         FollowAck: MessageTypeDefinition<_blockstore_internal_v1_FollowAck, _blockstore_internal_v1_FollowAck__Output>

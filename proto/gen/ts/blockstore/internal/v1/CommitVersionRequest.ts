@@ -28,6 +28,11 @@ export interface CommitVersionRequest {
    * Where blocks new to the namespace were written (node ids).
    */
   'locations'?: (_blockstore_internal_v1_BlockLocations)[];
+  /**
+   * When the upload that wrote those blocks began (ms since the epoch; 0:
+   * it wrote none). Refused when older than the collection fence.
+   */
+  'uploadStartedMs'?: (number | string | Long);
 }
 
 export interface CommitVersionRequest__Output {
@@ -53,4 +58,9 @@ export interface CommitVersionRequest__Output {
    * Where blocks new to the namespace were written (node ids).
    */
   'locations': (_blockstore_internal_v1_BlockLocations__Output)[];
+  /**
+   * When the upload that wrote those blocks began (ms since the epoch; 0:
+   * it wrote none). Refused when older than the collection fence.
+   */
+  'uploadStartedMs': (number);
 }

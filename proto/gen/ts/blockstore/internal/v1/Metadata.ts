@@ -14,6 +14,8 @@ import type { CreateUserRequest as _blockstore_internal_v1_CreateUserRequest, Cr
 import type { CreateUserResponse as _blockstore_internal_v1_CreateUserResponse, CreateUserResponse__Output as _blockstore_internal_v1_CreateUserResponse__Output } from '../../../blockstore/internal/v1/CreateUserResponse';
 import type { DeleteFileRequest as _blockstore_internal_v1_DeleteFileRequest, DeleteFileRequest__Output as _blockstore_internal_v1_DeleteFileRequest__Output } from '../../../blockstore/internal/v1/DeleteFileRequest';
 import type { DeleteFileResponse as _blockstore_internal_v1_DeleteFileResponse, DeleteFileResponse__Output as _blockstore_internal_v1_DeleteFileResponse__Output } from '../../../blockstore/internal/v1/DeleteFileResponse';
+import type { FenceCollectionRequest as _blockstore_internal_v1_FenceCollectionRequest, FenceCollectionRequest__Output as _blockstore_internal_v1_FenceCollectionRequest__Output } from '../../../blockstore/internal/v1/FenceCollectionRequest';
+import type { FenceCollectionResponse as _blockstore_internal_v1_FenceCollectionResponse, FenceCollectionResponse__Output as _blockstore_internal_v1_FenceCollectionResponse__Output } from '../../../blockstore/internal/v1/FenceCollectionResponse';
 import type { FindBlocksRequest as _blockstore_internal_v1_FindBlocksRequest, FindBlocksRequest__Output as _blockstore_internal_v1_FindBlocksRequest__Output } from '../../../blockstore/internal/v1/FindBlocksRequest';
 import type { FindBlocksResponse as _blockstore_internal_v1_FindBlocksResponse, FindBlocksResponse__Output as _blockstore_internal_v1_FindBlocksResponse__Output } from '../../../blockstore/internal/v1/FindBlocksResponse';
 import type { GetNodeStatusRequest as _blockstore_internal_v1_GetNodeStatusRequest, GetNodeStatusRequest__Output as _blockstore_internal_v1_GetNodeStatusRequest__Output } from '../../../blockstore/internal/v1/GetNodeStatusRequest';
@@ -111,6 +113,25 @@ export interface MetadataClient extends grpc.Client {
   deleteFile(argument: _blockstore_internal_v1_DeleteFileRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_DeleteFileResponse__Output>): grpc.ClientUnaryCall;
   deleteFile(argument: _blockstore_internal_v1_DeleteFileRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_DeleteFileResponse__Output>): grpc.ClientUnaryCall;
   deleteFile(argument: _blockstore_internal_v1_DeleteFileRequest, callback: grpc.requestCallback<_blockstore_internal_v1_DeleteFileResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Garbage collection, before it reads the block index: from now on, a
+   * commit or stage of blocks written before cutoff_ms is refused (their
+   * copies may be collected). See the collection fence in the README.
+   */
+  FenceCollection(argument: _blockstore_internal_v1_FenceCollectionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_FenceCollectionResponse__Output>): grpc.ClientUnaryCall;
+  FenceCollection(argument: _blockstore_internal_v1_FenceCollectionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_FenceCollectionResponse__Output>): grpc.ClientUnaryCall;
+  FenceCollection(argument: _blockstore_internal_v1_FenceCollectionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_FenceCollectionResponse__Output>): grpc.ClientUnaryCall;
+  FenceCollection(argument: _blockstore_internal_v1_FenceCollectionRequest, callback: grpc.requestCallback<_blockstore_internal_v1_FenceCollectionResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Garbage collection, before it reads the block index: from now on, a
+   * commit or stage of blocks written before cutoff_ms is refused (their
+   * copies may be collected). See the collection fence in the README.
+   */
+  fenceCollection(argument: _blockstore_internal_v1_FenceCollectionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_FenceCollectionResponse__Output>): grpc.ClientUnaryCall;
+  fenceCollection(argument: _blockstore_internal_v1_FenceCollectionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_FenceCollectionResponse__Output>): grpc.ClientUnaryCall;
+  fenceCollection(argument: _blockstore_internal_v1_FenceCollectionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_FenceCollectionResponse__Output>): grpc.ClientUnaryCall;
+  fenceCollection(argument: _blockstore_internal_v1_FenceCollectionRequest, callback: grpc.requestCallback<_blockstore_internal_v1_FenceCollectionResponse__Output>): grpc.ClientUnaryCall;
   
   FindBlocks(argument: _blockstore_internal_v1_FindBlocksRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_FindBlocksResponse__Output>): grpc.ClientUnaryCall;
   FindBlocks(argument: _blockstore_internal_v1_FindBlocksRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_FindBlocksResponse__Output>): grpc.ClientUnaryCall;
@@ -285,6 +306,13 @@ export interface MetadataHandlers extends grpc.UntypedServiceImplementation {
   
   DeleteFile: grpc.handleUnaryCall<_blockstore_internal_v1_DeleteFileRequest__Output, _blockstore_internal_v1_DeleteFileResponse>;
   
+  /**
+   * Garbage collection, before it reads the block index: from now on, a
+   * commit or stage of blocks written before cutoff_ms is refused (their
+   * copies may be collected). See the collection fence in the README.
+   */
+  FenceCollection: grpc.handleUnaryCall<_blockstore_internal_v1_FenceCollectionRequest__Output, _blockstore_internal_v1_FenceCollectionResponse>;
+  
   FindBlocks: grpc.handleUnaryCall<_blockstore_internal_v1_FindBlocksRequest__Output, _blockstore_internal_v1_FindBlocksResponse>;
   
   /**
@@ -336,6 +364,7 @@ export interface MetadataDefinition extends grpc.ServiceDefinition {
   CommitVersion: MethodDefinition<_blockstore_internal_v1_CommitVersionRequest, _blockstore_internal_v1_CommitVersionResponse, _blockstore_internal_v1_CommitVersionRequest__Output, _blockstore_internal_v1_CommitVersionResponse__Output>
   CreateUser: MethodDefinition<_blockstore_internal_v1_CreateUserRequest, _blockstore_internal_v1_CreateUserResponse, _blockstore_internal_v1_CreateUserRequest__Output, _blockstore_internal_v1_CreateUserResponse__Output>
   DeleteFile: MethodDefinition<_blockstore_internal_v1_DeleteFileRequest, _blockstore_internal_v1_DeleteFileResponse, _blockstore_internal_v1_DeleteFileRequest__Output, _blockstore_internal_v1_DeleteFileResponse__Output>
+  FenceCollection: MethodDefinition<_blockstore_internal_v1_FenceCollectionRequest, _blockstore_internal_v1_FenceCollectionResponse, _blockstore_internal_v1_FenceCollectionRequest__Output, _blockstore_internal_v1_FenceCollectionResponse__Output>
   FindBlocks: MethodDefinition<_blockstore_internal_v1_FindBlocksRequest, _blockstore_internal_v1_FindBlocksResponse, _blockstore_internal_v1_FindBlocksRequest__Output, _blockstore_internal_v1_FindBlocksResponse__Output>
   GetNodeStatus: MethodDefinition<_blockstore_internal_v1_GetNodeStatusRequest, _blockstore_internal_v1_NodeStatus, _blockstore_internal_v1_GetNodeStatusRequest__Output, _blockstore_internal_v1_NodeStatus__Output>
   GetUser: MethodDefinition<_blockstore_internal_v1_GetUserRequest, _blockstore_internal_v1_GetUserResponse, _blockstore_internal_v1_GetUserRequest__Output, _blockstore_internal_v1_GetUserResponse__Output>

@@ -2,13 +2,24 @@
 // Original file: blockstore/internal/v1/meta.proto
 
 import type { StagedBlock as _blockstore_internal_v1_StagedBlock, StagedBlock__Output as _blockstore_internal_v1_StagedBlock__Output } from '../../../blockstore/internal/v1/StagedBlock';
+import type { Long } from '@grpc/proto-loader';
 
 export interface StageBlocksRequest {
   'namespace'?: (string);
   'blocks'?: (_blockstore_internal_v1_StagedBlock)[];
+  /**
+   * When the first of these blocks was written (ms since the epoch; 0:
+   * unknown). Refused when older than the collection fence.
+   */
+  'writtenSinceMs'?: (number | string | Long);
 }
 
 export interface StageBlocksRequest__Output {
   'namespace': (string);
   'blocks': (_blockstore_internal_v1_StagedBlock__Output)[];
+  /**
+   * When the first of these blocks was written (ms since the epoch; 0:
+   * unknown). Refused when older than the collection fence.
+   */
+  'writtenSinceMs': (number);
 }
