@@ -17,6 +17,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import { CLUSTER_AUTH_HEADER } from '../../lib/security/cluster-credentials';
+import { seededRandom } from '../harness/random';
 import { FullCluster } from '../harness/full-cluster';
 import { waitFor } from '../harness/wait';
 import { clientStreamRaw, metadataWith, pb, rawClient, serverStreamRaw, unaryRaw, type Outcome } from '../harness/raw-grpc';
@@ -315,18 +316,6 @@ test('after the campaign: every process alive, memory bounded, nothing stored ch
   }
 });
 
-/** Deterministic PRNG (mulberry32) so a failing fuzz run can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function mutate(rand: () => number, seed: Buffer): Buffer {
   const b = Buffer.from(seed);
   const pick = Math.floor(rand() * 5);
@@ -345,7 +334,7 @@ function randomBytesFrom(rand: () => number, n: number): Buffer {
 test('fuzz: mutated requests to every public method get a clean status', async () => {
   const ms = Number(process.env.HOSTILE_FUZZ_MS ?? 15_000);
   const seed = Number(process.env.HOSTILE_FUZZ_SEED ?? Date.now() % 1e9);
-  const rand = rng(seed);
+  const rand = seededRandom(seed);
   const md = auth('fuzzer');
   const seeds: Array<[string, 'unary' | 'server' | 'client', Buffer]> = [
     ['StatFile', 'unary', pb.msg(pb.bytes(1, 'docs/small.bin'), pb.u64(2, 1))],

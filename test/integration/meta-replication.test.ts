@@ -5,63 +5,16 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { silentLogger } from '../../lib/logger';
-import { Follower } from '../../cluster/meta/replication/follower';
-import type { MasterLink, ToMaster, ToReplica } from '../../cluster/meta/replication/messages';
-import type { LogEntry } from '../../cluster/meta/state/ops';
+import type { ToMaster } from '../../cluster/meta/replication/messages';
 import { K } from '../../cluster/meta/state/records';
 import { MetaStore } from '../../cluster/meta/store/meta-store';
 import { makeTempDir, removeDir } from '../harness/temp';
+import { follow, userEntry, withStore } from '../harness/replication-links';
 import { waitFor } from '../harness/wait';
 
 const test = suite('metadata replication rules');
 
-class FakeMaster {
-  sent: ToMaster[] = [];
-  closed = false;
-  private handler: (m: ToReplica) => void = () => {};
-  private closeHandler: () => void = () => {};
-  link: MasterLink = {
-    send: (m) => this.sent.push(m),
-    onMessage: (h) => (this.handler = h),
-    onClose: (h) => (this.closeHandler = h),
-    close: () => {
-      this.closed = true;
-      this.closeHandler();
-    },
-  };
-  deliver(m: ToReplica): void {
-    this.handler(m);
-  }
-}
-
-const user = (seq: number, epoch: number, id = `u${seq}`): LogEntry => ({
-  seq, epoch, op: { type: 'createUser', userId: id, name: id, quotaBytes: 1, time: 't' },
-});
-
-/** A follower of `leader` on `store`, its stream to a fake master. */
-async function follow(store: MetaStore, leader: { id: string; epoch: number }): Promise<{ follower: Follower; m: FakeMaster }> {
-  const masters: FakeMaster[] = [];
-  const follower = new Follower(store, 'r1', () => '127.0.0.1:1', () => {
-    const fake = new FakeMaster();
-    masters.push(fake);
-    return fake.link;
-  }, silentLogger);
-  await follower.follow({ id: leader.id, address: 'x', epoch: leader.epoch, leaseId: '1' });
-  return { follower, m: masters[0]! };
-}
-
-async function withStore(fn: (store: MetaStore, dir: string) => Promise<void>): Promise<void> {
-  const dir = makeTempDir('meta-store');
-  const store = new MetaStore(dir);
-  await store.open();
-  try {
-    await fn(store, dir);
-  } finally {
-    await store.close();
-    removeDir(dir);
-  }
-}
+const user = userEntry;
 
 test('entries are appended, acked after fsync, applied once committed; an older epoch is refused and changes nothing', async () => {
   await withStore(async (store) => {

@@ -14,32 +14,15 @@ import { BlockstoreError } from '../../lib/errors';
 import { silentLogger } from '../../lib/logger';
 import type { SyncSetRecord } from '../../cluster/coordination/leader-election';
 import { Reads } from '../../cluster/meta/reads';
-import { Follower } from '../../cluster/meta/replication/follower';
-import type { MasterLink, ReplicaLink, ToMaster, ToReplica } from '../../cluster/meta/replication/messages';
 import { Replicator } from '../../cluster/meta/replication/replicator';
-import type { LogEntry } from '../../cluster/meta/state/ops';
 import { K } from '../../cluster/meta/state/records';
 import { MetaStore } from '../../cluster/meta/store/meta-store';
-import { makeTempDir, removeDir } from '../harness/temp';
+import { FakeReplica, follow, userEntry, withStore } from '../harness/replication-links';
 import { waitFor } from '../harness/wait';
 
 const test = suite('metadata safety rules');
 
-const user = (seq: number, epoch: number, id = `u${seq}`): LogEntry => ({
-  seq, epoch, op: { type: 'createUser', userId: id, name: id, quotaBytes: 1, time: 't' },
-});
-
-async function withStore(fn: (store: MetaStore) => Promise<void>): Promise<void> {
-  const dir = makeTempDir('meta-safety');
-  const store = new MetaStore(dir);
-  await store.open();
-  try {
-    await fn(store);
-  } finally {
-    await store.close();
-    removeDir(dir);
-  }
-}
+const user = userEntry;
 
 /** Stalls the store's LevelDB batches while `on` (a disk that stops answering). */
 function stallBatches(store: MetaStore) {
@@ -67,36 +50,12 @@ function stallBatches(store: MetaStore) {
   };
 }
 
-class FakeMaster {
-  sent: ToMaster[] = [];
-  closed = false;
-  private handler: (m: ToReplica) => void = () => {};
-  private closeHandler: () => void = () => {};
-  link: MasterLink = {
-    send: (m) => this.sent.push(m),
-    onMessage: (h) => (this.handler = h),
-    onClose: (h) => (this.closeHandler = h),
-    close: () => {
-      this.closed = true;
-      this.closeHandler();
-    },
-  };
-  deliver(m: ToReplica): void {
-    this.handler(m);
-  }
-}
-
-async function follow(store: MetaStore, epoch: number): Promise<{ follower: Follower; m: FakeMaster }> {
-  let m: FakeMaster | undefined;
-  const follower = new Follower(store, 'r1', () => '127.0.0.1:1', () => (m = new FakeMaster()).link, silentLogger);
-  await follower.follow({ id: 'm1', address: 'x', epoch, leaseId: '1' });
-  return { follower, m: m! };
-}
+const followAt = (store: MetaStore, epoch: number) => follow(store, { id: 'm1', epoch });
 
 test('a new master waits for its follower\'s append in flight: the old term never lands over or past its own entries', async () => {
   await withStore(async (store) => {
     const disk = stallBatches(store);
-    const { follower, m } = await follow(store, 5);
+    const { follower, m } = await followAt(store, 5);
     m.deliver({ epoch: 5, kind: 'entries', entries: [user(1, 5), user(2, 5)], commitSeq: 2 });
     await waitFor('entries 1-2 applied', () => store.applied.seq === 2);
     disk.engage();
@@ -118,7 +77,7 @@ test('a new master waits for its follower\'s append in flight: the old term neve
 
 test('reads never see a snapshot install half-done: a read under way finishes first, later ones are UNAVAILABLE', async () => {
   await withStore(async (store) => {
-    const { m } = await follow(store, 5);
+    const { m } = await followAt(store, 5);
     const reads = new Reads(store, 2000, () => false, () => true);
     m.deliver({ epoch: 5, kind: 'entries', entries: [user(1, 5), user(2, 5), user(3, 5)], commitSeq: 3 });
     await waitFor('entries applied', () => store.applied.seq === 3);
@@ -157,7 +116,7 @@ test('reads never see a snapshot install half-done: a read under way finishes fi
 
 test('a replica refuses a snapshot older than what it has applied (committed entries are never given up)', async () => {
   await withStore(async (store) => {
-    const { m } = await follow(store, 5);
+    const { m } = await followAt(store, 5);
     m.deliver({ epoch: 5, kind: 'entries', entries: [user(1, 5), user(2, 5), user(3, 5)], commitSeq: 3 });
     await waitFor('entries applied', () => store.applied.seq === 3);
     // A master with an empty state (it lost its disk) offers its snapshot.
@@ -167,33 +126,6 @@ test('a replica refuses a snapshot older than what it has applied (committed ent
     assert.ok(await store.get(K.user('u1')), 'the committed state is still here');
   });
 });
-
-/** A replica's stream as the master sees it, driven by the test. */
-class FakeReplica {
-  closed = false;
-  sent: ToReplica[] = [];
-  private handler: (m: ToMaster) => void = () => {};
-  private closeHandler: () => void = () => {};
-  link: ReplicaLink = {
-    send: async (m) => {
-      this.sent.push(m);
-    },
-    onMessage: (h) => (this.handler = h),
-    onClose: (h) => (this.closeHandler = h),
-    close: () => {
-      if (this.closed) return;
-      this.closed = true;
-      this.closeHandler();
-    },
-  };
-  constructor(readonly id: string) {}
-  hello(): void {
-    this.handler({ kind: 'hello', nodeId: this.id, address: `${this.id}:1`, last: { seq: 0, epoch: 0 }, applied: { seq: 0, epoch: 0 }, promisedEpoch: 7, incarnation: `${this.id}-disk` });
-  }
-  ack(seq: number): void {
-    this.handler({ kind: 'ack', seq });
-  }
-}
 
 test('synchronous set: one publish at a time, each from the latest set; an ack only when every member etcd lists has the write', async () => {
   await withStore(async (store) => {
@@ -214,8 +146,8 @@ test('synchronous set: one publish at a time, each from the latest set; an ack o
     const b = new FakeReplica('b');
     r.attach(a.link);
     r.attach(b.link);
-    a.hello();
-    b.hello();
+    a.hello(7);
+    b.hello(7);
     await waitFor('both attached', () => r.status().replicas.length === 2);
     const acks: Array<{ seq: number; etcd: string[]; acked: Record<string, number> }> = [];
     const acked: Record<string, number> = { a: 0, b: 0 };
