@@ -18,7 +18,6 @@ import { BlockStore } from './blocks/block-store';
 import { Scrubber } from './blocks/scrubber';
 import type { BlockdConfig } from './config';
 import { blockServiceHandlers } from './rpc/block-service';
-import { BLOCKD_STATUS_TABLE } from './rpc/status-table';
 import { LevelChunkStore } from './store/level-chunk-store';
 
 export const BLOCKD_SERVICE = 'blockstore.internal.v1.BlockDaemon';
@@ -49,7 +48,7 @@ export class BlockDaemon {
       logger.child({ component: 'scrubber' }),
     );
     this.metrics = new Metrics({ node: config.id, role: 'blockd' });
-    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), statusTable: BLOCKD_STATUS_TABLE, metrics: this.metrics, exposure: 'internal' });
+    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), metrics: this.metrics, exposure: 'internal' });
     this.metrics.gauge('blockstore_blocks', () => this.store.stats().blocks);
     this.metrics.gauge('blockstore_block_bytes', () => this.store.stats().bytes);
     this.metrics.gauge('blockstore_capacity_bytes', () => this.store.stats().capacityBytes);

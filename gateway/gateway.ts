@@ -23,7 +23,6 @@ import { FileService } from './files/file-service';
 import { UserLimits } from './auth/user-limits';
 import { adminHandlers } from './rpc/admin-service';
 import { filesHandlers } from './rpc/files-service';
-import { GATEWAY_STATUS_TABLE } from './rpc/status-table';
 
 export const FILES_SERVICE = 'blockstore.v1.Files';
 export const ADMIN_SERVICE = 'blockstore.v1.Admin';
@@ -59,7 +58,6 @@ export class Gateway {
     this.server = new RpcServer({
       listen: config.listen,
       logger: logger.child({ component: 'rpc' }),
-      statusTable: GATEWAY_STATUS_TABLE,
       metrics: this.metrics,
       faulty: () => Date.now() < this.failUntil,
       exposure: 'public',

@@ -27,7 +27,6 @@ import { Pruner } from './role/pruner';
 import { dialMaster } from './rpc/follow-dialer';
 import { metadataHandlers } from './rpc/metadata-service';
 import { replicationHandlers } from './rpc/replication-service';
-import { META_STATUS_TABLE } from './rpc/status-table';
 import type { WriteRequest } from './state/requests';
 import { MetaStore } from './store/meta-store';
 
@@ -89,7 +88,7 @@ export class MetaNode {
     });
     this.follower = new Follower(this.store, config.id, () => this.address, dialMaster, logger.child({ component: 'follower' }));
     this.metrics = new Metrics({ node: config.id, role: 'meta' });
-    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), statusTable: META_STATUS_TABLE, metrics: this.metrics, exposure: 'internal' });
+    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), metrics: this.metrics, exposure: 'internal' });
     this.metrics.gauge('blockstore_meta_is_master', () => (this.term ? 1 : 0));
     this.metrics.gauge('blockstore_meta_epoch', () => this.leader?.epoch ?? 0);
     this.metrics.gauge('blockstore_meta_terms_won_total', () => this.termsWon);

@@ -6,9 +6,9 @@
 import { BlockstoreError } from '../../lib/errors';
 import { decode, type Encoding } from '../../lib/compression';
 import { assertBlockHash, sha256Hex } from '../../lib/hash';
+import { MAX_BLOCK_BYTES } from '../../lib/limits';
 import type { ChunkEntry, ChunkStore } from '../store/chunk-store';
 
-export const MAX_BLOCK_SIZE = 4 * 1024 * 1024;
 
 /**
  * Stored value: one byte of encoding (0 raw, 1 brotli), then the payload.
@@ -29,7 +29,7 @@ function decodeStored(stored: Buffer): Buffer | undefined {
   const enc = stored[0] === 0 ? '' : stored[0] === 1 ? 'br' : undefined;
   if (enc === undefined) return undefined;
   try {
-    return decode(enc, stored.subarray(1), MAX_BLOCK_SIZE);
+    return decode(enc, stored.subarray(1), MAX_BLOCK_BYTES);
   } catch {
     return undefined;
   }
@@ -94,10 +94,10 @@ export class BlockStore {
   async put(hash: string, data: Uint8Array, encoding: Encoding = ''): Promise<PutResult> {
     assertBlockHash(hash);
     const payload = data;
-    if (encoding !== '') data = decode(encoding, Buffer.from(data.buffer, data.byteOffset, data.length), MAX_BLOCK_SIZE);
+    if (encoding !== '') data = decode(encoding, Buffer.from(data.buffer, data.byteOffset, data.length), MAX_BLOCK_BYTES);
     if (data.length === 0) throw new BlockstoreError('INVALID_ARGUMENT', 'data: a block holds 1 byte to 4 MiB, got 0 bytes');
-    if (data.length > MAX_BLOCK_SIZE) {
-      throw new BlockstoreError('BLOCK_TOO_LARGE', `data: a block holds at most ${MAX_BLOCK_SIZE} bytes, got ${data.length}`);
+    if (data.length > MAX_BLOCK_BYTES) {
+      throw new BlockstoreError('BLOCK_TOO_LARGE', `data: a block holds at most ${MAX_BLOCK_BYTES} bytes, got ${data.length}`);
     }
     const actual = sha256Hex(data);
     if (actual !== hash) throw new BlockstoreError('HASH_MISMATCH', `data hashes to ${actual}, not ${hash}; nothing stored`);

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { Chunker } from '../../lib/chunking/fastcdc';
 import { BlockstoreError, hasCode } from '../../lib/errors';
 import { assertBlockHash, sha256Hex } from '../../lib/hash';
+import { MAX_BLOCK_BYTES } from '../../lib/limits';
 import { normalizePath } from '../../lib/paths';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import type { BlockIo } from '../blocks/block-io';
@@ -296,7 +297,7 @@ export class FileService {
     for await (const b of blocks) {
       assertBlockHash(b.hash);
       if (b.data.length === 0) throw new BlockstoreError('INVALID_ARGUMENT', `block ${b.hash}: empty`);
-      if (b.data.length > 4 * 1024 * 1024) throw new BlockstoreError('BLOCK_TOO_LARGE', `block ${b.hash}: at most 4 MiB, got ${b.data.length} bytes`);
+      if (b.data.length > MAX_BLOCK_BYTES) throw new BlockstoreError('BLOCK_TOO_LARGE', `block ${b.hash}: at most ${MAX_BLOCK_BYTES} bytes, got ${b.data.length}`);
       if (sha256Hex(b.data) !== b.hash) throw new BlockstoreError('HASH_MISMATCH', `block data does not hash to ${b.hash}`);
       if (!staged.length) since = Date.now();
       const nodes = await this.blocks.write(b.hash, b.data, signal);

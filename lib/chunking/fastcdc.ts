@@ -12,8 +12,10 @@ export interface ChunkerOptions {
   maxSize: number;
 }
 
+import { MAX_BLOCK_BYTES } from '../limits';
+
 /** Average about 1 MiB; never more than 4 MiB (the block limit). */
-export const DEFAULT_CHUNKING: ChunkerOptions = { minSize: 256 * 1024, avgSize: 1024 * 1024, maxSize: 4 * 1024 * 1024 };
+export const DEFAULT_CHUNKING: ChunkerOptions = { minSize: 256 * 1024, avgSize: 1024 * 1024, maxSize: MAX_BLOCK_BYTES };
 
 /** Deterministic gear table (mulberry32, fixed seed): part of the format. */
 const GEAR: Uint32Array = (() => {

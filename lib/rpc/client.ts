@@ -3,7 +3,7 @@
  * unary calls that rebuild the server's BlockstoreError.
  */
 import * as grpc from '@grpc/grpc-js';
-import { MAX_MESSAGE_BYTES } from './proto';
+import { MAX_MESSAGE_BYTES } from '../limits';
 import { fromServiceError } from './status';
 
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {

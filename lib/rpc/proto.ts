@@ -60,10 +60,3 @@ export function loadProtos(): { protos: Protos; descriptorSet: Buffer } {
   return cached;
 }
 
-/**
- * Block payloads are up to 4 MiB; a message carries a little framing on top.
- * gRPC's default 4 MiB receive limit applies to the serialized message, so
- * it refuses a 4 MiB bytes field.
- */
-export const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
-export const MAX_MESSAGE_BYTES = MAX_BLOCK_BYTES + 1024 * 1024;

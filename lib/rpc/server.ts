@@ -8,9 +8,10 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../logger';
 import { DescriptorIndex } from './descriptor-index';
 import { HealthState } from './health';
-import { loadProtos, MAX_MESSAGE_BYTES } from './proto';
+import { MAX_MESSAGE_BYTES } from '../limits';
+import { loadProtos } from './proto';
 import { reflectionHandler } from './reflection';
-import { toServiceError, type StatusTable } from './status';
+import { toServiceError } from './status';
 import type { Metrics } from '../metrics';
 import { BlockstoreError } from '../errors';
 import { requireClusterCredentials } from '../security/cluster-credentials';
@@ -50,7 +51,6 @@ export interface RpcServerOptions {
   /** host:port; port 0 picks a free one. */
   listen: string;
   logger: Logger;
-  statusTable: StatusTable;
   maxMessageBytes?: number;
   /** Requests by method and status, and latencies (Prometheus, side port). */
   metrics?: Metrics;
@@ -169,7 +169,7 @@ export class RpcServer {
             callback(null, res);
           },
           (err: unknown) => {
-            const st = toServiceError(err, this.options.statusTable, this.options.logger, method);
+            const st = toServiceError(err, this.options.logger, method);
             this.record(method, String(st.code), started);
             callback(st);
           },
@@ -191,7 +191,7 @@ export class RpcServer {
 
   /** Maps an error for stream handlers that report it themselves. */
   toStatus(err: unknown, method: string): Partial<grpc.StatusObject> {
-    return toServiceError(err, this.options.statusTable, this.options.logger, method);
+    return toServiceError(err, this.options.logger, method);
   }
 
   /** Binds and starts; resolves to the bound port. */

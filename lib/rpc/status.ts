@@ -1,7 +1,7 @@
 /**
- * Domain errors ⇄ gRPC statuses. Each server owns one table (its rpc/
- * folder); this module applies it and carries the domain code in trailing
- * metadata (`blockstore-error-code`) so callers never parse message text.
+ * Domain errors ⇄ gRPC statuses: the one table every server applies, and
+ * the domain code carried in trailing metadata (`blockstore-error-code`) so
+ * callers never parse message text.
  */
 import * as grpc from '@grpc/grpc-js';
 import { BlockstoreError, isErrorCode, type ErrorCode } from '../errors';
@@ -12,8 +12,8 @@ export type StatusTable = Readonly<Record<ErrorCode, grpc.status>>;
 export const ERROR_CODE_KEY = 'blockstore-error-code';
 const DETAIL_PREFIX = 'blockstore-detail-';
 
-/** The mapping every server starts from; a server may override entries. */
-export const BASE_STATUS_TABLE: StatusTable = {
+/** Every domain code's gRPC status (the README's error table). */
+export const STATUS_TABLE: StatusTable = {
   INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
   INVALID_HASH: grpc.status.INVALID_ARGUMENT,
   HASH_MISMATCH: grpc.status.INVALID_ARGUMENT,
@@ -46,7 +46,7 @@ export const BASE_STATUS_TABLE: StatusTable = {
  * Turns anything thrown by a handler into a gRPC error. Unknown errors become
  * INTERNAL with a generic message and are logged once, here.
  */
-export function toServiceError(err: unknown, table: StatusTable, logger: Logger, method: string): Partial<grpc.StatusObject> {
+export function toServiceError(err: unknown, logger: Logger, method: string): Partial<grpc.StatusObject> {
   const metadata = new grpc.Metadata();
   if (err instanceof BlockstoreError) {
     metadata.set(ERROR_CODE_KEY, err.code);
@@ -54,7 +54,7 @@ export function toServiceError(err: unknown, table: StatusTable, logger: Logger,
     // gRPC clients' retry policies honour this hint (gRFC A6).
     if (err.details.retryAfterMs) metadata.set('grpc-retry-pushback-ms', err.details.retryAfterMs);
     if (err.code === 'INTERNAL') logger.error('internal error', { method, err });
-    return { code: table[err.code], details: err.message, metadata };
+    return { code: STATUS_TABLE[err.code], details: err.message, metadata };
   }
   logger.error('unexpected error', { method, err: err instanceof Error ? err : String(err) });
   metadata.set(ERROR_CODE_KEY, 'INTERNAL');

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BlockStore, MAX_BLOCK_SIZE } from '../../daemon/blocks/block-store';
+import { BlockStore } from '../../daemon/blocks/block-store';
+import { MAX_BLOCK_BYTES } from '../../lib/limits';
 import { Scrubber } from '../../daemon/blocks/scrubber';
 import { MemoryChunkStore } from '../../daemon/store/memory-chunk-store';
 import { BlockstoreError, type ErrorCode } from '../../lib/errors';
@@ -38,7 +39,7 @@ test('put rejects malformed hashes, empty and oversize blocks', async () => {
   await rejectsWith(store.put('', data), 'INVALID_HASH');
   await rejectsWith(store.put(hash.toUpperCase(), data), 'INVALID_HASH');
   await rejectsWith(store.put(sha256Hex(Buffer.alloc(0)), Buffer.alloc(0)), 'INVALID_ARGUMENT');
-  const big = Buffer.alloc(MAX_BLOCK_SIZE + 1);
+  const big = Buffer.alloc(MAX_BLOCK_BYTES + 1);
   await rejectsWith(store.put(sha256Hex(big), big), 'BLOCK_TOO_LARGE');
   assert.is(chunks.totals().blocks, 0);
 });

@@ -5,13 +5,12 @@
  */
 import { BlockstoreError } from '../../../lib/errors';
 import { isBlockHash } from '../../../lib/hash';
+import { MAX_BLOCK_BYTES, MAX_BLOCKS_PER_VERSION } from '../../../lib/limits';
 import { normalizePath } from '../../../lib/paths';
 import type { Overlay } from './kv-view';
 import type { Op } from './ops';
 import { K, type FileRec, type IdemRec, type NsBlockRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './records';
 
-export const MAX_BLOCKS_PER_VERSION = 50_000;
-export const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
 const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 export type WriteRequest =
