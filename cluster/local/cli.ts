@@ -10,7 +10,7 @@ import { createLogger } from '../../lib/logger';
 import { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import { BlockstoreClient } from '../../sdk/client';
 import { Membership } from '../coordination/membership';
-import { hashToken, newToken } from '../../gateway/auth/tokens';
+import { hashToken, newToken } from '../../lib/auth/tokens';
 import { DEFAULT_CONFIG, StateDir, type ClusterConfig } from './layout';
 import { Supervisor } from './supervisor';
 import { writeEds } from '../envoy/eds';

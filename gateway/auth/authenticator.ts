@@ -6,7 +6,7 @@
  */
 import { BlockstoreError } from '../../lib/errors';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
-import { hashToken } from './tokens';
+import { hashToken } from '../../lib/auth/tokens';
 import type { UserLimits } from './user-limits';
 
 export interface Caller {

@@ -11,7 +11,7 @@ import { MetaClient } from '../../lib/rpc/clients/meta-client';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import type { RpcServer } from '../../lib/rpc/server';
 import type { Authenticator } from '../auth/authenticator';
-import { newToken } from '../auth/tokens';
+import { newToken } from '../../lib/auth/tokens';
 import type { ClusterView } from '../cluster-view';
 
 export function adminHandlers(

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import { MetaClient } from '../../lib/rpc/clients/meta-client';
-import { hashToken, newToken } from '../../gateway/auth/tokens';
+import { hashToken, newToken } from '../../lib/auth/tokens';
 import { BlockstoreClient } from '../../sdk/client';
 import { TestNetwork } from '../harness/netns';
 import { BLOCKSTORE_BIN, startProcess, waitListening, type Proc } from '../harness/process';

@@ -3,7 +3,7 @@
  * metadata nodes, N block daemons, M gateways. Bootstraps an admin token
  * through the metadata API (what `cluster-up` does) and hands out SDK clients.
  */
-import { hashToken, newToken } from '../../gateway/auth/tokens';
+import { hashToken, newToken } from '../../lib/auth/tokens';
 import { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import { BlockstoreClient } from '../../sdk/client';
