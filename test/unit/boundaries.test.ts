@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, normalize, relative } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
 const SOURCE_DIRS = ['bin', 'lib', 'daemon', 'gateway', 'cluster', 'sdk'];
@@ -57,6 +57,46 @@ test('the gateway reaches daemons and metadata only over gRPC', () => {
   const bad = sources()
     .filter((f) => f.startsWith('gateway/'))
     .flatMap((f) => importsOf(f).filter((s) => /(^|\/)(daemon|cluster\/meta)\//.test(s)).map((s) => `${f} imports ${s}`));
+  assert.equal(bad, []);
+});
+
+/** The project file a relative import names, or undefined for a package. */
+function resolveLocal(from: string, spec: string, known: Set<string>): string | undefined {
+  if (!spec.startsWith('.')) return undefined;
+  const base = normalize(join(dirname(from), spec));
+  return [`${base}.ts`, join(base, 'index.ts')].find((f) => known.has(f));
+}
+
+/** Every import cycle among project sources (type-only imports count: they are coupling too). */
+function cycles(): string[][] {
+  const files = sources();
+  const known = new Set(files);
+  const edges = new Map(files.map((f) => [f, importsOf(f).map((s) => resolveLocal(f, s, known)).filter((x): x is string => x !== undefined)]));
+  const found: string[][] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (f: string) => {
+    state.set(f, 'open');
+    stack.push(f);
+    for (const g of edges.get(f) ?? []) {
+      if (state.get(g) === 'open') found.push([...stack.slice(stack.indexOf(g)), g]);
+      else if (!state.has(g)) visit(g);
+    }
+    stack.pop();
+    state.set(f, 'done');
+  };
+  for (const f of files) if (!state.has(f)) visit(f);
+  return found;
+}
+
+test('no import cycles', () => {
+  assert.equal(cycles().map((c) => c.join(' → ')), []);
+});
+
+test('only the gateway (and the entry point) imports gateway code', () => {
+  const bad = sources()
+    .filter((f) => !f.startsWith('gateway/') && !f.startsWith('bin/'))
+    .flatMap((f) => importsOf(f).filter((s) => /(^|\/)gateway\//.test(s)).map((s) => `${f} imports ${s}`));
   assert.equal(bad, []);
 });
 

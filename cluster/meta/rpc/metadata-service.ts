@@ -11,9 +11,24 @@ import type { ChangeEvent } from '../../../proto/gen/ts/blockstore/internal/v1/C
 import { BlockstoreError } from '../../../lib/errors';
 import { normalizePrefix } from '../../../lib/paths';
 import type { RpcServer } from '../../../lib/rpc/server';
-import type { MetaNode } from '../meta-node';
+import type { NodeStatus } from '../../../proto/gen/ts/blockstore/internal/v1/NodeStatus';
+import type { Reads } from '../reads';
 import type { VersionRec } from '../state/records';
+import type { WriteRequest } from '../state/requests';
+import type { MetaStore } from '../store/meta-store';
 import type { WriteResult } from '../role/master-term';
+
+/** What the adapter needs of a metadata node (MetaNode provides it). */
+export interface MetadataNode {
+  readonly reads: Reads;
+  readonly store: Pick<MetaStore, 'reading'>;
+  /** @throws BlockstoreError NOT_MASTER on a replica; validation errors. */
+  write(req: WriteRequest): Promise<WriteResult>;
+  /** @throws BlockstoreError NOT_MASTER unless this node is a master that may answer for every committed write. */
+  readAsMaster<T>(fn: () => Promise<T>): Promise<T>;
+  status(): NodeStatus;
+  revokeMasterLease(masterId: string): Promise<boolean>;
+}
 
 function versionInfo(v: VersionRec | undefined): VersionInfo | null {
   if (!v) return null;
@@ -29,7 +44,7 @@ function expected(has: boolean, v: number): number | undefined {
   return has ? v : undefined;
 }
 
-export function metadataHandlers(server: RpcServer, node: MetaNode): MetadataHandlers {
+export function metadataHandlers(server: RpcServer, node: MetadataNode): MetadataHandlers {
   const reads = node.reads;
   const read = <T>(opts: { minPosition: number } | null | undefined, fn: () => Promise<T>) => reads.run(opts?.minPosition ?? 0, fn);
   return {
