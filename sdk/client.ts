@@ -4,9 +4,11 @@
  * delta sync (chunk locally, send only missing blocks, commit).
  *
  * - One address (the balancer) or several gateways balanced here
- *   (round_robin) with a gRPC retry policy for UNAVAILABLE.
- * - Writes carry idempotency keys, so retrying them is safe; the SDK retries
- *   UNAVAILABLE with backoff for every call.
+ *   (round_robin).
+ * - Writes carry idempotency keys, so retrying them is safe: every call is
+ *   retried on the errors whose `retryable` is set (lib/retry.ts: jittered
+ *   backoff, RATE_LIMITED's hint honoured, the call's timeout as budget) —
+ *   one layer of retries, no channel retry policy underneath.
  * - Read-your-writes: the client remembers the highest position its writes
  *   returned and sends it with every read.
  */
@@ -19,6 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { chunkBuffer } from '../lib/chunking/fastcdc';
 import { BlockstoreError, hasCode } from '../lib/errors';
 import { sha256Hex } from '../lib/hash';
+import { withRetry } from '../lib/retry';
 import { CHANNEL_OPTIONS } from '../lib/rpc/client';
 import { loadProtos } from '../lib/rpc/proto';
 import { fromServiceError } from '../lib/rpc/status';
@@ -38,7 +41,7 @@ export interface ClientOptions {
   token: string;
   /** Per-call deadline (ms); uploads and downloads get it per MiB as well. */
   timeoutMs?: number;
-  /** Attempts for UNAVAILABLE (SDK-level retries). */
+  /** Most attempts per call, the first included (default 8), within the call's timeout. */
   retries?: number;
   /** PEM CA file for TLS (when the cluster runs TLS). */
   ca?: Buffer;
@@ -82,12 +85,6 @@ export class BlockstoreClient {
     const target = addresses.length > 1 ? `ipv4:${addresses.join(',')}` : addresses[0]!;
     const serviceConfig = {
       loadBalancingConfig: [{ round_robin: {} }],
-      methodConfig: [
-        {
-          name: [{ service: 'blockstore.v1.Files' }, { service: 'blockstore.v1.Admin' }],
-          retryPolicy: { maxAttempts: 4, initialBackoff: '0.05s', maxBackoff: '1s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'] },
-        },
-      ],
     };
     const creds = options.ca ? grpc.credentials.createSsl(options.ca) : grpc.credentials.createInsecure();
     const channelOptions = { ...CHANNEL_OPTIONS, 'grpc.service_config': JSON.stringify(serviceConfig), 'grpc.enable_retries': 1 };
@@ -95,7 +92,7 @@ export class BlockstoreClient {
     this.uploads = new protos.blockstore.v1.Files(target, creds, { ...channelOptions, 'grpc.use_local_subchannel_pool': 1 });
     this.admin = new protos.blockstore.v1.Admin(target, creds, channelOptions);
     this.timeoutMs = options.timeoutMs ?? 30_000;
-    this.retries = options.retries ?? 5;
+    this.retries = options.retries ?? 8;
   }
 
   private md(): grpc.Metadata {
@@ -109,21 +106,11 @@ export class BlockstoreClient {
   }
 
   /**
-   * Runs `fn` with retries on UNAVAILABLE (calls are idempotent), and on
-   * RATE_LIMITED after the server's retry hint.
+   * Runs `fn` under the retry policy (calls are idempotent): errors marked
+   * retryable, RATE_LIMITED after the server's hint, within the timeout.
    */
-  private async retry<T>(fn: () => Promise<T>): Promise<T> {
-    let delay = 100;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (attempt >= this.retries || !hasCode(err, 'UNAVAILABLE', 'NOT_MASTER', 'NO_SYNC_REPLICA', 'RATE_LIMITED')) throw err;
-        const hint = Number((err as BlockstoreError).details?.retryafterms);
-        await new Promise((r) => setTimeout(r, Number.isFinite(hint) && hint > 0 ? Math.min(hint, 10_000) : delay));
-        delay = Math.min(delay * 2, 2000);
-      }
-    }
+  private retry<T>(fn: () => Promise<T>, budgetMs = this.timeoutMs): Promise<T> {
+    return withRetry({ attempts: this.retries, baseDelayMs: 50, maxDelayMs: 1000, budgetMs }, fn);
   }
 
   private unary<Req, Res>(client: grpc.Client, method: string, req: Req, timeoutMs = this.timeoutMs): Promise<Res> {
@@ -135,6 +122,7 @@ export class BlockstoreClient {
             err ? reject(fromServiceError(err)) : resolve(res),
           );
         }),
+      timeoutMs,
     );
   }
 
@@ -170,9 +158,9 @@ export class BlockstoreClient {
       });
     let r;
     if (Buffer.isBuffer(source)) {
-      r = await this.retry(() => attempt((async function* () { yield source; })()));
+      r = await this.retry(() => attempt((async function* () { yield source; })()), this.timeoutMs * 20);
     } else if (typeof source === 'string') {
-      r = await this.retry(() => attempt(createReadStream(source, { highWaterMark: PIECE }) as AsyncIterable<Buffer>));
+      r = await this.retry(() => attempt(createReadStream(source, { highWaterMark: PIECE }) as AsyncIterable<Buffer>), this.timeoutMs * 20);
     } else {
       r = await attempt(source as AsyncIterable<Buffer>);
     }
@@ -216,7 +204,7 @@ export class BlockstoreClient {
       const parts: Buffer[] = [];
       for await (const p of data) parts.push(p);
       return Buffer.concat(parts);
-    });
+    }, this.timeoutMs * 20);
   }
 
   /** Downloads to a local path. */
@@ -305,6 +293,7 @@ export class BlockstoreClient {
                 call.end();
               })();
             }),
+          this.timeoutMs * 20,
         );
         blocksSent += toSend.length;
         bytesSent += toSend.reduce((n, b) => n + b.data.length, 0);

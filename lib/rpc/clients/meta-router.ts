@@ -5,7 +5,8 @@
  * keys), reads to replicas round-robin (any node can serve; positions give
  * read-your-writes), falling over to the next node on UNAVAILABLE.
  */
-import { BlockstoreError, hasCode } from '../../errors';
+import { BlockstoreError } from '../../errors';
+import { isRetryable, withRetry } from '../../retry';
 import { ClientPool } from './client-pool';
 import { MetaClient } from './meta-client';
 
@@ -71,51 +72,48 @@ export class MetaRouter {
     return this.onMaster(call, this.options.readDeadlineMs ?? 10_000);
   }
 
-  private async onMaster<T>(call: (c: MetaClient) => Promise<T>, deadlineMs: number): Promise<T> {
-    const deadline = Date.now() + deadlineMs;
-    let backoff = 25;
-    let lastErr: unknown;
-    while (Date.now() < deadline) {
-      if (!this.master) this.master = await this.findMaster();
-      if (this.master) {
-        try {
-          return await call(this.clients.get(this.master));
-        } catch (err) {
-          if (!hasCode(err, 'NOT_MASTER', 'UNAVAILABLE', 'NO_SYNC_REPLICA', 'DEADLINE_EXCEEDED', 'SHUTTING_DOWN')) throw err;
-          lastErr = err;
-          const hinted = (err as BlockstoreError).details['master'];
+  private onMaster<T>(call: (c: MetaClient) => Promise<T>, budgetMs: number): Promise<T> {
+    return withRetry(
+      {
+        attempts: Infinity,
+        baseDelayMs: 25,
+        maxDelayMs: 400,
+        budgetMs,
+        // Follow the master a NOT_MASTER names; otherwise look for it again.
+        onRetry: (err) => {
+          const hinted = err instanceof BlockstoreError ? err.details['master'] : undefined;
           this.master = hinted && hinted !== this.master ? hinted : undefined;
-        }
-      }
-      await new Promise((r) => setTimeout(r, backoff));
-      backoff = Math.min(backoff * 2, 400);
-    }
-    throw lastErr ?? new BlockstoreError('UNAVAILABLE', 'no metadata master found');
+        },
+      },
+      async () => {
+        this.master ??= await this.findMaster();
+        if (!this.master) throw new BlockstoreError('UNAVAILABLE', 'no metadata master found');
+        return call(this.clients.get(this.master));
+      },
+    );
   }
 
   /**
    * Runs `call` on some node (replicas first), moving on when one is unavailable.
    * @throws BlockstoreError from the node, or UNAVAILABLE when none answered in time.
    */
-  async read<T>(call: (c: MetaClient) => Promise<T>): Promise<T> {
-    const deadline = Date.now() + (this.options.readDeadlineMs ?? 10_000);
-    let lastErr: unknown;
-    while (Date.now() < deadline) {
-      await this.refresh();
+  read<T>(call: (c: MetaClient) => Promise<T>): Promise<T> {
+    return withRetry({ attempts: Infinity, baseDelayMs: 25, maxDelayMs: 200, budgetMs: this.options.readDeadlineMs ?? 10_000 }, async (attempt) => {
+      // After a round where every node failed, ask etcd again.
+      await this.refresh(attempt > 1);
       const n = this.addresses.length;
+      let lastErr: unknown = new BlockstoreError('UNAVAILABLE', 'no metadata node reachable');
       for (let i = 0; i < n; i++) {
         const a = this.addresses[(this.rr++ + i) % n]!;
         try {
           return await call(this.clients.get(a));
         } catch (err) {
-          if (!hasCode(err, 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'SHUTTING_DOWN')) throw err;
+          if (!isRetryable(err)) throw err;
           lastErr = err;
         }
       }
-      await this.refresh(true);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw lastErr ?? new BlockstoreError('UNAVAILABLE', 'no metadata node reachable');
+      throw lastErr;
+    });
   }
 
   close(): void {
