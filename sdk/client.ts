@@ -41,7 +41,13 @@ export interface ClientOptions {
   token: string;
   /** Per-call deadline (ms); uploads and downloads get it per MiB as well. */
   timeoutMs?: number;
-  /** Most attempts per call, the first included (default 8), within the call's timeout. */
+  /**
+   * Most attempts per call, the first included (default 20), within the
+   * call's timeout. Many, because they are cheap and each may reach another
+   * gateway: behind a balancer that round-robins, a call keeps landing on a
+   * gateway that fails every call (SIGSTOP drill: half of them) with
+   * probability 1/2 per attempt.
+   */
   retries?: number;
   /** PEM CA file for TLS (when the cluster runs TLS). */
   ca?: Buffer;
@@ -92,7 +98,7 @@ export class BlockstoreClient {
     this.uploads = new protos.blockstore.v1.Files(target, creds, { ...channelOptions, 'grpc.use_local_subchannel_pool': 1 });
     this.admin = new protos.blockstore.v1.Admin(target, creds, channelOptions);
     this.timeoutMs = options.timeoutMs ?? 30_000;
-    this.retries = options.retries ?? 8;
+    this.retries = options.retries ?? 20;
   }
 
   private md(): grpc.Metadata {

@@ -97,7 +97,7 @@ async function failGateway(httpAddress: string, ms: number): Promise<void> {
 }
 
 function client(t: Target): BlockstoreClient {
-  return new BlockstoreClient({ address: t.address, token: t.userToken, timeoutMs: 20_000, retries: 6, ca: t.ca });
+  return new BlockstoreClient({ address: t.address, token: t.userToken, timeoutMs: 20_000, ca: t.ca });
 }
 
 function phaseRow(name: string, rs: CallRecord[]): Row {
