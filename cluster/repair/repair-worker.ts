@@ -111,8 +111,9 @@ export class RepairWorker {
     // cutoff (the collection fence, a metadata write) before it reads the
     // index: see collect().
     const grace = this.options.gcGraceMs ?? 0;
-    const collecting = grace > 0 && Date.now() - this.lastCollect >= grace / 4;
-    const cutoff = Date.now() - grace;
+    const passStart = Date.now();
+    const collecting = grace > 0 && passStart - this.lastCollect >= grace / 4;
+    const cutoff = passStart - grace;
     if (collecting) await this.meta.write((c) => c.fenceCollection(cutoff));
     for (const d of drains) if (byId.has(d)) status.draining[d] = 0;
     this.rebalanceBudget = this.options.rebalanceMovesPerPass ?? 64;
@@ -163,7 +164,7 @@ export class RepairWorker {
     }
     status.corrupt = await this.replaceCorrupt(live);
     if (collecting) {
-      this.lastCollect = cutoff + grace;
+      this.lastCollect = passStart;
       await this.collect(live, indexed, cutoff);
     }
     status.collected = this.collected;

@@ -14,13 +14,10 @@ import { startEtcd, type EtcdHandle } from '../harness/etcd';
 import { MetaCluster } from '../harness/meta-cluster';
 import { seededRandom, shuffle } from '../harness/random';
 import { removeDir } from '../harness/temp';
-import { waitFor } from '../harness/wait';
+import { fail, waitFor } from '../harness/wait';
 
 const test = suite('metadata full restarts');
 
-function fail(message: string): never {
-  throw new Error(message);
-}
 let etcd: EtcdHandle;
 const ROUNDS = Number(process.env.META_RESTART_ROUNDS ?? 2);
 

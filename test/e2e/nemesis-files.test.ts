@@ -27,7 +27,7 @@ import { FullCluster, type NodeProc } from '../harness/full-cluster';
 import type { MetaNodeHandle } from '../harness/meta-cluster';
 import { seededRandom } from '../harness/random';
 import { makeTempDir, removeDir } from '../harness/temp';
-import { waitFor } from '../harness/wait';
+import { fail, waitFor } from '../harness/wait';
 
 const test = suite('whole-cluster nemesis');
 const ROUNDS = Number(process.env.NEMESIS_ROUNDS ?? 3);
@@ -167,9 +167,6 @@ test('seeded rounds of faults under file traffic: every acknowledged file intact
   }
 });
 
-function fail(message: string): never {
-  throw new Error(message);
-}
 
 function same(a: State, b: State): boolean {
   return a === null || b === null ? a === b : a.equals(b);

@@ -20,14 +20,12 @@ import { BlockstoreError } from '../../lib/errors';
 import { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import { startEtcd, type EtcdHandle } from '../harness/etcd';
 import { MetaCluster, type MetaNodeHandle } from '../harness/meta-cluster';
+import { fail } from '../harness/wait';
 import { seededRandom } from '../harness/random';
 import { makeTempDir, removeDir } from '../harness/temp';
 
 const test = suite('metadata nemesis');
 
-function fail(message: string): never {
-  throw new Error(message);
-}
 const ROUNDS = Number(process.env.NEMESIS_ROUNDS ?? 3);
 let etcd: EtcdHandle;
 const faults = makeTempDir('nemesis');

@@ -30,3 +30,8 @@ export function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
     }),
   ]);
 }
+
+/** Throws an Error with `message` (for `.catch(() => fail(…))` where an expression must not return). */
+export function fail(message: string): never {
+  throw new Error(message);
+}
