@@ -52,10 +52,10 @@ proto-check: deps
 bench: bench-blockd bench-meta bench-gateway bench-load bench-balancer
 
 bench-blockd: deps
-	@node --import ./node_modules/tsx/dist/loader.mjs bench/blockd.bench.ts
+	@node --import ./node_modules/tsx/dist/loader.mjs cluster/bench/blockd.bench.ts
 
 bench-meta: deps
-	@node --import ./node_modules/tsx/dist/loader.mjs bench/meta.bench.ts
+	@node --import ./node_modules/tsx/dist/loader.mjs cluster/bench/meta.bench.ts
 
 # Long fault campaigns: 50 nemesis rounds, 10 whole-cluster restarts with a
 # wiped node, the master killed 10 times under load; no write may be lost.
@@ -63,15 +63,15 @@ soak: deps
 	@NEMESIS_ROUNDS=50 META_RESTART_ROUNDS=10 META_KILL_ROUNDS=10 TIER_TIMEOUT=3600 test/run.sh e2e
 
 bench-gateway: deps
-	@node --import ./node_modules/tsx/dist/loader.mjs bench/gateway.bench.ts
+	@node --import ./node_modules/tsx/dist/loader.mjs cluster/bench/gateway.bench.ts
 
 # The QAS load generator with no faults, beside a bare-gRPC and a StatFile baseline.
 bench-load: deps
-	@node --import ./node_modules/tsx/dist/loader.mjs bench/load.bench.ts
+	@node --import ./node_modules/tsx/dist/loader.mjs cluster/bench/load.bench.ts
 
 # The QAS-001 mix straight to the gateways and through HAProxy, CPU per call by role.
 bench-balancer: deps
-	@node --import ./node_modules/tsx/dist/loader.mjs bench/balancer.bench.ts
+	@node --import ./node_modules/tsx/dist/loader.mjs cluster/bench/balancer.bench.ts
 
 # The seed's three quality scenarios against the local cluster (started if needed); report in .cluster/qas/.
 qas: deps

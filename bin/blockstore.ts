@@ -22,7 +22,7 @@ const COMMANDS: Record<string, Command> = {
   gateway: { summary: 'run a gateway (the public API)', run: async (argv) => (await import('../gateway/main')).main(argv) },
   cluster: { summary: 'the local cluster: up, down, clean, status, scale, logs', run: async (argv) => (await import('../cluster/local/cli')).main(argv) },
   qas: { summary: 'run the quality scenarios against the local cluster and report', run: async (argv) => (await import('../cluster/qas/cli')).main(argv) },
-  meta: { summary: 'run a metadata node (master or replica, elected through etcd)', run: async (argv) => (await import('../cluster/meta/main')).main(argv) },
+  meta: { summary: 'run a metadata node (master or replica, elected through etcd)', run: async (argv) => (await import('../meta/main')).main(argv) },
 };
 
 for (const [name, summary] of Object.entries(USER_COMMANDS)) {

@@ -3,8 +3,8 @@
  * live block daemons (id → address, usage) and metadata nodes. Stateless
  * gateways need nothing else.
  */
-import { Membership } from '../cluster/coordination/membership';
-import type { NodeRecord } from '../cluster/coordination/keys';
+import { Membership } from '../coordination/membership';
+import type { NodeRecord } from '../coordination/keys';
 import type { Logger } from '../lib/logger';
 
 export class ClusterView {

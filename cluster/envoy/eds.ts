@@ -7,7 +7,7 @@
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NodeRecord } from '../coordination/keys';
+import type { NodeRecord } from '../../coordination/keys';
 
 export function edsDocument(gateways: NodeRecord[], version: string): string {
   const live = gateways.filter((g) => g.info.state === undefined || g.info.state === 'serving');

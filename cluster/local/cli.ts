@@ -9,7 +9,7 @@ import { helpText, parseFlags, UsageError, type FlagSpec } from '../../lib/cli/f
 import { createLogger } from '../../lib/logger';
 import { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import { BlockstoreClient } from '../../sdk/client';
-import { Membership } from '../coordination/membership';
+import { Membership } from '../../coordination/membership';
 import { hashToken, newToken } from '../../lib/auth/tokens';
 import { DEFAULT_CONFIG, StateDir, type ClusterConfig } from './layout';
 import { Supervisor } from './supervisor';

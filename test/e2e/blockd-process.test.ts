@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { Level } from 'level';
-import { Membership } from '../../cluster/coordination/membership';
+import { Membership } from '../../coordination/membership';
 import { BlockstoreError } from '../../lib/errors';
 import { sha256Hex } from '../../lib/hash';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';

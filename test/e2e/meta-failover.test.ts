@@ -171,7 +171,7 @@ test('log compaction under writes: a replica left behind the compacted log catch
     victim!.proc.signal('SIGKILL');
     await victim!.proc.exited;
     const left = await (async () => {
-      const { MetaStore } = await import('../../cluster/meta/store/meta-store');
+      const { MetaStore } = await import('../../meta/store/meta-store');
       const st = new MetaStore(victim!.dataDir);
       await st.open();
       const last = st.last.seq;

@@ -9,7 +9,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { silentLogger } from '../../lib/logger';
-import { MetaCoordinator } from '../../cluster/coordination/leader-election';
+import { MetaCoordinator } from '../../coordination/leader-election';
 import { startEtcd, type EtcdHandle } from '../harness/etcd';
 import { MetaCluster } from '../harness/meta-cluster';
 import { seededRandom, shuffle } from '../harness/random';

@@ -2,7 +2,7 @@
  * A real etcd (Debian's etcd-server binary) on free loopback ports in a temp
  * dir, for integration and end-to-end tests. Stopped by PID; dir removed.
  */
-import { connectEtcd } from '../../cluster/coordination/etcd';
+import { connectEtcd } from '../../coordination/etcd';
 import { freePort } from './ports';
 import { startProcess, type Proc } from './process';
 import { makeTempDir, removeDir } from './temp';

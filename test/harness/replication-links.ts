@@ -3,10 +3,10 @@
  * replicator on a real LevelDB: the test plays the other end.
  */
 import { silentLogger } from '../../lib/logger';
-import { Follower } from '../../cluster/meta/replication/follower';
-import type { MasterLink, ReplicaLink, ToMaster, ToReplica } from '../../cluster/meta/replication/messages';
-import type { LogEntry } from '../../cluster/meta/state/ops';
-import { MetaStore } from '../../cluster/meta/store/meta-store';
+import { Follower } from '../../meta/replication/follower';
+import type { MasterLink, ReplicaLink, ToMaster, ToReplica } from '../../meta/replication/messages';
+import type { LogEntry } from '../../meta/state/ops';
+import { MetaStore } from '../../meta/store/meta-store';
 import { makeTempDir, removeDir } from './temp';
 
 /** A master as a follower sees it: records what the follower sends, delivers what the test says. */

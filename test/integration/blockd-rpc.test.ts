@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { Membership } from '../../cluster/coordination/membership';
+import { Membership } from '../../coordination/membership';
 import { BlockstoreError } from '../../lib/errors';
 import { sha256Hex } from '../../lib/hash';
 import { loadProtos } from '../../lib/rpc/proto';

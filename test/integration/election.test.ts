@@ -7,7 +7,7 @@ import type { EventEmitter } from 'node:events';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { silentLogger } from '../../lib/logger';
-import { MetaCoordinator, type LeaderInfo } from '../../cluster/coordination/leader-election';
+import { MetaCoordinator, type LeaderInfo } from '../../coordination/leader-election';
 import { startEtcd, type EtcdHandle } from '../harness/etcd';
 import { waitFor } from '../harness/wait';
 

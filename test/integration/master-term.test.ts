@@ -7,11 +7,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BlockstoreError } from '../../lib/errors';
 import { silentLogger } from '../../lib/logger';
-import type { Replicator } from '../../cluster/meta/replication/replicator';
-import { MasterTerm, type WriteResult } from '../../cluster/meta/role/master-term';
-import { K, type FileRec } from '../../cluster/meta/state/records';
-import type { WriteRequest } from '../../cluster/meta/state/requests';
-import { MetaStore } from '../../cluster/meta/store/meta-store';
+import type { Replicator } from '../../meta/replication/replicator';
+import { MasterTerm, type WriteResult } from '../../meta/role/master-term';
+import { K, type FileRec } from '../../meta/state/records';
+import type { WriteRequest } from '../../meta/state/requests';
+import { MetaStore } from '../../meta/store/meta-store';
 import { makeTempDir, removeDir } from '../harness/temp';
 
 const test = suite('master write pipeline');

@@ -5,9 +5,9 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { ToMaster } from '../../cluster/meta/replication/messages';
-import { K } from '../../cluster/meta/state/records';
-import { MetaStore } from '../../cluster/meta/store/meta-store';
+import type { ToMaster } from '../../meta/replication/messages';
+import { K } from '../../meta/state/records';
+import { MetaStore } from '../../meta/store/meta-store';
 import { makeTempDir, removeDir } from '../harness/temp';
 import { follow, userEntry, withStore } from '../harness/replication-links';
 import { waitFor } from '../harness/wait';

@@ -12,11 +12,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BlockstoreError } from '../../lib/errors';
 import { silentLogger } from '../../lib/logger';
-import type { SyncSetRecord } from '../../cluster/coordination/leader-election';
-import { Reads } from '../../cluster/meta/reads';
-import { Replicator } from '../../cluster/meta/replication/replicator';
-import { K } from '../../cluster/meta/state/records';
-import { MetaStore } from '../../cluster/meta/store/meta-store';
+import type { SyncSetRecord } from '../../coordination/leader-election';
+import { Reads } from '../../meta/reads';
+import { Replicator } from '../../meta/replication/replicator';
+import { K } from '../../meta/state/records';
+import { MetaStore } from '../../meta/store/meta-store';
 import { FakeReplica, follow, userEntry, withStore } from '../harness/replication-links';
 import { waitFor } from '../harness/wait';
 

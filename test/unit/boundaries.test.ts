@@ -1,7 +1,8 @@
 /**
- * Architecture boundaries (README, Layout): only storage imports LevelDB, only
- * coordination imports etcd3, only rpc adapters and clients import grpc-js,
- * and the gateway never imports daemon or metadata internals.
+ * Architecture boundaries: the layer table of docs/architecture.md, as code.
+ * Every relative import must land in a layer its own layer may use; only
+ * storage imports LevelDB, only coordination imports etcd3, only rpc adapters,
+ * clients and the SDK import gRPC; and there is no import cycle.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -9,7 +10,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
-const SOURCE_DIRS = ['bin', 'lib', 'daemon', 'gateway', 'cluster', 'sdk'];
+const SOURCE_DIRS = ['bin', 'lib', 'coordination', 'daemon', 'gateway', 'meta', 'cluster', 'sdk'];
 
 function sources(): string[] {
   const out: string[] = [];
@@ -36,9 +37,9 @@ function importsOf(file: string): string[] {
 }
 
 const RULES: Array<{ pkg: RegExp; allowed: RegExp; why: string }> = [
-  { pkg: /^(level|classic-level)$/, allowed: /\/store\//, why: 'only storage layers import LevelDB' },
-  { pkg: /^etcd3$/, allowed: /^cluster\/coordination\//, why: 'only cluster/coordination imports etcd3' },
-  { pkg: /^@grpc\/(grpc-js|proto-loader)$/, allowed: /(^|\/)rpc\/|^sdk\//, why: 'only rpc adapters and clients import gRPC' },
+  { pkg: /^(level|classic-level)$/, allowed: /\/store\/|^cluster\/bench\//, why: 'only storage layers (and the raw-LevelDB baseline of benchmarks) import LevelDB' },
+  { pkg: /^etcd3$/, allowed: /^coordination\//, why: 'only coordination/ imports etcd3' },
+  { pkg: /^@grpc\/(grpc-js|proto-loader)$/, allowed: /(^|\/)rpc\/|^sdk\/|^cluster\/bench\//, why: 'only rpc adapters, clients, the SDK and the bare-gRPC baselines of benchmarks import gRPC' },
 ];
 
 test('package imports respect the layer boundaries', () => {
@@ -53,10 +54,46 @@ test('package imports respect the layer boundaries', () => {
   assert.equal(violations, []);
 });
 
-test('the gateway reaches daemons and metadata only over gRPC', () => {
+/** The layers, top to bottom, and which layers each may import (its own always). */
+const LAYERS: Array<{ name: string; folder: RegExp; may: string[] }> = [
+  { name: 'entry point', folder: /^bin\//, may: ['tooling', 'gateway', 'metadata node', 'block daemon', 'sdk', 'lib'] },
+  { name: 'tooling', folder: /^cluster\//, may: ['sdk', 'coordination', 'lib', 'generated', 'test harness'] },
+  { name: 'gateway', folder: /^gateway\//, may: ['coordination', 'lib', 'generated'] },
+  { name: 'metadata node', folder: /^meta\//, may: ['coordination', 'lib', 'generated'] },
+  { name: 'block daemon', folder: /^daemon\//, may: ['coordination', 'lib', 'generated'] },
+  { name: 'sdk', folder: /^sdk\//, may: ['lib', 'generated'] },
+  { name: 'coordination', folder: /^coordination\//, may: ['lib'] },
+  { name: 'lib', folder: /^lib\//, may: ['generated'] },
+  { name: 'generated', folder: /^proto\//, may: [] },
+  { name: 'test harness', folder: /^test\//, may: [] },
+];
+
+function layerOf(file: string): string | undefined {
+  return LAYERS.find((l) => l.folder.test(file))?.name;
+}
+
+test('every import stays inside the layer table (processes reach each other only over gRPC)', () => {
+  const violations: string[] = [];
+  for (const file of sources()) {
+    const from = LAYERS.find((l) => l.folder.test(file));
+    if (!from) {
+      violations.push(`${file}: in no layer`);
+      continue;
+    }
+    for (const spec of importsOf(file)) {
+      if (!spec.startsWith('.')) continue;
+      const target = normalize(join(dirname(file), spec));
+      const to = layerOf(target);
+      if (to !== from.name && !from.may.includes(to ?? '')) violations.push(`${file} (${from.name}) imports ${target} (${to ?? 'no layer'})`);
+    }
+  }
+  assert.equal(violations, []);
+});
+
+test('the repair worker uses nothing of the gateway it runs in but what it is handed', () => {
   const bad = sources()
-    .filter((f) => f.startsWith('gateway/'))
-    .flatMap((f) => importsOf(f).filter((s) => /(^|\/)(daemon|cluster\/meta)\//.test(s)).map((s) => `${f} imports ${s}`));
+    .filter((f) => f.startsWith('gateway/repair/'))
+    .flatMap((f) => importsOf(f).filter((s) => s.startsWith('.') && /^gateway\/(?!repair\/)/.test(normalize(join(dirname(f), s)))).map((s) => `${f} imports ${s}`));
   assert.equal(bad, []);
 });
 
@@ -101,8 +138,10 @@ test('only the gateway (and the entry point) imports gateway code', () => {
 });
 
 test('the rules see real imports (the checker itself works)', () => {
+  assert.equal(layerOf('meta/meta-node.ts'), 'metadata node');
+  assert.ok(importsOf('gateway/gateway.ts').some((s) => s.includes('coordination/')));
   assert.ok(importsOf('daemon/store/level-chunk-store.ts').includes('level'));
-  assert.ok(importsOf('cluster/coordination/etcd.ts').includes('etcd3'));
+  assert.ok(importsOf('coordination/etcd.ts').includes('etcd3'));
 });
 
 test.run();

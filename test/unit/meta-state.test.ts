@@ -5,10 +5,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BlockstoreError, type ErrorCode } from '../../lib/errors';
-import { applyOp } from '../../cluster/meta/state/apply';
-import { MapReader, Overlay } from '../../cluster/meta/state/kv-view';
-import { K, type BlockRec, type FileRec, type IdemRec, type NsBlockRec, type NsCounterRec, type UserRec } from '../../cluster/meta/state/records';
-import { prepare, type WriteRequest } from '../../cluster/meta/state/requests';
+import { applyOp } from '../../meta/state/apply';
+import { MapReader, Overlay } from '../../meta/state/kv-view';
+import { K, type BlockRec, type FileRec, type IdemRec, type NsBlockRec, type NsCounterRec, type UserRec } from '../../meta/state/records';
+import { prepare, type WriteRequest } from '../../meta/state/requests';
 
 const H = (c: string) => c.repeat(64);
 

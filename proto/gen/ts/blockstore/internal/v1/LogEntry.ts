@@ -7,7 +7,7 @@ export interface LogEntry {
   'seq'?: (number | string | Long);
   'epoch'?: (number | string | Long);
   /**
-   * The operation, JSON (cluster/meta/state/ops.ts).
+   * The operation, JSON (meta/state/ops.ts).
    */
   'op'?: (Buffer | Uint8Array | string);
 }
@@ -16,7 +16,7 @@ export interface LogEntry__Output {
   'seq': (number);
   'epoch': (number);
   /**
-   * The operation, JSON (cluster/meta/state/ops.ts).
+   * The operation, JSON (meta/state/ops.ts).
    */
   'op': (Buffer);
 }

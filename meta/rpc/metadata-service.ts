@@ -1,0 +1,193 @@
+/**
+ * gRPC adapter for blockstore.internal.v1.Metadata: requests become domain
+ * write requests or reads; results become messages. No logic of its own.
+ */
+import { requestOf } from '../../lib/rpc/malformed';
+import type * as grpc from '@grpc/grpc-js';
+import type { MetadataHandlers } from '../../proto/gen/ts/blockstore/internal/v1/Metadata';
+import type { VersionInfo } from '../../proto/gen/ts/blockstore/internal/v1/VersionInfo';
+import type { WatchRequest__Output } from '../../proto/gen/ts/blockstore/internal/v1/WatchRequest';
+import type { ChangeEvent } from '../../proto/gen/ts/blockstore/internal/v1/ChangeEvent';
+import { BlockstoreError } from '../../lib/errors';
+import { normalizePrefix } from '../../lib/paths';
+import type { RpcServer } from '../../lib/rpc/server';
+import type { NodeStatus } from '../../proto/gen/ts/blockstore/internal/v1/NodeStatus';
+import type { Reads } from '../reads';
+import type { VersionRec } from '../state/records';
+import type { WriteRequest } from '../state/requests';
+import type { MetaStore } from '../store/meta-store';
+import type { WriteResult } from '../role/master-term';
+
+/** What the adapter needs of a metadata node (MetaNode provides it). */
+export interface MetadataNode {
+  readonly reads: Reads;
+  readonly store: Pick<MetaStore, 'reading'>;
+  /** @throws BlockstoreError NOT_MASTER on a replica; validation errors. */
+  write(req: WriteRequest): Promise<WriteResult>;
+  /** @throws BlockstoreError NOT_MASTER unless this node is a master that may answer for every committed write. */
+  readAsMaster<T>(fn: () => Promise<T>): Promise<T>;
+  status(): NodeStatus;
+  revokeMasterLease(masterId: string): Promise<boolean>;
+}
+
+function versionInfo(v: VersionRec | undefined): VersionInfo | null {
+  if (!v) return null;
+  return {
+    path: v.path, version: v.version, size: v.size, contentHash: v.contentHash, author: v.author, time: v.time,
+    deleted: v.deleted, blocks: v.blocks, movedFrom: v.movedFrom,
+  };
+}
+
+const result = (r: WriteResult) => ({ position: r.position, epoch: r.epoch });
+
+function expected(has: boolean, v: number): number | undefined {
+  return has ? v : undefined;
+}
+
+export function metadataHandlers(server: RpcServer, node: MetadataNode): MetadataHandlers {
+  const reads = node.reads;
+  const read = <T>(opts: { minPosition: number } | null | undefined, fn: () => Promise<T>) => reads.run(opts?.minPosition ?? 0, fn);
+  return {
+    CreateUser: server.unary('CreateUser', async (req) => {
+      const r = await node.write({ kind: 'createUser', userId: req.userId, name: req.name, quotaBytes: req.quotaBytes });
+      return { user: r.outcome.user ?? null, result: result(r) };
+    }),
+    IssueToken: server.unary('IssueToken', async (req) => {
+      const r = await node.write({ kind: 'issueToken', userId: req.userId, tokenHash: req.tokenHash, tokenId: req.tokenId, scope: req.scope, expiresAtMs: req.expiresAtMs });
+      return { result: result(r) };
+    }),
+    RevokeToken: server.unary('RevokeToken', async (req) => ({ result: result(await node.write({ kind: 'revokeToken', tokenId: req.tokenId })) })),
+    CommitVersion: server.unary('CommitVersion', async (req) => {
+      const r = await node.write({
+        kind: 'commit',
+        ns: req.namespace,
+        path: req.path,
+        expectedVersion: expected(req.hasExpectedVersion, req.expectedVersion),
+        blocks: req.blocks.map((b) => ({ hash: b.hash, size: b.size })),
+        contentHash: req.contentHash,
+        author: req.author,
+        idempotencyKey: req.idempotencyKey,
+        locations: req.locations.map((l) => ({ hash: l.hash, nodes: l.nodes })),
+        uploadStartedMs: req.uploadStartedMs,
+      });
+      return { version: versionInfo(r.outcome.version), result: result(r), replayed: r.outcome.replayed === true };
+    }),
+    DeleteFile: server.unary('DeleteFile', async (req) => {
+      const r = await node.write({
+        kind: 'delete', ns: req.namespace, path: req.path, expectedVersion: expected(req.hasExpectedVersion, req.expectedVersion),
+        author: req.author, idempotencyKey: req.idempotencyKey,
+      });
+      return { version: versionInfo(r.outcome.version), result: result(r) };
+    }),
+    MoveFile: server.unary('MoveFile', async (req) => {
+      const r = await node.write({ kind: 'move', ns: req.namespace, from: req.fromPath, to: req.toPath, author: req.author, idempotencyKey: req.idempotencyKey });
+      return { version: versionInfo(r.outcome.version), result: result(r) };
+    }),
+    StageBlocks: server.unary('StageBlocks', async (req) => ({
+      result: result(
+        await node.write({ kind: 'stageBlocks', ns: req.namespace, blocks: req.blocks.map((b) => ({ hash: b.hash, size: b.size, nodes: b.nodes })), writtenSinceMs: req.writtenSinceMs }),
+      ),
+    })),
+    FenceCollection: server.unary('FenceCollection', async (req) => ({ result: result(await node.write({ kind: 'fenceCollection', cutoffMs: req.cutoffMs })) })),
+    AddBlockLocations: server.unary('AddBlockLocations', async (req) => ({
+      result: result(
+        await node.write({
+          kind: 'addLocations',
+          locations: req.locations.map((l) => ({ hash: l.hash, nodes: l.nodes })),
+          remove: req.remove.map((l) => ({ hash: l.hash, nodes: l.nodes })),
+        }),
+      ),
+    })),
+
+    Authenticate: server.unary('Authenticate', (req) =>
+      read(req.read, async () => {
+        const tok = await reads.authenticate(req.tokenHash);
+        return { userId: tok.userId, scope: tok.scope, tokenId: tok.tokenId, expiresAtMs: tok.expiresAtMs ?? 0 };
+      }),
+    ),
+    GetUser: server.unary('GetUser', (req) => read(req.read, async () => ({ user: await reads.user(req.userId) }))),
+    StatFile: server.unary('StatFile', (req) =>
+      read(req.read, async () => {
+        const { version, locations } = await reads.stat(req.namespace, req.path, req.version);
+        return { version: versionInfo(version), locations };
+      }),
+    ),
+    ListFiles: server.unary('ListFiles', (req) =>
+      read(req.read, async () => {
+        const { files, next } = await reads.listFiles(req.namespace, req.prefix, req.pageSize, req.pageToken, req.includeDeleted);
+        return { files: files.map((f) => versionInfo(f)!), nextPageToken: next };
+      }),
+    ),
+    ListVersions: server.unary('ListVersions', (req) => read(req.read, async () => ({ versions: (await reads.listVersions(req.namespace, req.path)).map((v) => versionInfo(v)!) }))),
+    FindBlocks: server.unary('FindBlocks', (req) => read(req.read, () => reads.findBlocks(req.namespace, req.hashes))),
+    // The block index decides what garbage collection may delete: only a
+    // master whose term has begun (every committed entry applied) and whose
+    // lease is certain can say it is complete; anyone else answers NOT_MASTER.
+    ListBlockIndex: server.unary('ListBlockIndex', (req) => node.readAsMaster(() => read(req.read, () => reads.blockIndex(req.after, req.limit)))),
+    Watch: (call: grpc.ServerWritableStream<WatchRequest__Output, ChangeEvent>) => {
+      void watch(call);
+    },
+
+    GetNodeStatus: server.unary('GetNodeStatus', async () => node.status()),
+    RevokeMasterLease: server.unary('RevokeMasterLease', async (req) => {
+      if (!req.masterId) throw new BlockstoreError('INVALID_ARGUMENT', 'master_id is required');
+      return { revoked: await node.revokeMasterLease(req.masterId) };
+    }),
+  };
+
+  async function watch(call: grpc.ServerWritableStream<WatchRequest__Output, ChangeEvent>): Promise<void> {
+    let req: WatchRequest__Output;
+    let cursor: number;
+    let prefix: string;
+    try {
+      req = requestOf(call.request);
+      cursor = req.cursor;
+      prefix = normalizePrefix(req.prefix);
+      if (!req.namespace) throw new BlockstoreError('INVALID_ARGUMENT', 'namespace is required');
+    } catch (err) {
+      // grpc-js sends an 'error' emitted on a server stream as its status.
+      call.emit('error', server.toStatus(err, 'Watch'));
+      return;
+    }
+    let open = true;
+    let wake: (() => void) | undefined;
+    const stop = reads.onChange(() => wake?.());
+    const end = () => {
+      open = false;
+      wake?.();
+    };
+    call.on('cancelled', end);
+    call.on('close', end);
+    call.on('error', end);
+    try {
+      while (open) {
+        // Mid-install the change table is partial: wait for the whole one.
+        const page = reads.installing ? undefined : await node.store.reading(() => reads.changes(req.namespace, prefix, cursor, 500)).catch((err: unknown) => {
+          if (reads.installing) return undefined;
+          throw err;
+        });
+        const { events, scannedTo } = page ?? { events: [], scannedTo: cursor };
+        for (const e of events) {
+          const ok = call.write({ cursor: e.cursor, kind: e.kind, path: e.path, version: e.version, size: e.size, fromPath: e.fromPath, time: e.time });
+          if (!ok) await new Promise((r) => call.once('drain', r));
+        }
+        if (scannedTo > cursor) {
+          cursor = scannedTo;
+          continue;
+        }
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 5000);
+        });
+        wake = undefined;
+      }
+    } catch (err) {
+      // e.g. CURSOR_EXPIRED: the stream ends with the status.
+      if (open) call.emit('error', server.toStatus(err, 'Watch'));
+      open = false;
+    } finally {
+      stop();
+      if (open) call.end();
+    }
+  }
+}

@@ -1,0 +1,312 @@
+/**
+ * A metadata node's LevelDB: the operation log, the materialised tables and
+ * a little node state, in one database.
+ *
+ *   l:<seq, 16 digits>  LogEntry JSON — append-only, fsync'd on append
+ *   m:applied           { seq, epoch } of the last applied entry
+ *   m:promised          the highest epoch this node promised to follow
+ *   m:incarnation       this data directory's identity (random, made once):
+ *                       a node that lost its disk comes back as another one
+ *   t:…                 tables (meta/state/records.ts)
+ *
+ * Tables change only by applying committed log entries, in one batch with
+ * m:applied, so they always equal "the log up to applied". Entries after
+ * applied are in the log but not yet known committed; a divergent tail is
+ * dropped with truncateAfter. Applied entries are compacted away from the
+ * front (compactLog): the log holds [logStart, last]; a replica that needs
+ * an entry before logStart is sent a snapshot instead.
+ */
+import { randomUUID } from 'node:crypto';
+import { Level } from 'level';
+import { BlockstoreError } from '../../lib/errors';
+import { applyOp } from '../state/apply';
+import { Overlay, type KvReader } from '../state/kv-view';
+import type { LogEntry } from '../state/ops';
+import { K } from '../state/records';
+
+const LOG = 'l:';
+const pad = (n: number) => n.toString().padStart(16, '0');
+
+export interface Position {
+  seq: number;
+  epoch: number;
+}
+
+export class MetaStore implements KvReader {
+  private readonly db: Level<string, string>;
+  last: Position = { seq: 0, epoch: 0 };
+  applied: Position = { seq: 0, epoch: 0 };
+  promisedEpoch = 0;
+  /** First entry still in the log; last.seq + 1 when the log is empty. */
+  logStart = 1;
+  /** Entries compacted away since open. */
+  compacted = 0;
+  /** This data directory's identity (see m:incarnation). */
+  incarnation = '';
+  private applying: Promise<void> = Promise.resolve();
+  /** Appends and truncations run one at a time, each checked against `last` when it runs. */
+  private logging: Promise<void> = Promise.resolve();
+  /** True from the start of a snapshot install until it finishes: the tables are partial. */
+  installing = false;
+  private readers = 0;
+  private readersGone: (() => void) | undefined;
+  /**
+   * Test hook (a stalled disk): awaited before every log append and
+   * snapshot write. Never set in production.
+   */
+  beforeWrite: (() => Promise<void>) | undefined;
+  private opened = false;
+  /** Called after each apply with the new applied position (read waits, watches). */
+  onApplied: (applied: Position) => void = () => {};
+
+  constructor(readonly dir: string) {
+    this.db = new Level<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+  }
+
+  async open(): Promise<void> {
+    await this.db.open();
+    this.opened = true;
+    if (await this.db.get('m:snapshot-incomplete')) {
+      await this.wipeState();
+      await this.db.del('m:snapshot-incomplete');
+    }
+    this.incarnation = (await this.db.get('m:incarnation')) ?? '';
+    if (!this.incarnation) {
+      this.incarnation = randomUUID();
+      await this.db.put('m:incarnation', this.incarnation, { sync: true });
+    }
+    const applied = await this.db.get('m:applied');
+    this.applied = applied ? (JSON.parse(applied) as Position) : { seq: 0, epoch: 0 };
+    const promised = await this.db.get('m:promised');
+    this.promisedEpoch = promised ? Number(promised) : 0;
+    this.last = { ...this.applied };
+    for await (const [, v] of this.db.iterator({ gt: LOG, lt: `${LOG}\xff`, reverse: true, limit: 1 })) {
+      const e = JSON.parse(v) as LogEntry;
+      if (e.seq > this.last.seq) this.last = { seq: e.seq, epoch: e.epoch };
+    }
+    this.logStart = this.last.seq + 1;
+    for await (const [k] of this.db.iterator({ gt: LOG, lt: `${LOG}\xff`, limit: 1 })) this.logStart = Number(k.slice(LOG.length));
+  }
+
+  async close(): Promise<void> {
+    if (!this.opened) return;
+    this.opened = false;
+    await this.applying.catch(() => {});
+    await this.db.close();
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return (await this.db.get(key)) ?? undefined;
+  }
+
+  async getJson<T>(key: string): Promise<T | undefined> {
+    const v = await this.get(key);
+    return v === undefined ? undefined : (JSON.parse(v) as T);
+  }
+
+  /** Key-ordered scan of [gte, lt), at most `limit` pairs. */
+  async scan(gte: string, lt: string, limit: number, reverse = false): Promise<Array<[string, string]>> {
+    const out: Array<[string, string]> = [];
+    for await (const kv of this.db.iterator({ gte, lt, limit, reverse })) out.push(kv);
+    return out;
+  }
+
+  /** Runs `fn` after every earlier append or truncation has finished. */
+  private serialLog<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.logging.then(fn);
+    this.logging = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  /**
+   * Appends entries durably (one fsync'd batch). They must continue the log
+   * as it stands when the append runs (appends are serialised, so two
+   * writers can never both pass the check and land on the same positions).
+   * @throws Error when they do not follow the last entry.
+   */
+  appendLog(entries: LogEntry[]): Promise<void> {
+    if (!entries.length) return Promise.resolve();
+    return this.serialLog(async () => {
+      let expect = this.last.seq + 1;
+      for (const e of entries) {
+        if (e.seq !== expect++) throw new Error(`log gap: entry ${e.seq} after ${expect - 2}`);
+      }
+      await this.beforeWrite?.();
+      await this.db.batch(entries.map((e) => ({ type: 'put' as const, key: LOG + pad(e.seq), value: JSON.stringify(e) })), { sync: true });
+      const tail = entries[entries.length - 1]!;
+      this.last = { seq: tail.seq, epoch: tail.epoch };
+    });
+  }
+
+  /**
+   * Drops applied entries before `before` (never an unapplied one: the
+   * bound is applied.seq + 1, read when the drop runs). Serialised with
+   * applies and snapshot installs. Resolves to how many were dropped.
+   */
+  compactLog(before: number): Promise<number> {
+    const run = this.applying.then(async () => {
+      const upTo = Math.min(before, this.applied.seq + 1);
+      const from = this.logStart;
+      if (!this.opened || upTo <= from) return 0;
+      await this.db.clear({ gte: LOG + pad(from), lt: LOG + pad(upTo) });
+      this.logStart = upTo;
+      this.compacted += upTo - from;
+      return upTo - from;
+    });
+    this.applying = run.then(() => {}, () => {});
+    return run;
+  }
+
+  async readLog(fromSeq: number, limit: number): Promise<LogEntry[]> {
+    const out: LogEntry[] = [];
+    for await (const [, v] of this.db.iterator({ gte: LOG + pad(fromSeq), lt: `${LOG}\xff`, limit })) out.push(JSON.parse(v) as LogEntry);
+    return out;
+  }
+
+  /** Epoch of the entry at `seq` (0 for seq 0), or undefined when not in the log. */
+  async epochAt(seq: number): Promise<number | undefined> {
+    if (seq === 0) return 0;
+    if (seq === this.applied.seq) return this.applied.epoch;
+    const v = await this.db.get(LOG + pad(seq));
+    return v ? (JSON.parse(v) as LogEntry).epoch : undefined;
+  }
+
+  /** True when this node holds the committed entry at `pos` (applied past it, or that very entry in its log). */
+  async holds(pos: Position): Promise<boolean> {
+    if (pos.seq <= this.applied.seq) return true;
+    return (await this.epochAt(pos.seq)) === pos.epoch;
+  }
+
+  /**
+   * Drops log entries after `seq` (never applied ones: seq ≥ applied).
+   * @throws Error when asked to drop applied entries.
+   */
+  truncateAfter(seq: number): Promise<void> {
+    return this.serialLog(async () => {
+      if (seq < this.applied.seq) throw new Error(`cannot truncate to ${seq}: entries up to ${this.applied.seq} are applied`);
+      if (seq >= this.last.seq) return;
+      await this.db.clear({ gt: LOG + pad(seq), lt: `${LOG}\xff` });
+      await this.db.put('m:truncated', String(seq), { sync: true });
+      this.last = { seq, epoch: (await this.epochAt(seq)) ?? this.applied.epoch };
+    });
+  }
+
+  /**
+   * Runs a read of the tables. Refused while a snapshot install has the
+   * tables half-written; an install waits for reads under way to finish
+   * before it wipes anything, so no read sees a partial state.
+   * @throws BlockstoreError UNAVAILABLE while a snapshot is being installed.
+   */
+  async reading<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.installing) throw new BlockstoreError('UNAVAILABLE', 'this node is installing a snapshot from the master; try another node');
+    this.readers++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.readers === 0) this.readersGone?.();
+    }
+  }
+
+  async setPromised(epoch: number): Promise<void> {
+    if (epoch <= this.promisedEpoch) return;
+    this.promisedEpoch = epoch;
+    await this.db.put('m:promised', String(epoch), { sync: true });
+  }
+
+  /**
+   * Applies committed entries up to `upTo` (bounded by the log end), in
+   * order, one batch per call. Serialised: concurrent calls queue.
+   */
+  applyUpTo(upTo: number): Promise<void> {
+    const run = this.applying.then(() => this.applyNow(upTo));
+    this.applying = run.catch(() => {});
+    return run;
+  }
+
+  private async applyNow(upTo: number): Promise<void> {
+    const target = Math.min(upTo, this.last.seq);
+    while (this.applied.seq < target) {
+      const entries = await this.readLog(this.applied.seq + 1, Math.min(1000, target - this.applied.seq));
+      if (!entries.length) throw new Error(`log entries after ${this.applied.seq} are missing`);
+      const view = new Overlay(this);
+      let pos = this.applied;
+      for (const e of entries) {
+        if (e.seq !== pos.seq + 1) throw new Error(`log gap at ${e.seq}`);
+        await applyOp(view, e.op, e.seq);
+        pos = { seq: e.seq, epoch: e.epoch };
+      }
+      const ops = view.mutations().map(([key, value]) => (value === undefined ? { type: 'del' as const, key } : { type: 'put' as const, key, value }));
+      ops.push({ type: 'put', key: 'm:applied', value: JSON.stringify(pos) });
+      await this.db.batch(ops);
+      this.applied = pos;
+      this.onApplied(pos);
+    }
+  }
+
+  /**
+   * A consistent dump of the tables for a replica's bootstrap: first the
+   * applied position, then every table pair (one LevelDB snapshot).
+   */
+  async *snapshot(): AsyncGenerator<{ applied: Position } | { key: string; value: string }> {
+    // The iterator pins a LevelDB snapshot at creation: m:applied and t:… agree.
+    const it = this.db.iterator({ gte: 'm:applied', lt: `${K.tablesPrefix}\xff` });
+    try {
+      for await (const [key, value] of it) {
+        if (key === 'm:applied') yield { applied: JSON.parse(value) as Position };
+        else if (key.startsWith(K.tablesPrefix)) yield { key, value };
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  /**
+   * Snapshot install, step 1: wipes log and tables and marks the install
+   * incomplete (a crash before finishSnapshot leaves an empty node, never a
+   * partial one with a position).
+   */
+  async beginSnapshot(): Promise<void> {
+    this.installing = true;
+    while (this.readers > 0) await new Promise<void>((r) => (this.readersGone = r));
+    this.readersGone = undefined;
+    await this.applying;
+    await this.logging;
+    await this.beforeWrite?.();
+    await this.db.put('m:snapshot-incomplete', '1', { sync: true });
+    await this.wipeState();
+  }
+
+  /** Snapshot install, step 2 (repeated): table pairs. */
+  async writeSnapshotChunk(pairs: Array<{ key: string; value: string }>): Promise<void> {
+    await this.beforeWrite?.();
+    if (pairs.length) await this.db.batch(pairs.map((p) => ({ type: 'put' as const, key: p.key, value: p.value })));
+  }
+
+  /** Snapshot install, step 3: the state is at `pos`; the log continues after it. */
+  async finishSnapshot(pos: Position): Promise<void> {
+    await this.db.batch(
+      [
+        { type: 'put', key: 'm:applied', value: JSON.stringify(pos) },
+        { type: 'del', key: 'm:snapshot-incomplete' },
+      ],
+      { sync: true },
+    );
+    this.applied = { ...pos };
+    this.last = { ...pos };
+    this.logStart = pos.seq + 1;
+    this.installing = false;
+    this.onApplied(pos);
+  }
+
+  private async wipeState(): Promise<void> {
+    await this.db.clear({ gte: LOG, lt: `${LOG}\xff` });
+    await this.db.clear({ gte: K.tablesPrefix, lt: `${K.tablesPrefix}\xff` });
+    await this.db.del('m:applied');
+    this.applied = { seq: 0, epoch: 0 };
+    this.last = { seq: 0, epoch: 0 };
+    this.logStart = 1;
+  }
+}
