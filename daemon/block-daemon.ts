@@ -1,5 +1,5 @@
 /**
- * Composition root of the block daemon: LevelDB chunk store → BlockStore →
+ * Composition root of the block daemon: LevelDB block table → BlockStore →
  * gRPC service, plus the scrubber and the etcd registration. start() and an
  * idempotent close(); drain() is the SIGTERM path.
  */
@@ -18,14 +18,14 @@ import { BlockStore } from './blocks/block-store';
 import { Scrubber } from './blocks/scrubber';
 import type { BlockdConfig } from './config';
 import { blockServiceHandlers } from './rpc/block-service';
-import { LevelChunkStore } from './store/level-chunk-store';
+import { LevelBlockTable } from './store/level-block-table';
 
 export const BLOCKD_SERVICE = 'blockstore.internal.v1.BlockDaemon';
 
 export class BlockDaemon {
   readonly store: BlockStore;
   readonly scrubber: Scrubber;
-  private readonly chunks: LevelChunkStore;
+  private readonly table: LevelBlockTable;
   private readonly server: RpcServer;
   private registration: Registration | undefined;
   private readonly peers = new ClientPool((address) => new BlockdClient(address));
@@ -40,8 +40,8 @@ export class BlockDaemon {
     private readonly logger: Logger,
   ) {
     mkdirSync(config.dataDir, { recursive: true });
-    this.chunks = new LevelChunkStore(config.dataDir);
-    this.store = new BlockStore(this.chunks, { capacityBytes: config.capacityBytes });
+    this.table = new LevelBlockTable(config.dataDir);
+    this.store = new BlockStore(this.table, { capacityBytes: config.capacityBytes });
     this.scrubber = new Scrubber(
       this.store,
       { bytesPerSecond: Math.max(1, config.scrubBytesPerSecond), passIntervalMs: config.scrubIntervalMs },
@@ -67,7 +67,7 @@ export class BlockDaemon {
 
   /** Opens the store, binds, starts the scrubber and registration; resolves to the address. */
   async start(): Promise<string> {
-    await this.chunks.open();
+    await this.table.open();
     const port = await this.server.start();
     this.address = advertisedAddress(this.config.listen, this.config.advertise, port);
     if (this.config.scrubBytesPerSecond > 0) this.scrubber.start();
@@ -86,7 +86,7 @@ export class BlockDaemon {
       });
       this.registration.start();
     }
-    this.logger.info('block daemon serving', { address: this.address, dataDir: this.config.dataDir, ...this.chunks.totals() });
+    this.logger.info('block daemon serving', { address: this.address, dataDir: this.config.dataDir, ...this.table.totals() });
     return this.address;
   }
 
@@ -137,6 +137,6 @@ export class BlockDaemon {
     this.side?.close();
     await this.scrubber.close();
     this.peers.close();
-    await this.chunks.close();
+    await this.table.close();
   }
 }

@@ -12,7 +12,7 @@ import { SidePort } from '../lib/http/side-port';
 import { Metrics } from '../lib/metrics';
 import { nodeKey } from '../coordination/keys';
 import { Membership, requestDrain } from '../coordination/membership';
-import { readJson, Singleton } from '../coordination/singleton';
+import { readJson, JobLock } from '../coordination/job-lock';
 import { RepairWorker, type RepairStatus } from './repair/repair-worker';
 import { Registration } from '../coordination/registration';
 import { Authenticator } from './auth/authenticator';
@@ -89,7 +89,7 @@ export class Gateway {
         config.id,
         this.meta,
         new Membership(config.etcd, config.etcdPrefix),
-        new Singleton(config.etcd, config.etcdPrefix, 'repair', config.id),
+        new JobLock(config.etcd, config.etcdPrefix, 'repair', config.id),
         { replicas: config.replicas, lostAfterMs: config.repairLostAfterMs, passIntervalMs: config.repairIntervalMs, bytesPerSecond: config.repairBytesPerSecond, statusKey: `${config.etcdPrefix}repair/status`, rebalance: true, gcGraceMs: config.gcGraceMs },
         logger.child({ component: 'repair' }),
       );

@@ -13,11 +13,11 @@ import { loadProtos } from '../lib/rpc/proto';
 import { RpcServer } from '../lib/rpc/server';
 import { SidePort } from '../lib/http/side-port';
 import { Metrics } from '../lib/metrics';
-import { MetaCoordinator, type LeaderInfo } from '../coordination/leader-election';
+import { MetaElection, type LeaderInfo } from '../coordination/meta-election';
 import { nodeKey, type NodeRecord } from '../coordination/keys';
 import { Registration } from '../coordination/registration';
 import type { MetaConfig } from './config';
-import { Reads } from './reads';
+import { StateReader } from './state-reader';
 import { Follower } from './replication/follower';
 import type { ReplicaLink } from './replication/messages';
 import { Replicator } from './replication/replicator';
@@ -45,9 +45,9 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 export class MetaNode {
   readonly store: MetaStore;
-  readonly reads: Reads;
+  readonly reads: StateReader;
   private readonly server: RpcServer;
-  private readonly coordinator: MetaCoordinator;
+  private readonly coordinator: MetaElection;
   private readonly follower: Follower;
   private registration: Registration | undefined;
   private term: MasterTerm | undefined;
@@ -78,9 +78,9 @@ export class MetaNode {
         while (existsSync(file)) await new Promise((r) => setTimeout(r, 20));
       };
     }
-    this.reads = new Reads(this.store, config.readWaitMs, () => this.term !== undefined, () => this.follower.synced);
+    this.reads = new StateReader(this.store, config.readWaitMs, () => this.term !== undefined, () => this.follower.synced);
     this.store.onApplied = (pos) => this.reads.applied(pos);
-    this.coordinator = new MetaCoordinator({
+    this.coordinator = new MetaElection({
       endpoints: config.etcd,
       prefix: config.etcdPrefix,
       ttlSeconds: config.leaseTtlSeconds,

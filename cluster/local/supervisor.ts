@@ -17,7 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../lib/logger';
-import { MetaCoordinator } from '../../coordination/leader-election';
+import { MetaElection } from '../../coordination/meta-election';
 import { Membership } from '../../coordination/membership';
 import { ensureLocalTls } from './tls';
 import { addGateway, backendServers, drainGateway, haproxyConfig, inService, readyGateway, removeGateway, slotOf } from './haproxy';
@@ -45,7 +45,7 @@ export class Supervisor {
   private ready = false;
   private timer: NodeJS.Timeout | undefined;
   private membership: Membership | undefined;
-  private coordinator: MetaCoordinator | undefined;
+  private coordinator: MetaElection | undefined;
   private readonly etcdUrl: string;
   private readonly socket: string;
   private syncing = false;
@@ -94,7 +94,7 @@ export class Supervisor {
       '--initial-cluster', `etcd=http://${c.host}:${c.etcdPeerPort}`, '--log-level', 'warn',
     ], this.etcdUrl, 'probe');
     this.membership = new Membership([this.etcdUrl]);
-    this.coordinator = new MetaCoordinator({ endpoints: [this.etcdUrl], prefix: '/blockstore/', ttlSeconds: c.leaseTtl, logger: this.logger });
+    this.coordinator = new MetaElection({ endpoints: [this.etcdUrl], prefix: '/blockstore/', ttlSeconds: c.leaseTtl, logger: this.logger });
     const metaIds = this.existingIds('meta', c.counts.meta);
     await Promise.all(metaIds.map((id) => this.startRole('meta', id)));
     await Promise.all(this.existingIds('blockd', c.counts.blockd).map((id) => this.startRole('blockd', id)));

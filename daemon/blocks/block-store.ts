@@ -1,5 +1,5 @@
 /**
- * The block daemon's domain logic over a ChunkStore: hash verification on
+ * The block daemon's domain logic over a BlockTable: hash verification on
  * write and read, the capacity budget, corrupt-copy tracking, byte ranges.
  * No gRPC here (daemon/rpc adapts it); errors are BlockstoreErrors.
  */
@@ -7,7 +7,7 @@ import { BlockstoreError } from '../../lib/errors';
 import { decode, type Encoding } from '../../lib/compression';
 import { assertBlockHash, sha256Hex } from '../../lib/hash';
 import { MAX_BLOCK_BYTES } from '../../lib/limits';
-import type { ChunkEntry, ChunkStore } from '../store/chunk-store';
+import type { StoredBlock, BlockTable } from '../store/block-table';
 
 
 /**
@@ -82,7 +82,7 @@ export class BlockStore {
   }
 
   constructor(
-    private readonly chunks: ChunkStore,
+    private readonly table: BlockTable,
     private readonly options: BlockStoreOptions,
   ) {}
 
@@ -111,33 +111,33 @@ export class BlockStore {
 
   private async store(hash: string, originalSize: number, data: Buffer): Promise<PutResult> {
     // A known-corrupt copy is replaced; otherwise an existing block is kept
-    // and reported (the chunk store checks existence inside its batch).
+    // and reported (the block table checks existence inside its batch).
     const overwrite = this.corrupt.has(hash);
     let growth = data.length;
     if (this.wouldExceed(growth)) {
       // Slow path, only near capacity: a duplicate must not be refused.
       // A present block is still touched: garbage collection spares what was
       // put after its cutoff, and this put may precede a commit of it.
-      if (!overwrite && (await this.chunks.touch(hash))) return { alreadyPresent: true, size: originalSize };
-      const [size] = await this.chunks.sizes([hash]);
+      if (!overwrite && (await this.table.touch(hash))) return { alreadyPresent: true, size: originalSize };
+      const [size] = await this.table.sizes([hash]);
       growth = data.length - (size ?? 0);
       if (this.wouldExceed(growth)) {
-        const { bytes } = this.chunks.totals();
+        const { bytes } = this.table.totals();
         throw new BlockstoreError(
           'CAPACITY_EXCEEDED',
-          `capacity ${this.options.capacityBytes} bytes would be exceeded (${bytes} used, ${this.chunks.pendingBytes()} pending, block ${data.length}); nothing stored`,
+          `capacity ${this.options.capacityBytes} bytes would be exceeded (${bytes} used, ${this.table.pendingBytes()} pending, block ${data.length}); nothing stored`,
         );
       }
     }
-    // No await between the capacity check and put(): the chunk store counts
+    // No await between the capacity check and put(): the block table counts
     // the bytes as pending synchronously, so parallel puts cannot overshoot.
-    const r = await this.chunks.put(hash, data, { overwrite });
+    const r = await this.table.put(hash, data, { overwrite });
     if (r.written && this.corrupt.delete(hash)) this.corruptReplaced++;
     return { alreadyPresent: !r.written, size: originalSize };
   }
 
   private wouldExceed(growth: number): boolean {
-    return this.chunks.totals().bytes + this.chunks.pendingBytes() + growth > this.options.capacityBytes;
+    return this.table.totals().bytes + this.table.pendingBytes() + growth > this.options.capacityBytes;
   }
 
   /**
@@ -149,7 +149,7 @@ export class BlockStore {
   async get(hash: string, offset = 0, length = 0): Promise<{ data: Buffer; blockSize: number }> {
     assertBlockHash(hash);
     if (this.corrupt.has(hash)) throw corruptError(hash);
-    const stored = await this.chunks.get(hash);
+    const stored = await this.table.get(hash);
     if (!stored) throw new BlockstoreError('BLOCK_NOT_FOUND', `block ${hash} is not stored here`);
     const data = decodeStored(stored);
     if (!data || sha256Hex(data) !== hash) {
@@ -172,7 +172,7 @@ export class BlockStore {
       throw new BlockstoreError('INVALID_ARGUMENT', `hashes: at most ${MAX_BATCH_HASHES} a call, got ${hashes.length}`);
     }
     hashes.forEach((h, i) => assertBlockHash(h, `hashes[${i}]`));
-    const sizes = await this.chunks.sizes(hashes);
+    const sizes = await this.table.sizes(hashes);
     const present: string[] = [];
     const missing: string[] = [];
     hashes.forEach((h, i) => (sizes[i] !== undefined && !this.corrupt.has(h) ? present : missing).push(h));
@@ -182,7 +182,7 @@ export class BlockStore {
   /** Size of a good stored copy; undefined when absent or known corrupt. */
   async sizeOf(hash: string): Promise<number | undefined> {
     if (this.corrupt.has(hash)) return undefined;
-    const [size] = await this.chunks.sizes([hash]);
+    const [size] = await this.table.sizes([hash]);
     return size;
   }
 
@@ -201,10 +201,10 @@ export class BlockStore {
       [...new Set(hashes)].map((hash) =>
         this.serial(hash, async () => {
           if (untouchedSinceMs > 0) {
-            const [t] = await this.chunks.touched([hash]);
+            const [t] = await this.table.touched([hash]);
             if (t === undefined || t >= untouchedSinceMs) return [];
           }
-          return this.chunks.delete([hash]);
+          return this.table.delete([hash]);
         }),
       ),
     );
@@ -217,10 +217,10 @@ export class BlockStore {
    * A page of stored blocks in hash order.
    * @throws BlockstoreError INVALID_ARGUMENT for a malformed cursor or limit.
    */
-  async list(after: string, limit: number): Promise<Array<ChunkEntry & { corrupt: boolean }>> {
+  async list(after: string, limit: number): Promise<Array<StoredBlock & { corrupt: boolean }>> {
     if (after !== '') assertBlockHash(after, 'after');
     if (limit < 0 || limit > MAX_LIST_LIMIT) throw new BlockstoreError('INVALID_ARGUMENT', `limit: 0 to ${MAX_LIST_LIMIT}, got ${limit}`);
-    const entries = await this.chunks.list(after, limit === 0 ? 1000 : limit);
+    const entries = await this.table.list(after, limit === 0 ? 1000 : limit);
     return entries.map((e) => ({ ...e, corrupt: this.corrupt.has(e.hash) }));
   }
 
@@ -229,7 +229,7 @@ export class BlockStore {
    * records the copy when it is corrupt; true when good or gone.
    */
   async verify(hash: string): Promise<{ ok: boolean; size: number }> {
-    const stored = await this.chunks.get(hash);
+    const stored = await this.table.get(hash);
     if (!stored) return { ok: true, size: 0 };
     const data = decodeStored(stored);
     if (data && sha256Hex(data) === hash) return { ok: true, size: stored.length };
@@ -244,7 +244,7 @@ export class BlockStore {
   }
 
   stats(): BlockStats {
-    const { blocks, bytes } = this.chunks.totals();
+    const { blocks, bytes } = this.table.totals();
     return {
       blocks,
       bytes,

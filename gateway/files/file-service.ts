@@ -3,7 +3,7 @@
  * metadata cluster (MetaRouter) and the block daemons (BlockIo). No gRPC
  * here: gateway/rpc adapts it.
  *
- * PutFile: bytes → content-defined chunks → per chunk: known in the
+ * PutFile: bytes → content-defined chunking into blocks → per block: known in the
  * namespace? reuse : store on W of R daemons → one metadata commit naming
  * every block and the new locations. The commit is the only thing that makes
  * the version visible, and it happens only after every block is durable on
@@ -129,20 +129,20 @@ export class FileService {
     const inFlight = new Set<Promise<void>>();
     let failure: unknown;
 
-    const storeChunk = async (chunk: Buffer, hash: string) => {
+    const storeBlock = async (block: Buffer, hash: string) => {
       const found = await this.meta.read((c) => c.findBlocks(ns, [hash]));
       if (found.known.length) return;
-      const nodes = await this.blocks.write(hash, chunk, signal);
+      const nodes = await this.blocks.write(hash, block, signal);
       locations.set(hash, nodes);
-      bytesStored += chunk.length;
+      bytesStored += block.length;
     };
-    const take = async (chunks: Buffer[]) => {
-      for (const chunk of chunks) {
-        const hash = sha256Hex(chunk);
-        blocks.push({ hash, size: chunk.length });
+    const take = async (cut: Buffer[]) => {
+      for (const block of cut) {
+        const hash = sha256Hex(block);
+        blocks.push({ hash, size: block.length });
         if (seen.has(hash)) continue;
         seen.add(hash);
-        const p = storeChunk(chunk, hash).catch((err: unknown) => {
+        const p = storeBlock(block, hash).catch((err: unknown) => {
           failure ??= err;
         });
         inFlight.add(p);

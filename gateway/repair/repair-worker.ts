@@ -19,7 +19,7 @@ import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import type { NodeRecord } from '../../coordination/keys';
 import type { Membership } from '../../coordination/membership';
-import type { Singleton } from '../../coordination/singleton';
+import type { JobLock } from '../../coordination/job-lock';
 
 export interface RepairOptions {
   replicas: number;
@@ -71,7 +71,7 @@ export class RepairWorker {
     private readonly id: string,
     private readonly meta: MetaRouter,
     private readonly membership: Membership,
-    private readonly singleton: Singleton,
+    private readonly lock: JobLock,
     private readonly options: RepairOptions,
     private readonly logger: Logger,
   ) {}
@@ -84,7 +84,7 @@ export class RepairWorker {
     if (this.running || this.closed) return;
     this.running = true;
     try {
-      if (!(await this.singleton.holds())) return;
+      if (!(await this.lock.holds())) return;
       await this.pass();
     } catch (err) {
       this.logger.warn('repair pass failed', { err: err as Error });
@@ -172,7 +172,7 @@ export class RepairWorker {
     status.moved = this.moved;
     status.lastPass = new Date().toISOString();
     this.last = status;
-    await this.singleton.put(this.options.statusKey, JSON.stringify(status)).catch(() => {});
+    await this.lock.put(this.options.statusKey, JSON.stringify(status)).catch(() => {});
     return status;
   }
 
@@ -271,6 +271,6 @@ export class RepairWorker {
     this.closed = true;
     clearInterval(this.timer);
     this.clients.close();
-    await this.singleton.close();
+    await this.lock.close();
   }
 }

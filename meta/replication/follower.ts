@@ -5,7 +5,7 @@
  * tail, install a snapshot when the master sends one.
  */
 import type { Logger } from '../../lib/logger';
-import type { LeaderInfo } from '../../coordination/leader-election';
+import type { LeaderInfo } from '../../coordination/meta-election';
 import type { MetaStore } from '../store/meta-store';
 import type { DialMaster, MasterLink, ToReplica } from './messages';
 
@@ -156,8 +156,8 @@ export class Follower {
               this.snapshotting = true;
               await this.store.beginSnapshot();
             }
-            if (!this.snapshotting) throw new Error('snapshot chunk without a first chunk');
-            await this.store.writeSnapshotChunk(msg.pairs);
+            if (!this.snapshotting) throw new Error('snapshot part without a first part');
+            await this.store.writeSnapshotPart(msg.pairs);
             if (msg.last) {
               await this.store.finishSnapshot(msg.applied);
               this.snapshotting = false;

@@ -25,7 +25,7 @@
  * stop): see the election rule in ../role/eligibility.ts.
  */
 import type { Logger } from '../../lib/logger';
-import type { SyncSetRecord } from '../../coordination/leader-election';
+import type { SyncSetRecord } from '../../coordination/meta-election';
 import type { MetaStore } from '../store/meta-store';
 import type { ReplicaLink, ToMaster } from './messages';
 

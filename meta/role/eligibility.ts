@@ -13,7 +13,7 @@
  * or lagging node that an older record still names.
  * With no record at all the cluster is new: anyone may lead.
  */
-import type { SyncSetRecord } from '../../coordination/leader-election';
+import type { SyncSetRecord } from '../../coordination/meta-election';
 import type { Position } from '../store/meta-store';
 
 export interface Candidate {

@@ -18,7 +18,7 @@
  * like any write; re-validated against the state at commit).
  */
 import type { Logger } from '../../lib/logger';
-import { K, pathFromFileKey, type BlockRec, type ChangeRec, type FileRec, type IdemRec, type VersionRec } from '../state/records';
+import { TableKeys, pathFromFileKey, type BlockRec, type ChangeRec, type FileRec, type IdemRec, type VersionRec } from '../state/records';
 import type { WriteRequest } from '../state/requests';
 import type { MetaStore } from '../store/meta-store';
 
@@ -114,9 +114,9 @@ export class Pruner {
       if (this.stopped || !this.isMaster()) return;
       const ns = key.slice(start.length);
       // The oldest event first: most namespaces have nothing old to trim.
-      const oldest = await this.store.scan(K.change(ns, 0), `${K.changePrefix(ns)}\xff`, 1);
+      const oldest = await this.store.scan(TableKeys.change(ns, 0), `${TableKeys.changePrefix(ns)}\xff`, 1);
       if (!oldest.length || Date.parse((JSON.parse(oldest[0]![1]) as ChangeRec).time) >= cutoff) continue;
-      const events = (await this.store.scan(K.change(ns, 0), `${K.changePrefix(ns)}\xff`, 1000)).map(([, v]) => JSON.parse(v) as ChangeRec);
+      const events = (await this.store.scan(TableKeys.change(ns, 0), `${TableKeys.changePrefix(ns)}\xff`, 1000)).map(([, v]) => JSON.parse(v) as ChangeRec);
       const old: number[] = [];
       for (const e of events) {
         if (Date.parse(e.time) >= cutoff) break;
@@ -145,9 +145,9 @@ export class Pruner {
     for (const [ns, keys] of byNs) {
       for (let i = 0; i < keys.length; i += MAX_ITEMS_PER_WRITE) {
         if (this.stopped || !this.isMaster()) return;
-        const chunk = keys.slice(i, i + MAX_ITEMS_PER_WRITE);
-        await this.write({ kind: 'trimHistory', ns, changesBefore: 0, changeCursors: [], idemKeys: chunk });
-        this.idempotencyKeysForgotten += chunk.length;
+        const batch = keys.slice(i, i + MAX_ITEMS_PER_WRITE);
+        await this.write({ kind: 'trimHistory', ns, changesBefore: 0, changeCursors: [], idemKeys: batch });
+        this.idempotencyKeysForgotten += batch.length;
       }
     }
   }
@@ -161,7 +161,7 @@ export class Pruner {
       if (head.version === 1 && !head.deleted) continue; // one live version: nothing to prune
       const ns = key.slice(start.length, key.indexOf('\u0000'));
       const path = pathFromFileKey(key);
-      const prefix = K.versionPrefix(ns, path);
+      const prefix = TableKeys.versionPrefix(ns, path);
       const versions = (await this.store.scan(prefix, `${prefix}\xff`, 1_000_000)).map(([, v]) => JSON.parse(v) as VersionRec);
       const doomed: number[] = [];
       for (let i = 0; i + 1 < versions.length; i++) {
@@ -172,10 +172,10 @@ export class Pruner {
       const dropHead = last && head.deleted && last.version === head.version && Date.parse(last.time) < cutoff ? head.version : undefined;
       if (dropHead !== undefined) doomed.push(dropHead);
       for (let i = 0; i < doomed.length; i += MAX_ITEMS_PER_WRITE) {
-        const chunk = doomed.slice(i, i + MAX_ITEMS_PER_WRITE);
+        const batch = doomed.slice(i, i + MAX_ITEMS_PER_WRITE);
         const final = i + MAX_ITEMS_PER_WRITE >= doomed.length;
-        await this.write({ kind: 'pruneVersions', ns, path, versions: chunk, dropHead: final ? dropHead : undefined });
-        this.versionsPruned += chunk.length;
+        await this.write({ kind: 'pruneVersions', ns, path, versions: batch, dropHead: final ? dropHead : undefined });
+        this.versionsPruned += batch.length;
       }
       if (dropHead !== undefined) this.filesDropped++;
       if (doomed.length) this.logger.info('versions pruned', { ns, path, versions: doomed.length, fileDropped: dropHead !== undefined });
@@ -183,7 +183,7 @@ export class Pruner {
   }
 
   private async forgetBlocks(cutoff: number): Promise<void> {
-    const start = K.block('');
+    const start = TableKeys.block('');
     const page = await this.nextPage(start, this.options.blocksPerPass ?? 5000);
     const hashes: string[] = [];
     for (const [key, value] of page) {
@@ -192,9 +192,9 @@ export class Pruner {
     }
     for (let i = 0; i < hashes.length; i += MAX_ITEMS_PER_WRITE) {
       if (this.stopped || !this.isMaster()) return;
-      const chunk = hashes.slice(i, i + MAX_ITEMS_PER_WRITE);
-      await this.write({ kind: 'forgetBlocks', hashes: chunk });
-      this.blocksForgotten += chunk.length;
+      const batch = hashes.slice(i, i + MAX_ITEMS_PER_WRITE);
+      await this.write({ kind: 'forgetBlocks', hashes: batch });
+      this.blocksForgotten += batch.length;
     }
     if (hashes.length) this.logger.info('unreferenced blocks forgotten from the index', { count: hashes.length });
   }

@@ -12,7 +12,7 @@ import { BlockstoreError } from '../../lib/errors';
 import { normalizePrefix } from '../../lib/paths';
 import type { RpcServer } from '../../lib/rpc/server';
 import type { NodeStatus } from '../../proto/gen/ts/blockstore/internal/v1/NodeStatus';
-import type { Reads } from '../reads';
+import type { StateReader } from '../state-reader';
 import type { VersionRec } from '../state/records';
 import type { WriteRequest } from '../state/requests';
 import type { MetaStore } from '../store/meta-store';
@@ -20,7 +20,7 @@ import type { WriteResult } from '../role/master-term';
 
 /** What the adapter needs of a metadata node (MetaNode provides it). */
 export interface MetadataNode {
-  readonly reads: Reads;
+  readonly reads: StateReader;
   readonly store: Pick<MetaStore, 'reading'>;
   /** @throws BlockstoreError NOT_MASTER on a replica; validation errors. */
   write(req: WriteRequest): Promise<WriteResult>;

@@ -5,7 +5,7 @@
  */
 import type { Overlay } from './kv-view';
 import type { Op } from './ops';
-import { K, type BlockRec, type ChangeRec, type FileRec, type IdemRec, type NsBlockRec, type NsCounterRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './records';
+import { TableKeys, type BlockRec, type ChangeRec, type FileRec, type IdemRec, type NsBlockRec, type NsCounterRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './records';
 
 export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void> {
   switch (op.type) {
@@ -13,44 +13,44 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
       return;
     case 'createUser': {
       const user: UserRec = { id: op.userId, name: op.name, quotaBytes: op.quotaBytes, usedBytes: 0, createdAt: op.time };
-      view.putJson(K.user(op.userId), user);
+      view.putJson(TableKeys.user(op.userId), user);
       return;
     }
     case 'issueToken': {
       const tok: TokenRec = { tokenId: op.tokenId, tokenHash: op.tokenHash, userId: op.userId, scope: op.scope, createdAt: op.time };
       if (op.expiresAtMs) tok.expiresAtMs = op.expiresAtMs;
-      view.putJson(K.token(op.tokenHash), tok);
-      view.putJson(K.tokenId(op.tokenId), op.tokenHash);
+      view.putJson(TableKeys.token(op.tokenHash), tok);
+      view.putJson(TableKeys.tokenId(op.tokenId), op.tokenHash);
       return;
     }
     case 'revokeToken': {
-      const hash = await view.getJson<string>(K.tokenId(op.tokenId));
-      if (hash) view.del(K.token(hash));
-      view.del(K.tokenId(op.tokenId));
+      const hash = await view.getJson<string>(TableKeys.tokenId(op.tokenId));
+      if (hash) view.del(TableKeys.token(hash));
+      view.del(TableKeys.tokenId(op.tokenId));
       return;
     }
     case 'commit': {
       for (const loc of op.locations) await addLocations(view, loc.hash, loc.nodes, sizeOf(op.blocks, loc.hash));
       const distinct = new Map(op.blocks.map((b) => [b.hash, b.size]));
       for (const [hash, size] of distinct) {
-        const wasStaged = (await view.getJson<StagedRec>(K.staged(op.ns, hash))) !== undefined;
-        view.del(K.staged(op.ns, hash));
-        const g = (await view.getJson<BlockRec>(K.block(hash))) ?? { size, refs: 0, locations: [] };
+        const wasStaged = (await view.getJson<StagedRec>(TableKeys.staged(op.ns, hash))) !== undefined;
+        view.del(TableKeys.staged(op.ns, hash));
+        const g = (await view.getJson<BlockRec>(TableKeys.block(hash))) ?? { size, refs: 0, locations: [] };
         g.refs++;
         delete g.freedAt;
         if (wasStaged && g.staged) g.staged--;
         if (!g.staged) delete g.staged;
-        view.putJson(K.block(hash), g);
-        const n = (await view.getJson<NsBlockRec>(K.nsBlock(op.ns, hash))) ?? { size, refs: 0 };
+        view.putJson(TableKeys.block(hash), g);
+        const n = (await view.getJson<NsBlockRec>(TableKeys.nsBlock(op.ns, hash))) ?? { size, refs: 0 };
         n.refs++;
-        view.putJson(K.nsBlock(op.ns, hash), n);
+        view.putJson(TableKeys.nsBlock(op.ns, hash), n);
       }
       await setHead(view, op.ns, op.path, {
         path: op.path, version: op.version, size: op.size, contentHash: op.contentHash, author: op.author,
         time: op.time, deleted: false, blocks: op.blocks, movedFrom: '', seq,
       });
       await change(view, op.ns, { kind: 'put', path: op.path, version: op.version, size: op.size, fromPath: '', time: op.time });
-      if (op.idempotencyKey) view.putJson(K.idem(op.ns, op.idempotencyKey), { kind: 'commit', path: op.path, version: op.version, seq, time: op.time } satisfies IdemRec);
+      if (op.idempotencyKey) view.putJson(TableKeys.idem(op.ns, op.idempotencyKey), { kind: 'commit', path: op.path, version: op.version, seq, time: op.time } satisfies IdemRec);
       return;
     }
     case 'delete': {
@@ -59,21 +59,21 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
         deleted: true, blocks: [], movedFrom: '', seq,
       });
       await change(view, op.ns, { kind: 'delete', path: op.path, version: op.version, size: 0, fromPath: '', time: op.time });
-      if (op.idempotencyKey) view.putJson(K.idem(op.ns, op.idempotencyKey), { kind: 'delete', path: op.path, version: op.version, seq, time: op.time } satisfies IdemRec);
+      if (op.idempotencyKey) view.putJson(TableKeys.idem(op.ns, op.idempotencyKey), { kind: 'delete', path: op.path, version: op.version, seq, time: op.time } satisfies IdemRec);
       return;
     }
     case 'move': {
-      const head = await view.getJson<FileRec>(K.file(op.ns, op.from));
-      const src = head ? await view.getJson<VersionRec>(K.version(op.ns, op.from, head.version)) : undefined;
+      const head = await view.getJson<FileRec>(TableKeys.file(op.ns, op.from));
+      const src = head ? await view.getJson<VersionRec>(TableKeys.version(op.ns, op.from, head.version)) : undefined;
       if (!src) return; // validated by the master; unreachable in a consistent log
       // The moved content is a new version at the destination that shares the
       // source's blocks (one more reference each), and a delete marker at the source.
       for (const hash of new Set(src.blocks.map((b) => b.hash))) {
-        const g = await view.getJson<BlockRec>(K.block(hash));
-        if (g) view.putJson(K.block(hash), { ...g, refs: g.refs + 1 });
+        const g = await view.getJson<BlockRec>(TableKeys.block(hash));
+        if (g) view.putJson(TableKeys.block(hash), { ...g, refs: g.refs + 1 });
         // (A live version references it: it cannot be freed.)
-        const n = await view.getJson<NsBlockRec>(K.nsBlock(op.ns, hash));
-        if (n) view.putJson(K.nsBlock(op.ns, hash), { ...n, refs: n.refs + 1 });
+        const n = await view.getJson<NsBlockRec>(TableKeys.nsBlock(op.ns, hash));
+        if (n) view.putJson(TableKeys.nsBlock(op.ns, hash), { ...n, refs: n.refs + 1 });
       }
       await setHead(view, op.ns, op.to, { ...src, path: op.to, version: op.toVersion, author: op.author, time: op.time, movedFrom: op.from, seq });
       await setHead(view, op.ns, op.from, {
@@ -81,65 +81,65 @@ export async function applyOp(view: Overlay, op: Op, seq: number): Promise<void>
         deleted: true, blocks: [], movedFrom: '', seq,
       });
       await change(view, op.ns, { kind: 'move', path: op.to, version: op.toVersion, size: src.size, fromPath: op.from, time: op.time });
-      if (op.idempotencyKey) view.putJson(K.idem(op.ns, op.idempotencyKey), { kind: 'move', path: op.to, version: op.toVersion, seq, time: op.time } satisfies IdemRec);
+      if (op.idempotencyKey) view.putJson(TableKeys.idem(op.ns, op.idempotencyKey), { kind: 'move', path: op.to, version: op.toVersion, seq, time: op.time } satisfies IdemRec);
       return;
     }
     case 'addLocations': {
       for (const loc of op.locations) await addLocations(view, loc.hash, loc.nodes, undefined);
       for (const loc of op.remove ?? []) {
-        const g = await view.getJson<BlockRec>(K.block(loc.hash));
-        if (g) view.putJson(K.block(loc.hash), { ...g, locations: g.locations.filter((n) => !loc.nodes.includes(n)) });
+        const g = await view.getJson<BlockRec>(TableKeys.block(loc.hash));
+        if (g) view.putJson(TableKeys.block(loc.hash), { ...g, locations: g.locations.filter((n) => !loc.nodes.includes(n)) });
       }
       return;
     }
     case 'stageBlocks': {
       for (const b of op.blocks) {
-        const already = (await view.getJson<StagedRec>(K.staged(op.ns, b.hash))) !== undefined;
-        view.putJson(K.staged(op.ns, b.hash), { size: b.size, nodes: b.nodes, time: op.time } satisfies StagedRec);
+        const already = (await view.getJson<StagedRec>(TableKeys.staged(op.ns, b.hash))) !== undefined;
+        view.putJson(TableKeys.staged(op.ns, b.hash), { size: b.size, nodes: b.nodes, time: op.time } satisfies StagedRec);
         // In the global index (refs 0 until committed), so garbage collection
         // keeps it; counted, so it is never forgotten while staged anywhere.
         await addLocations(view, b.hash, b.nodes, b.size);
         if (!already) {
-          const g = (await view.getJson<BlockRec>(K.block(b.hash)))!;
-          view.putJson(K.block(b.hash), { ...g, staged: (g.staged ?? 0) + 1 });
+          const g = (await view.getJson<BlockRec>(TableKeys.block(b.hash)))!;
+          view.putJson(TableKeys.block(b.hash), { ...g, staged: (g.staged ?? 0) + 1 });
         }
       }
       return;
     }
     case 'pruneVersions': {
       for (const v of op.versions) {
-        const rec = await view.getJson<VersionRec>(K.version(op.ns, op.path, v));
+        const rec = await view.getJson<VersionRec>(TableKeys.version(op.ns, op.path, v));
         if (!rec) continue;
         for (const hash of new Set(rec.blocks.map((b) => b.hash))) {
-          const n = await view.getJson<NsBlockRec>(K.nsBlock(op.ns, hash));
-          if (n && n.refs > 1) view.putJson(K.nsBlock(op.ns, hash), { ...n, refs: n.refs - 1 });
-          else if (n) view.del(K.nsBlock(op.ns, hash));
-          const g = await view.getJson<BlockRec>(K.block(hash));
+          const n = await view.getJson<NsBlockRec>(TableKeys.nsBlock(op.ns, hash));
+          if (n && n.refs > 1) view.putJson(TableKeys.nsBlock(op.ns, hash), { ...n, refs: n.refs - 1 });
+          else if (n) view.del(TableKeys.nsBlock(op.ns, hash));
+          const g = await view.getJson<BlockRec>(TableKeys.block(hash));
           if (!g) continue;
           const refs = Math.max(0, g.refs - 1);
-          view.putJson(K.block(hash), refs === 0 ? { ...g, refs, freedAt: op.time } : { ...g, refs });
+          view.putJson(TableKeys.block(hash), refs === 0 ? { ...g, refs, freedAt: op.time } : { ...g, refs });
         }
-        view.del(K.version(op.ns, op.path, v));
+        view.del(TableKeys.version(op.ns, op.path, v));
       }
-      if (op.dropFile) view.del(K.file(op.ns, op.path));
+      if (op.dropFile) view.del(TableKeys.file(op.ns, op.path));
       return;
     }
     case 'trimHistory': {
-      for (const c of op.changeCursors) view.del(K.change(op.ns, c));
-      const counter = await view.getJson<NsCounterRec>(K.nsCounter(op.ns));
-      if (counter && op.changesBefore > (counter.first ?? 1)) view.putJson(K.nsCounter(op.ns), { ...counter, first: Math.min(op.changesBefore, counter.next) });
-      for (const key of op.idemKeys) view.del(K.idem(op.ns, key));
+      for (const c of op.changeCursors) view.del(TableKeys.change(op.ns, c));
+      const counter = await view.getJson<NsCounterRec>(TableKeys.nsCounter(op.ns));
+      if (counter && op.changesBefore > (counter.first ?? 1)) view.putJson(TableKeys.nsCounter(op.ns), { ...counter, first: Math.min(op.changesBefore, counter.next) });
+      for (const key of op.idemKeys) view.del(TableKeys.idem(op.ns, key));
       return;
     }
     case 'fenceCollection': {
-      const fence = await view.getJson<{ cutoffMs: number }>(K.gcFence);
-      if (!fence || op.cutoffMs > fence.cutoffMs) view.putJson(K.gcFence, { cutoffMs: op.cutoffMs });
+      const fence = await view.getJson<{ cutoffMs: number }>(TableKeys.gcFence);
+      if (!fence || op.cutoffMs > fence.cutoffMs) view.putJson(TableKeys.gcFence, { cutoffMs: op.cutoffMs });
       return;
     }
     case 'forgetBlocks': {
       for (const hash of op.hashes) {
-        const g = await view.getJson<BlockRec>(K.block(hash));
-        if (g && g.refs === 0 && !g.staged && g.freedAt) view.del(K.block(hash));
+        const g = await view.getJson<BlockRec>(TableKeys.block(hash));
+        if (g && g.refs === 0 && !g.staged && g.freedAt) view.del(TableKeys.block(hash));
       }
       return;
     }
@@ -151,28 +151,28 @@ function sizeOf(blocks: Array<{ hash: string; size: number }>, hash: string): nu
 }
 
 async function addLocations(view: Overlay, hash: string, nodes: string[], size: number | undefined): Promise<void> {
-  const g = await view.getJson<BlockRec>(K.block(hash));
+  const g = await view.getJson<BlockRec>(TableKeys.block(hash));
   if (!g && size === undefined) return; // locations of a block nothing references: ignored
   const rec = g ?? { size: size!, refs: 0, locations: [] };
   rec.locations = [...new Set([...rec.locations, ...nodes])].sort();
-  view.putJson(K.block(hash), rec);
+  view.putJson(TableKeys.block(hash), rec);
 }
 
 /** Writes a version, makes it the file's head, and keeps the owner's usage. */
 async function setHead(view: Overlay, ns: string, path: string, v: VersionRec): Promise<void> {
-  const prev = await view.getJson<FileRec>(K.file(ns, path));
+  const prev = await view.getJson<FileRec>(TableKeys.file(ns, path));
   const prevLive = prev && !prev.deleted ? prev.size : 0;
   const nowLive = v.deleted ? 0 : v.size;
-  view.putJson(K.version(ns, path, v.version), v);
-  view.putJson(K.file(ns, path), { path, version: v.version, size: v.size, deleted: v.deleted } satisfies FileRec);
+  view.putJson(TableKeys.version(ns, path, v.version), v);
+  view.putJson(TableKeys.file(ns, path), { path, version: v.version, size: v.size, deleted: v.deleted } satisfies FileRec);
   if (prevLive !== nowLive) {
-    const user = await view.getJson<UserRec>(K.user(ns));
-    if (user) view.putJson(K.user(ns), { ...user, usedBytes: Math.max(0, user.usedBytes - prevLive + nowLive) });
+    const user = await view.getJson<UserRec>(TableKeys.user(ns));
+    if (user) view.putJson(TableKeys.user(ns), { ...user, usedBytes: Math.max(0, user.usedBytes - prevLive + nowLive) });
   }
 }
 
 async function change(view: Overlay, ns: string, ev: Omit<ChangeRec, 'cursor'>): Promise<void> {
-  const counter = (await view.getJson<NsCounterRec>(K.nsCounter(ns))) ?? { next: 1 };
-  view.putJson(K.change(ns, counter.next), { cursor: counter.next, ...ev } satisfies ChangeRec);
-  view.putJson(K.nsCounter(ns), { ...counter, next: counter.next + 1 });
+  const counter = (await view.getJson<NsCounterRec>(TableKeys.nsCounter(ns))) ?? { next: 1 };
+  view.putJson(TableKeys.change(ns, counter.next), { cursor: counter.next, ...ev } satisfies ChangeRec);
+  view.putJson(TableKeys.nsCounter(ns), { ...counter, next: counter.next + 1 });
 }

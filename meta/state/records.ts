@@ -102,7 +102,7 @@ export interface ChangeRec {
 const SEP = '\u0000';
 const pad = (n: number, width: number) => n.toString().padStart(width, '0');
 
-export const K = {
+export const TableKeys = {
   user: (id: string) => `t:u:${id}`,
   token: (hash: string) => `t:tok:${hash}`,
   tokenId: (id: string) => `t:tid:${id}`,

@@ -9,7 +9,7 @@ import { MAX_BLOCK_BYTES, MAX_BLOCKS_PER_VERSION } from '../../lib/limits';
 import { normalizePath } from '../../lib/paths';
 import type { Overlay } from './kv-view';
 import type { Op } from './ops';
-import { K, type FileRec, type IdemRec, type NsBlockRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './records';
+import { TableKeys, type FileRec, type IdemRec, type NsBlockRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './records';
 
 const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -60,7 +60,7 @@ export type Prepared = { op: Op; outcome: WriteOutcome } | { op: undefined; outc
  */
 async function checkFence(view: Overlay, writtenMs: number | undefined, what: string): Promise<void> {
   if (!writtenMs) return;
-  const fence = await view.getJson<{ cutoffMs: number }>(K.gcFence);
+  const fence = await view.getJson<{ cutoffMs: number }>(TableKeys.gcFence);
   if (fence && writtenMs < fence.cutoffMs) {
     throw new BlockstoreError('UPLOAD_EXPIRED', `${what} blocks written at ${new Date(writtenMs).toISOString()}, before garbage collection's cutoff (${new Date(fence.cutoffMs).toISOString()}); nothing was recorded: upload them again`);
   }
@@ -80,7 +80,7 @@ function checkIdempotencyKey(key: string): void {
 
 async function requireUser(view: Overlay, ns: string): Promise<UserRec> {
   checkId(ns, 'namespace');
-  const user = await view.getJson<UserRec>(K.user(ns));
+  const user = await view.getJson<UserRec>(TableKeys.user(ns));
   if (!user) throw new BlockstoreError('NOT_FOUND', `namespace ${ns} does not exist`);
   return user;
 }
@@ -97,10 +97,10 @@ function checkExpected(expected: number | undefined, head: FileRec | undefined, 
 
 async function replayOf(view: Overlay, ns: string, key: string, kind: IdemRec['kind']): Promise<WriteOutcome | undefined> {
   if (!key) return undefined;
-  const idem = await view.getJson<IdemRec>(K.idem(ns, key));
+  const idem = await view.getJson<IdemRec>(TableKeys.idem(ns, key));
   if (!idem) return undefined;
   if (idem.kind !== kind) invalid(`idempotency_key ${JSON.stringify(key)} was already used for a ${idem.kind}`);
-  const version = await view.getJson<VersionRec>(K.version(ns, idem.path, idem.version));
+  const version = await view.getJson<VersionRec>(TableKeys.version(ns, idem.path, idem.version));
   return { version, replayed: true, replaySeq: idem.seq };
 }
 
@@ -118,7 +118,7 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
       checkId(req.userId, 'user_id');
       if (req.name.length > 256) invalid('name: at most 256 characters');
       if (!Number.isSafeInteger(req.quotaBytes) || req.quotaBytes < 0) invalid('quota_bytes: a non-negative integer');
-      if (await view.get(K.user(req.userId))) throw new BlockstoreError('ALREADY_EXISTS', `user ${req.userId} already exists`);
+      if (await view.get(TableKeys.user(req.userId))) throw new BlockstoreError('ALREADY_EXISTS', `user ${req.userId} already exists`);
       const op: Op = { type: 'createUser', userId: req.userId, name: req.name, quotaBytes: req.quotaBytes, time };
       return { op, outcome: { user: { id: req.userId, name: req.name, quotaBytes: req.quotaBytes, usedBytes: 0, createdAt: time } } };
     }
@@ -127,8 +127,8 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
       if (!isBlockHash(req.tokenHash)) invalid('token_hash: the SHA-256 hex of the token');
       checkId(req.tokenId, 'token_id');
       if (req.scope !== 'user' && req.scope !== 'admin') invalid(`scope: "user" or "admin", got ${JSON.stringify(req.scope)}`);
-      if (await view.get(K.tokenId(req.tokenId))) throw new BlockstoreError('ALREADY_EXISTS', `token ${req.tokenId} already exists`);
-      if (await view.getJson<TokenRec>(K.token(req.tokenHash))) throw new BlockstoreError('ALREADY_EXISTS', 'a token with this hash already exists');
+      if (await view.get(TableKeys.tokenId(req.tokenId))) throw new BlockstoreError('ALREADY_EXISTS', `token ${req.tokenId} already exists`);
+      if (await view.getJson<TokenRec>(TableKeys.token(req.tokenHash))) throw new BlockstoreError('ALREADY_EXISTS', 'a token with this hash already exists');
       const expiresAtMs = req.expiresAtMs ?? 0;
       if (!Number.isSafeInteger(expiresAtMs) || expiresAtMs < 0) invalid(`expires_at_ms: milliseconds since the epoch or 0, got ${expiresAtMs}`);
       const op: Op = { type: 'issueToken', tokenId: req.tokenId, tokenHash: req.tokenHash, userId: req.userId, scope: req.scope, time };
@@ -137,7 +137,7 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
     }
     case 'revokeToken': {
       checkId(req.tokenId, 'token_id');
-      if (!(await view.get(K.tokenId(req.tokenId)))) throw new BlockstoreError('NOT_FOUND', `token ${req.tokenId} does not exist`);
+      if (!(await view.get(TableKeys.tokenId(req.tokenId)))) throw new BlockstoreError('NOT_FOUND', `token ${req.tokenId} does not exist`);
       return { op: { type: 'revokeToken', tokenId: req.tokenId }, outcome: {} };
     }
     case 'commit': {
@@ -171,13 +171,13 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
       }
       for (const [hash, s] of sizes) {
         if (located.has(hash)) continue;
-        const known = await view.getJson<NsBlockRec>(K.nsBlock(req.ns, hash));
+        const known = await view.getJson<NsBlockRec>(TableKeys.nsBlock(req.ns, hash));
         if (known) {
           if (known.size !== s) invalid(`block ${hash} has size ${known.size}, not ${s}`);
           continue;
         }
         // Uploaded into this namespace by PutBlocks: its locations come from the stage.
-        const staged = await view.getJson<StagedRec>(K.staged(req.ns, hash));
+        const staged = await view.getJson<StagedRec>(TableKeys.staged(req.ns, hash));
         if (staged && staged.size === s) located.set(hash, staged.nodes);
         else if (staged) invalid(`block ${hash} was uploaded with size ${staged.size}, not ${s}`);
         else missing.push(hash);
@@ -189,7 +189,7 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
       }
       for (const loc of req.locations) if (!sizes.has(loc.hash)) invalid(`locations name block ${loc.hash}, which the version does not use`);
       if (req.locations.length) await checkFence(view, req.uploadStartedMs, 'this upload wrote its');
-      const head = await view.getJson<FileRec>(K.file(req.ns, path));
+      const head = await view.getJson<FileRec>(TableKeys.file(req.ns, path));
       checkExpected(req.expectedVersion, head, path);
       const liveBefore = head && !head.deleted ? head.size : 0;
       if (user.usedBytes - liveBefore + size > user.quotaBytes) {
@@ -211,7 +211,7 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
       checkIdempotencyKey(req.idempotencyKey);
       const replay = await replayOf(view, req.ns, req.idempotencyKey, 'delete');
       if (replay) return { op: undefined, outcome: replay };
-      const head = await view.getJson<FileRec>(K.file(req.ns, path));
+      const head = await view.getJson<FileRec>(TableKeys.file(req.ns, path));
       if (!head || head.deleted) throw new BlockstoreError('NOT_FOUND', `${path} does not exist`);
       checkExpected(req.expectedVersion, head, path);
       const version = head.version + 1;
@@ -226,11 +226,11 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
       const replay = await replayOf(view, req.ns, req.idempotencyKey, 'move');
       if (replay) return { op: undefined, outcome: replay };
       if (from === to) invalid('from_path and to_path are the same');
-      const src = await view.getJson<FileRec>(K.file(req.ns, from));
+      const src = await view.getJson<FileRec>(TableKeys.file(req.ns, from));
       if (!src || src.deleted) throw new BlockstoreError('NOT_FOUND', `${from} does not exist`);
-      const dst = await view.getJson<FileRec>(K.file(req.ns, to));
+      const dst = await view.getJson<FileRec>(TableKeys.file(req.ns, to));
       if (dst && !dst.deleted) throw new BlockstoreError('ALREADY_EXISTS', `${to} already exists`);
-      const srcVersion = await view.getJson<VersionRec>(K.version(req.ns, from, src.version));
+      const srcVersion = await view.getJson<VersionRec>(TableKeys.version(req.ns, from, src.version));
       const toVersion = (dst?.version ?? 0) + 1;
       const op: Op = { type: 'move', ns: req.ns, from, to, fromVersion: src.version + 1, toVersion, author: req.author, time, idempotencyKey: req.idempotencyKey };
       return { op, outcome: { version: { ...srcVersion!, path: to, version: toVersion, author: req.author, time, movedFrom: from, seq: 0 } } };
@@ -254,7 +254,7 @@ export async function prepare(view: Overlay, req: WriteRequest, time: string): P
     case 'pruneVersions': {
       // Re-checked against the state now (the pruner's scan may be stale):
       // the head stays unless it is still the delete marker named.
-      const head = await view.getJson<FileRec>(K.file(req.ns, req.path));
+      const head = await view.getJson<FileRec>(TableKeys.file(req.ns, req.path));
       if (!head) return { op: undefined, outcome: {} };
       const dropFile = req.dropHead !== undefined && head.deleted && head.version === req.dropHead;
       const versions = req.versions.filter((v) => v < head.version || (dropFile && v === head.version));

@@ -22,7 +22,7 @@ import { BlockstoreError } from '../../lib/errors';
 import { applyOp } from '../state/apply';
 import { Overlay, type KvReader } from '../state/kv-view';
 import type { LogEntry } from '../state/ops';
-import { K } from '../state/records';
+import { TableKeys } from '../state/records';
 
 const LOG = 'l:';
 const pad = (n: number) => n.toString().padStart(16, '0');
@@ -252,11 +252,11 @@ export class MetaStore implements KvReader {
    */
   async *snapshot(): AsyncGenerator<{ applied: Position } | { key: string; value: string }> {
     // The iterator pins a LevelDB snapshot at creation: m:applied and t:… agree.
-    const it = this.db.iterator({ gte: 'm:applied', lt: `${K.tablesPrefix}\xff` });
+    const it = this.db.iterator({ gte: 'm:applied', lt: `${TableKeys.tablesPrefix}\xff` });
     try {
       for await (const [key, value] of it) {
         if (key === 'm:applied') yield { applied: JSON.parse(value) as Position };
-        else if (key.startsWith(K.tablesPrefix)) yield { key, value };
+        else if (key.startsWith(TableKeys.tablesPrefix)) yield { key, value };
       }
     } finally {
       await it.close();
@@ -280,7 +280,7 @@ export class MetaStore implements KvReader {
   }
 
   /** Snapshot install, step 2 (repeated): table pairs. */
-  async writeSnapshotChunk(pairs: Array<{ key: string; value: string }>): Promise<void> {
+  async writeSnapshotPart(pairs: Array<{ key: string; value: string }>): Promise<void> {
     await this.beforeWrite?.();
     if (pairs.length) await this.db.batch(pairs.map((p) => ({ type: 'put' as const, key: p.key, value: p.value })));
   }
@@ -303,7 +303,7 @@ export class MetaStore implements KvReader {
 
   private async wipeState(): Promise<void> {
     await this.db.clear({ gte: LOG, lt: `${LOG}\xff` });
-    await this.db.clear({ gte: K.tablesPrefix, lt: `${K.tablesPrefix}\xff` });
+    await this.db.clear({ gte: TableKeys.tablesPrefix, lt: `${TableKeys.tablesPrefix}\xff` });
     await this.db.del('m:applied');
     this.applied = { seq: 0, epoch: 0 };
     this.last = { seq: 0, epoch: 0 };

@@ -9,7 +9,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { silentLogger } from '../../lib/logger';
-import { MetaCoordinator } from '../../coordination/leader-election';
+import { MetaElection } from '../../coordination/meta-election';
 import { startEtcd, type EtcdHandle } from '../harness/etcd';
 import { MetaCluster } from '../harness/meta-cluster';
 import { seededRandom, shuffle } from '../harness/random';
@@ -45,7 +45,7 @@ test('full stops in every order, one node the synchronous set names wiped: it ne
   const rnd = seededRandom(seed);
   const prefix = `/restart-${seed}/`;
   const cluster = await MetaCluster.start(etcd, { extraArgs: ['--etcd-prefix', prefix] });
-  const coordinator = new MetaCoordinator({ endpoints: [etcd.endpoint], prefix, ttlSeconds: 2, logger: silentLogger });
+  const coordinator = new MetaElection({ endpoints: [etcd.endpoint], prefix, ttlSeconds: 2, logger: silentLogger });
   const users: string[] = [];
   const ids = ['m1', 'm2', 'm3'];
   try {

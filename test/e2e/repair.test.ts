@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { Level } from 'level';
 import * as grpc from '@grpc/grpc-js';
-import { readJson } from '../../coordination/singleton';
+import { readJson } from '../../coordination/job-lock';
 import { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import { sha256Hex } from '../../lib/hash';

@@ -7,7 +7,7 @@ import type { EventEmitter } from 'node:events';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { silentLogger } from '../../lib/logger';
-import { MetaCoordinator, type LeaderInfo } from '../../coordination/leader-election';
+import { MetaElection, type LeaderInfo } from '../../coordination/meta-election';
 import { startEtcd, type EtcdHandle } from '../harness/etcd';
 import { waitFor } from '../harness/wait';
 
@@ -26,7 +26,7 @@ test.after(async () => {
 const options = (ttlSeconds: number) => ({ endpoints: [etcd.endpoint], prefix: `/t${++n}/`, ttlSeconds, logger: silentLogger });
 
 /** A coordinator whose confirming read (the second readLeader of a campaign) fails. */
-class FlakyConfirm extends MetaCoordinator {
+class FlakyConfirm extends MetaElection {
   reads = 0;
   override async readLeader(): Promise<LeaderInfo | undefined> {
     if (++this.reads === 2) throw new Error('etcd went away during the confirming read');
@@ -37,7 +37,7 @@ class FlakyConfirm extends MetaCoordinator {
 test('a campaign whose confirming read throws leaves no leader key behind (someone else can win)', async () => {
   const opts = options(2);
   const flaky = new FlakyConfirm(opts);
-  const observer = new MetaCoordinator(opts);
+  const observer = new MetaElection(opts);
   try {
     const outcome = await flaky.campaign('m1', '127.0.0.1:1').then((r) => (r ? 'won' : 'lost'), () => 'threw');
     assert.is.not(outcome, 'won');
@@ -55,8 +55,8 @@ test('a campaign whose confirming read throws leaves no leader key behind (someo
 
 test('a campaign past its deadline gives the key back', async () => {
   const opts = options(2);
-  const slow = new MetaCoordinator(opts);
-  const observer = new MetaCoordinator(opts);
+  const slow = new MetaElection(opts);
+  const observer = new MetaElection(opts);
   try {
     const outcome = await slow.campaign('m1', '127.0.0.1:1', { deadline: performance.now() - 1 }).then((r) => (r ? 'won' : 'lost'), () => 'threw');
     assert.is.not(outcome, 'won');
@@ -69,7 +69,7 @@ test('a campaign past its deadline gives the key back', async () => {
 });
 
 test('the fence clock credits a late keepalive reply to the send time of the request it answers', async () => {
-  const c = new MetaCoordinator(options(30));
+  const c = new MetaElection(options(30));
   try {
     const won = await c.campaign('m1', '127.0.0.1:1');
     assert.ok(won);

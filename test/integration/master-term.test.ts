@@ -9,7 +9,7 @@ import { BlockstoreError } from '../../lib/errors';
 import { silentLogger } from '../../lib/logger';
 import type { Replicator } from '../../meta/replication/replicator';
 import { MasterTerm, type WriteResult } from '../../meta/role/master-term';
-import { K, type FileRec } from '../../meta/state/records';
+import { TableKeys, type FileRec } from '../../meta/state/records';
 import type { WriteRequest } from '../../meta/state/requests';
 import { MetaStore } from '../../meta/store/meta-store';
 import { makeTempDir, removeDir } from '../harness/temp';
@@ -65,7 +65,7 @@ test('a retry in the same batch as its original fails when the batch fails (no O
     assert.is(r.ok, false, 'so neither is its retry');
     if (!r.ok) assert.is((r.err as BlockstoreError).code, 'NOT_MASTER');
     assert.is(store.applied.seq, 2, 'only the opening no-op applied');
-    assert.is(await store.get(K.file('alice', 'a.txt')), undefined);
+    assert.is(await store.get(TableKeys.file('alice', 'a.txt')), undefined);
   });
 });
 
@@ -77,7 +77,7 @@ test('a retry in the same batch as its original is acknowledged with it, at the 
     assert.is(r.position, o.position);
     assert.is(r.outcome.replayed, true);
     assert.is(r.outcome.version?.version, 1);
-    const head = await store.getJson<FileRec>(K.file('alice', 'a.txt'));
+    const head = await store.getJson<FileRec>(TableKeys.file('alice', 'a.txt'));
     assert.is(head?.version, 1, 'one version, not two');
     assert.ok(store.applied.seq >= o.position, 'acknowledged only once applied');
     t.stop('test over');
@@ -101,7 +101,7 @@ test('a new term validates writes only after its opening entry committed the pre
     t.start();
     const r = await retry;
     assert.is(r.outcome.replayed, true, 'a replay of the committed write');
-    const head = await store.getJson<FileRec>(K.file('alice', 'a.txt'));
+    const head = await store.getJson<FileRec>(TableKeys.file('alice', 'a.txt'));
     assert.is(head?.version, 1, 'one version, not two');
     t.stop('test over');
   });

@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ToMaster } from '../../meta/replication/messages';
-import { K } from '../../meta/state/records';
+import { TableKeys } from '../../meta/state/records';
 import { MetaStore } from '../../meta/store/meta-store';
 import { makeTempDir, removeDir } from '../harness/temp';
 import { follow, userEntry, withStore } from '../harness/replication-links';
@@ -23,13 +23,13 @@ test('entries are appended, acked after fsync, applied once committed; an older 
     m.deliver({ epoch: 5, kind: 'entries', entries: [user(1, 5), user(2, 5)], commitSeq: 1 });
     await waitFor('the ack', () => m.sent.some((s) => s.kind === 'ack' && s.seq === 2));
     await waitFor('entry 1 applied', () => store.applied.seq === 1);
-    assert.ok(await store.get(K.user('u1')));
-    assert.is(await store.get(K.user('u2')), undefined, 'not committed yet: not applied');
+    assert.ok(await store.get(TableKeys.user('u1')));
+    assert.is(await store.get(TableKeys.user('u2')), undefined, 'not committed yet: not applied');
     // A message from an older term (a deposed master that woke up): refused.
     m.deliver({ epoch: 4, kind: 'entries', entries: [user(3, 4, 'evil')], commitSeq: 3 });
     await waitFor('the stale stream closed', () => m.closed);
     assert.is(store.last.seq, 2);
-    assert.is(await store.get(K.user('evil')), undefined);
+    assert.is(await store.get(TableKeys.user('evil')), undefined);
     assert.is(store.promisedEpoch, 5);
     follower.stop();
   });
@@ -43,8 +43,8 @@ test('a divergent tail is truncated; applied entries cannot be', async () => {
     assert.equal(store.last, { seq: 1, epoch: 5 });
     await store.appendLog([user(2, 7, 'new2')]);
     await store.applyUpTo(2);
-    assert.ok(await store.get(K.user('new2')));
-    assert.is(await store.get(K.user('u2')), undefined);
+    assert.ok(await store.get(TableKeys.user('new2')));
+    assert.is(await store.get(TableKeys.user('u2')), undefined);
     let refused = false;
     await store.truncateAfter(0).catch(() => (refused = true));
     assert.ok(refused);
@@ -59,14 +59,14 @@ test('an interrupted snapshot leaves an empty node, not a partial one', async ()
     await store.appendLog([user(1, 5)]);
     await store.applyUpTo(1);
     await store.beginSnapshot();
-    await store.writeSnapshotChunk([{ key: K.user('half'), value: '{}' }]);
+    await store.writeSnapshotPart([{ key: TableKeys.user('half'), value: '{}' }]);
     await store.close(); // crash before the last chunk
     store = new MetaStore(dir);
     await store.open();
     assert.equal(store.applied, { seq: 0, epoch: 0 });
     assert.equal(store.last, { seq: 0, epoch: 0 });
-    assert.is(await store.get(K.user('half')), undefined);
-    assert.is(await store.get(K.user('u1')), undefined);
+    assert.is(await store.get(TableKeys.user('half')), undefined);
+    assert.is(await store.get(TableKeys.user('u1')), undefined);
     await store.close();
   } finally {
     removeDir(dir);
@@ -91,7 +91,7 @@ test('compaction drops applied entries only, from the front, and the log start s
     assert.equal((await store.readLog(1, 100)).map((e) => e.seq), [7, 8, 9, 10]);
     assert.is(await store.compactLog(100), 0);
     await store.applyUpTo(10);
-    assert.ok(await store.get(K.user('u10')), 'unapplied entries stayed and apply');
+    assert.ok(await store.get(TableKeys.user('u10')), 'unapplied entries stayed and apply');
     await store.close();
     store = new MetaStore(dir);
     await store.open();
@@ -127,10 +127,10 @@ test('a log tail appended after the hello (a deposed master finishing a batch) t
     await waitFor('the real entries applied', () => store.applied.seq === 5);
     assert.equal(store.last, { seq: 5, epoch: 7 });
     assert.equal((await store.readLog(4, 10)).map((e) => e.epoch), [7, 7]);
-    assert.ok(await store.get(K.user('real4')));
-    assert.ok(await store.get(K.user('real5')));
-    assert.is(await store.get(K.user('stale4')), undefined, 'the never-committed entries are not applied');
-    assert.is(await store.get(K.user('stale5')), undefined);
+    assert.ok(await store.get(TableKeys.user('real4')));
+    assert.ok(await store.get(TableKeys.user('real5')));
+    assert.is(await store.get(TableKeys.user('stale4')), undefined, 'the never-committed entries are not applied');
+    assert.is(await store.get(TableKeys.user('stale5')), undefined);
     follower.stop();
   });
 });

@@ -12,10 +12,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BlockstoreError } from '../../lib/errors';
 import { silentLogger } from '../../lib/logger';
-import type { SyncSetRecord } from '../../coordination/leader-election';
-import { Reads } from '../../meta/reads';
+import type { SyncSetRecord } from '../../coordination/meta-election';
+import { StateReader } from '../../meta/state-reader';
 import { Replicator } from '../../meta/replication/replicator';
-import { K } from '../../meta/state/records';
+import { TableKeys } from '../../meta/state/records';
 import { MetaStore } from '../../meta/store/meta-store';
 import { FakeReplica, follow, userEntry, withStore } from '../harness/replication-links';
 import { waitFor } from '../harness/wait';
@@ -78,7 +78,7 @@ test('a new master waits for its follower\'s append in flight: the old term neve
 test('reads never see a snapshot install half-done: a read under way finishes first, later ones are UNAVAILABLE', async () => {
   await withStore(async (store) => {
     const { m } = await followAt(store, 5);
-    const reads = new Reads(store, 2000, () => false, () => true);
+    const reads = new StateReader(store, 2000, () => false, () => true);
     m.deliver({ epoch: 5, kind: 'entries', entries: [user(1, 5), user(2, 5), user(3, 5)], commitSeq: 3 });
     await waitFor('entries applied', () => store.applied.seq === 3);
     const disk = stallBatches(store);
@@ -93,7 +93,7 @@ test('reads never see a snapshot install half-done: a read under way finishes fi
     });
     await waitFor('the early read to start', () => started);
     disk.engage();
-    m.deliver({ epoch: 5, kind: 'snapshot', first: true, last: false, applied: { seq: 3, epoch: 5 }, pairs: [{ key: K.user('u1'), value: JSON.stringify({ id: 'u1', name: 'u1', quotaBytes: 1, usedBytes: 0, createdAt: 't' }) }] });
+    m.deliver({ epoch: 5, kind: 'snapshot', first: true, last: false, applied: { seq: 3, epoch: 5 }, pairs: [{ key: TableKeys.user('u1'), value: JSON.stringify({ id: 'u1', name: 'u1', quotaBytes: 1, usedBytes: 0, createdAt: 't' }) }] });
     await waitFor('the install to begin', () => store.installing);
     letRead();
     assert.is((await early).id, 'u1', 'the read under way saw the whole state');
@@ -106,8 +106,8 @@ test('reads never see a snapshot install half-done: a read under way finishes fi
     assert.is(mid, 'UNAVAILABLE', 'refused, not NOT_FOUND');
     disk.release();
     m.deliver({ epoch: 5, kind: 'snapshot', first: false, last: true, applied: { seq: 3, epoch: 5 }, pairs: [
-      { key: K.user('u2'), value: JSON.stringify({ id: 'u2', name: 'u2', quotaBytes: 1, usedBytes: 0, createdAt: 't' }) },
-      { key: K.user('u3'), value: JSON.stringify({ id: 'u3', name: 'u3', quotaBytes: 1, usedBytes: 0, createdAt: 't' }) },
+      { key: TableKeys.user('u2'), value: JSON.stringify({ id: 'u2', name: 'u2', quotaBytes: 1, usedBytes: 0, createdAt: 't' }) },
+      { key: TableKeys.user('u3'), value: JSON.stringify({ id: 'u3', name: 'u3', quotaBytes: 1, usedBytes: 0, createdAt: 't' }) },
     ] });
     await waitFor('the install to finish', () => !store.installing && store.applied.seq === 3);
     assert.is((await reads.run(3, () => reads.user('u3'))).id, 'u3');
@@ -123,7 +123,7 @@ test('a replica refuses a snapshot older than what it has applied (committed ent
     m.deliver({ epoch: 5, kind: 'snapshot', first: true, last: true, applied: { seq: 0, epoch: 0 }, pairs: [] });
     await waitFor('the stream closed', () => m.closed);
     assert.is(store.applied.seq, 3);
-    assert.ok(await store.get(K.user('u1')), 'the committed state is still here');
+    assert.ok(await store.get(TableKeys.user('u1')), 'the committed state is still here');
   });
 });
 

@@ -3,14 +3,14 @@ import * as assert from 'uvu/assert';
 import { BlockStore } from '../../daemon/blocks/block-store';
 import { MAX_BLOCK_BYTES } from '../../lib/limits';
 import { Scrubber } from '../../daemon/blocks/scrubber';
-import { MemoryChunkStore } from '../../daemon/store/memory-chunk-store';
+import { MemoryBlockTable } from '../../daemon/store/memory-block-table';
 import { BlockstoreError, type ErrorCode } from '../../lib/errors';
 import { sha256Hex } from '../../lib/hash';
 import { silentLogger } from '../../lib/logger';
 import { waitFor } from '../harness/wait';
 
 function make(capacityBytes = 1 << 30) {
-  const chunks = new MemoryChunkStore();
+  const chunks = new MemoryBlockTable();
   return { chunks, store: new BlockStore(chunks, { capacityBytes }) };
 }
 

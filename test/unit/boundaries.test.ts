@@ -140,7 +140,7 @@ test('only the gateway (and the entry point) imports gateway code', () => {
 test('the rules see real imports (the checker itself works)', () => {
   assert.equal(layerOf('meta/meta-node.ts'), 'metadata node');
   assert.ok(importsOf('gateway/gateway.ts').some((s) => s.includes('coordination/')));
-  assert.ok(importsOf('daemon/store/level-chunk-store.ts').includes('level'));
+  assert.ok(importsOf('daemon/store/level-block-table.ts').includes('level'));
   assert.ok(importsOf('coordination/etcd.ts').includes('etcd3'));
 });
 

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { BlockstoreError, type ErrorCode } from '../../lib/errors';
 import { applyOp } from '../../meta/state/apply';
 import { MapReader, Overlay } from '../../meta/state/kv-view';
-import { K, type BlockRec, type FileRec, type IdemRec, type NsBlockRec, type NsCounterRec, type UserRec } from '../../meta/state/records';
+import { TableKeys, type BlockRec, type FileRec, type IdemRec, type NsBlockRec, type NsCounterRec, type UserRec } from '../../meta/state/records';
 import { prepare, type WriteRequest } from '../../meta/state/requests';
 
 const H = (c: string) => c.repeat(64);
@@ -54,11 +54,11 @@ test('commit: versions, block refs, usage, change feed', async () => {
   assert.is(v1.outcome.version!.version, 1);
   const v2 = await m.exec(commit({ blocks: [{ hash: H('a'), size: 100 }, { hash: H('b'), size: 50 }], locations: [{ hash: H('b'), nodes: ['b3'] }] }));
   assert.is(v2.outcome.version!.version, 2);
-  assert.equal(await m.get<FileRec>(K.file('alice', 'docs/a.txt')), { path: 'docs/a.txt', version: 2, size: 150, deleted: false });
-  assert.is((await m.get<UserRec>(K.user('alice')))!.usedBytes, 150);
-  assert.equal(await m.get<BlockRec>(K.block(H('a'))), { size: 100, refs: 2, locations: ['b1', 'b2'] });
-  assert.equal(await m.get<NsBlockRec>(K.nsBlock('alice', H('b'))), { size: 50, refs: 1 });
-  assert.ok(await m.get(K.change('alice', 2)));
+  assert.equal(await m.get<FileRec>(TableKeys.file('alice', 'docs/a.txt')), { path: 'docs/a.txt', version: 2, size: 150, deleted: false });
+  assert.is((await m.get<UserRec>(TableKeys.user('alice')))!.usedBytes, 150);
+  assert.equal(await m.get<BlockRec>(TableKeys.block(H('a'))), { size: 100, refs: 2, locations: ['b1', 'b2'] });
+  assert.equal(await m.get<NsBlockRec>(TableKeys.nsBlock('alice', H('b'))), { size: 50, refs: 1 });
+  assert.ok(await m.get(TableKeys.change('alice', 2)));
 });
 
 test('collection fence: blocks written before the announced cutoff are refused (commit and stage); later ones, and commits that wrote none, pass', async () => {
@@ -66,16 +66,16 @@ test('collection fence: blocks written before the announced cutoff are refused (
   await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 10_000 });
   await m.exec({ kind: 'fenceCollection', cutoffMs: 5000 });
   await fails(m.exec(commit({ uploadStartedMs: 4999 })), 'UPLOAD_EXPIRED');
-  assert.is(await m.get(K.file('alice', 'docs/a.txt')), undefined, 'nothing committed');
+  assert.is(await m.get(TableKeys.file('alice', 'docs/a.txt')), undefined, 'nothing committed');
   await fails(m.exec({ kind: 'stageBlocks', ns: 'alice', blocks: [{ hash: H('c'), size: 10, nodes: ['b1'] }], writtenSinceMs: 1000 }), 'UPLOAD_EXPIRED');
-  assert.is(await m.get(K.staged('alice', H('c'))), undefined, 'nothing staged');
+  assert.is(await m.get(TableKeys.staged('alice', H('c'))), undefined, 'nothing staged');
   assert.is((await m.exec(commit({ uploadStartedMs: 5000 }))).outcome.version!.version, 1);
   await m.exec({ kind: 'stageBlocks', ns: 'alice', blocks: [{ hash: H('c'), size: 10, nodes: ['b1'] }], writtenSinceMs: 6000 });
   // A version of blocks the namespace already holds wrote nothing: no fence applies.
   assert.is((await m.exec(commit({ locations: [], uploadStartedMs: 1 }))).outcome.version!.version, 2);
   // The fence only moves forward.
   await m.exec({ kind: 'fenceCollection', cutoffMs: 3000 });
-  assert.equal(await m.get(K.gcFence), { cutoffMs: 5000 });
+  assert.equal(await m.get(TableKeys.gcFence), { cutoffMs: 5000 });
   await fails(m.exec({ kind: 'fenceCollection', cutoffMs: 0 }), 'INVALID_ARGUMENT');
 });
 
@@ -102,7 +102,7 @@ test('quota: a version beyond it commits nothing', async () => {
   await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 120 });
   await m.exec(commit());
   await fails(m.exec(commit({ path: 'b.txt', blocks: [{ hash: H('c'), size: 30 }], locations: [{ hash: H('c'), nodes: ['b1'] }] })), 'QUOTA_EXCEEDED');
-  assert.is(await m.get(K.file('alice', 'b.txt')), undefined);
+  assert.is(await m.get(TableKeys.file('alice', 'b.txt')), undefined);
   // Replacing a file counts only the difference.
   await m.exec(commit({ blocks: [{ hash: H('c'), size: 110 }], locations: [{ hash: H('c'), nodes: ['b1'] }] }));
 });
@@ -125,11 +125,11 @@ test('delete and move keep history and usage', async () => {
   await m.exec(commit());
   const moved = await m.exec({ kind: 'move', ns: 'alice', from: 'docs/a.txt', to: 'docs/b.txt', author: 'a', idempotencyKey: '' });
   assert.is(moved.outcome.version!.movedFrom, 'docs/a.txt');
-  assert.is((await m.get<FileRec>(K.file('alice', 'docs/a.txt')))!.deleted, true);
-  assert.is((await m.get<UserRec>(K.user('alice')))!.usedBytes, 100);
-  assert.is((await m.get<BlockRec>(K.block(H('a'))))!.refs, 2);
+  assert.is((await m.get<FileRec>(TableKeys.file('alice', 'docs/a.txt')))!.deleted, true);
+  assert.is((await m.get<UserRec>(TableKeys.user('alice')))!.usedBytes, 100);
+  assert.is((await m.get<BlockRec>(TableKeys.block(H('a'))))!.refs, 2);
   await m.exec({ kind: 'delete', ns: 'alice', path: 'docs/b.txt', expectedVersion: 1, author: 'a', idempotencyKey: '' });
-  assert.is((await m.get<UserRec>(K.user('alice')))!.usedBytes, 0);
+  assert.is((await m.get<UserRec>(TableKeys.user('alice')))!.usedBytes, 0);
   await fails(m.exec({ kind: 'delete', ns: 'alice', path: 'docs/b.txt', expectedVersion: undefined, author: 'a', idempotencyKey: '' }), 'NOT_FOUND');
 });
 
@@ -145,7 +145,7 @@ test('bad input: paths, hashes, sizes, huge block lists, ids', async () => {
   await fails(m.exec({ kind: 'createUser', userId: 'bad id', name: '', quotaBytes: 1 }), 'INVALID_ARGUMENT');
   await fails(m.exec({ kind: 'createUser', userId: 'alice', name: '', quotaBytes: 1 }), 'ALREADY_EXISTS');
   await fails(m.exec({ kind: 'issueToken', userId: 'alice', tokenHash: H('f'), tokenId: 't1', scope: 'root' }), 'INVALID_ARGUMENT');
-  assert.is(await m.get(K.file('alice', 'docs/a.txt')), undefined, 'nothing was written by failed writes');
+  assert.is(await m.get(TableKeys.file('alice', 'docs/a.txt')), undefined, 'nothing was written by failed writes');
 });
 
 test('a batch sees its own earlier writes (overlay): two creates of one path in a batch conflict', async () => {
@@ -168,22 +168,22 @@ test('pruning old versions takes their block references; the last one frees the 
   // The head (3) is never pruned, even if asked.
   const p = await m.exec({ kind: 'pruneVersions', ns: 'alice', path: 'docs/a.txt', versions: [1, 2, 3], dropHead: undefined });
   assert.equal(p.op && p.op.type === 'pruneVersions' ? p.op.versions : [], [1, 2]);
-  assert.is(await m.get(K.version('alice', 'docs/a.txt', 1)), undefined);
-  assert.is(await m.get(K.version('alice', 'docs/a.txt', 2)), undefined);
-  assert.ok(await m.get(K.version('alice', 'docs/a.txt', 3)));
-  assert.equal(await m.get<BlockRec>(K.block(H('a'))), { size: 100, refs: 0, locations: ['b1', 'b2'], freedAt: '2026-01-01T00:00:00Z' });
-  assert.is((await m.get<BlockRec>(K.block(H('c'))))!.refs, 1);
-  assert.is(await m.get(K.nsBlock('alice', H('a'))), undefined, 'no longer in the namespace: dedup will not reuse it');
-  assert.is((await m.get<UserRec>(K.user('alice')))!.usedBytes, 10, 'usage follows the head, untouched');
+  assert.is(await m.get(TableKeys.version('alice', 'docs/a.txt', 1)), undefined);
+  assert.is(await m.get(TableKeys.version('alice', 'docs/a.txt', 2)), undefined);
+  assert.ok(await m.get(TableKeys.version('alice', 'docs/a.txt', 3)));
+  assert.equal(await m.get<BlockRec>(TableKeys.block(H('a'))), { size: 100, refs: 0, locations: ['b1', 'b2'], freedAt: '2026-01-01T00:00:00Z' });
+  assert.is((await m.get<BlockRec>(TableKeys.block(H('c'))))!.refs, 1);
+  assert.is(await m.get(TableKeys.nsBlock('alice', H('a'))), undefined, 'no longer in the namespace: dedup will not reuse it');
+  assert.is((await m.get<UserRec>(TableKeys.user('alice')))!.usedBytes, 10, 'usage follows the head, untouched');
   // A commit naming a pruned block without uploading it is refused…
   await fails(m.exec(commit({ locations: [] })), 'MISSING_BLOCKS');
   // …and an upload of it references it again and clears the mark.
   await m.exec(commit({ path: 'docs/b.txt' }));
-  assert.equal(await m.get<BlockRec>(K.block(H('a'))), { size: 100, refs: 1, locations: ['b1', 'b2'] });
+  assert.equal(await m.get<BlockRec>(TableKeys.block(H('a'))), { size: 100, refs: 1, locations: ['b1', 'b2'] });
   // Forgetting spares a referenced block and forgets a freed one.
   await m.exec({ kind: 'forgetBlocks', hashes: [H('a'), H('b')] });
-  assert.ok(await m.get(K.block(H('a'))), 'referenced again: kept');
-  assert.is(await m.get(K.block(H('b'))), undefined, 'freed: forgotten');
+  assert.ok(await m.get(TableKeys.block(H('a'))), 'referenced again: kept');
+  assert.is(await m.get(TableKeys.block(H('b'))), undefined, 'freed: forgotten');
 });
 
 test('a deleted file past retention goes with all its versions; a file written again meanwhile keeps its head', async () => {
@@ -197,9 +197,9 @@ test('a deleted file past retention goes with all its versions; a file written a
   await m.exec(commit()); // v3 (a again, uploaded)
   await m.exec({ kind: 'delete', ns: 'alice', path: 'docs/a.txt', expectedVersion: undefined, author: 'alice', idempotencyKey: '' }); // v4
   await m.exec({ kind: 'pruneVersions', ns: 'alice', path: 'docs/a.txt', versions: [2, 3, 4], dropHead: 4 });
-  assert.is(await m.get(K.file('alice', 'docs/a.txt')), undefined);
-  for (const v of [1, 2, 3, 4]) assert.is(await m.get(K.version('alice', 'docs/a.txt', v)), undefined);
-  assert.is((await m.get<BlockRec>(K.block(H('a'))))!.refs, 0);
+  assert.is(await m.get(TableKeys.file('alice', 'docs/a.txt')), undefined);
+  for (const v of [1, 2, 3, 4]) assert.is(await m.get(TableKeys.version('alice', 'docs/a.txt', v)), undefined);
+  assert.is((await m.get<BlockRec>(TableKeys.block(H('a'))))!.refs, 0);
   // Nothing left to prune: no entry at all.
   const none = await m.exec({ kind: 'pruneVersions', ns: 'alice', path: 'docs/a.txt', versions: [1], dropHead: undefined });
   assert.is(none.op, undefined);
@@ -214,11 +214,11 @@ test('a block staged anywhere is never forgotten, even with no references', asyn
   await m.exec(commit()); // alice v1 uses a
   await m.exec(commit({ blocks: [{ hash: H('c'), size: 10 }], locations: [{ hash: H('c'), nodes: ['b1'] }] }));
   await m.exec({ kind: 'pruneVersions', ns: 'alice', path: 'docs/a.txt', versions: [1], dropHead: undefined });
-  assert.equal((await m.get<BlockRec>(K.block(H('a'))))!.staged, 1);
+  assert.equal((await m.get<BlockRec>(TableKeys.block(H('a'))))!.staged, 1);
   await m.exec({ kind: 'forgetBlocks', hashes: [H('a')] });
-  assert.ok(await m.get(K.block(H('a'))), 'bob may still commit it');
+  assert.ok(await m.get(TableKeys.block(H('a'))), 'bob may still commit it');
   await m.exec(commit({ ns: 'bob', path: 'x', locations: [] })); // bob commits the staged block
-  const g = (await m.get<BlockRec>(K.block(H('a'))))!;
+  const g = (await m.get<BlockRec>(TableKeys.block(H('a'))))!;
   assert.is(g.refs, 1);
   assert.is(g.staged, undefined, 'no stage left');
 });
@@ -228,14 +228,14 @@ test('trimming history drops old change events (the oldest kept is recorded) and
   await m.exec(commit({ idempotencyKey: 'k1' })); // change 1
   await m.exec(commit({ idempotencyKey: 'k2' })); // change 2
   await m.exec(commit({ idempotencyKey: 'k3' })); // change 3
-  assert.is((await m.get<IdemRec>(K.idem('alice', 'k1')))!.time, '2026-01-01T00:00:00Z', 'keys remember when they were used');
+  assert.is((await m.get<IdemRec>(TableKeys.idem('alice', 'k1')))!.time, '2026-01-01T00:00:00Z', 'keys remember when they were used');
   await m.exec({ kind: 'trimHistory', ns: 'alice', changesBefore: 3, changeCursors: [1, 2], idemKeys: ['k1'] });
-  assert.is(await m.get(K.change('alice', 1)), undefined);
-  assert.is(await m.get(K.change('alice', 2)), undefined);
-  assert.ok(await m.get(K.change('alice', 3)));
-  assert.equal(await m.get<NsCounterRec>(K.nsCounter('alice')), { next: 4, first: 3 });
+  assert.is(await m.get(TableKeys.change('alice', 1)), undefined);
+  assert.is(await m.get(TableKeys.change('alice', 2)), undefined);
+  assert.ok(await m.get(TableKeys.change('alice', 3)));
+  assert.equal(await m.get<NsCounterRec>(TableKeys.nsCounter('alice')), { next: 4, first: 3 });
   await m.exec(commit()); // change 4: the counter keeps its first
-  assert.equal(await m.get<NsCounterRec>(K.nsCounter('alice')), { next: 5, first: 3 });
+  assert.equal(await m.get<NsCounterRec>(TableKeys.nsCounter('alice')), { next: 5, first: 3 });
   // A forgotten key is a new write; a remembered one still replays.
   const again = await m.exec(commit({ idempotencyKey: 'k1' }));
   assert.is(again.outcome.replayed, undefined);

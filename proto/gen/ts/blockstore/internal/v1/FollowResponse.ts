@@ -2,7 +2,7 @@
 // Original file: blockstore/internal/v1/meta.proto
 
 import type { LogEntries as _blockstore_internal_v1_LogEntries, LogEntries__Output as _blockstore_internal_v1_LogEntries__Output } from '../../../blockstore/internal/v1/LogEntries';
-import type { SnapshotChunk as _blockstore_internal_v1_SnapshotChunk, SnapshotChunk__Output as _blockstore_internal_v1_SnapshotChunk__Output } from '../../../blockstore/internal/v1/SnapshotChunk';
+import type { SnapshotPart as _blockstore_internal_v1_SnapshotPart, SnapshotPart__Output as _blockstore_internal_v1_SnapshotPart__Output } from '../../../blockstore/internal/v1/SnapshotPart';
 import type { Long } from '@grpc/proto-loader';
 
 export interface FollowResponse {
@@ -16,7 +16,7 @@ export interface FollowResponse {
    * Drop log entries after this position (a tail never acknowledged).
    */
   'truncateAfter'?: (number | string | Long);
-  'snapshot'?: (_blockstore_internal_v1_SnapshotChunk | null);
+  'snapshot'?: (_blockstore_internal_v1_SnapshotPart | null);
   'msg'?: "entries"|"commitSeq"|"truncateAfter"|"snapshot";
 }
 
@@ -31,6 +31,6 @@ export interface FollowResponse__Output {
    * Drop log entries after this position (a tail never acknowledged).
    */
   'truncateAfter'?: (number);
-  'snapshot'?: (_blockstore_internal_v1_SnapshotChunk__Output | null);
+  'snapshot'?: (_blockstore_internal_v1_SnapshotPart__Output | null);
   'msg'?: "entries"|"commitSeq"|"truncateAfter"|"snapshot";
 }

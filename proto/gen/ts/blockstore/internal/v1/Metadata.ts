@@ -53,14 +53,14 @@ export interface MetadataClient extends grpc.Client {
   addBlockLocations(argument: _blockstore_internal_v1_AddBlockLocationsRequest, callback: grpc.requestCallback<_blockstore_internal_v1_AddBlockLocationsResponse__Output>): grpc.ClientUnaryCall;
   
   /**
-   * ---- Reads (any node; wait until min_position is applied, bounded).
+   * ---- StateReader (any node; wait until min_position is applied, bounded).
    */
   Authenticate(argument: _blockstore_internal_v1_AuthenticateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_AuthenticateResponse__Output>): grpc.ClientUnaryCall;
   Authenticate(argument: _blockstore_internal_v1_AuthenticateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_AuthenticateResponse__Output>): grpc.ClientUnaryCall;
   Authenticate(argument: _blockstore_internal_v1_AuthenticateRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_AuthenticateResponse__Output>): grpc.ClientUnaryCall;
   Authenticate(argument: _blockstore_internal_v1_AuthenticateRequest, callback: grpc.requestCallback<_blockstore_internal_v1_AuthenticateResponse__Output>): grpc.ClientUnaryCall;
   /**
-   * ---- Reads (any node; wait until min_position is applied, bounded).
+   * ---- StateReader (any node; wait until min_position is applied, bounded).
    */
   authenticate(argument: _blockstore_internal_v1_AuthenticateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_AuthenticateResponse__Output>): grpc.ClientUnaryCall;
   authenticate(argument: _blockstore_internal_v1_AuthenticateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_AuthenticateResponse__Output>): grpc.ClientUnaryCall;
@@ -286,7 +286,7 @@ export interface MetadataHandlers extends grpc.UntypedServiceImplementation {
   AddBlockLocations: grpc.handleUnaryCall<_blockstore_internal_v1_AddBlockLocationsRequest__Output, _blockstore_internal_v1_AddBlockLocationsResponse>;
   
   /**
-   * ---- Reads (any node; wait until min_position is applied, bounded).
+   * ---- StateReader (any node; wait until min_position is applied, bounded).
    */
   Authenticate: grpc.handleUnaryCall<_blockstore_internal_v1_AuthenticateRequest__Output, _blockstore_internal_v1_AuthenticateResponse>;
   

@@ -1,7 +1,7 @@
-import type { ChunkEntry, ChunkStore } from './chunk-store';
+import type { StoredBlock, BlockTable } from './block-table';
 
-/** In-memory twin of LevelChunkStore, for unit tests. Not durable. */
-export class MemoryChunkStore implements ChunkStore {
+/** In-memory twin of LevelBlockTable, for unit tests. Not durable. */
+export class MemoryBlockTable implements BlockTable {
   private readonly blocks = new Map<string, Buffer>();
   private readonly times = new Map<string, number>();
   private bytes = 0;
@@ -28,8 +28,8 @@ export class MemoryChunkStore implements ChunkStore {
     return hashes.map((h) => this.blocks.get(h)?.length);
   }
 
-  async delete(hashes: string[]): Promise<ChunkEntry[]> {
-    const out: ChunkEntry[] = [];
+  async delete(hashes: string[]): Promise<StoredBlock[]> {
+    const out: StoredBlock[] = [];
     for (const hash of new Set(hashes)) {
       const b = this.blocks.get(hash);
       if (!b) continue;
@@ -41,7 +41,7 @@ export class MemoryChunkStore implements ChunkStore {
     return out;
   }
 
-  async list(after: string, limit: number): Promise<ChunkEntry[]> {
+  async list(after: string, limit: number): Promise<StoredBlock[]> {
     return [...this.blocks.keys()]
       .filter((h) => h > after)
       .sort()

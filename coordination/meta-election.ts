@@ -71,7 +71,7 @@ export interface ElectionOptions {
   logger: Logger;
 }
 
-export class MetaCoordinator {
+export class MetaElection {
   private readonly etcd: Etcd3;
   private lease: Lease | undefined;
   private clock = new FenceClock();

@@ -18,7 +18,7 @@
  * compress are compressed above this layer.
  */
 import { Level } from 'level';
-import type { ChunkEntry, ChunkStore } from './chunk-store';
+import type { StoredBlock, BlockTable } from './block-table';
 
 const DATA = 'd!';
 const SIZE = 's!';
@@ -50,12 +50,12 @@ function touchedOf(v: Buffer): number {
   return v.length >= 12 ? v.readUIntBE(6, 6) : 0;
 }
 
-export interface LevelChunkStoreOptions {
+export interface LevelBlockTableOptions {
   /** Test and benchmark switch only: skip fsync. Never set in production. */
   unsafeNoSync?: boolean;
 }
 
-export class LevelChunkStore implements ChunkStore {
+export class LevelBlockTable implements BlockTable {
   private readonly db: Level<string, Buffer>;
   private queue: Pending[] = [];
   /** Set while any writer runs; resolves when all are idle. */
@@ -69,7 +69,7 @@ export class LevelChunkStore implements ChunkStore {
   private opened = false;
   private readonly sync: boolean;
 
-  constructor(readonly dir: string, options: LevelChunkStoreOptions = {}) {
+  constructor(readonly dir: string, options: LevelBlockTableOptions = {}) {
     this.db = new Level<string, Buffer>(dir, {
       keyEncoding: 'utf8',
       valueEncoding: 'buffer',
@@ -206,10 +206,10 @@ export class LevelChunkStore implements ChunkStore {
     return values.map((v) => (v ? v.readUIntBE(0, 6) : undefined));
   }
 
-  async delete(hashes: string[]): Promise<ChunkEntry[]> {
+  async delete(hashes: string[]): Promise<StoredBlock[]> {
     const unique = [...new Set(hashes)];
     const sizes = await this.sizes(unique);
-    const gone: ChunkEntry[] = [];
+    const gone: StoredBlock[] = [];
     const ops: Array<{ type: 'del'; key: string }> = [];
     unique.forEach((hash, i) => {
       const size = sizes[i];
@@ -225,8 +225,8 @@ export class LevelChunkStore implements ChunkStore {
     return gone;
   }
 
-  async list(after: string, limit: number): Promise<ChunkEntry[]> {
-    const out: ChunkEntry[] = [];
+  async list(after: string, limit: number): Promise<StoredBlock[]> {
+    const out: StoredBlock[] = [];
     for await (const [k, v] of this.db.iterator({ gt: SIZE + after, lt: SIZE + '\xff', limit })) {
       out.push({ hash: k.slice(SIZE.length), size: v.readUIntBE(0, 6), touched: touchedOf(v) });
     }

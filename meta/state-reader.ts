@@ -7,10 +7,10 @@ import { timingSafeEqual } from 'node:crypto';
 import { BlockstoreError } from '../lib/errors';
 import { isBlockHash } from '../lib/hash';
 import { normalizePath, normalizePrefix } from '../lib/paths';
-import { K, pathFromFileKey, type BlockRec, type ChangeRec, type FileRec, type NsBlockRec, type NsCounterRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './state/records';
+import { TableKeys, pathFromFileKey, type BlockRec, type ChangeRec, type FileRec, type NsBlockRec, type NsCounterRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './state/records';
 import type { MetaStore, Position } from './store/meta-store';
 
-export class Reads {
+export class StateReader {
   private waiters = new Set<{ seq: number; resolve: () => void }>();
   private changeListeners = new Set<() => void>();
 
@@ -89,7 +89,7 @@ export class Reads {
     if (!isBlockHash(tokenHash)) throw new BlockstoreError('UNAUTHENTICATED', 'malformed token');
     // The key is the SHA-256 of what the caller sent, so the lookup's timing
     // tells nothing about stored tokens; the final comparison is constant-time.
-    const tok = await this.store.getJson<TokenRec>(K.token(tokenHash));
+    const tok = await this.store.getJson<TokenRec>(TableKeys.token(tokenHash));
     if (!tok || !timingSafeEqual(Buffer.from(tok.tokenHash, 'hex'), Buffer.from(tokenHash, 'hex'))) {
       throw new BlockstoreError('UNAUTHENTICATED', 'unknown or revoked token');
     }
@@ -100,7 +100,7 @@ export class Reads {
   }
 
   async user(userId: string): Promise<UserRec> {
-    const u = await this.store.getJson<UserRec>(K.user(userId));
+    const u = await this.store.getJson<UserRec>(TableKeys.user(userId));
     if (!u) throw new BlockstoreError('NOT_FOUND', `user ${userId} does not exist`);
     return u;
   }
@@ -110,16 +110,16 @@ export class Reads {
     const path = normalizePath(rawPath);
     let v: VersionRec | undefined;
     if (version === 0) {
-      const head = await this.store.getJson<FileRec>(K.file(ns, path));
+      const head = await this.store.getJson<FileRec>(TableKeys.file(ns, path));
       if (!head || head.deleted) throw new BlockstoreError('NOT_FOUND', `${path} does not exist`);
-      v = await this.store.getJson<VersionRec>(K.version(ns, path, head.version));
+      v = await this.store.getJson<VersionRec>(TableKeys.version(ns, path, head.version));
     } else {
-      v = await this.store.getJson<VersionRec>(K.version(ns, path, version));
+      v = await this.store.getJson<VersionRec>(TableKeys.version(ns, path, version));
     }
     if (!v) throw new BlockstoreError('NOT_FOUND', `${path} has no version ${version}`);
     const hashes = [...new Set(v.blocks.map((b) => b.hash))];
     const locations = await Promise.all(
-      hashes.map(async (hash) => ({ hash, nodes: (await this.store.getJson<BlockRec>(K.block(hash)))?.locations ?? [] })),
+      hashes.map(async (hash) => ({ hash, nodes: (await this.store.getJson<BlockRec>(TableKeys.block(hash)))?.locations ?? [] })),
     );
     return { version: v, locations };
   }
@@ -133,10 +133,10 @@ export class Reads {
       after = Buffer.from(pageToken, 'base64url').toString('utf8');
       if (!after.startsWith(prefix)) throw new BlockstoreError('INVALID_ARGUMENT', 'page_token does not belong to this listing');
     }
-    const lo = K.filePrefix(ns, prefix);
+    const lo = TableKeys.filePrefix(ns, prefix);
     const hi = `${lo}\uffff`;
     const files: VersionRec[] = [];
-    let cursor = after ? `${K.file(ns, after)}\u0000` : lo;
+    let cursor = after ? `${TableKeys.file(ns, after)}\u0000` : lo;
     let last = '';
     while (files.length < size) {
       const rows = await this.store.scan(cursor, hi, size * 2);
@@ -145,20 +145,20 @@ export class Reads {
         last = pathFromFileKey(k);
         const head = JSON.parse(v) as FileRec;
         if (head.deleted && !includeDeleted) continue;
-        const rec = await this.store.getJson<VersionRec>(K.version(ns, head.path, head.version));
+        const rec = await this.store.getJson<VersionRec>(TableKeys.version(ns, head.path, head.version));
         if (rec) files.push(rec);
         if (files.length === size) break;
       }
-      cursor = `${K.file(ns, last)}\u0000`;
+      cursor = `${TableKeys.file(ns, last)}\u0000`;
       if (rows.length < size * 2) break;
     }
-    const more = files.length === size && (await this.store.scan(`${K.file(ns, last)}\u0000`, hi, 1)).length > 0;
+    const more = files.length === size && (await this.store.scan(`${TableKeys.file(ns, last)}\u0000`, hi, 1)).length > 0;
     return { files, next: more ? Buffer.from(last, 'utf8').toString('base64url') : '' };
   }
 
   async listVersions(ns: string, rawPath: string): Promise<VersionRec[]> {
     const path = normalizePath(rawPath);
-    const lo = K.versionPrefix(ns, path);
+    const lo = TableKeys.versionPrefix(ns, path);
     const rows = await this.store.scan(lo, `${lo}\uffff`, 10_000);
     if (!rows.length) throw new BlockstoreError('NOT_FOUND', `${path} does not exist`);
     return rows.map(([, v]) => JSON.parse(v) as VersionRec);
@@ -171,14 +171,14 @@ export class Reads {
     const missing: string[] = [];
     for (const [i, hash] of hashes.entries()) {
       if (!isBlockHash(hash)) throw new BlockstoreError('INVALID_HASH', `hashes[${i}]: 64 lowercase hex characters`);
-      const mine = await this.store.getJson<NsBlockRec>(K.nsBlock(ns, hash));
+      const mine = await this.store.getJson<NsBlockRec>(TableKeys.nsBlock(ns, hash));
       if (!mine) {
-        const staged = await this.store.getJson<StagedRec>(K.staged(ns, hash));
+        const staged = await this.store.getJson<StagedRec>(TableKeys.staged(ns, hash));
         if (staged) known.push({ hash, nodes: staged.nodes });
         else missing.push(hash);
         continue;
       }
-      const g = await this.store.getJson<BlockRec>(K.block(hash));
+      const g = await this.store.getJson<BlockRec>(TableKeys.block(hash));
       known.push({ hash, nodes: g?.locations ?? [] });
     }
     return { known, missing };
@@ -186,15 +186,15 @@ export class Reads {
 
   /** Change events after `cursor` whose path (or source path) starts with `prefix`. */
   async changes(ns: string, prefix: string, cursor: number, limit: number): Promise<{ events: ChangeRec[]; scannedTo: number }> {
-    const counter = await this.store.getJson<NsCounterRec>(K.nsCounter(ns));
+    const counter = await this.store.getJson<NsCounterRec>(TableKeys.nsCounter(ns));
     if (cursor > 0 && counter?.first !== undefined && cursor + 1 < counter.first) {
       // The events right after this cursor were trimmed: resuming would skip them silently.
       throw new BlockstoreError('CURSOR_EXPIRED', `cursor ${cursor} is older than the retained change feed (oldest kept: ${counter.first}); list again and watch from cursor 0 or a newer one`, {
         details: { 'oldest-cursor': String(counter.first) },
       });
     }
-    const lo = K.change(ns, cursor + 1);
-    const hi = `${K.changePrefix(ns)}\uffff`;
+    const lo = TableKeys.change(ns, cursor + 1);
+    const hi = `${TableKeys.changePrefix(ns)}\uffff`;
     const all = (await this.store.scan(lo, hi, limit)).map(([, v]) => JSON.parse(v) as ChangeRec);
     const events = all.filter((c) => c.path.startsWith(prefix) || (c.fromPath !== '' && c.fromPath.startsWith(prefix)));
     return { events, scannedTo: all.length ? all[all.length - 1]!.cursor : cursor };
@@ -204,11 +204,11 @@ export class Reads {
   async blockIndex(after: string, limit: number): Promise<{ blocks: Array<{ hash: string; size: number; refs: number; nodes: string[] }>; nextAfter: string }> {
     if (after && !isBlockHash(after)) throw new BlockstoreError('INVALID_HASH', 'after: 64 lowercase hex characters or empty');
     const n = limit === 0 ? 1000 : Math.min(limit, 10_000);
-    const lo = after ? `${K.block(after)}\u0000` : K.block('');
-    const rows = await this.store.scan(lo, `${K.block('')}\uffff`, n);
+    const lo = after ? `${TableKeys.block(after)}\u0000` : TableKeys.block('');
+    const rows = await this.store.scan(lo, `${TableKeys.block('')}\uffff`, n);
     const blocks = rows.map(([k, v]) => {
       const rec = JSON.parse(v) as BlockRec;
-      return { hash: k.slice(K.block('').length), size: rec.size, refs: rec.refs, nodes: rec.locations };
+      return { hash: k.slice(TableKeys.block('').length), size: rec.size, refs: rec.refs, nodes: rec.locations };
     });
     return { blocks, nextAfter: blocks.length === n ? blocks[blocks.length - 1]!.hash : '' };
   }

@@ -1,16 +1,16 @@
 /**
- * The ChunkStore contract, run against every implementation
+ * The BlockTable contract, run against every implementation
  * (Level/abstract-level's habit: one suite, many stores).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { sha256Hex } from '../../lib/hash';
-import type { ChunkStore } from '../../daemon/store/chunk-store';
+import type { BlockTable } from '../../daemon/store/block-table';
 
 export interface StoreFactory {
   name: string;
   /** A fresh empty store, and a way to dispose of it. */
-  make(): Promise<{ store: ChunkStore; dispose(): Promise<void>; reopen?(): Promise<ChunkStore> }>;
+  make(): Promise<{ store: BlockTable; dispose(): Promise<void>; reopen?(): Promise<BlockTable> }>;
 }
 
 function block(n: number, fill = n % 251): { hash: string; data: Buffer } {
@@ -20,7 +20,7 @@ function block(n: number, fill = n % 251): { hash: string; data: Buffer } {
 }
 
 export function chunkStoreConformance(factory: StoreFactory): void {
-  const test = suite(`ChunkStore conformance: ${factory.name}`);
+  const test = suite(`BlockTable conformance: ${factory.name}`);
 
   test('put then get returns the same bytes; sizes and totals follow', async () => {
     const { store, dispose } = await factory.make();

@@ -4,17 +4,17 @@
  * promises that a resolved put survives a SIGKILL of the process.
  *
  * Two implementations share one conformance suite
- * (test/unit/chunk-store.conformance.ts): LevelChunkStore on disk and
- * MemoryChunkStore for unit tests.
+ * (test/unit/block-table.conformance.ts): LevelBlockTable on disk and
+ * MemoryBlockTable for unit tests.
  */
-export interface ChunkEntry {
+export interface StoredBlock {
   hash: string;
   size: number;
   /** When the block was last put (written or re-put), ms since the epoch; 0 if unknown. */
   touched: number;
 }
 
-export interface ChunkStore {
+export interface BlockTable {
   /** @throws Error when the store cannot be opened (locked, unreadable). */
   open(): Promise<void>;
   /** Flushes and closes; idempotent. */
@@ -31,7 +31,7 @@ export interface ChunkStore {
   /** Size of each stored block, undefined where absent, in input order. */
   sizes(hashes: string[]): Promise<Array<number | undefined>>;
   /** Removes blocks durably; returns the entries that existed. */
-  delete(hashes: string[]): Promise<ChunkEntry[]>;
+  delete(hashes: string[]): Promise<StoredBlock[]>;
   /**
    * Renews a stored block's touch time (durably) without rewriting its
    * bytes; false when the block is absent. Garbage collection keeps what was
@@ -41,7 +41,7 @@ export interface ChunkStore {
   /** Touch times (ms) of stored blocks, undefined where absent. */
   touched(hashes: string[]): Promise<Array<number | undefined>>;
   /** Up to `limit` entries with hash > `after`, in hash order. */
-  list(after: string, limit: number): Promise<ChunkEntry[]>;
+  list(after: string, limit: number): Promise<StoredBlock[]>;
   /**
    * Bytes of puts accepted but not yet durable (and so not yet in totals).
    * Updated in the same tick as totals, so totals + pending never counts a

@@ -7,7 +7,7 @@
 import type { Lease } from 'etcd3';
 import { connectEtcd, type Etcd3 } from './etcd';
 
-export class Singleton {
+export class JobLock {
   private readonly etcd: Etcd3;
   private lease: Lease | undefined;
   private readonly key: string;
@@ -51,7 +51,7 @@ export class Singleton {
   }
 }
 
-/** Reads a small JSON document from etcd (status published by a singleton). */
+/** Reads a small JSON document from etcd (status published by a job-lock holder). */
 export async function readJson<T>(endpoints: string[], key: string): Promise<T | undefined> {
   const etcd = connectEtcd(endpoints);
   try {

@@ -1,12 +1,12 @@
-import { MemoryChunkStore } from '../../daemon/store/memory-chunk-store';
-import { LevelChunkStore } from '../../daemon/store/level-chunk-store';
+import { MemoryBlockTable } from '../../daemon/store/memory-block-table';
+import { LevelBlockTable } from '../../daemon/store/level-block-table';
 import { makeTempDir, removeDir } from '../harness/temp';
-import { chunkStoreConformance } from './chunk-store.conformance';
+import { chunkStoreConformance } from './block-table.conformance';
 
 chunkStoreConformance({
   name: 'memory',
   async make() {
-    const store = new MemoryChunkStore();
+    const store = new MemoryBlockTable();
     await store.open();
     return { store, dispose: () => store.close() };
   },
@@ -16,13 +16,13 @@ chunkStoreConformance({
   name: 'leveldb',
   async make() {
     const dir = makeTempDir('chunks');
-    let store = new LevelChunkStore(dir);
+    let store = new LevelBlockTable(dir);
     await store.open();
     return {
       store,
       async reopen() {
         await store.close();
-        store = new LevelChunkStore(dir);
+        store = new LevelBlockTable(dir);
         await store.open();
         return store;
       },

@@ -4,7 +4,7 @@
 import type { KeyValue as _blockstore_internal_v1_KeyValue, KeyValue__Output as _blockstore_internal_v1_KeyValue__Output } from '../../../blockstore/internal/v1/KeyValue';
 import type { Long } from '@grpc/proto-loader';
 
-export interface SnapshotChunk {
+export interface SnapshotPart {
   /**
    * First chunk: wipe local state. Last chunk: state is at `applied_seq`.
    */
@@ -15,7 +15,7 @@ export interface SnapshotChunk {
   'pairs'?: (_blockstore_internal_v1_KeyValue)[];
 }
 
-export interface SnapshotChunk__Output {
+export interface SnapshotPart__Output {
   /**
    * First chunk: wipe local state. Last chunk: state is at `applied_seq`.
    */
