@@ -14,18 +14,14 @@ import type { RpcServer } from '../../lib/rpc/server';
 import type { NodeStatus } from '../../proto/gen/ts/blockstore/internal/v1/NodeStatus';
 import type { StateReader } from '../state-reader';
 import type { VersionRec } from '../state/records';
-import type { WriteRequest } from '../state/requests';
 import type { MetaStore } from '../store/meta-store';
 import type { WriteResult } from '../role/master-term';
+import type { WritePath } from '../role/role-manager';
 
-/** What the adapter needs of a metadata node (MetaNode provides it). */
-export interface MetadataNode {
+/** What the adapter needs of a metadata node: reads, the write path, status (wired by MetaNode). */
+export interface MetadataNode extends WritePath {
   readonly reads: StateReader;
   readonly store: Pick<MetaStore, 'reading'>;
-  /** @throws BlockstoreError NOT_MASTER on a replica; validation errors. */
-  write(req: WriteRequest): Promise<WriteResult>;
-  /** @throws BlockstoreError NOT_MASTER unless this node is a master that may answer for every committed write. */
-  readAsMaster<T>(fn: () => Promise<T>): Promise<T>;
   status(): NodeStatus;
   revokeMasterLease(masterId: string): Promise<boolean>;
 }

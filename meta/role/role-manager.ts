@@ -1,0 +1,274 @@
+/**
+ * The role of a metadata node: replica (following the master) or master
+ * (taking writes). The role follows the etcd leader key: a node with no
+ * leader in sight campaigns (if the election rules let it lead); a master
+ * that sees another leader, a newer epoch, or a lease it can no longer be
+ * sure of, steps down and follows.
+ *
+ * It is also the node's write path: `write` and `readAsMaster` answer
+ * NOT_MASTER (with the master's address) unless this node leads.
+ */
+import { BlockstoreError } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+import type { LeaderInfo, MetaElection } from '../../coordination/meta-election';
+import type { Follower } from '../replication/follower';
+import type { ReplicaLink } from '../replication/messages';
+import { Replicator } from '../replication/replicator';
+import type { WriteRequest } from '../state/requests';
+import type { MetaStore } from '../store/meta-store';
+import { whyNotLeader } from './eligibility';
+import { MasterTerm, type WriteResult } from './master-term';
+
+export type Role = 'replica' | 'master';
+
+export interface RoleOptions {
+  id: string;
+  leaseTtlSeconds: number;
+  electionPollMs: number;
+  syncReplicas: number;
+  syncTimeoutMs: number;
+  writeTimeoutMs: number;
+}
+
+/** The write path as the RPC adapter and the pruner see it. */
+export interface WritePath {
+  /** @throws BlockstoreError NOT_MASTER on a replica; validation errors. */
+  write(req: WriteRequest): Promise<WriteResult>;
+  /** @throws BlockstoreError NOT_MASTER unless this node is a master that may answer for every committed write. */
+  readAsMaster<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`etcd did not answer within ${ms} ms`)), ms))),
+  ]);
+}
+
+export class RoleManager implements WritePath {
+  private term: MasterTerm | undefined;
+  private leaderSeen: LeaderInfo | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private stopped = false;
+  /** Why this node last declined to campaign (undefined: it may lead). */
+  private ineligible: string | undefined;
+  /** Elections won (status, tests). */
+  termsWon = 0;
+
+  constructor(
+    private readonly store: MetaStore,
+    private readonly election: MetaElection,
+    private readonly follower: Follower,
+    private readonly options: RoleOptions,
+    /** This node's advertised address (known once its server is bound). */
+    private readonly address: () => string,
+    private readonly logger: Logger,
+  ) {}
+
+  get role(): Role {
+    return this.term ? 'master' : 'replica';
+  }
+
+  /** The epoch of the leader this node last saw (its own when master). */
+  get epoch(): number {
+    return this.leaderSeen?.epoch ?? 0;
+  }
+
+  /** A master whose term has begun and whose lease is certain. */
+  get acceptingWrites(): boolean {
+    return this.term?.accepting === true && this.term.ready;
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick(), ms);
+  }
+
+  /** One look at the leader key, and what follows from it. */
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    try {
+      let leader: LeaderInfo | undefined;
+      try {
+        leader = await withTimeout(this.election.readLeader(), 2000);
+      } catch (err) {
+        this.logger.debug('etcd unreachable', { err: err as Error });
+        return; // a master's fence handles a long outage; a replica keeps following
+      }
+      if (this.term) {
+        if (!leader || leader.id !== this.options.id || leader.epoch !== this.term.epoch) {
+          this.term.stop(leader ? `the leader key now names ${leader.id} (epoch ${leader.epoch})` : 'the leader key is gone');
+        }
+        return;
+      }
+      if (leader?.id === this.options.id) {
+        // A key naming this node while it is not master: left by an earlier
+        // process of this node, or by a campaign that won after it was given
+        // up. Nobody else can lead while it stands: give it back.
+        this.logger.warn('the leader key names this node, which is not master; revoking it', { epoch: leader.epoch });
+        await this.election.resign();
+        await withTimeout(this.election.revokeLeaderLease(this.options.id), 2000).catch(() => false);
+        return;
+      }
+      if (leader) {
+        this.leaderSeen = leader;
+        await this.follower.follow(leader);
+        return;
+      }
+      // No leader: campaign after a short random delay (fewer collisions).
+      await new Promise((r) => setTimeout(r, Math.random() * 100));
+      const self = { id: this.options.id, incarnation: this.store.incarnation, holds: (pos: { seq: number; epoch: number }) => this.store.holds(pos) };
+      const won = await this.election
+        .campaign(this.options.id, this.address(), { deadline: performance.now() + 5000, mayLead: (record) => whyNotLeader(record, self) })
+        .catch((err: unknown) => {
+          this.logger.debug('campaign failed', { err: err as Error });
+          return undefined;
+        });
+      const why = this.election.lastIneligible;
+      if (why !== this.ineligible) {
+        // Said once per change: a cluster that cannot elect anyone says why.
+        if (why) this.logger.warn('not campaigning for master', { why, last: this.store.last, applied: this.store.applied });
+        this.ineligible = why;
+      }
+      if (won) await this.becomeMaster(won);
+    } finally {
+      this.ticking = false;
+      this.schedule(this.options.electionPollMs);
+    }
+  }
+
+  private async becomeMaster(leader: LeaderInfo): Promise<void> {
+    // Nothing from the old master may land in the log after this term's
+    // first entry: wait for an append under way to finish.
+    await this.follower.stop();
+    this.leaderSeen = leader;
+    this.termsWon++;
+    void this.store.setPromised(leader.epoch);
+    this.logger.info('elected master', { epoch: leader.epoch, applied: this.store.applied, last: this.store.last });
+    if (this.options.syncReplicas === 0) this.logger.warn('standalone mode (--sync-replicas 0): acknowledged writes live on this node only');
+    const log = this.logger.child({ component: 'master', epoch: leader.epoch });
+    let term: MasterTerm | undefined;
+    const stepDown = (reason: string) => term?.stop(reason);
+    const replicator = new Replicator(
+      this.store,
+      leader.epoch,
+      this.options.id,
+      (record) => this.election.publishSyncSet(record),
+      stepDown,
+      { maxSync: this.options.syncReplicas, syncTimeoutMs: this.options.syncTimeoutMs },
+      log,
+    );
+    term = new MasterTerm(
+      leader.epoch,
+      this.store,
+      replicator,
+      () => this.election.leaseRemainingMs(),
+      (reason) => this.onTermEnded(term!, reason),
+      { writeTimeoutMs: this.options.writeTimeoutMs, fenceMarginMs: Math.min(1000, this.options.leaseTtlSeconds * 250) },
+      log,
+    );
+    this.term = term;
+    term.start();
+    this.watchFence(term);
+  }
+
+  /** Checks the lease often; a master that can no longer be sure of it stops. */
+  private watchFence(term: MasterTerm): void {
+    const check = () => {
+      if (this.term !== term) return;
+      if (!term.accepting) {
+        term.stop('lease no longer certain (cannot renew with etcd)');
+        return;
+      }
+      setTimeout(check, 50);
+    };
+    setTimeout(check, 50);
+  }
+
+  private onTermEnded(term: MasterTerm, reason: string): void {
+    if (this.term !== term) return;
+    this.term = undefined;
+    this.logger.warn('stepping down to replica', { reason });
+    void this.election.resign();
+  }
+
+  private notMaster(message: string): BlockstoreError {
+    const master = this.follower.masterAddress ?? '';
+    return new BlockstoreError('NOT_MASTER', message, { details: { master, 'master-id': this.follower.masterId ?? '' } });
+  }
+
+  async write(req: WriteRequest): Promise<WriteResult> {
+    if (!this.term) {
+      const master = this.follower.masterAddress ?? '';
+      throw this.notMaster(master ? `not the master; the master is ${this.follower.masterId} at ${master}` : 'not the master; no master known');
+    }
+    return this.term.submit(req);
+  }
+
+  /** Runs a read that must see every committed write: only on a master whose term has begun (its opening entry applied) and whose lease is certain. */
+  async readAsMaster<T>(fn: () => Promise<T>): Promise<T> {
+    const term = this.term;
+    if (!term || !term.ready || !term.accepting) throw this.notMaster('this read needs the master, whose state holds every committed write');
+    const result = await fn();
+    if (!term.accepting) throw new BlockstoreError('NOT_MASTER', 'the master lease lapsed during the read; ask the master again');
+    return result;
+  }
+
+  /** A replica's replication stream arrived. */
+  attachReplica(link: ReplicaLink): void {
+    const term = this.term;
+    if (!term || !term.accepting) {
+      link.close();
+      return;
+    }
+    term.replicator.attach(link);
+  }
+
+  /** Who leads and who follows, as this node sees it. */
+  view() {
+    const term = this.term;
+    const replicator = term ? term.replicator.status() : { syncReplicas: [], replicas: [] };
+    return {
+      role: this.role,
+      epoch: this.epoch,
+      masterId: term ? this.options.id : (this.follower.masterId ?? ''),
+      masterAddress: term ? this.address() : (this.follower.masterAddress ?? ''),
+      commitSeq: term ? this.store.applied.seq : this.follower.commitSeq,
+      syncReplicas: replicator.syncReplicas,
+      replicas: replicator.replicas,
+      acceptingWrites: this.acceptingWrites,
+      termsWon: this.termsWon,
+    };
+  }
+
+  /** @throws etcd errors. */
+  revokeMasterLease(masterId: string): Promise<boolean> {
+    return this.election.revokeLeaderLease(masterId);
+  }
+
+  /** SIGTERM: stop leading so a replica takes over at once (the term seals its set first), stop following. */
+  async retire(reason: string): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.term?.retire(reason);
+    await this.follower.stop();
+    await this.election.resign();
+  }
+
+  /** Immediate stop (tests). */
+  async stop(reason: string): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.term?.stop(reason);
+    await this.follower.stop();
+    await this.election.resign();
+  }
+}
