@@ -14,8 +14,7 @@ import type { WatchRequest__Output } from '../../proto/gen/ts/blockstore/v1/Watc
 import type { WatchEvent } from '../../proto/gen/ts/blockstore/v1/WatchEvent';
 import { BlockstoreError } from '../../lib/errors';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
-import type { RpcServer } from '../../lib/rpc/server';
-import { requestOf } from '../../lib/rpc/malformed';
+import type { RpcServer, StreamContext } from '../../lib/rpc/server';
 import { readClientStream } from '../../lib/rpc/stream-reader';
 import type { Authenticator, Caller } from '../auth/authenticator';
 import type { UserLimits } from '../auth/user-limits';
@@ -31,32 +30,6 @@ function caller(auth: Authenticator, md: grpc.Metadata): Promise<Caller> {
 const writeResponse = (o: WriteOutcome) => ({ file: o.file ?? null, position: o.position, replayed: o.replayed });
 const fileMsg = (f: FileInfo) => f;
 
-/** An AbortSignal that fires when the call is cancelled. */
-function cancelSignal(call: { on(ev: 'cancelled', l: () => void): unknown }): AbortSignal {
-  const ac = new AbortController();
-  call.on('cancelled', () => ac.abort());
-  return ac.signal;
-}
-
-/**
- * Waits until a stream's send buffer drains; a client that stops reading
- * for idleMs gets the stream closed (it must not hold buffers and a slot).
- * @throws BlockstoreError DEADLINE_EXCEEDED.
- */
-function drained(call: { once(ev: 'drain', l: () => void): unknown; removeListener(ev: 'drain', l: () => void): unknown }, idleMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onDrain = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      call.removeListener('drain', onDrain);
-      reject(new BlockstoreError('DEADLINE_EXCEEDED', `the client read nothing for ${idleMs} ms: the stream was closed as idle`));
-    }, idleMs);
-    call.once('drain', onDrain);
-  });
-}
-
 export interface FilesDeps {
   auth: Authenticator;
   files: FileService;
@@ -69,64 +42,37 @@ export interface FilesDeps {
 export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers {
   const { auth, files, limits, streamIdleMs } = deps;
   return {
-    PutFile: (call: grpc.ServerReadableStream<PutFileRequest__Output, PutFileResponse>, callback: grpc.sendUnaryData<PutFileResponse>) => {
-      const signal = cancelSignal(call);
-      const started = performance.now();
-      void (async () => {
-        if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
-        const who = await caller(auth, call.metadata);
-        return limits.withStream(who.userId, async () => {
-          const messages = readClientStream(call, signal, streamIdleMs);
-          const first = await messages.next();
-          if (first.done || first.value.msg !== 'header') throw new BlockstoreError('INVALID_ARGUMENT', 'the first PutFile message must be the header');
-          const h = first.value.header!;
-          async function* data(): AsyncGenerator<Buffer> {
-            for await (const m of messages) {
-              if (m.msg !== 'data') throw new BlockstoreError('INVALID_ARGUMENT', 'only data messages may follow the header');
-              yield m.data!;
-            }
+    PutFile: server.clientStream('PutFile', async (call: grpc.ServerReadableStream<PutFileRequest__Output, PutFileResponse>, { metadata, signal }) => {
+      const who = await caller(auth, metadata);
+      return limits.withStream(who.userId, async () => {
+        const messages = readClientStream(call, signal, streamIdleMs);
+        const first = await messages.next();
+        if (first.done || first.value.msg !== 'header') throw new BlockstoreError('INVALID_ARGUMENT', 'the first PutFile message must be the header');
+        const h = first.value.header!;
+        async function* data(): AsyncGenerator<Buffer> {
+          for await (const m of messages) {
+            if (m.msg !== 'data') throw new BlockstoreError('INVALID_ARGUMENT', 'only data messages may follow the header');
+            yield m.data!;
           }
-          const r = await files.putFile(who.userId, who.tokenId, { path: h.path, expectedVersion: h.expectedVersion, idempotencyKey: h.idempotencyKey, contentHash: h.contentHash }, data(), signal);
-          return { file: r.file ?? null, position: r.position, bytesStored: r.bytesStored, replayed: r.replayed };
-        });
-      })().then(
-        (res) => {
-          server.record('PutFile', 'OK', started);
-          callback(null, res);
-        },
-        (err: unknown) => {
-          const st = server.toStatus(err, 'PutFile');
-          server.record('PutFile', String(st.code), started);
-          callback(st);
-        },
-      );
-    },
-    GetFile: (call: grpc.ServerWritableStream<GetFileRequest__Output, GetFileResponse>) => {
-      const signal = cancelSignal(call);
-      const started = performance.now();
-      void (async () => {
-        if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
-        const who = await caller(auth, call.metadata);
-        const req = requestOf(call.request);
-        return limits.withStream(who.userId, async () => {
+        }
+        const r = await files.putFile(who.userId, who.tokenId, { path: h.path, expectedVersion: h.expectedVersion, idempotencyKey: h.idempotencyKey, contentHash: h.contentHash }, data(), signal);
+        return { file: r.file ?? null, position: r.position, bytesStored: r.bytesStored, replayed: r.replayed };
+      });
+    }),
+    GetFile: server.serverStream(
+      'GetFile',
+      async (req: GetFileRequest__Output, { metadata, signal, send }: StreamContext<GetFileResponse>) => {
+        const who = await caller(auth, metadata);
+        await limits.withStream(who.userId, async () => {
           const { info, data } = await files.getFile(who.userId, req.path, req.version, req.offset, req.length, req.minPosition, signal);
-          const send = async (m: GetFileResponse) => {
-            if (!call.write(m)) await drained(call, streamIdleMs);
-          };
           await send({ info: fileMsg(info) });
           for await (const piece of data) {
-            if (signal.aborted) return;
             for (let i = 0; i < piece.length; i += DATA_MESSAGE_BYTES) await send({ data: piece.subarray(i, i + DATA_MESSAGE_BYTES) });
           }
-          call.end();
-          server.record('GetFile', 'OK', started);
         });
-      })().catch((err: unknown) => {
-        const st = server.toStatus(err, 'GetFile');
-        server.record('GetFile', String(st.code), started);
-        if (!signal.aborted) call.emit('error', st);
-      });
-    },
+      },
+      { idleMs: streamIdleMs },
+    ),
     StatFile: server.unary('StatFile', async (req, ctx) => {
       const who = await caller(auth, ctx.metadata);
       return fileMsg(await files.stat(who.userId, req.path, req.version, req.minPosition));
@@ -156,35 +102,26 @@ export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers
       const who = await caller(auth, ctx.metadata);
       return { missing: await files.findMissing(who.userId, req.hashes) };
     }),
-    PutBlocks: (call: grpc.ServerReadableStream<PutBlocksRequest__Output, PutBlocksResponse>, callback: grpc.sendUnaryData<PutBlocksResponse>) => {
-      const signal = cancelSignal(call);
-      void (async () => {
-        if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
-        const who = await caller(auth, call.metadata);
-        return limits.withStream(who.userId, async () => {
-          async function* blocks() {
-            for await (const m of readClientStream(call, signal, streamIdleMs)) yield { hash: m.hash, data: m.data };
-          }
-          const r = await files.putBlocks(who.userId, blocks(), signal);
-          return { blocksStored: r.count, bytesStored: r.bytes };
-        });
-      })().then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(server.toStatus(err, 'PutBlocks')),
-      );
-    },
+    PutBlocks: server.clientStream('PutBlocks', async (call: grpc.ServerReadableStream<PutBlocksRequest__Output, PutBlocksResponse>, { metadata, signal }) => {
+      const who = await caller(auth, metadata);
+      return limits.withStream(who.userId, async () => {
+        async function* blocks() {
+          for await (const m of readClientStream(call, signal, streamIdleMs)) yield { hash: m.hash, data: m.data };
+        }
+        const r = await files.putBlocks(who.userId, blocks(), signal);
+        return { blocksStored: r.count, bytesStored: r.bytes };
+      });
+    }),
     CommitFile: server.unary('CommitFile', async (req, ctx) => {
       const who = await caller(auth, ctx.metadata);
       return writeResponse(
         await files.commitBlocks(who.userId, who.tokenId, req.path, req.blocks.map((b) => ({ hash: b.hash, size: b.size })), req.expectedVersion, req.idempotencyKey, req.contentHash),
       );
     }),
-    Watch: (call: grpc.ServerWritableStream<WatchRequest__Output, WatchEvent>) => {
-      const signal = cancelSignal(call);
-      void (async () => {
-        if (server.failing) throw new BlockstoreError('UNAVAILABLE', 'this gateway is failing on purpose (fault drill)');
-        const who = await caller(auth, call.metadata);
-        const req = requestOf(call.request);
+    Watch: server.serverStream(
+      'Watch',
+      async (req: WatchRequest__Output, { metadata, signal, send }: StreamContext<WatchEvent>) => {
+        const who = await caller(auth, metadata);
         await limits.withStream(who.userId, async () => {
           let cursor = req.cursor;
           // Follow the feed on some metadata node; if that node goes away,
@@ -193,9 +130,7 @@ export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers
             try {
               await deps.meta.read(async (c) => {
                 for await (const ev of c.watch(who.userId, req.prefix, cursor, signal)) {
-                  if (!call.write({ cursor: ev.cursor, kind: ev.kind, path: ev.path, version: ev.version, size: ev.size, fromPath: ev.fromPath, time: ev.time })) {
-                    await drained(call, streamIdleMs);
-                  }
+                  await send({ cursor: ev.cursor, kind: ev.kind, path: ev.path, version: ev.version, size: ev.size, fromPath: ev.fromPath, time: ev.time });
                   cursor = ev.cursor;
                 }
               });
@@ -207,11 +142,9 @@ export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers
             await new Promise((r) => setTimeout(r, 100));
           }
         });
-      })()
-        .catch((err: unknown) => {
-          if (!signal.aborted) call.emit('error', server.toStatus(err, 'Watch'));
-        });
-    },
+      },
+      { idleMs: streamIdleMs },
+    ),
     GetUsage: server.unary('GetUsage', async (_req, ctx) => {
       const who = await caller(auth, ctx.metadata);
       return files.usage(who.userId);

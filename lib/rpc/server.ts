@@ -75,6 +75,45 @@ export interface CallContext {
 
 export type UnaryFn<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
 
+/** What a server-streaming handler receives besides the request. */
+export interface StreamContext<Res> extends CallContext {
+  /**
+   * Sends one message, waiting while the client's buffer is full; a client
+   * that reads nothing for the stream's idle limit gets the stream closed.
+   * @throws BlockstoreError DEADLINE_EXCEEDED when the client stopped reading.
+   */
+  send(message: Res): Promise<void>;
+}
+
+/** A client-streaming handler reads the request stream from the call. */
+export type ClientStreamFn<Req, Res> = (call: grpc.ServerReadableStream<Req, Res>, ctx: CallContext) => Promise<Res>;
+export type ServerStreamFn<Req, Res> = (request: Req, ctx: StreamContext<Res>) => Promise<void>;
+
+/**
+ * Waits until a stream's send buffer drains.
+ * @throws BlockstoreError DEADLINE_EXCEEDED after idleMs without a drain.
+ */
+function drained(call: { once(ev: 'drain', l: () => void): unknown; removeListener(ev: 'drain', l: () => void): unknown }, idleMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onDrain = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      call.removeListener('drain', onDrain);
+      reject(new BlockstoreError('DEADLINE_EXCEEDED', `the client read nothing for ${idleMs} ms: the stream was closed as idle`));
+    }, idleMs);
+    call.once('drain', onDrain);
+  });
+}
+
+/** An AbortSignal that fires when the call is cancelled (client gone or deadline passed). */
+function cancelSignal(call: { on(ev: 'cancelled', l: () => void): unknown }): AbortSignal {
+  const ac = new AbortController();
+  call.on('cancelled', () => ac.abort());
+  return ac.signal;
+}
+
 /**
  * Wraps a handler of an internal service so it runs only for a caller with
  * cluster credentials; others get UNAUTHENTICATED before any work is done.
@@ -152,44 +191,78 @@ export class RpcServer {
     this.health.set(fullName, 'SERVING');
   }
 
-  /** Adapts an async function to a unary handler with error mapping. */
+  /**
+   * The one pipeline every call of a registered service runs through (unary
+   * and streaming alike): the fault hook, counting in flight, the handler,
+   * error mapping, and metrics by method and status. Authentication of
+   * cluster calls happens before it (addService); bearer tokens are the
+   * services' own. Resolves to the handler's result or the mapped status.
+   */
+  private async pipeline<T>(method: string, work: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; status: Partial<grpc.StatusObject> }> {
+    this.inFlight++;
+    const started = performance.now();
+    try {
+      if (this.options.faulty?.()) throw new BlockstoreError('UNAVAILABLE', 'this node is failing on purpose (fault drill)');
+      const value = await work();
+      this.record(method, 'OK', started);
+      return { ok: true, value };
+    } catch (err) {
+      const status = toServiceError(err, this.options.logger, method);
+      this.record(method, String(status.code), started);
+      return { ok: false, status };
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** A unary handler: the request in, one reply out. */
   unary<Req, Res>(method: string, fn: UnaryFn<Req, Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      const controller = new AbortController();
-      call.on('cancelled', () => controller.abort());
-      this.inFlight++;
-      const started = performance.now();
-      const run = this.options.faulty?.()
-        ? Promise.reject(new BlockstoreError('UNAVAILABLE', 'this node is failing on purpose (fault drill)'))
-        : Promise.resolve().then(() => fn(requestOf(call.request), { metadata: call.metadata, signal: controller.signal, peer: call.getPeer() }));
-      run
-        .then(
-          (res) => {
-            this.record(method, 'OK', started);
-            callback(null, res);
-          },
-          (err: unknown) => {
-            const st = toServiceError(err, this.options.logger, method);
-            this.record(method, String(st.code), started);
-            callback(st);
-          },
-        )
-        .finally(() => this.inFlight--);
+      const signal = cancelSignal(call);
+      void this.pipeline(method, () => fn(requestOf(call.request), { metadata: call.metadata, signal, peer: call.getPeer() })).then((r) =>
+        r.ok ? callback(null, r.value) : callback(r.status),
+      );
     };
   }
 
-  /** Counts a finished call (stream handlers call it themselves). */
-  record(method: string, status: string, started: number): void {
+  /** A client-streaming handler: reads the call's messages, one reply out. */
+  clientStream<Req, Res>(method: string, fn: ClientStreamFn<Req, Res>): grpc.handleClientStreamingCall<Req, Res> {
+    return (call, callback) => {
+      const signal = cancelSignal(call);
+      void this.pipeline(method, () => fn(call, { metadata: call.metadata, signal, peer: call.getPeer() })).then((r) =>
+        r.ok ? callback(null, r.value) : callback(r.status),
+      );
+    };
+  }
+
+  /**
+   * A server-streaming handler: sends messages through `ctx.send`, with
+   * backpressure; the stream ends when the handler returns, or with the
+   * mapped status when it throws (nothing is sent to a client that left).
+   */
+  serverStream<Req, Res>(method: string, fn: ServerStreamFn<Req, Res>, options: { idleMs: number }): grpc.handleServerStreamingCall<Req, Res> {
+    return (call) => {
+      const signal = cancelSignal(call);
+      const send = async (m: Res) => {
+        if (signal.aborted) throw new BlockstoreError('CANCELLED', 'the client cancelled the stream');
+        if (!call.write(m)) await drained(call, options.idleMs);
+      };
+      void this.pipeline(method, () => fn(requestOf(call.request), { metadata: call.metadata, signal, peer: call.getPeer(), send })).then((r) => {
+        if (signal.aborted) return;
+        // grpc-js sends an 'error' emitted on a server stream as its status.
+        if (r.ok) call.end();
+        else call.emit('error', r.status);
+      });
+    };
+  }
+
+  /** Counts a finished call. */
+  private record(method: string, status: string, started: number): void {
     this.options.metrics?.inc('blockstore_rpc_requests_total', { method, status });
     this.options.metrics?.observe('blockstore_rpc_latency_seconds', { method }, performance.now() - started);
   }
 
-  /** True while the fault hook says calls must fail. */
-  get failing(): boolean {
-    return this.options.faulty?.() === true;
-  }
-
-  /** Maps an error for stream handlers that report it themselves. */
+  /** Maps an error to a status (for handlers outside the pipeline, e.g. replication streams). */
   toStatus(err: unknown, method: string): Partial<grpc.StatusObject> {
     return toServiceError(err, this.options.logger, method);
   }

@@ -1,6 +1,5 @@
 /** The replica's end of MetaReplication.Follow over gRPC. */
 import { internalChannelCredentials, internalChannelOptions } from '../../lib/rpc/credentials';
-import * as grpc from '@grpc/grpc-js';
 import type { FollowResponse__Output } from '../../proto/gen/ts/blockstore/internal/v1/FollowResponse';
 import { CHANNEL_OPTIONS } from '../../lib/rpc/client';
 import { loadProtos } from '../../lib/rpc/proto';

@@ -2,15 +2,13 @@
  * gRPC adapter for blockstore.internal.v1.Metadata: requests become domain
  * write requests or reads; results become messages. No logic of its own.
  */
-import { requestOf } from '../../lib/rpc/malformed';
-import type * as grpc from '@grpc/grpc-js';
 import type { MetadataHandlers } from '../../proto/gen/ts/blockstore/internal/v1/Metadata';
 import type { VersionInfo } from '../../proto/gen/ts/blockstore/internal/v1/VersionInfo';
 import type { WatchRequest__Output } from '../../proto/gen/ts/blockstore/internal/v1/WatchRequest';
 import type { ChangeEvent } from '../../proto/gen/ts/blockstore/internal/v1/ChangeEvent';
 import { BlockstoreError } from '../../lib/errors';
 import { normalizePrefix } from '../../lib/paths';
-import type { RpcServer } from '../../lib/rpc/server';
+import type { RpcServer, StreamContext } from '../../lib/rpc/server';
 import type { NodeStatus } from '../../proto/gen/ts/blockstore/internal/v1/NodeStatus';
 import type { StateReader } from '../state-reader';
 import type { VersionRec } from '../state/records';
@@ -120,9 +118,8 @@ export function metadataHandlers(server: RpcServer, node: MetadataNode): Metadat
     // master whose term has begun (every committed entry applied) and whose
     // lease is certain can say it is complete; anyone else answers NOT_MASTER.
     ListBlockIndex: server.unary('ListBlockIndex', (req) => node.readAsMaster(() => read(req.read, () => reads.blockIndex(req.after, req.limit)))),
-    Watch: (call: grpc.ServerWritableStream<WatchRequest__Output, ChangeEvent>) => {
-      void watch(call);
-    },
+    // A gateway that reads nothing for this long (its own client stopped) is let go.
+    Watch: server.serverStream('Watch', watch, { idleMs: 10 * 60_000 }),
 
     GetNodeStatus: server.unary('GetNodeStatus', async () => node.status()),
     RevokeMasterLease: server.unary('RevokeMasterLease', async (req) => {
@@ -131,42 +128,23 @@ export function metadataHandlers(server: RpcServer, node: MetadataNode): Metadat
     }),
   };
 
-  async function watch(call: grpc.ServerWritableStream<WatchRequest__Output, ChangeEvent>): Promise<void> {
-    let req: WatchRequest__Output;
-    let cursor: number;
-    let prefix: string;
-    try {
-      req = requestOf(call.request);
-      cursor = req.cursor;
-      prefix = normalizePrefix(req.prefix);
-      if (!req.namespace) throw new BlockstoreError('INVALID_ARGUMENT', 'namespace is required');
-    } catch (err) {
-      // grpc-js sends an 'error' emitted on a server stream as its status.
-      call.emit('error', server.toStatus(err, 'Watch'));
-      return;
-    }
-    let open = true;
+  async function watch(req: WatchRequest__Output, { signal, send }: StreamContext<ChangeEvent>): Promise<void> {
+    let cursor = req.cursor;
+    const prefix = normalizePrefix(req.prefix);
+    if (!req.namespace) throw new BlockstoreError('INVALID_ARGUMENT', 'namespace is required');
     let wake: (() => void) | undefined;
     const stop = reads.onChange(() => wake?.());
-    const end = () => {
-      open = false;
-      wake?.();
-    };
-    call.on('cancelled', end);
-    call.on('close', end);
-    call.on('error', end);
+    const onAbort = () => wake?.();
+    signal.addEventListener('abort', onAbort);
     try {
-      while (open) {
+      while (!signal.aborted) {
         // Mid-install the change table is partial: wait for the whole one.
         const page = reads.installing ? undefined : await node.store.reading(() => reads.changes(req.namespace, prefix, cursor, 500)).catch((err: unknown) => {
           if (reads.installing) return undefined;
-          throw err;
+          throw err; // e.g. CURSOR_EXPIRED: the stream ends with the status
         });
         const { events, scannedTo } = page ?? { events: [], scannedTo: cursor };
-        for (const e of events) {
-          const ok = call.write({ cursor: e.cursor, kind: e.kind, path: e.path, version: e.version, size: e.size, fromPath: e.fromPath, time: e.time });
-          if (!ok) await new Promise((r) => call.once('drain', r));
-        }
+        for (const e of events) await send({ cursor: e.cursor, kind: e.kind, path: e.path, version: e.version, size: e.size, fromPath: e.fromPath, time: e.time });
         if (scannedTo > cursor) {
           cursor = scannedTo;
           continue;
@@ -177,13 +155,9 @@ export function metadataHandlers(server: RpcServer, node: MetadataNode): Metadat
         });
         wake = undefined;
       }
-    } catch (err) {
-      // e.g. CURSOR_EXPIRED: the stream ends with the status.
-      if (open) call.emit('error', server.toStatus(err, 'Watch'));
-      open = false;
     } finally {
       stop();
-      if (open) call.end();
+      signal.removeEventListener('abort', onAbort);
     }
   }
 }

@@ -1,0 +1,132 @@
+/**
+ * The one call pipeline of RpcServer, over real gRPC on loopback: unary,
+ * client-streaming and server-streaming handlers all pass the fault hook,
+ * count as calls in flight while they run, and are recorded by method and
+ * status; a server stream whose client stops reading is closed as idle.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as grpc from '@grpc/grpc-js';
+import { BlockstoreError } from '../../lib/errors';
+import { createLogger } from '../../lib/logger';
+import { Metrics } from '../../lib/metrics';
+import { loadProtos } from '../../lib/rpc/proto';
+import { RpcServer } from '../../lib/rpc/server';
+import { waitFor } from '../harness/wait';
+
+let faulty = false;
+const metrics = new Metrics({ node: 't', role: 'gateway' });
+const server = new RpcServer({ listen: '127.0.0.1:0', logger: createLogger({ level: 'error' }), metrics, exposure: 'public', faulty: () => faulty });
+let release: () => void = () => {};
+let streamSent = 0;
+let streamEnded: string | undefined;
+
+const { protos } = loadProtos();
+server.addService('blockstore.v1.Files', protos.blockstore.v1.Files.service, {
+  StatFile: server.unary('StatFile', async (req: { path: string }) => {
+    if (req.path === 'missing') throw new BlockstoreError('NOT_FOUND', 'no such file');
+    return { path: req.path };
+  }),
+  PutBlocks: server.clientStream('PutBlocks', async (call) => {
+    let n = 0;
+    for await (const _ of call) n++;
+    await new Promise<void>((r) => (release = r));
+    return { blocksStored: n, bytesStored: 0 };
+  }),
+  GetFile: server.serverStream(
+    'GetFile',
+    async (req: { path: string }, { send, signal }) => {
+      try {
+        await send({ info: { path: req.path } });
+        // An endless stream: only the idle limit (or the client) ends it.
+        for (;;) {
+          await send({ data: Buffer.alloc(256 * 1024) });
+          streamSent++;
+          if (signal.aborted) return;
+        }
+      } catch (err) {
+        streamEnded = (err as BlockstoreError).code ?? String(err);
+        throw err;
+      }
+    },
+    { idleMs: 300 },
+  ),
+});
+
+let client: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+
+test.before(async () => {
+  const port = await server.start();
+  client = new protos.blockstore.v1.Files(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as typeof client;
+});
+
+test.after(() => {
+  client.close();
+  server.close();
+});
+
+const count = (method: string, status: string) => {
+  const line = metrics.render().split('\n').find((l) => l.startsWith('blockstore_rpc_requests_total{') && l.includes(`method="${method}"`) && l.includes(`status="${status}"`));
+  return line ? Number(line.split(' ').pop()) : 0;
+};
+
+test('a unary call is recorded by method and status', async () => {
+  await new Promise<void>((res, rej) => client.StatFile({ path: 'a' }, (err: Error | null) => (err ? rej(err) : res())));
+  const err = await new Promise<grpc.ServiceError>((res) => client.StatFile({ path: 'missing' }, (e: grpc.ServiceError) => res(e)));
+  assert.is(err.code, grpc.status.NOT_FOUND);
+  assert.is(count('StatFile', 'OK'), 1);
+  assert.is(count('StatFile', String(grpc.status.NOT_FOUND)), 1);
+});
+
+test('a client stream counts as in flight until it answers, and is recorded', async () => {
+  const done = new Promise<{ blocksStored: number }>((res, rej) => {
+    const call = client.PutBlocks((err: Error | null, r: { blocksStored: number }) => (err ? rej(err) : res(r))) as grpc.ClientWritableStream<unknown>;
+    call.write({ hash: 'x', data: Buffer.alloc(1) });
+    call.write({ hash: 'y', data: Buffer.alloc(1) });
+    call.end();
+  });
+  await waitFor('the stream in flight', () => server.callsInFlight === 1, 5000);
+  release();
+  assert.is((await done).blocksStored, 2);
+  assert.is(server.callsInFlight, 0);
+  assert.is(count('PutBlocks', 'OK'), 1);
+});
+
+test('the fault hook fails streams as it fails unary calls', async () => {
+  faulty = true;
+  try {
+    const err = await new Promise<grpc.ServiceError>((res) => {
+      const call = client.PutBlocks((e: grpc.ServiceError) => res(e)) as grpc.ClientWritableStream<unknown>;
+      call.end();
+    });
+    assert.is(err.code, grpc.status.UNAVAILABLE);
+    const streamErr = await new Promise<grpc.ServiceError>((res) => {
+      const call = client.GetFile({ path: 'p' }) as grpc.ClientReadableStream<unknown>;
+      call.on('data', () => {});
+      call.on('error', (e: grpc.ServiceError) => res(e));
+    });
+    assert.is(streamErr.code, grpc.status.UNAVAILABLE);
+    assert.is(count('PutBlocks', String(grpc.status.UNAVAILABLE)), 1);
+    assert.is(count('GetFile', String(grpc.status.UNAVAILABLE)), 1);
+  } finally {
+    faulty = false;
+  }
+});
+
+test('a server stream whose client stops reading is closed as idle and recorded', async () => {
+  const call = client.GetFile({ path: 'p' }) as grpc.ClientReadableStream<unknown>;
+  const ended = new Promise<grpc.ServiceError>((res) => call.on('error', (e: grpc.ServiceError) => res(e)));
+  // Reads the first message, then nothing: the buffers fill, then the idle limit ends the stream.
+  call.once('data', () => call.pause());
+  await waitFor('the stream in flight', () => server.callsInFlight === 1, 5000);
+  await waitFor(`the idle stream closed (${streamSent} sent)`, () => streamEnded !== undefined, 10_000);
+  assert.is(streamEnded, 'DEADLINE_EXCEEDED');
+  call.resume();
+  const err = await ended;
+  assert.is(err.code, grpc.status.DEADLINE_EXCEEDED);
+  assert.ok(streamSent < 1000, `a bounded number of messages was buffered (${streamSent})`);
+  await waitFor('nothing in flight', () => server.callsInFlight === 0, 5000);
+  assert.is(count('GetFile', String(grpc.status.DEADLINE_EXCEEDED)), 1);
+});
+
+test.run();
