@@ -5,15 +5,16 @@
  * only waste work (repair), not for safety-critical exclusion.
  */
 import type { Lease } from 'etcd3';
-import { connectEtcd, type Etcd3 } from './etcd';
+import { useEtcd, withEtcd, type Etcd3, type EtcdSource } from './etcd';
 
 export class JobLock {
   private readonly etcd: Etcd3;
+  private readonly release: () => void;
   private lease: Lease | undefined;
   private readonly key: string;
 
-  constructor(endpoints: string[], prefix: string, name: string, private readonly id: string, private readonly ttlSeconds = 5) {
-    this.etcd = connectEtcd(endpoints);
+  constructor(source: EtcdSource, prefix: string, name: string, private readonly id: string, private readonly ttlSeconds = 5) {
+    ({ etcd: this.etcd, release: this.release } = useEtcd(source));
     this.key = `${prefix}${name}/leader`;
   }
 
@@ -47,17 +48,12 @@ export class JobLock {
     const lease = this.lease;
     this.lease = undefined;
     if (lease) await lease.revoke().catch(() => lease.release());
-    this.etcd.close();
+    this.release();
   }
 }
 
 /** Reads a small JSON document from etcd (status published by a job-lock holder). */
-export async function readJson<T>(endpoints: string[], key: string): Promise<T | undefined> {
-  const etcd = connectEtcd(endpoints);
-  try {
-    const v = await etcd.get(key).string();
-    return v ? (JSON.parse(v) as T) : undefined;
-  } finally {
-    etcd.close();
-  }
+export async function readJson<T>(source: EtcdSource, key: string): Promise<T | undefined> {
+  const v = await withEtcd(source, (etcd) => etcd.get(key).string());
+  return v ? (JSON.parse(v) as T) : undefined;
 }

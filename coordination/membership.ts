@@ -1,14 +1,15 @@
 /**
  * Reading who is in the cluster: the NodeRecords published by Registration.
  */
-import { connectEtcd, type Etcd3 } from './etcd';
+import { useEtcd, withEtcd, type Etcd3, type EtcdSource } from './etcd';
 import { nodesPrefix, type NodeRecord, type NodeRole } from './keys';
 
 export class Membership {
   private readonly etcd: Etcd3;
+  private readonly release: () => void;
 
-  constructor(endpoints: string[], private readonly prefix = '/blockstore/') {
-    this.etcd = connectEtcd(endpoints);
+  constructor(source: EtcdSource, private readonly prefix = '/blockstore/') {
+    ({ etcd: this.etcd, release: this.release } = useEtcd(source));
   }
 
   /** Live nodes of a role (those whose lease still holds), by id. */
@@ -26,16 +27,13 @@ export class Membership {
   }
 
   close(): void {
-    this.etcd.close();
+    this.release();
   }
 }
 
 /** Records a drain request for a node (acted on by cluster operations). */
-export async function requestDrain(endpoints: string[], prefix: string, nodeId: string): Promise<void> {
-  const etcd = connectEtcd(endpoints);
-  try {
+export async function requestDrain(source: EtcdSource, prefix: string, nodeId: string): Promise<void> {
+  await withEtcd(source, async (etcd) => {
     await etcd.put(`${prefix}drain/${nodeId}`).value(new Date().toISOString());
-  } finally {
-    etcd.close();
-  }
+  });
 }

@@ -18,7 +18,7 @@
  */
 import type { Lease } from 'etcd3';
 import type { Logger } from '../lib/logger';
-import { connectEtcd, type Etcd3 } from './etcd';
+import { useEtcd, type Etcd3, type EtcdSource } from './etcd';
 import { FenceClock } from './fence-clock';
 
 export interface LeaderInfo {
@@ -65,7 +65,7 @@ export interface CampaignOptions {
 }
 
 export interface ElectionOptions {
-  endpoints: string[];
+  etcd: EtcdSource;
   prefix: string;
   ttlSeconds: number;
   logger: Logger;
@@ -73,6 +73,7 @@ export interface ElectionOptions {
 
 export class MetaElection {
   private readonly etcd: Etcd3;
+  private readonly release: () => void;
   private lease: Lease | undefined;
   private clock = new FenceClock();
   private ourValue = '';
@@ -83,7 +84,7 @@ export class MetaElection {
   readonly syncKey: string;
 
   constructor(private readonly options: ElectionOptions) {
-    this.etcd = connectEtcd(options.endpoints);
+    ({ etcd: this.etcd, release: this.release } = useEtcd(options.etcd));
     this.leaderKey = `${options.prefix}meta/leader`;
     this.syncKey = `${options.prefix}meta/sync`;
   }
@@ -208,6 +209,6 @@ export class MetaElection {
   close(): void {
     this.lease?.release();
     this.lease = undefined;
-    this.etcd.close();
+    this.release();
   }
 }

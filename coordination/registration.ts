@@ -9,11 +9,11 @@
  */
 import type { Lease } from 'etcd3';
 import type { Logger } from '../lib/logger';
-import { connectEtcd, type Etcd3 } from './etcd';
+import { useEtcd, type Etcd3, type EtcdSource } from './etcd';
 import type { NodeRecord } from './keys';
 
 export interface RegistrationOptions {
-  endpoints: string[];
+  etcd: EtcdSource;
   key: string;
   ttlSeconds: number;
   /** How often the record is rewritten with fresh facts. */
@@ -25,6 +25,7 @@ export interface RegistrationOptions {
 
 export class Registration {
   private readonly etcd: Etcd3;
+  private readonly release: () => void;
   private lease: Lease | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -34,7 +35,7 @@ export class Registration {
   registered = false;
 
   constructor(private readonly options: RegistrationOptions) {
-    this.etcd = connectEtcd(options.endpoints);
+    ({ etcd: this.etcd, release: this.release } = useEtcd(options.etcd));
   }
 
   /** Starts registering in the background; never throws (etcd may be down). */
@@ -90,6 +91,6 @@ export class Registration {
     if (lease) {
       await Promise.race([lease.revoke().catch(() => lease.release()), new Promise((r) => setTimeout(r, 2000))]);
     }
-    this.etcd.close();
+    this.release();
   }
 }

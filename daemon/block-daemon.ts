@@ -77,7 +77,7 @@ export class BlockDaemon {
     }
     if (this.config.etcd.length) {
       this.registration = new Registration({
-        endpoints: this.config.etcd,
+        etcd: this.config.etcd,
         key: nodeKey(this.config.etcdPrefix, 'blockd', this.config.id),
         ttlSeconds: this.config.leaseTtlSeconds,
         refreshMs: this.config.refreshMs,

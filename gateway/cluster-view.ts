@@ -5,6 +5,7 @@
  */
 import { Membership } from '../coordination/membership';
 import type { NodeRecord } from '../coordination/keys';
+import type { EtcdSource } from '../coordination/etcd';
 import type { Logger } from '../lib/logger';
 
 export class ClusterView {
@@ -18,12 +19,12 @@ export class ClusterView {
   private ready: Promise<void>;
 
   constructor(
-    endpoints: string[],
+    etcd: EtcdSource,
     prefix: string,
     refreshMs: number,
     private readonly logger: Logger,
   ) {
-    this.membership = new Membership(endpoints, prefix);
+    this.membership = new Membership(etcd, prefix);
     this.ready = this.refresh();
     this.timer = setInterval(() => void this.refresh(), refreshMs);
   }

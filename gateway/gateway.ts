@@ -10,6 +10,7 @@ import { loadProtos } from '../lib/rpc/proto';
 import { RpcServer } from '../lib/rpc/server';
 import { SidePort } from '../lib/http/side-port';
 import { Metrics } from '../lib/metrics';
+import { connectEtcd, type Etcd3 } from '../coordination/etcd';
 import { nodeKey } from '../coordination/keys';
 import { Membership, requestDrain } from '../coordination/membership';
 import { readJson, JobLock } from '../coordination/job-lock';
@@ -21,6 +22,7 @@ import { ClusterView } from './cluster-view';
 import type { GatewayConfig } from './config';
 import { FileService } from './files/file-service';
 import { UserLimits } from './auth/user-limits';
+import { clusterStatus } from './admin/cluster-status';
 import { adminHandlers } from './rpc/admin-service';
 import { filesHandlers } from './rpc/files-service';
 
@@ -29,6 +31,8 @@ export const ADMIN_SERVICE = 'blockstore.v1.Admin';
 
 export class Gateway {
   private readonly server: RpcServer;
+  /** The process's one etcd client: membership, registration, the repair lock, drains. */
+  private readonly etcd: Etcd3;
   private readonly view: ClusterView;
   private readonly meta: MetaRouter;
   private readonly blocks: BlockIo;
@@ -48,7 +52,8 @@ export class Gateway {
     private readonly config: GatewayConfig,
     private readonly logger: Logger,
   ) {
-    this.view = new ClusterView(config.etcd, config.etcdPrefix, 1000, logger.child({ component: 'cluster-view' }));
+    this.etcd = connectEtcd(config.etcd);
+    this.view = new ClusterView(this.etcd, config.etcdPrefix, 1000, logger.child({ component: 'cluster-view' }));
     this.meta = new MetaRouter({ discover: async () => this.view.metas.map((n) => n.address) });
     this.blocks = new BlockIo(this.view, { replicas: config.replicas, writeQuorum: config.writeQuorum, timeoutMs: config.blockTimeoutMs }, logger.child({ component: 'blocks' }));
     const limits = new UserLimits({ ratePerSecond: config.userRate, burst: config.userBurst, maxStreams: config.userStreams });
@@ -80,16 +85,16 @@ export class Gateway {
       protos.blockstore.v1.Admin.service,
       adminHandlers(this.server, {
         auth, meta: this.meta, view: this.view,
-        requestDrain: (id) => requestDrain(config.etcd, config.etcdPrefix, id),
-        repairStatus: () => readJson<RepairStatus>(config.etcd, `${config.etcdPrefix}repair/status`),
+        requestDrain: (id) => requestDrain(this.etcd, config.etcdPrefix, id),
+        status: () => clusterStatus({ view: this.view, meta: this.meta, blockds: this.blocks, repair: () => readJson<RepairStatus>(this.etcd, `${config.etcdPrefix}repair/status`) }),
       }),
     );
     if (config.repairBytesPerSecond > 0) {
       this.repair = new RepairWorker(
         config.id,
         this.meta,
-        new Membership(config.etcd, config.etcdPrefix),
-        new JobLock(config.etcd, config.etcdPrefix, 'repair', config.id),
+        new Membership(this.etcd, config.etcdPrefix),
+        new JobLock(this.etcd, config.etcdPrefix, 'repair', config.id),
         { replicas: config.replicas, lostAfterMs: config.repairLostAfterMs, passIntervalMs: config.repairIntervalMs, bytesPerSecond: config.repairBytesPerSecond, statusKey: `${config.etcdPrefix}repair/status`, rebalance: true, gcGraceMs: config.gcGraceMs },
         logger.child({ component: 'repair' }),
       );
@@ -105,7 +110,7 @@ export class Gateway {
     const httpPort = await this.side.start();
     this.address = advertisedAddress(this.config.listen, this.config.advertise, port);
     this.registration = new Registration({
-      endpoints: this.config.etcd,
+      etcd: this.etcd,
       key: nodeKey(this.config.etcdPrefix, 'gateway', this.config.id),
       ttlSeconds: this.config.leaseTtlSeconds,
       refreshMs: Math.min(2000, (this.config.leaseTtlSeconds * 1000) / 3),
@@ -155,7 +160,7 @@ export class Gateway {
       this.server.health.setAll('NOT_SERVING');
       await this.registration?.close();
       await this.server.drain(this.config.drainNoticeMs, this.config.drainGraceMs);
-      this.shutdownRest();
+      await this.shutdownRest();
       this.logger.info('stopped');
     })();
     return this.closing;
@@ -165,16 +170,18 @@ export class Gateway {
     this.closing ??= (async () => {
       this.server.close();
       await this.registration?.close();
-      this.shutdownRest();
+      await this.shutdownRest();
     })();
     return this.closing;
   }
 
-  private shutdownRest(): void {
+  private async shutdownRest(): Promise<void> {
     clearInterval(this.drainWatch);
-    void this.repair?.close();
     this.side.close();
     this.view.close();
+    // The repair lock's lease is revoked (bounded) before the etcd client goes.
+    await Promise.race([this.repair?.close(), new Promise((r) => setTimeout(r, 2000))]).catch(() => undefined);
+    this.etcd.close();
     this.meta.close();
     this.blocks.close();
   }

@@ -11,6 +11,7 @@ import { loadProtos } from '../lib/rpc/proto';
 import { RpcServer } from '../lib/rpc/server';
 import { SidePort } from '../lib/http/side-port';
 import { Metrics } from '../lib/metrics';
+import { connectEtcd, type Etcd3 } from '../coordination/etcd';
 import { MetaElection } from '../coordination/meta-election';
 import { nodeKey, type NodeRecord } from '../coordination/keys';
 import { Registration } from '../coordination/registration';
@@ -36,6 +37,8 @@ export class MetaNode {
   readonly roles: RoleManager;
   readonly pruner: Pruner;
   private readonly server: RpcServer;
+  /** The process's one etcd client, shared by the election and the registration. */
+  private readonly etcd: Etcd3;
   private readonly election: MetaElection;
   private readonly follower: Follower;
   private readonly metrics: Metrics;
@@ -58,8 +61,9 @@ export class MetaNode {
         while (existsSync(file)) await new Promise((r) => setTimeout(r, 20));
       };
     }
+    this.etcd = connectEtcd(config.etcd);
     this.election = new MetaElection({
-      endpoints: config.etcd,
+      etcd: this.etcd,
       prefix: config.etcdPrefix,
       ttlSeconds: config.leaseTtlSeconds,
       logger: logger.child({ component: 'election' }),
@@ -100,7 +104,7 @@ export class MetaNode {
     const port = await this.server.start();
     this.address = advertisedAddress(this.config.listen, this.config.advertise, port);
     this.registration = new Registration({
-      endpoints: this.config.etcd,
+      etcd: this.etcd,
       key: nodeKey(this.config.etcdPrefix, 'meta', this.config.id),
       ttlSeconds: Math.max(2, this.config.leaseTtlSeconds),
       refreshMs: 1000,
@@ -182,6 +186,7 @@ export class MetaNode {
       await this.server.drain(0, this.config.drainGraceMs);
       this.side?.close();
       this.election.close();
+      this.etcd.close();
       await this.store.close();
     })();
     return this.closing;
@@ -197,6 +202,7 @@ export class MetaNode {
       await this.roles.stop('closing');
       await this.registration?.close();
       this.election.close();
+      this.etcd.close();
       await this.store.close();
     })();
     return this.closing;

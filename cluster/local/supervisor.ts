@@ -94,7 +94,7 @@ export class Supervisor {
       '--initial-cluster', `etcd=http://${c.host}:${c.etcdPeerPort}`, '--log-level', 'warn',
     ], this.etcdUrl, 'probe');
     this.membership = new Membership([this.etcdUrl]);
-    this.coordinator = new MetaElection({ endpoints: [this.etcdUrl], prefix: '/blockstore/', ttlSeconds: c.leaseTtl, logger: this.logger });
+    this.coordinator = new MetaElection({ etcd: [this.etcdUrl], prefix: '/blockstore/', ttlSeconds: c.leaseTtl, logger: this.logger });
     const metaIds = this.existingIds('meta', c.counts.meta);
     await Promise.all(metaIds.map((id) => this.startRole('meta', id)));
     await Promise.all(this.existingIds('blockd', c.counts.blockd).map((id) => this.startRole('blockd', id)));

@@ -104,6 +104,11 @@ export class BlockIo {
     throw new BlockstoreError('UNAVAILABLE', `no copy of block ${hash} could be read`, { cause: lastErr });
   }
 
+  /** Runs `call` on the daemon at `address` (status probes), through the shared connection to it. */
+  at<T>(address: string, call: (c: BlockdClient) => Promise<T>): Promise<T> {
+    return call(this.clients.get(address));
+  }
+
   close(): void {
     this.clients.close();
   }

@@ -4,10 +4,8 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { AdminHandlers } from '../../proto/gen/ts/blockstore/v1/Admin';
-import type { NodeInfo } from '../../proto/gen/ts/blockstore/v1/NodeInfo';
+import type { ClusterStatus } from '../../proto/gen/ts/blockstore/v1/ClusterStatus';
 import { BlockstoreError } from '../../lib/errors';
-import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
-import { MetaClient } from '../../lib/rpc/clients/meta-client';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import type { RpcServer } from '../../lib/rpc/server';
 import type { Authenticator } from '../auth/authenticator';
@@ -21,7 +19,7 @@ export function adminHandlers(
     meta: MetaRouter;
     view: ClusterView;
     requestDrain: (id: string) => Promise<void>;
-    repairStatus: () => Promise<{ underReplicated: number; unavailable: number; leader: string; lastPass: string } | undefined>;
+    status: () => Promise<ClusterStatus>;
   },
 ): AdminHandlers {
   const admin = async (md: grpc.Metadata) => {
@@ -33,70 +31,7 @@ export function adminHandlers(
   return {
     GetClusterStatus: server.unary('GetClusterStatus', async (_req, ctx) => {
       await admin(ctx.metadata);
-      await deps.view.refresh();
-      const nodes: NodeInfo[] = [];
-      let masterId = '';
-      let epoch = 0;
-      let commit = 0;
-      let sync: string[] = [];
-      const metas = await Promise.all(
-        deps.view.metas.map(async (n) => {
-          const c = new MetaClient(n.address);
-          try {
-            return { n, s: await c.status({ timeoutMs: 2000 }).catch(() => undefined) };
-          } finally {
-            c.close();
-          }
-        }),
-      );
-      for (const { s } of metas) {
-        if (s?.role === 'master') {
-          masterId = s.nodeId;
-          epoch = s.epoch;
-          commit = s.appliedSeq;
-          sync = s.syncReplicas;
-        }
-      }
-      for (const { n, s } of metas) {
-        nodes.push({
-          id: n.id, kind: 'meta', address: n.address, pid: n.pid, role: s?.role ?? 'unknown', state: s ? 'up' : 'unreachable',
-          replicationLag: s && commit > s.appliedSeq ? commit - s.appliedSeq : 0,
-          metricsAddress: String(n.info.httpAddress ?? ''),
-        });
-      }
-      let blocks = 0;
-      let bytes = 0;
-      let capacity = 0;
-      let corrupt = 0;
-      await Promise.all(
-        deps.view.blockds.map(async (n) => {
-          const c = new BlockdClient(n.address);
-          try {
-            const s = await c.getStats({ timeoutMs: 2000 }).catch(() => undefined);
-            blocks += s?.blocks ?? 0;
-            bytes += s?.bytes ?? 0;
-            capacity += s?.capacityBytes ?? 0;
-            corrupt += s?.corruptBlocks ?? 0;
-            nodes.push({
-              id: n.id, kind: 'blockd', address: n.address, pid: n.pid, role: 'blockd', state: s ? 'up' : 'unreachable',
-              usedBytes: s?.bytes ?? 0, capacityBytes: s?.capacityBytes ?? 0, blocks: s?.blocks ?? 0, corruptBlocks: s?.corruptBlocks ?? 0,
-              metricsAddress: String(n.info.httpAddress ?? ''),
-            });
-          } finally {
-            c.close();
-          }
-        }),
-      );
-      for (const g of deps.view.gateways) {
-        nodes.push({ id: g.id, kind: 'gateway', address: g.address, pid: g.pid, role: 'gateway', state: String(g.info.state ?? 'up'), metricsAddress: String(g.info.httpAddress ?? '') });
-      }
-      nodes.sort((a, b) => `${a.kind}/${a.id}`.localeCompare(`${b.kind}/${b.id}`));
-      const repair = await deps.repairStatus().catch(() => undefined);
-      return {
-        nodes, masterId, epoch, commitPosition: commit, syncReplicas: sync, blocks, blockBytes: bytes, capacityBytes: capacity, corruptBlocks: corrupt,
-        underReplicatedBlocks: repair?.underReplicated ?? 0, unavailableBlocks: repair?.unavailable ?? 0,
-        repairLeader: repair?.leader ?? '', repairLastPass: repair?.lastPass ?? '',
-      };
+      return deps.status();
     }),
     CreateUser: server.unary('CreateUser', async (req, ctx) => {
       await admin(ctx.metadata);

@@ -45,7 +45,7 @@ test('full stops in every order, one node the synchronous set names wiped: it ne
   const rnd = seededRandom(seed);
   const prefix = `/restart-${seed}/`;
   const cluster = await MetaCluster.start(etcd, { extraArgs: ['--etcd-prefix', prefix] });
-  const coordinator = new MetaElection({ endpoints: [etcd.endpoint], prefix, ttlSeconds: 2, logger: silentLogger });
+  const coordinator = new MetaElection({ etcd: [etcd.endpoint], prefix, ttlSeconds: 2, logger: silentLogger });
   const users: string[] = [];
   const ids = ['m1', 'm2', 'm3'];
   try {

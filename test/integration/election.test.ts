@@ -23,7 +23,7 @@ test.after(async () => {
   await etcd?.stop();
 });
 
-const options = (ttlSeconds: number) => ({ endpoints: [etcd.endpoint], prefix: `/t${++n}/`, ttlSeconds, logger: silentLogger });
+const options = (ttlSeconds: number) => ({ etcd: [etcd.endpoint], prefix: `/t${++n}/`, ttlSeconds, logger: silentLogger });
 
 /** A coordinator whose confirming read (the second readLeader of a campaign) fails. */
 class FlakyConfirm extends MetaElection {

@@ -137,6 +137,11 @@ test('only the gateway (and the entry point) imports gateway code', () => {
   assert.equal(bad, []);
 });
 
+test('a server process opens one etcd client, in its composition root, and hands it on', () => {
+  const opening = sources().filter((f) => /^(gateway|meta|daemon|coordination)\//.test(f) && /\bconnectEtcd\(/.test(readFileSync(join(ROOT, f), 'utf8')));
+  assert.equal(opening.sort(), ['coordination/etcd.ts', 'gateway/gateway.ts', 'meta/meta-node.ts']);
+});
+
 test('the rules see real imports (the checker itself works)', () => {
   assert.equal(layerOf('meta/meta-node.ts'), 'metadata node');
   assert.ok(importsOf('gateway/gateway.ts').some((s) => s.includes('coordination/')));

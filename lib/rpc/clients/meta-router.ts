@@ -116,6 +116,11 @@ export class MetaRouter {
     });
   }
 
+  /** Runs `call` on the node at `address` (status probes), through the shared connection to it. */
+  at<T>(address: string, call: (c: MetaClient) => Promise<T>): Promise<T> {
+    return call(this.clients.get(address));
+  }
+
   close(): void {
     this.clients.close();
   }

@@ -1,0 +1,69 @@
+/**
+ * The cluster as an operator sees it (Admin.GetClusterStatus): every node
+ * by role with its state, the metadata master, epoch and synchronous set,
+ * block daemons' usage, and the repair worker's last pass. Nodes come from
+ * etcd membership; each is asked for its status over the gateway's shared
+ * connections, with a short timeout (an unreachable node is shown as such).
+ */
+import type { BlockdClient } from '../../lib/rpc/clients/blockd-client';
+import type { MetaClient } from '../../lib/rpc/clients/meta-client';
+import type { NodeInfo } from '../../proto/gen/ts/blockstore/v1/NodeInfo';
+import type { ClusterStatus } from '../../proto/gen/ts/blockstore/v1/ClusterStatus';
+import type { ClusterView } from '../cluster-view';
+
+export interface RepairSummary {
+  underReplicated: number;
+  unavailable: number;
+  leader: string;
+  lastPass: string;
+}
+
+export interface ClusterStatusDeps {
+  view: ClusterView;
+  meta: { at<T>(address: string, call: (c: MetaClient) => Promise<T>): Promise<T> };
+  blockds: { at<T>(address: string, call: (c: BlockdClient) => Promise<T>): Promise<T> };
+  repair: () => Promise<RepairSummary | undefined>;
+  probeTimeoutMs?: number;
+}
+
+export async function clusterStatus(deps: ClusterStatusDeps): Promise<ClusterStatus> {
+  const timeoutMs = deps.probeTimeoutMs ?? 2000;
+  await deps.view.refresh();
+  const [metas, blockds, repair] = await Promise.all([
+    Promise.all(deps.view.metas.map(async (n) => ({ n, s: await deps.meta.at(n.address, (c) => c.status({ timeoutMs })).catch(() => undefined) }))),
+    Promise.all(deps.view.blockds.map(async (n) => ({ n, s: await deps.blockds.at(n.address, (c) => c.getStats({ timeoutMs })).catch(() => undefined) }))),
+    deps.repair().catch(() => undefined),
+  ]);
+  const master = metas.find(({ s }) => s?.role === 'master')?.s;
+  const commit = master?.appliedSeq ?? 0;
+  const nodes: NodeInfo[] = [];
+  for (const { n, s } of metas) {
+    nodes.push({
+      id: n.id, kind: 'meta', address: n.address, pid: n.pid, role: s?.role ?? 'unknown', state: s ? 'up' : 'unreachable',
+      replicationLag: s && commit > s.appliedSeq ? commit - s.appliedSeq : 0,
+      metricsAddress: String(n.info.httpAddress ?? ''),
+    });
+  }
+  const totals = { blocks: 0, bytes: 0, capacity: 0, corrupt: 0 };
+  for (const { n, s } of blockds) {
+    totals.blocks += s?.blocks ?? 0;
+    totals.bytes += s?.bytes ?? 0;
+    totals.capacity += s?.capacityBytes ?? 0;
+    totals.corrupt += s?.corruptBlocks ?? 0;
+    nodes.push({
+      id: n.id, kind: 'blockd', address: n.address, pid: n.pid, role: 'blockd', state: s ? 'up' : 'unreachable',
+      usedBytes: s?.bytes ?? 0, capacityBytes: s?.capacityBytes ?? 0, blocks: s?.blocks ?? 0, corruptBlocks: s?.corruptBlocks ?? 0,
+      metricsAddress: String(n.info.httpAddress ?? ''),
+    });
+  }
+  for (const g of deps.view.gateways) {
+    nodes.push({ id: g.id, kind: 'gateway', address: g.address, pid: g.pid, role: 'gateway', state: String(g.info.state ?? 'up'), metricsAddress: String(g.info.httpAddress ?? '') });
+  }
+  nodes.sort((a, b) => `${a.kind}/${a.id}`.localeCompare(`${b.kind}/${b.id}`));
+  return {
+    nodes, masterId: master?.nodeId ?? '', epoch: master?.epoch ?? 0, commitPosition: commit, syncReplicas: master?.syncReplicas ?? [],
+    blocks: totals.blocks, blockBytes: totals.bytes, capacityBytes: totals.capacity, corruptBlocks: totals.corrupt,
+    underReplicatedBlocks: repair?.underReplicated ?? 0, unavailableBlocks: repair?.unavailable ?? 0,
+    repairLeader: repair?.leader ?? '', repairLastPass: repair?.lastPass ?? '',
+  };
+}
