@@ -4,23 +4,12 @@
  * name the field.
  */
 import { resolve } from 'node:path';
-import { flagReader, serverFlags } from '../lib/cli/server-flags';
+import { flagReader, invalidConfig, serverFlags, serverIdentityFromFlags, type ServerIdentity } from '../lib/cli/server-flags';
 import type { FlagSpec, FlagValues } from '../lib/cli/flags';
-import { BlockstoreError } from '../lib/errors';
-import { parseBytes, parseHostPort, parseNumber } from '../lib/units';
-import type { LogLevel } from '../lib/logger';
+import { parseBytes, parseNumber } from '../lib/units';
 
-export interface BlockdConfig {
-  id: string;
-  /** Address to bind, HOST:PORT (port 0: any free port). */
-  listen: string;
-  /** Address peers and gateways dial; defaults to the bound listen address. */
-  advertise: string | undefined;
+export interface BlockdConfig extends ServerIdentity {
   dataDir: string;
-  /** etcd endpoints; empty runs the daemon without registration (tests, one-off use). */
-  etcd: string[];
-  /** Key prefix in etcd, shared by every node of one cluster. */
-  etcdPrefix: string;
   /** Disk budget for block bytes. */
   capacityBytes: number;
   /** Lease TTL of the etcd registration; the node vanishes this long after a crash. */
@@ -34,9 +23,6 @@ export interface BlockdConfig {
   drainGraceMs: number;
   /** How long NOT_SERVING is shown before the listener closes (balancer notice). */
   drainNoticeMs: number;
-  /** HTTP side port: /healthz and /metrics (Prometheus); empty disables it. */
-  httpListen: string;
-  logLevel: LogLevel;
 }
 
 const COMMON = serverFlags({ listen: '127.0.0.1:7100', dataDirHelp: 'where blocks are kept (required)', etcdHelp: "etcd endpoints; 'none' disables registration" });
@@ -54,19 +40,12 @@ export const BLOCKD_FLAGS: FlagSpec[] = [
   ...COMMON.tail,
 ];
 
-/**
- * @throws BlockstoreError INVALID_ARGUMENT naming the flag at fault.
- */
+/** @throws BlockstoreError INVALID_ARGUMENT naming the flag at fault. */
 export function blockdConfigFromFlags(v: FlagValues): BlockdConfig {
-  const { str, required } = flagReader(v);
-  const etcdRaw = str('etcd') ?? '';
-  const config: BlockdConfig = {
-    id: required('id'),
-    listen: required('listen'),
-    advertise: str('advertise'),
+  const { required } = flagReader(v);
+  const c: BlockdConfig = {
+    ...serverIdentityFromFlags(v, { etcdOptional: true }),
     dataDir: resolve(required('data-dir')),
-    etcd: etcdRaw === 'none' || etcdRaw === '' ? [] : etcdRaw.split(',').map((s) => s.trim()),
-    etcdPrefix: str('etcd-prefix') ?? '/blockstore/',
     capacityBytes: parseBytes(required('capacity'), '--capacity'),
     leaseTtlSeconds: parseNumber(required('lease-ttl'), '--lease-ttl', 2),
     refreshMs: parseNumber(required('refresh-ms'), '--refresh-ms', 100),
@@ -74,27 +53,8 @@ export function blockdConfigFromFlags(v: FlagValues): BlockdConfig {
     scrubIntervalMs: parseNumber(required('scrub-interval-ms'), '--scrub-interval-ms'),
     drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
     drainNoticeMs: parseNumber(required('drain-notice-ms'), '--drain-notice-ms'),
-    httpListen: str('http-listen') === 'none' ? '' : (str('http-listen') ?? '127.0.0.1:0'),
-    logLevel: (str('log-level') ?? 'info') as LogLevel,
   };
-  validateBlockdConfig(config);
-  return config;
-}
-
-/** @throws BlockstoreError INVALID_ARGUMENT naming the field at fault. */
-export function validateBlockdConfig(c: BlockdConfig): void {
-  const fail = (msg: string) => {
-    throw new BlockstoreError('INVALID_ARGUMENT', msg);
-  };
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.id)) fail(`--id: 1 to 64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(c.id)}`);
-  parseHostPort(c.listen, '--listen');
-  if (c.advertise !== undefined) {
-    const a = parseHostPort(c.advertise, '--advertise');
-    if (a.port === 0) fail('--advertise: needs a real port, not 0');
-  }
-  for (const e of c.etcd) if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(e)) fail(`--etcd: expected http://HOST:PORT, got ${JSON.stringify(e)}`);
-  if (!c.etcdPrefix.startsWith('/') || !c.etcdPrefix.endsWith('/')) fail(`--etcd-prefix: must start and end with "/", got ${JSON.stringify(c.etcdPrefix)}`);
-  if (c.capacityBytes < 1) fail('--capacity: must be at least 1 byte');
-  if (c.refreshMs >= c.leaseTtlSeconds * 1000) fail(`--refresh-ms (${c.refreshMs}) must be shorter than --lease-ttl (${c.leaseTtlSeconds} s)`);
-  if (!['debug', 'info', 'warn', 'error'].includes(c.logLevel)) fail(`--log-level: debug, info, warn or error, got ${JSON.stringify(c.logLevel)}`);
+  if (c.capacityBytes < 1) invalidConfig('--capacity: must be at least 1 byte');
+  if (c.refreshMs >= c.leaseTtlSeconds * 1000) invalidConfig(`--refresh-ms (${c.refreshMs}) must be shorter than --lease-ttl (${c.leaseTtlSeconds} s)`);
+  return c;
 }

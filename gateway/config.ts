@@ -2,20 +2,13 @@
  * The gateway's configuration: typed, defaults, flags and environment
  * variables (parsed in main.ts), validated with messages naming the field.
  */
-import { flagReader, serverFlags } from '../lib/cli/server-flags';
+import { flagReader, invalidConfig, serverFlags, serverIdentityFromFlags, type ServerIdentity } from '../lib/cli/server-flags';
 import type { FlagSpec, FlagValues } from '../lib/cli/flags';
-import { BlockstoreError } from '../lib/errors';
-import type { LogLevel } from '../lib/logger';
-import { parseBytes, parseHostPort, parseNumber } from '../lib/units';
+import { parseBytes, parseNumber } from '../lib/units';
 
-export interface GatewayConfig {
-  id: string;
-  listen: string;
-  advertise: string | undefined;
+export interface GatewayConfig extends ServerIdentity {
   /** Gateways keep no state; the flag exists so every role starts alike (unused). */
   dataDir: string | undefined;
-  etcd: string[];
-  etcdPrefix: string;
   /** Copies of each block (R). */
   replicas: number;
   /** Copies that must be durable before a write succeeds (W ≤ R). */
@@ -34,8 +27,6 @@ export interface GatewayConfig {
   gcGraceMs: number;
   /** PutFile fails (nothing committed) when it takes longer than this; must be < gcGraceMs. */
   maxUploadMs: number;
-  /** HTTP side port: /healthz for the balancer, /metrics, POST /fault/unavailable?ms=N (drills). */
-  httpListen: string;
   /** Per-user calls per second on this gateway (0: unlimited) and the burst allowed after idling. */
   userRate: number;
   userBurst: number;
@@ -46,7 +37,6 @@ export interface GatewayConfig {
   /** SIGTERM: report NOT_SERVING this long before refusing new calls (balancer notice). */
   drainNoticeMs: number;
   drainGraceMs: number;
-  logLevel: LogLevel;
 }
 
 const COMMON = serverFlags({ listen: '127.0.0.1:7300', dataDirHelp: 'unused: gateways are stateless', advertiseHelp: 'address the balancer dials (default: the bound address)', listenHelp: 'gRPC address to bind (public API)' });
@@ -77,18 +67,13 @@ export const GATEWAY_FLAGS: FlagSpec[] = [
 export function gatewayConfigFromFlags(v: FlagValues): GatewayConfig {
   const { str, required } = flagReader(v);
   const c: GatewayConfig = {
-    id: required('id'),
-    listen: required('listen'),
-    advertise: str('advertise'),
+    ...serverIdentityFromFlags(v, { httpRequired: true }),
     dataDir: str('data-dir'),
-    etcd: required('etcd').split(',').map((s) => s.trim()),
-    etcdPrefix: required('etcd-prefix'),
     replicas: parseNumber(required('replicas'), '--replicas', 1),
     writeQuorum: parseNumber(required('write-quorum'), '--write-quorum', 1),
     blockTimeoutMs: parseNumber(required('block-timeout-ms'), '--block-timeout-ms', 100),
     authCacheMs: parseNumber(required('auth-cache-ms'), '--auth-cache-ms'),
     leaseTtlSeconds: parseNumber(required('lease-ttl'), '--lease-ttl', 2),
-    httpListen: required('http-listen'),
     repairBytesPerSecond: parseBytes(required('repair-rate'), '--repair-rate'),
     repairLostAfterMs: parseNumber(required('repair-lost-after-ms'), '--repair-lost-after-ms'),
     repairIntervalMs: parseNumber(required('repair-interval-ms'), '--repair-interval-ms', 100),
@@ -100,15 +85,11 @@ export function gatewayConfigFromFlags(v: FlagValues): GatewayConfig {
     streamIdleMs: parseNumber(required('stream-idle-ms'), '--stream-idle-ms', 100),
     drainNoticeMs: parseNumber(required('drain-notice-ms'), '--drain-notice-ms'),
     drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
-    logLevel: (str('log-level') ?? 'info') as LogLevel,
   };
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.id)) throw new BlockstoreError('INVALID_ARGUMENT', `--id: 1 to 64 of A-Z a-z 0-9 . _ -`);
-  parseHostPort(c.listen, '--listen');
-  parseHostPort(c.httpListen, '--http-listen');
   if (c.gcGraceMs > 0 && c.maxUploadMs >= c.gcGraceMs) {
-    throw new BlockstoreError('INVALID_ARGUMENT', `--max-upload-ms (${c.maxUploadMs}) must be shorter than --gc-grace-ms (${c.gcGraceMs}), or collection could take an upload's blocks`);
+    invalidConfig(`--max-upload-ms (${c.maxUploadMs}) must be shorter than --gc-grace-ms (${c.gcGraceMs}), or collection could take an upload's blocks`);
   }
-  if (c.writeQuorum > c.replicas) throw new BlockstoreError('INVALID_ARGUMENT', `--write-quorum (${c.writeQuorum}) must not exceed --replicas (${c.replicas})`);
-  if (!Number.isInteger(c.replicas) || !Number.isInteger(c.writeQuorum)) throw new BlockstoreError('INVALID_ARGUMENT', '--replicas and --write-quorum: whole numbers');
+  if (c.writeQuorum > c.replicas) invalidConfig(`--write-quorum (${c.writeQuorum}) must not exceed --replicas (${c.replicas})`);
+  if (!Number.isInteger(c.replicas) || !Number.isInteger(c.writeQuorum)) invalidConfig('--replicas and --write-quorum: whole numbers');
   return c;
 }

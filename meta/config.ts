@@ -4,19 +4,12 @@
  * name the field.
  */
 import { resolve } from 'node:path';
-import { flagReader, serverFlags } from '../lib/cli/server-flags';
+import { flagReader, invalidConfig, serverFlags, serverIdentityFromFlags, type ServerIdentity } from '../lib/cli/server-flags';
 import type { FlagSpec, FlagValues } from '../lib/cli/flags';
-import { BlockstoreError } from '../lib/errors';
-import type { LogLevel } from '../lib/logger';
-import { parseDuration, parseHostPort, parseNumber } from '../lib/units';
+import { parseDuration, parseNumber } from '../lib/units';
 
-export interface MetaConfig {
-  id: string;
-  listen: string;
-  advertise: string | undefined;
+export interface MetaConfig extends ServerIdentity {
   dataDir: string;
-  etcd: string[];
-  etcdPrefix: string;
   /**
    * Master lease TTL. Failover without a supervisor takes about this long
    * (the dead master's lease must expire); shorter means faster failover but
@@ -57,14 +50,11 @@ export interface MetaConfig {
   forgetAfterMs: number;
   /** How long an idempotency key is remembered (a replay within it returns the first result). */
   idempotencyWindowMs: number;
-  /** HTTP side port: /healthz and /metrics; empty disables it. */
-  httpListen: string;
   /**
    * Fault injection for tests only: while this file exists, every log
    * append and snapshot write waits (a stalled disk). Empty: off.
    */
   faultStallFile: string;
-  logLevel: LogLevel;
 }
 
 const COMMON = serverFlags({ listen: '127.0.0.1:7200', dataDirHelp: 'where the log and tables are kept (required)' });
@@ -93,12 +83,8 @@ export const META_FLAGS: FlagSpec[] = [
 export function metaConfigFromFlags(v: FlagValues): MetaConfig {
   const { str, required } = flagReader(v);
   const c: MetaConfig = {
-    id: required('id'),
-    listen: required('listen'),
-    advertise: str('advertise'),
+    ...serverIdentityFromFlags(v),
     dataDir: resolve(required('data-dir')),
-    etcd: required('etcd').split(',').map((s) => s.trim()),
-    etcdPrefix: required('etcd-prefix'),
     leaseTtlSeconds: parseNumber(required('lease-ttl'), '--lease-ttl', 2),
     syncReplicas: parseNumber(required('sync-replicas'), '--sync-replicas', 0),
     syncTimeoutMs: parseNumber(required('sync-timeout-ms'), '--sync-timeout-ms', 50),
@@ -112,27 +98,10 @@ export function metaConfigFromFlags(v: FlagValues): MetaConfig {
     pruneIntervalMs: parseNumber(required('prune-interval-ms'), '--prune-interval-ms', 50),
     forgetAfterMs: parseNumber(required('forget-after-ms'), '--forget-after-ms'),
     idempotencyWindowMs: parseDuration(required('idempotency-window'), '--idempotency-window'),
-    httpListen: str('http-listen') === 'none' ? '' : (str('http-listen') ?? '127.0.0.1:0'),
-    logLevel: (str('log-level') ?? 'info') as LogLevel,
     faultStallFile: str('fault-stall-file') ?? '',
   };
-  validateMetaConfig(c);
+  if (!Number.isInteger(c.syncReplicas)) invalidConfig('--sync-replicas: a whole number ≥ 0');
+  if (!Number.isInteger(c.logRetain)) invalidConfig('--log-retain: a whole number ≥ 1');
+  if (c.syncTimeoutMs >= c.writeTimeoutMs) invalidConfig(`--sync-timeout-ms (${c.syncTimeoutMs}) must be shorter than --write-timeout-ms (${c.writeTimeoutMs})`);
   return c;
-}
-
-/** @throws BlockstoreError INVALID_ARGUMENT naming the field at fault. */
-export function validateMetaConfig(c: MetaConfig): void {
-  const fail = (msg: string): never => {
-    throw new BlockstoreError('INVALID_ARGUMENT', msg);
-  };
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.id)) fail(`--id: 1 to 64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(c.id)}`);
-  parseHostPort(c.listen, '--listen');
-  if (c.advertise !== undefined && parseHostPort(c.advertise, '--advertise').port === 0) fail('--advertise: needs a real port, not 0');
-  if (c.etcd.length === 0) fail('--etcd: at least one endpoint');
-  for (const e of c.etcd) if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(e)) fail(`--etcd: expected http://HOST:PORT, got ${JSON.stringify(e)}`);
-  if (!c.etcdPrefix.startsWith('/') || !c.etcdPrefix.endsWith('/')) fail(`--etcd-prefix: must start and end with "/"`);
-  if (!Number.isInteger(c.syncReplicas)) fail('--sync-replicas: a whole number ≥ 0');
-  if (!Number.isInteger(c.logRetain)) fail('--log-retain: a whole number ≥ 1');
-  if (c.syncTimeoutMs >= c.writeTimeoutMs) fail(`--sync-timeout-ms (${c.syncTimeoutMs}) must be shorter than --write-timeout-ms (${c.writeTimeoutMs})`);
-  if (!['debug', 'info', 'warn', 'error'].includes(c.logLevel)) fail(`--log-level: debug, info, warn or error`);
 }

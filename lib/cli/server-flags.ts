@@ -5,6 +5,8 @@
  */
 import { BlockstoreError } from '../errors';
 import type { FlagSpec, FlagValues } from './flags';
+import type { LogLevel } from '../logger';
+import { parseHostPort } from '../units';
 import { installClusterCredentials, loadClusterCredentials, requireClusterCredentials } from '../security/cluster-credentials';
 
 export function serverFlags(o: { listen: string; listenHelp?: string; dataDirHelp: string; etcdHelp?: string; advertiseHelp?: string }): {
@@ -54,4 +56,56 @@ export function flagReader(v: FlagValues): { str(name: string): string | undefin
       return s;
     },
   };
+}
+
+/** What every server role is configured with alike. */
+export interface ServerIdentity {
+  id: string;
+  /** Address to bind, HOST:PORT (port 0: any free port). */
+  listen: string;
+  /** Address others dial; defaults to the bound listen address. */
+  advertise: string | undefined;
+  /** etcd endpoints (empty only where the role allows running without etcd). */
+  etcd: string[];
+  /** Key prefix in etcd, shared by every node of one cluster. */
+  etcdPrefix: string;
+  /** HTTP side port (/healthz, /metrics); empty: off. */
+  httpListen: string;
+  logLevel: LogLevel;
+}
+
+/** @throws BlockstoreError INVALID_ARGUMENT with `message`. */
+export function invalidConfig(message: string): never {
+  throw new BlockstoreError('INVALID_ARGUMENT', message);
+}
+
+/**
+ * Reads and checks the shared flags; messages name the flag at fault.
+ * `etcdOptional`: 'none' (or empty) runs without etcd. `httpRequired`:
+ * the side port cannot be turned off (a gateway's balancer checks it).
+ * @throws BlockstoreError INVALID_ARGUMENT.
+ */
+export function serverIdentityFromFlags(v: FlagValues, o: { etcdOptional?: boolean; httpRequired?: boolean } = {}): ServerIdentity {
+  const { str, required } = flagReader(v);
+  const etcdRaw = o.etcdOptional ? (str('etcd') ?? '') : required('etcd');
+  const http = str('http-listen') ?? '127.0.0.1:0';
+  const c: ServerIdentity = {
+    id: required('id'),
+    listen: required('listen'),
+    advertise: str('advertise'),
+    etcd: etcdRaw === 'none' || etcdRaw === '' ? [] : etcdRaw.split(',').map((s) => s.trim()),
+    etcdPrefix: str('etcd-prefix') ?? '/blockstore/',
+    httpListen: http === 'none' ? '' : http,
+    logLevel: (str('log-level') ?? 'info') as LogLevel,
+  };
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.id)) invalidConfig(`--id: 1 to 64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(c.id)}`);
+  parseHostPort(c.listen, '--listen');
+  if (c.advertise !== undefined && parseHostPort(c.advertise, '--advertise').port === 0) invalidConfig('--advertise: needs a real port, not 0');
+  if (!o.etcdOptional && c.etcd.length === 0) invalidConfig('--etcd: at least one endpoint');
+  for (const e of c.etcd) if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(e)) invalidConfig(`--etcd: expected http://HOST:PORT, got ${JSON.stringify(e)}`);
+  if (!c.etcdPrefix.startsWith('/') || !c.etcdPrefix.endsWith('/')) invalidConfig(`--etcd-prefix: must start and end with "/", got ${JSON.stringify(c.etcdPrefix)}`);
+  if (c.httpListen) parseHostPort(c.httpListen, '--http-listen');
+  else if (o.httpRequired) invalidConfig('--http-listen: required here (the balancer checks /healthz on it)');
+  if (!['debug', 'info', 'warn', 'error'].includes(c.logLevel)) invalidConfig(`--log-level: debug, info, warn or error, got ${JSON.stringify(c.logLevel)}`);
+  return c;
 }

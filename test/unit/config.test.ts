@@ -1,6 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BLOCKD_FLAGS, blockdConfigFromFlags } from '../../daemon/config';
+import { GATEWAY_FLAGS, gatewayConfigFromFlags } from '../../gateway/config';
+import { META_FLAGS, metaConfigFromFlags } from '../../meta/config';
 import { parseFlags, UsageError } from '../../lib/cli/flags';
 import { BlockstoreError } from '../../lib/errors';
 import { parseBytes } from '../../lib/units';
@@ -39,6 +41,24 @@ test('sizes parse with units', () => {
   assert.is(parseBytes('4096', 'x'), 4096);
   assert.is(parseBytes('2 GiB', 'x'), 2 ** 31);
   assert.is(parseBytes('10GB', 'x'), 1e10);
+});
+
+test('every role checks the shared flags alike', () => {
+  const roles = [
+    (argv: string[]) => blockdConfigFromFlags(parseFlags(argv, BLOCKD_FLAGS, {}).values),
+    (argv: string[]) => metaConfigFromFlags(parseFlags(argv, META_FLAGS, {}).values),
+    (argv: string[]) => gatewayConfigFromFlags(parseFlags(argv, GATEWAY_FLAGS, {}).values),
+  ];
+  const base = ['--id', 'n1', '--data-dir', '/tmp/x'];
+  for (const parseRole of roles) {
+    assert.is(parseRole(base).id, 'n1');
+    assert.match(messageOf(() => parseRole([...base, '--log-level', 'loud'])), '--log-level');
+    assert.match(messageOf(() => parseRole([...base, '--etcd', 'ftp://x'])), '--etcd');
+    assert.match(messageOf(() => parseRole([...base, '--etcd-prefix', 'nolead/'])), '--etcd-prefix');
+    assert.match(messageOf(() => parseRole([...base, '--advertise', '127.0.0.1:0'])), '--advertise');
+    assert.match(messageOf(() => parseRole([...base, '--http-listen', 'nohost'])), '--http-listen');
+  }
+  assert.match(messageOf(() => roles[2]!([...base, '--http-listen', 'none'])), '--http-listen');
 });
 
 test.run();
