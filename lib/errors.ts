@@ -54,6 +54,19 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'RATE_LIMITED',
 ]);
 
+/**
+ * Codes after which a caller cannot know whether its write took effect (the
+ * request may have been applied before the failure reached it). Retryable is
+ * a different question: RATE_LIMITED is retryable and known not applied;
+ * INTERNAL is not retryable and may have been applied.
+ */
+const OUTCOME_UNKNOWN: ReadonlySet<string> = new Set<ErrorCode>(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'CANCELLED', 'INTERNAL', 'NOT_MASTER', 'NO_SYNC_REPLICA', 'SHUTTING_DOWN']);
+
+/** True when a write that failed with `code` may nonetheless have been applied. */
+export function outcomeUnknown(code: string): boolean {
+  return OUTCOME_UNKNOWN.has(code);
+}
+
 export interface BlockstoreErrorOptions {
   cause?: unknown;
   /** Overrides the default retryability of the code. */

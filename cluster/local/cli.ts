@@ -7,6 +7,7 @@ import { existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { helpText, parseFlags, UsageError, type FlagSpec } from '../../lib/cli/flags';
 import { createLogger } from '../../lib/logger';
+import { waitFor } from '../../lib/wait';
 import { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import { BlockstoreClient } from '../../sdk/client';
 import { Membership } from '../../coordination/membership';
@@ -87,21 +88,6 @@ function config(dir: StateDir, v: Record<string, string | boolean | undefined>):
   return c;
 }
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve()
-      .then(check)
-      .catch((err: Error) => {
-        if (err.message === 'the supervisor exited') throw err;
-        return undefined;
-      });
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 async function up(dir: StateDir, v: Record<string, string | boolean | undefined>): Promise<number> {
   dir.ensure();
   const c = config(dir, v);
@@ -114,11 +100,17 @@ async function up(dir: StateDir, v: Record<string, string | boolean | undefined>
     try {
       let exited = false;
       child.once('exit', () => (exited = true));
-      await waitFor('the cluster to come up', () => {
-        if (exited) throw new Error('the supervisor exited');
-        const s = dir.readState();
-        return s?.ready && s.supervisorPid === child.pid ? true : undefined;
-      }, 120_000);
+      await waitFor(
+        'the cluster to come up',
+        () => {
+          if (exited) throw new Error('the supervisor exited');
+          const s = dir.readState();
+          return s?.ready && s.supervisorPid === child.pid ? true : undefined;
+        },
+        120_000,
+        200,
+        { fatal: (err) => (err as Error).message === 'the supervisor exited' },
+      );
     } catch (err) {
       const tail = existsSync(dir.path('logs', 'supervisor.log')) ? readFileSync(dir.path('logs', 'supervisor.log'), 'utf8').split('\n').slice(-20).join('\n') : '';
       process.stderr.write(`${(err as Error).message}\n${tail}\n`);
@@ -133,7 +125,7 @@ async function up(dir: StateDir, v: Record<string, string | boolean | undefined>
   const ca = dir.clientCa(c);
   const client = new BlockstoreClient({ address, token: user, timeoutMs: 5000, ca });
   try {
-    await waitFor('a call through the balancer', () => client.usage().then(() => true), 30_000);
+    await waitFor('a call through the balancer', () => client.usage().then(() => true), 30_000, 200);
   } finally {
     client.close();
   }
@@ -176,7 +168,7 @@ async function down(dir: StateDir, wipe: boolean): Promise<number> {
   const pid = dir.supervisorPid();
   if (pid) {
     process.kill(pid, 'SIGTERM');
-    await waitFor('the supervisor to stop everything', () => (dir.supervisorPid() ? undefined : true), 90_000);
+    await waitFor('the supervisor to stop everything', () => (dir.supervisorPid() ? undefined : true), 90_000, 200);
     process.stderr.write(`stopped (supervisor pid ${pid})\n`);
   } else {
     // No supervisor (it crashed?): stop what state.json says it ran, by PID.
@@ -251,6 +243,7 @@ async function scale(dir: StateDir, args: string[]): Promise<number> {
       return count('gateway') === c.counts.gateway && count('blockd') === c.counts.blockd ? true : undefined;
     },
     120_000,
+    200,
   );
   // Started is not yet usable: return once the cluster itself lists every
   // gateway and block daemon as up (registered in etcd), so that what an
@@ -267,6 +260,7 @@ async function scale(dir: StateDir, args: string[]): Promise<number> {
         return [...want].every((id) => up.has(id)) ? true : undefined;
       },
       60_000,
+      200,
     );
   } finally {
     admin.close();

@@ -1,13 +1,16 @@
 /**
- * The load generator's history: one record per call, and the checker that
- * reads it against the cluster's final state afterwards (QAS-002: no
- * acknowledged write lost; no duplicate; no partial version).
+ * The history of a load: one record per call, and the checker that reads
+ * it against the cluster's final state afterwards (QAS-002, and the fault
+ * tests' metadata load: no acknowledged write lost; no duplicate; no partial
+ * version).
  *
  * Every write in a history targets its own path with its own idempotency
  * key, so the expected final state of a path is known exactly: the one
  * version the client was told about (acknowledged), or — when the client
  * never learned the outcome — that version or nothing.
  */
+import { outcomeUnknown } from '../../lib/errors';
+
 export interface CallRecord {
   /** ms since the epoch. */
   start: number;
@@ -37,8 +40,6 @@ export type Problem =
   | { kind: 'duplicate'; path: string; detail: string }
   | { kind: 'partial'; path: string; detail: string };
 
-/** Statuses after which the client does not know whether a write took effect. */
-const UNKNOWN = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'CANCELLED', 'INTERNAL', 'NOT_MASTER', 'NO_SYNC_REPLICA']);
 
 /**
  * Checks every write of `history` against `finalState(path)` (the versions
@@ -56,8 +57,8 @@ export async function checkHistory(history: CallRecord[], finalState: (path: str
   for (const [path, attempts] of writes) {
     const versions = await finalState(path);
     const acked = attempts.filter((a) => a.status === 'OK');
-    const unknown = attempts.filter((a) => UNKNOWN.has(a.status));
-    const hashes = new Set(attempts.filter((a) => a.status === 'OK' || UNKNOWN.has(a.status)).map((a) => a.contentHash));
+    const unknown = attempts.filter((a) => outcomeUnknown(a.status));
+    const hashes = new Set(attempts.filter((a) => a.status === 'OK' || outcomeUnknown(a.status)).map((a) => a.contentHash));
     for (const a of acked) {
       const v = versions.find((x) => x.version === a.version);
       if (!v || v.contentHash !== a.contentHash) problems.push({ kind: 'lost', path, detail: `acknowledged version ${a.version} (${a.contentHash?.slice(0, 12)}) is not there` });

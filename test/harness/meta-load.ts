@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { BlockstoreError } from '../../lib/errors';
 import { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import type { MetaClient } from '../../lib/rpc/clients/meta-client';
+import { checkHistory as checkQasHistory, type CallRecord, type FinalVersion } from '../../cluster/qas/history';
 
 export interface WriteRecord {
   key: string;
@@ -124,27 +125,27 @@ export class MetaLoad {
 }
 
 /**
- * Checks a history against what a node holds: every acknowledged write
+ * Checks a history against what one node holds, with the same checker as
+ * the quality scenarios (cluster/qas/history.ts): every acknowledged write
  * present with its content; every unknown one wholly present or absent;
- * exactly one version per path. Returns the problems found.
+ * no more versions than writes. Returns the problems found.
  */
 export async function checkHistory(client: MetaClient, namespace: string, writes: WriteRecord[], minPosition: number): Promise<string[]> {
-  const problems: string[] = [];
-  for (const w of writes) {
-    let found: { hash: string | undefined; versions: number } | undefined;
+  const calls: CallRecord[] = writes.map((w) => ({
+    start: w.started, end: w.ended, method: 'PutFile', status: w.outcome === 'ok' ? 'OK' : 'UNAVAILABLE', bytes: 0,
+    path: w.path, contentHash: w.hash, version: w.version,
+  }));
+  const unreadable: string[] = [];
+  const problems = await checkQasHistory(calls, async (path): Promise<FinalVersion[]> => {
     try {
-      const s = await client.statFile(namespace, w.path, 0, minPosition, { timeoutMs: 10_000 });
-      const vs = await client.listVersions(namespace, w.path, minPosition, { timeoutMs: 10_000 });
-      found = { hash: s.version?.blocks[0]?.hash, versions: vs.versions.length };
+      const vs = await client.listVersions(namespace, path, minPosition, { timeoutMs: 10_000 });
+      // The metadata load writes one block per file: its hash is the content.
+      return vs.versions.map((v) => ({ version: v.version, contentHash: v.blocks[0]?.hash ?? '', readHash: v.blocks[0]?.hash }));
     } catch (err) {
-      if (!(err instanceof BlockstoreError && err.code === 'NOT_FOUND')) {
-        problems.push(`${client.address}: ${w.path}: ${String(err)}`);
-        continue;
-      }
+      if (err instanceof BlockstoreError && err.code === 'NOT_FOUND') return [];
+      unreadable.push(`${client.address}: ${path}: ${String(err)}`);
+      return [];
     }
-    if (w.outcome === 'ok' && !found) problems.push(`${client.address}: acknowledged write ${w.path} (position ${w.position}) is lost`);
-    if (found && found.hash !== w.hash) problems.push(`${client.address}: ${w.path} holds the wrong blocks (partial or foreign version)`);
-    if (found && found.versions !== 1) problems.push(`${client.address}: ${w.path} has ${found.versions} versions (duplicate)`);
-  }
-  return problems;
+  });
+  return [...unreadable, ...problems.filter((p) => !unreadable.some((u) => u.includes(`: ${p.path}: `))).map((p) => `${client.address}: ${p.kind}: ${p.path}: ${p.detail}`)];
 }
