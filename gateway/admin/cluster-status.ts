@@ -5,7 +5,7 @@
  * etcd membership; each is asked for its status over the gateway's shared
  * connections, with a short timeout (an unreachable node is shown as such).
  */
-import type { BlockdClient } from '../../lib/rpc/clients/blockd-client';
+import type { BlockdPeer } from '../blocks/block-io';
 import type { MetaClient } from '../../lib/rpc/clients/meta-client';
 import type { NodeInfo } from '../../proto/gen/ts/blockstore/v1/NodeInfo';
 import type { ClusterStatus } from '../../proto/gen/ts/blockstore/v1/ClusterStatus';
@@ -21,7 +21,7 @@ export interface RepairSummary {
 export interface ClusterStatusDeps {
   view: ClusterView;
   meta: { at<T>(address: string, call: (c: MetaClient) => Promise<T>): Promise<T> };
-  blockds: { at<T>(address: string, call: (c: BlockdClient) => Promise<T>): Promise<T> };
+  blockds: { at<T>(address: string, call: (c: BlockdPeer) => Promise<T>): Promise<T> };
   repair: () => Promise<RepairSummary | undefined>;
   probeTimeoutMs?: number;
 }

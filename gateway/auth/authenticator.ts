@@ -5,7 +5,7 @@
  * PERMISSION_DENIED.
  */
 import { BlockstoreError } from '../../lib/errors';
-import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
+import type { MetaClient } from '../../lib/rpc/clients/meta-client';
 import { hashToken } from '../../lib/auth/tokens';
 import type { UserLimits } from './user-limits';
 
@@ -15,14 +15,20 @@ export interface Caller {
   tokenId: string;
 }
 
+/** What the authenticator needs of metadata: token lookups on any node (a MetaRouter; a twin in unit tests). */
+export interface TokenLookup {
+  read<T>(call: (c: Pick<MetaClient, 'authenticate'>) => Promise<T>): Promise<T>;
+}
+
 export class Authenticator {
   private readonly cache = new Map<string, { caller: Caller; until: number }>();
 
   constructor(
-    private readonly meta: MetaRouter,
+    private readonly meta: TokenLookup,
     private readonly cacheMs: number,
     /** Per-user call rate, charged once the caller is known. */
     private readonly limits?: UserLimits,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /**
@@ -41,12 +47,12 @@ export class Authenticator {
     if (!m || m[1]!.length > 512) throw new BlockstoreError('UNAUTHENTICATED', 'malformed authorization header; expected "Bearer <token>"');
     const hash = hashToken(m[1]!);
     const hit = this.cache.get(hash);
-    if (hit && hit.until > Date.now()) return hit.caller;
+    if (hit && hit.until > this.now()) return hit.caller;
     const r = await this.meta.read((c) => c.authenticate(hash, 0, { timeoutMs: 5000 }));
     const caller: Caller = { userId: r.userId, scope: r.scope === 'admin' ? 'admin' : 'user', tokenId: r.tokenId };
     if (this.cache.size > 10_000) this.cache.clear();
     // Never cached past the token's expiry.
-    const until = Math.min(Date.now() + this.cacheMs, r.expiresAtMs > 0 ? r.expiresAtMs : Infinity);
+    const until = Math.min(this.now() + this.cacheMs, r.expiresAtMs > 0 ? r.expiresAtMs : Infinity);
     this.cache.set(hash, { caller, until });
     return caller;
   }

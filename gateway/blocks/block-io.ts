@@ -22,14 +22,23 @@ export interface BlockIoOptions {
   timeoutMs: number;
 }
 
+/** What block I/O needs of a daemon's client (a BlockdClient; an in-memory twin in unit tests). */
+export type BlockdPeer = Pick<BlockdClient, 'putBlock' | 'getBlock' | 'getStats' | 'close'>;
+
+/** What block I/O needs of the cluster view. */
+export type BlockdView = Pick<ClusterView, 'blockds' | 'draining' | 'blockdAddress'>;
+
 export class BlockIo {
-  private readonly clients = new ClientPool((address) => new BlockdClient(address));
+  private readonly clients: ClientPool<BlockdPeer>;
 
   constructor(
-    private readonly view: ClusterView,
+    private readonly view: BlockdView,
     private readonly options: BlockIoOptions,
     private readonly logger: Logger,
-  ) {}
+    connect: (address: string) => BlockdPeer = (address) => new BlockdClient(address),
+  ) {
+    this.clients = new ClientPool(connect);
+  }
 
   /** Live daemons with room for `size` bytes, ranked for this block. */
   private candidates(hash: string): Array<{ id: string; address: string }> {
@@ -105,7 +114,7 @@ export class BlockIo {
   }
 
   /** Runs `call` on the daemon at `address` (status probes), through the shared connection to it. */
-  at<T>(address: string, call: (c: BlockdClient) => Promise<T>): Promise<T> {
+  at<T>(address: string, call: (c: BlockdPeer) => Promise<T>): Promise<T> {
     return call(this.clients.get(address));
   }
 
