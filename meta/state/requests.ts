@@ -104,6 +104,217 @@ async function replayOf(view: Overlay, ns: string, key: string, kind: IdemRec['k
   return { version, replayed: true, replaySeq: idem.seq };
 }
 
+async function prepareNoop(view: Overlay, req: Extract<WriteRequest, { kind: 'noop' }>, time: string): Promise<Prepared> {
+  return { op: { type: 'noop', reason: req.reason }, outcome: {} };
+}
+
+async function prepareCreateUser(view: Overlay, req: Extract<WriteRequest, { kind: 'createUser' }>, time: string): Promise<Prepared> {
+  checkId(req.userId, 'user_id');
+  if (req.name.length > 256) invalid('name: at most 256 characters');
+  if (!Number.isSafeInteger(req.quotaBytes) || req.quotaBytes < 0) invalid('quota_bytes: a non-negative integer');
+  if (await view.get(TableKeys.user(req.userId))) throw new BlockstoreError('ALREADY_EXISTS', `user ${req.userId} already exists`);
+  const op: Op = { type: 'createUser', userId: req.userId, name: req.name, quotaBytes: req.quotaBytes, time };
+  return { op, outcome: { user: { id: req.userId, name: req.name, quotaBytes: req.quotaBytes, usedBytes: 0, createdAt: time } } };
+}
+
+async function prepareIssueToken(view: Overlay, req: Extract<WriteRequest, { kind: 'issueToken' }>, time: string): Promise<Prepared> {
+  await requireUser(view, req.userId);
+  if (!isBlockHash(req.tokenHash)) invalid('token_hash: the SHA-256 hex of the token');
+  checkId(req.tokenId, 'token_id');
+  if (req.scope !== 'user' && req.scope !== 'admin') invalid(`scope: "user" or "admin", got ${JSON.stringify(req.scope)}`);
+  if (await view.get(TableKeys.tokenId(req.tokenId))) throw new BlockstoreError('ALREADY_EXISTS', `token ${req.tokenId} already exists`);
+  if (await view.getJson<TokenRec>(TableKeys.token(req.tokenHash))) throw new BlockstoreError('ALREADY_EXISTS', 'a token with this hash already exists');
+  const expiresAtMs = req.expiresAtMs ?? 0;
+  if (!Number.isSafeInteger(expiresAtMs) || expiresAtMs < 0) invalid(`expires_at_ms: milliseconds since the epoch or 0, got ${expiresAtMs}`);
+  const op: Op = { type: 'issueToken', tokenId: req.tokenId, tokenHash: req.tokenHash, userId: req.userId, scope: req.scope, time };
+  if (expiresAtMs > 0) op.expiresAtMs = expiresAtMs;
+  return { op, outcome: {} };
+}
+
+async function prepareRevokeToken(view: Overlay, req: Extract<WriteRequest, { kind: 'revokeToken' }>, time: string): Promise<Prepared> {
+  checkId(req.tokenId, 'token_id');
+  if (!(await view.get(TableKeys.tokenId(req.tokenId)))) throw new BlockstoreError('NOT_FOUND', `token ${req.tokenId} does not exist`);
+  return { op: { type: 'revokeToken', tokenId: req.tokenId }, outcome: {} };
+}
+
+/** Shape checks of a commit's blocks and locations; the version's size. */
+function checkCommitShape(req: Extract<WriteRequest, { kind: 'commit' }>): number {
+  if (req.blocks.length > MAX_BLOCKS_PER_VERSION) invalid(`blocks: at most ${MAX_BLOCKS_PER_VERSION} a version, got ${req.blocks.length}`);
+  let size = 0;
+  req.blocks.forEach((b, i) => {
+    if (!isBlockHash(b.hash)) invalid(`blocks[${i}].hash: 64 lowercase hex characters`);
+    if (!Number.isSafeInteger(b.size) || b.size < 1 || b.size > MAX_BLOCK_BYTES) invalid(`blocks[${i}].size: 1 to ${MAX_BLOCK_BYTES}, got ${b.size}`);
+    size += b.size;
+  });
+  if (req.contentHash && !isBlockHash(req.contentHash)) invalid('content_hash: 64 lowercase hex characters or empty');
+  if (req.author.length > 256) invalid('author: at most 256 characters');
+  for (const [i, loc] of req.locations.entries()) {
+    if (!isBlockHash(loc.hash)) invalid(`locations[${i}].hash: 64 lowercase hex characters`);
+    if (loc.nodes.length === 0 || loc.nodes.length > 16) invalid(`locations[${i}].nodes: 1 to 16 node ids`);
+    loc.nodes.forEach((n) => checkId(n, `locations[${i}].nodes`));
+  }
+  return size;
+}
+
+/**
+ * Where each of a commit's blocks lives: the locations the commit names,
+ * else the namespace already holds it, else it was staged by PutBlocks.
+ * @throws BlockstoreError MISSING_BLOCKS, INVALID_ARGUMENT (sizes that disagree).
+ */
+async function locateCommitBlocks(view: Overlay, req: Extract<WriteRequest, { kind: 'commit' }>): Promise<Map<string, string[]>> {
+  const located = new Map<string, string[]>(req.locations.map((loc) => [loc.hash, loc.nodes]));
+  const sizes = new Map<string, number>();
+  for (const b of req.blocks) {
+    const prev = sizes.get(b.hash);
+    if (prev !== undefined && prev !== b.size) invalid(`block ${b.hash} is listed with two sizes`);
+    sizes.set(b.hash, b.size);
+  }
+  const missing: string[] = [];
+  for (const [hash, s] of sizes) {
+    if (located.has(hash)) continue;
+    const known = await view.getJson<NsBlockRec>(TableKeys.nsBlock(req.ns, hash));
+    if (known) {
+      if (known.size !== s) invalid(`block ${hash} has size ${known.size}, not ${s}`);
+      continue;
+    }
+    // Uploaded into this namespace by PutBlocks: its locations come from the stage.
+    const staged = await view.getJson<StagedRec>(TableKeys.staged(req.ns, hash));
+    if (staged && staged.size === s) located.set(hash, staged.nodes);
+    else if (staged) invalid(`block ${hash} was uploaded with size ${staged.size}, not ${s}`);
+    else missing.push(hash);
+  }
+  if (missing.length) {
+    throw new BlockstoreError('MISSING_BLOCKS', `${missing.length} block(s) are not stored in this namespace (first: ${missing[0]}); upload them first`, {
+      details: { missing: missing.slice(0, 100).join(',') },
+    });
+  }
+  for (const loc of req.locations) if (!sizes.has(loc.hash)) invalid(`locations name block ${loc.hash}, which the version does not use`);
+  return located;
+}
+
+async function prepareCommit(view: Overlay, req: Extract<WriteRequest, { kind: 'commit' }>, time: string): Promise<Prepared> {
+  const user = await requireUser(view, req.ns);
+  const path = normalizePath(req.path);
+  checkIdempotencyKey(req.idempotencyKey);
+  const replay = await replayOf(view, req.ns, req.idempotencyKey, 'commit');
+  if (replay) return { op: undefined, outcome: replay };
+  const size = checkCommitShape(req);
+  const located = await locateCommitBlocks(view, req);
+  if (req.locations.length) await checkFence(view, req.uploadStartedMs, 'this upload wrote its');
+  const head = await view.getJson<FileRec>(TableKeys.file(req.ns, path));
+  checkExpected(req.expectedVersion, head, path);
+  const liveBefore = head && !head.deleted ? head.size : 0;
+  if (user.usedBytes - liveBefore + size > user.quotaBytes) {
+    throw new BlockstoreError('QUOTA_EXCEEDED', `quota of ${user.quotaBytes} bytes exceeded: ${user.usedBytes} used, this version needs ${size - liveBefore} more`);
+  }
+  const version = (head?.version ?? 0) + 1;
+  const op: Op = {
+    type: 'commit', ns: req.ns, path, version, blocks: req.blocks, size, contentHash: req.contentHash,
+    author: req.author, time, idempotencyKey: req.idempotencyKey, locations: [...located].map(([hash, nodes]) => ({ hash, nodes })),
+  };
+  return {
+    op,
+    outcome: { version: { path, version, size, contentHash: req.contentHash, author: req.author, time, deleted: false, blocks: req.blocks, movedFrom: '', seq: 0 } },
+  };
+}
+
+async function prepareDelete(view: Overlay, req: Extract<WriteRequest, { kind: 'delete' }>, time: string): Promise<Prepared> {
+  await requireUser(view, req.ns);
+  const path = normalizePath(req.path);
+  checkIdempotencyKey(req.idempotencyKey);
+  const replay = await replayOf(view, req.ns, req.idempotencyKey, 'delete');
+  if (replay) return { op: undefined, outcome: replay };
+  const head = await view.getJson<FileRec>(TableKeys.file(req.ns, path));
+  if (!head || head.deleted) throw new BlockstoreError('NOT_FOUND', `${path} does not exist`);
+  checkExpected(req.expectedVersion, head, path);
+  const version = head.version + 1;
+  const op: Op = { type: 'delete', ns: req.ns, path, version, author: req.author, time, idempotencyKey: req.idempotencyKey };
+  return { op, outcome: { version: { path, version, size: 0, contentHash: '', author: req.author, time, deleted: true, blocks: [], movedFrom: '', seq: 0 } } };
+}
+
+async function prepareMove(view: Overlay, req: Extract<WriteRequest, { kind: 'move' }>, time: string): Promise<Prepared> {
+  await requireUser(view, req.ns);
+  const from = normalizePath(req.from, 'from_path');
+  const to = normalizePath(req.to, 'to_path');
+  checkIdempotencyKey(req.idempotencyKey);
+  const replay = await replayOf(view, req.ns, req.idempotencyKey, 'move');
+  if (replay) return { op: undefined, outcome: replay };
+  if (from === to) invalid('from_path and to_path are the same');
+  const src = await view.getJson<FileRec>(TableKeys.file(req.ns, from));
+  if (!src || src.deleted) throw new BlockstoreError('NOT_FOUND', `${from} does not exist`);
+  const dst = await view.getJson<FileRec>(TableKeys.file(req.ns, to));
+  if (dst && !dst.deleted) throw new BlockstoreError('ALREADY_EXISTS', `${to} already exists`);
+  const srcVersion = await view.getJson<VersionRec>(TableKeys.version(req.ns, from, src.version));
+  const toVersion = (dst?.version ?? 0) + 1;
+  const op: Op = { type: 'move', ns: req.ns, from, to, fromVersion: src.version + 1, toVersion, author: req.author, time, idempotencyKey: req.idempotencyKey };
+  return { op, outcome: { version: { ...srcVersion!, path: to, version: toVersion, author: req.author, time, movedFrom: from, seq: 0 } } };
+}
+
+async function prepareStageBlocks(view: Overlay, req: Extract<WriteRequest, { kind: 'stageBlocks' }>, time: string): Promise<Prepared> {
+  await requireUser(view, req.ns);
+  if (req.blocks.length === 0 || req.blocks.length > 10_000) invalid('blocks: 1 to 10,000 entries');
+  for (const [i, b] of req.blocks.entries()) {
+    if (!isBlockHash(b.hash)) invalid(`blocks[${i}].hash: 64 lowercase hex characters`);
+    if (!Number.isSafeInteger(b.size) || b.size < 1 || b.size > MAX_BLOCK_BYTES) invalid(`blocks[${i}].size: 1 to ${MAX_BLOCK_BYTES}`);
+    if (b.nodes.length === 0 || b.nodes.length > 16) invalid(`blocks[${i}].nodes: 1 to 16 node ids`);
+    b.nodes.forEach((n) => checkId(n, `blocks[${i}].nodes`));
+  }
+  await checkFence(view, req.writtenSinceMs, 'these are');
+  return { op: { type: 'stageBlocks', ns: req.ns, blocks: req.blocks, time }, outcome: {} };
+}
+
+async function prepareFenceCollection(view: Overlay, req: Extract<WriteRequest, { kind: 'fenceCollection' }>, time: string): Promise<Prepared> {
+  if (!Number.isSafeInteger(req.cutoffMs) || req.cutoffMs <= 0) invalid(`cutoff_ms: milliseconds since the epoch, got ${req.cutoffMs}`);
+  return { op: { type: 'fenceCollection', cutoffMs: req.cutoffMs }, outcome: {} };
+}
+
+async function preparePruneVersions(view: Overlay, req: Extract<WriteRequest, { kind: 'pruneVersions' }>, time: string): Promise<Prepared> {
+  // Re-checked against the state now (the pruner's scan may be stale):
+  // the head stays unless it is still the delete marker named.
+  const head = await view.getJson<FileRec>(TableKeys.file(req.ns, req.path));
+  if (!head) return { op: undefined, outcome: {} };
+  const dropFile = req.dropHead !== undefined && head.deleted && head.version === req.dropHead;
+  const versions = req.versions.filter((v) => v < head.version || (dropFile && v === head.version));
+  if (versions.length === 0) return { op: undefined, outcome: {} };
+  return { op: { type: 'pruneVersions', ns: req.ns, path: req.path, versions, dropFile, time }, outcome: {} };
+}
+
+async function prepareTrimHistory(view: Overlay, req: Extract<WriteRequest, { kind: 'trimHistory' }>, time: string): Promise<Prepared> {
+  if (req.changeCursors.length === 0 && req.idemKeys.length === 0) return { op: undefined, outcome: {} };
+  return { op: { type: 'trimHistory', ns: req.ns, changesBefore: req.changesBefore, changeCursors: req.changeCursors, idemKeys: req.idemKeys }, outcome: {} };
+}
+
+async function prepareForgetBlocks(view: Overlay, req: Extract<WriteRequest, { kind: 'forgetBlocks' }>, time: string): Promise<Prepared> {
+  if (req.hashes.length === 0) return { op: undefined, outcome: {} };
+  return { op: { type: 'forgetBlocks', hashes: req.hashes }, outcome: {} };
+}
+
+async function prepareAddLocations(view: Overlay, req: Extract<WriteRequest, { kind: 'addLocations' }>, time: string): Promise<Prepared> {
+  if (req.locations.length + req.remove.length === 0 || req.locations.length + req.remove.length > 10_000) invalid('locations and remove: 1 to 10,000 entries');
+  for (const [i, loc] of [...req.locations, ...req.remove].entries()) {
+    if (!isBlockHash(loc.hash)) invalid(`locations[${i}].hash: 64 lowercase hex characters`);
+    if (loc.nodes.length === 0 || loc.nodes.length > 16) invalid(`locations[${i}].nodes: 1 to 16 node ids`);
+    loc.nodes.forEach((n) => checkId(n, `locations[${i}].nodes`));
+  }
+  return { op: { type: 'addLocations', locations: req.locations, remove: req.remove }, outcome: {} };
+}
+
+const PREPARE_BY_KIND: { [K in WriteRequest['kind']]: (view: Overlay, req: Extract<WriteRequest, { kind: K }>, time: string) => Promise<Prepared> } = {
+  noop: prepareNoop,
+  createUser: prepareCreateUser,
+  issueToken: prepareIssueToken,
+  revokeToken: prepareRevokeToken,
+  commit: prepareCommit,
+  delete: prepareDelete,
+  move: prepareMove,
+  stageBlocks: prepareStageBlocks,
+  fenceCollection: prepareFenceCollection,
+  pruneVersions: preparePruneVersions,
+  trimHistory: prepareTrimHistory,
+  forgetBlocks: prepareForgetBlocks,
+  addLocations: prepareAddLocations,
+};
+
 /**
  * Validates a write against the current state and turns it into a log op.
  * @throws BlockstoreError INVALID_ARGUMENT / INVALID_PATH / INVALID_HASH,
@@ -111,172 +322,6 @@ async function replayOf(view: Overlay, ns: string, key: string, kind: IdemRec['k
  *   VERSION_CONFLICT, MISSING_BLOCKS, QUOTA_EXCEEDED.
  */
 export async function prepare(view: Overlay, req: WriteRequest, time: string): Promise<Prepared> {
-  switch (req.kind) {
-    case 'noop':
-      return { op: { type: 'noop', reason: req.reason }, outcome: {} };
-    case 'createUser': {
-      checkId(req.userId, 'user_id');
-      if (req.name.length > 256) invalid('name: at most 256 characters');
-      if (!Number.isSafeInteger(req.quotaBytes) || req.quotaBytes < 0) invalid('quota_bytes: a non-negative integer');
-      if (await view.get(TableKeys.user(req.userId))) throw new BlockstoreError('ALREADY_EXISTS', `user ${req.userId} already exists`);
-      const op: Op = { type: 'createUser', userId: req.userId, name: req.name, quotaBytes: req.quotaBytes, time };
-      return { op, outcome: { user: { id: req.userId, name: req.name, quotaBytes: req.quotaBytes, usedBytes: 0, createdAt: time } } };
-    }
-    case 'issueToken': {
-      await requireUser(view, req.userId);
-      if (!isBlockHash(req.tokenHash)) invalid('token_hash: the SHA-256 hex of the token');
-      checkId(req.tokenId, 'token_id');
-      if (req.scope !== 'user' && req.scope !== 'admin') invalid(`scope: "user" or "admin", got ${JSON.stringify(req.scope)}`);
-      if (await view.get(TableKeys.tokenId(req.tokenId))) throw new BlockstoreError('ALREADY_EXISTS', `token ${req.tokenId} already exists`);
-      if (await view.getJson<TokenRec>(TableKeys.token(req.tokenHash))) throw new BlockstoreError('ALREADY_EXISTS', 'a token with this hash already exists');
-      const expiresAtMs = req.expiresAtMs ?? 0;
-      if (!Number.isSafeInteger(expiresAtMs) || expiresAtMs < 0) invalid(`expires_at_ms: milliseconds since the epoch or 0, got ${expiresAtMs}`);
-      const op: Op = { type: 'issueToken', tokenId: req.tokenId, tokenHash: req.tokenHash, userId: req.userId, scope: req.scope, time };
-      if (expiresAtMs > 0) op.expiresAtMs = expiresAtMs;
-      return { op, outcome: {} };
-    }
-    case 'revokeToken': {
-      checkId(req.tokenId, 'token_id');
-      if (!(await view.get(TableKeys.tokenId(req.tokenId)))) throw new BlockstoreError('NOT_FOUND', `token ${req.tokenId} does not exist`);
-      return { op: { type: 'revokeToken', tokenId: req.tokenId }, outcome: {} };
-    }
-    case 'commit': {
-      const user = await requireUser(view, req.ns);
-      const path = normalizePath(req.path);
-      checkIdempotencyKey(req.idempotencyKey);
-      const replay = await replayOf(view, req.ns, req.idempotencyKey, 'commit');
-      if (replay) return { op: undefined, outcome: replay };
-      if (req.blocks.length > MAX_BLOCKS_PER_VERSION) invalid(`blocks: at most ${MAX_BLOCKS_PER_VERSION} a version, got ${req.blocks.length}`);
-      let size = 0;
-      req.blocks.forEach((b, i) => {
-        if (!isBlockHash(b.hash)) invalid(`blocks[${i}].hash: 64 lowercase hex characters`);
-        if (!Number.isSafeInteger(b.size) || b.size < 1 || b.size > MAX_BLOCK_BYTES) invalid(`blocks[${i}].size: 1 to ${MAX_BLOCK_BYTES}, got ${b.size}`);
-        size += b.size;
-      });
-      if (req.contentHash && !isBlockHash(req.contentHash)) invalid('content_hash: 64 lowercase hex characters or empty');
-      if (req.author.length > 256) invalid('author: at most 256 characters');
-      const located = new Map<string, string[]>();
-      for (const [i, loc] of req.locations.entries()) {
-        if (!isBlockHash(loc.hash)) invalid(`locations[${i}].hash: 64 lowercase hex characters`);
-        if (loc.nodes.length === 0 || loc.nodes.length > 16) invalid(`locations[${i}].nodes: 1 to 16 node ids`);
-        loc.nodes.forEach((n) => checkId(n, `locations[${i}].nodes`));
-        located.set(loc.hash, loc.nodes);
-      }
-      const sizes = new Map<string, number>();
-      const missing: string[] = [];
-      for (const b of req.blocks) {
-        const prev = sizes.get(b.hash);
-        if (prev !== undefined && prev !== b.size) invalid(`block ${b.hash} is listed with two sizes`);
-        sizes.set(b.hash, b.size);
-      }
-      for (const [hash, s] of sizes) {
-        if (located.has(hash)) continue;
-        const known = await view.getJson<NsBlockRec>(TableKeys.nsBlock(req.ns, hash));
-        if (known) {
-          if (known.size !== s) invalid(`block ${hash} has size ${known.size}, not ${s}`);
-          continue;
-        }
-        // Uploaded into this namespace by PutBlocks: its locations come from the stage.
-        const staged = await view.getJson<StagedRec>(TableKeys.staged(req.ns, hash));
-        if (staged && staged.size === s) located.set(hash, staged.nodes);
-        else if (staged) invalid(`block ${hash} was uploaded with size ${staged.size}, not ${s}`);
-        else missing.push(hash);
-      }
-      if (missing.length) {
-        throw new BlockstoreError('MISSING_BLOCKS', `${missing.length} block(s) are not stored in this namespace (first: ${missing[0]}); upload them first`, {
-          details: { missing: missing.slice(0, 100).join(',') },
-        });
-      }
-      for (const loc of req.locations) if (!sizes.has(loc.hash)) invalid(`locations name block ${loc.hash}, which the version does not use`);
-      if (req.locations.length) await checkFence(view, req.uploadStartedMs, 'this upload wrote its');
-      const head = await view.getJson<FileRec>(TableKeys.file(req.ns, path));
-      checkExpected(req.expectedVersion, head, path);
-      const liveBefore = head && !head.deleted ? head.size : 0;
-      if (user.usedBytes - liveBefore + size > user.quotaBytes) {
-        throw new BlockstoreError('QUOTA_EXCEEDED', `quota of ${user.quotaBytes} bytes exceeded: ${user.usedBytes} used, this version needs ${size - liveBefore} more`);
-      }
-      const version = (head?.version ?? 0) + 1;
-      const op: Op = {
-        type: 'commit', ns: req.ns, path, version, blocks: req.blocks, size, contentHash: req.contentHash,
-        author: req.author, time, idempotencyKey: req.idempotencyKey, locations: [...located].map(([hash, nodes]) => ({ hash, nodes })),
-      };
-      return {
-        op,
-        outcome: { version: { path, version, size, contentHash: req.contentHash, author: req.author, time, deleted: false, blocks: req.blocks, movedFrom: '', seq: 0 } },
-      };
-    }
-    case 'delete': {
-      await requireUser(view, req.ns);
-      const path = normalizePath(req.path);
-      checkIdempotencyKey(req.idempotencyKey);
-      const replay = await replayOf(view, req.ns, req.idempotencyKey, 'delete');
-      if (replay) return { op: undefined, outcome: replay };
-      const head = await view.getJson<FileRec>(TableKeys.file(req.ns, path));
-      if (!head || head.deleted) throw new BlockstoreError('NOT_FOUND', `${path} does not exist`);
-      checkExpected(req.expectedVersion, head, path);
-      const version = head.version + 1;
-      const op: Op = { type: 'delete', ns: req.ns, path, version, author: req.author, time, idempotencyKey: req.idempotencyKey };
-      return { op, outcome: { version: { path, version, size: 0, contentHash: '', author: req.author, time, deleted: true, blocks: [], movedFrom: '', seq: 0 } } };
-    }
-    case 'move': {
-      await requireUser(view, req.ns);
-      const from = normalizePath(req.from, 'from_path');
-      const to = normalizePath(req.to, 'to_path');
-      checkIdempotencyKey(req.idempotencyKey);
-      const replay = await replayOf(view, req.ns, req.idempotencyKey, 'move');
-      if (replay) return { op: undefined, outcome: replay };
-      if (from === to) invalid('from_path and to_path are the same');
-      const src = await view.getJson<FileRec>(TableKeys.file(req.ns, from));
-      if (!src || src.deleted) throw new BlockstoreError('NOT_FOUND', `${from} does not exist`);
-      const dst = await view.getJson<FileRec>(TableKeys.file(req.ns, to));
-      if (dst && !dst.deleted) throw new BlockstoreError('ALREADY_EXISTS', `${to} already exists`);
-      const srcVersion = await view.getJson<VersionRec>(TableKeys.version(req.ns, from, src.version));
-      const toVersion = (dst?.version ?? 0) + 1;
-      const op: Op = { type: 'move', ns: req.ns, from, to, fromVersion: src.version + 1, toVersion, author: req.author, time, idempotencyKey: req.idempotencyKey };
-      return { op, outcome: { version: { ...srcVersion!, path: to, version: toVersion, author: req.author, time, movedFrom: from, seq: 0 } } };
-    }
-    case 'stageBlocks': {
-      await requireUser(view, req.ns);
-      if (req.blocks.length === 0 || req.blocks.length > 10_000) invalid('blocks: 1 to 10,000 entries');
-      for (const [i, b] of req.blocks.entries()) {
-        if (!isBlockHash(b.hash)) invalid(`blocks[${i}].hash: 64 lowercase hex characters`);
-        if (!Number.isSafeInteger(b.size) || b.size < 1 || b.size > MAX_BLOCK_BYTES) invalid(`blocks[${i}].size: 1 to ${MAX_BLOCK_BYTES}`);
-        if (b.nodes.length === 0 || b.nodes.length > 16) invalid(`blocks[${i}].nodes: 1 to 16 node ids`);
-        b.nodes.forEach((n) => checkId(n, `blocks[${i}].nodes`));
-      }
-      await checkFence(view, req.writtenSinceMs, 'these are');
-      return { op: { type: 'stageBlocks', ns: req.ns, blocks: req.blocks, time }, outcome: {} };
-    }
-    case 'fenceCollection': {
-      if (!Number.isSafeInteger(req.cutoffMs) || req.cutoffMs <= 0) invalid(`cutoff_ms: milliseconds since the epoch, got ${req.cutoffMs}`);
-      return { op: { type: 'fenceCollection', cutoffMs: req.cutoffMs }, outcome: {} };
-    }
-    case 'pruneVersions': {
-      // Re-checked against the state now (the pruner's scan may be stale):
-      // the head stays unless it is still the delete marker named.
-      const head = await view.getJson<FileRec>(TableKeys.file(req.ns, req.path));
-      if (!head) return { op: undefined, outcome: {} };
-      const dropFile = req.dropHead !== undefined && head.deleted && head.version === req.dropHead;
-      const versions = req.versions.filter((v) => v < head.version || (dropFile && v === head.version));
-      if (versions.length === 0) return { op: undefined, outcome: {} };
-      return { op: { type: 'pruneVersions', ns: req.ns, path: req.path, versions, dropFile, time }, outcome: {} };
-    }
-    case 'trimHistory': {
-      if (req.changeCursors.length === 0 && req.idemKeys.length === 0) return { op: undefined, outcome: {} };
-      return { op: { type: 'trimHistory', ns: req.ns, changesBefore: req.changesBefore, changeCursors: req.changeCursors, idemKeys: req.idemKeys }, outcome: {} };
-    }
-    case 'forgetBlocks': {
-      if (req.hashes.length === 0) return { op: undefined, outcome: {} };
-      return { op: { type: 'forgetBlocks', hashes: req.hashes }, outcome: {} };
-    }
-    case 'addLocations': {
-      if (req.locations.length + req.remove.length === 0 || req.locations.length + req.remove.length > 10_000) invalid('locations and remove: 1 to 10,000 entries');
-      for (const [i, loc] of [...req.locations, ...req.remove].entries()) {
-        if (!isBlockHash(loc.hash)) invalid(`locations[${i}].hash: 64 lowercase hex characters`);
-        if (loc.nodes.length === 0 || loc.nodes.length > 16) invalid(`locations[${i}].nodes: 1 to 16 node ids`);
-        loc.nodes.forEach((n) => checkId(n, `locations[${i}].nodes`));
-      }
-      return { op: { type: 'addLocations', locations: req.locations, remove: req.remove }, outcome: {} };
-    }
-  }
+  const handler = PREPARE_BY_KIND[req.kind] as (view: Overlay, req: WriteRequest, time: string) => Promise<Prepared>;
+  return handler(view, req, time);
 }
