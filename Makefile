@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: cluster-up cluster-down cluster-clean cluster-status help deps test test-unit test-integration test-e2e typecheck proto proto-check bench bench-blockd bench-meta bench-gateway bench-load bench-balancer soak qas
+.PHONY: cluster-up cluster-down cluster-clean cluster-status help deps test test-unit test-integration test-e2e typecheck proto proto-check bench bench-blockd bench-meta bench-gateway bench-load bench-balancer bench-datapath soak qas
 
 help:
 	@echo "make cluster-up    start a whole local cluster (installs what is missing); balancer on 127.0.0.1:7000"
@@ -49,7 +49,7 @@ proto: deps
 proto-check: deps
 	@proto/check.sh
 
-bench: bench-blockd bench-meta bench-gateway bench-load bench-balancer
+bench: bench-blockd bench-meta bench-gateway bench-load bench-balancer bench-datapath
 
 bench-blockd: deps
 	@node --import ./node_modules/tsx/dist/loader.mjs cluster/bench/blockd.bench.ts
@@ -72,6 +72,11 @@ bench-load: deps
 # The QAS-001 mix straight to the gateways and through HAProxy, CPU per call by role.
 bench-balancer: deps
 	@node --import ./node_modules/tsx/dist/loader.mjs cluster/bench/balancer.bench.ts
+
+# The data path through HAProxy with a Python grpcio client: PUT/GET 1 MiB and
+# 64 KiB beside the raw fsync ceiling, CPU by role, disk bytes per byte uploaded.
+bench-datapath: deps
+	@node --import ./node_modules/tsx/dist/loader.mjs cluster/bench/datapath.bench.ts
 
 # The seed's three quality scenarios against the local cluster (started if needed); report in .cluster/qas/.
 qas: deps

@@ -1,0 +1,237 @@
+/**
+ * make bench-datapath: the data path through the balancer, driven by a
+ * client that is not our SDK (Python grpcio, cluster/bench/files_load.py),
+ * on the local cluster as `cluster up` runs it (3 metadata nodes, 3 block
+ * daemons, 2 gateways, HAProxy; R=3, W=2, fsync before every ack).
+ *
+ * For each workload it prints calls/s and MB/s, p50/p99, the CPU each role
+ * spent per call and per MB (from /proc/PID/stat), and the bytes the
+ * cluster's processes wrote to disk per byte uploaded (/proc/PID/io) — beside
+ * the ceiling measured in the same run: raw durable writes of the same size
+ * (a file written and fsync'd, as many in flight) divided by 3 replicas.
+ *
+ * BENCH_STORED_GB=N first fills the cluster to N GB (1 MiB files) and runs
+ * the workloads again: costs that grow with stored data show there.
+ * BENCH_SCALE scales every call count (0.2 for a quick look).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NodeState } from '../local/layout';
+import { localClusterDown, localClusterUp } from '../../test/harness/local-cluster';
+
+const ROOT = join(__dirname, '..', '..');
+const PYTHON = '/usr/bin/python3';
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const STORED_GB = Number(process.env.BENCH_STORED_GB ?? 0);
+const CLOCK_TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
+const ROLES = ['gateway', 'blockd', 'meta', 'etcd', 'haproxy'] as const;
+
+interface Proc {
+  role: string;
+  pid: number;
+}
+
+/** User + system CPU of a process, in ms. */
+function cpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * CLOCK_TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+/** Bytes a process caused to be written to storage. */
+function writeBytes(pid: number): number {
+  try {
+    const m = /write_bytes: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function processes(nodes: NodeState[]): Proc[] {
+  const out: Proc[] = nodes.filter((n) => n.pid > 0).map((n) => ({ role: n.role, pid: n.pid }));
+  for (const n of nodes.filter((x) => x.role === 'haproxy')) {
+    const kids = execFileSync('pgrep', ['-P', String(n.pid)]).toString().trim().split('\n').filter(Boolean);
+    for (const k of kids) out.push({ role: 'haproxy', pid: Number(k) });
+  }
+  return out;
+}
+
+interface Sample {
+  cpu: Record<string, number>;
+  disk: number;
+  at: number;
+}
+
+function sample(procs: Proc[]): Sample {
+  const cpu: Record<string, number> = {};
+  let disk = 0;
+  for (const p of procs) {
+    cpu[p.role] = (cpu[p.role] ?? 0) + cpuMs(p.pid);
+    disk += writeBytes(p.pid);
+  }
+  return { cpu, disk, at: performance.now() };
+}
+
+interface LoadResult {
+  ok: number;
+  failed: number;
+  errors: Record<string, number>;
+  seconds: number;
+  bytes: number;
+  p50_ms: number;
+  p99_ms: number;
+}
+
+function pythonLoad(args: string[]): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, [join(__dirname, 'files_load.py'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`files_load.py exited ${code}: ${err.slice(-2000)}`));
+      else resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult);
+    });
+  });
+}
+
+interface Row {
+  name: string;
+  calls: number;
+  failed: number;
+  perSec: number;
+  mbps: number;
+  p50: number;
+  p99: number;
+  cpuPerCall: Record<string, number>;
+  cpuPerMB: Record<string, number>;
+  diskPerByte: number;
+  ceiling: string;
+}
+
+async function run(name: string, procs: Proc[], args: string[], ceiling: string): Promise<Row> {
+  const s0 = sample(procs);
+  const r = await pythonLoad(args);
+  const s1 = sample(procs);
+  const mb = r.bytes / 1e6;
+  const cpuPerCall: Record<string, number> = {};
+  const cpuPerMB: Record<string, number> = {};
+  for (const role of ROLES) {
+    const used = (s1.cpu[role] ?? 0) - (s0.cpu[role] ?? 0);
+    cpuPerCall[role] = used / Math.max(1, r.ok);
+    cpuPerMB[role] = used / Math.max(1e-9, mb);
+  }
+  const uploaded = args[3] === 'put' ? r.bytes : 0;
+  return {
+    name,
+    calls: r.ok,
+    failed: r.failed,
+    perSec: r.ok / r.seconds,
+    mbps: mb / r.seconds,
+    p50: r.p50_ms,
+    p99: r.p99_ms,
+    cpuPerCall,
+    cpuPerMB,
+    diskPerByte: uploaded ? (s1.disk - s0.disk) / uploaded : NaN,
+    ceiling,
+  };
+}
+
+function table(title: string, rows: Row[]): void {
+  console.log(`\n${title}\n`);
+  console.log(`| workload | calls | failed | calls/s | MB/s | p50 ms | p99 ms | ceiling (same run) | ${ROLES.map((r) => `${r} ms CPU/call`).join(' | ')} | ${ROLES.map((r) => `${r} ms CPU/MB`).join(' | ')} | disk bytes written per byte uploaded |`);
+  console.log(`|---|---|---|---|---|---|---|---|${ROLES.map(() => '---|').join('')}${ROLES.map(() => '---|').join('')}---|`);
+  for (const r of rows) {
+    console.log(
+      `| ${r.name} | ${r.calls} | ${r.failed} | ${r.perSec.toFixed(0)} | ${r.mbps.toFixed(1)} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.ceiling} | ${ROLES.map((k) => r.cpuPerCall[k]!.toFixed(2)).join(' | ')} | ${ROLES.map((k) => r.cpuPerMB[k]!.toFixed(1)).join(' | ')} | ${Number.isNaN(r.diskPerByte) ? '—' : r.diskPerByte.toFixed(2)} |`,
+    );
+  }
+}
+
+/** Raw durable writes (write + fsync of a new file), `inflight` processes for `seconds`: MB/s. */
+async function durableCeiling(size: number, inflight: number, seconds: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-raw-'));
+  try {
+    const script = `const fs=require('fs');const d=require('crypto').randomBytes(${size});let n=0;const t0=Date.now();while(Date.now()-t0<${seconds * 1000}){const p=process.argv[1]+'-'+n;const f=fs.openSync(p,'w');fs.writeSync(f,d);fs.fsyncSync(f);fs.closeSync(f);fs.unlinkSync(p);n++;}process.stdout.write(String(n));`;
+    const t0 = performance.now();
+    const counts = await Promise.all(
+      Array.from({ length: inflight }, (_, i) =>
+        new Promise<number>((resolve, reject) => {
+          const child = spawn(process.execPath, ['-e', script, join(dir, String(i))], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          child.on('exit', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`raw writer exited ${code}`))));
+        }),
+      ),
+    );
+    const secs = (performance.now() - t0) / 1000;
+    return (counts.reduce((a, b) => a + b, 0) * size) / 1e6 / secs;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function idleCores(procs: Proc[], seconds: number): Promise<number> {
+  const s0 = sample(procs);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const s1 = sample(procs);
+  const used = Object.keys(s1.cpu).reduce((a, k) => a + (s1.cpu[k]! - (s0.cpu[k] ?? 0)), 0);
+  return used / (s1.at - s0.at);
+}
+
+let pass = 0;
+
+async function workloads(address: string, token: string, stubs: string, procs: Proc[], label: string): Promise<Row[]> {
+  const p = `bench-datapath/${++pass}`;
+  const n = (x: number) => Math.max(8, Math.round(x * SCALE));
+  const MiB = 1 << 20;
+  const K64 = 64 * 1024;
+  const raw1m = await durableCeiling(MiB, 8, 3);
+  const raw64k = await durableCeiling(K64, 32, 3);
+  const rows: Row[] = [];
+  const big = n(400);
+  rows.push(await run(`${label} PUT 1 MiB, 8 in flight`, procs, [address, token, stubs, 'put', String(MiB), '8', String(big), '60', `${p}/m`], `${(raw1m / 3).toFixed(0)} MB/s (raw fsync'd ${raw1m.toFixed(0)} MB/s ÷ 3)`));
+  rows.push(await run(`${label} GET 1 MiB, 8 in flight`, procs, [address, token, stubs, 'get', String(MiB), '8', String(n(800)), '60', `${p}/m`, String(big)], '—'));
+  const small = n(3000);
+  rows.push(await run(`${label} PUT 64 KiB, 32 in flight`, procs, [address, token, stubs, 'put', String(K64), '32', String(small), '60', `${p}/k`], `${((raw64k / 3) * 1e6 / K64).toFixed(0)}/s (raw fsync'd ${raw64k.toFixed(0)} MB/s ÷ 3)`));
+  rows.push(await run(`${label} GET 64 KiB, 32 in flight`, procs, [address, token, stubs, 'get', String(K64), '32', String(n(8000)), '60', `${p}/k`, String(small)], '—'));
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const stubs = mkdtempSync(join(tmpdir(), 'bench-stubs-'));
+  execFileSync(PYTHON, ['-m', 'grpc_tools.protoc', `-I${join(ROOT, 'proto')}`, `--python_out=${stubs}`, `--grpc_python_out=${stubs}`, join(ROOT, 'proto', 'blockstore', 'v1', 'files.proto')]);
+  const { dir, address } = await localClusterUp('bench-datapath');
+  try {
+    const token = readFileSync(dir.path('user.token'), 'utf8').trim();
+    const procs = processes(dir.readState()!.nodes);
+    // Warm-up: JIT, connections, LevelDB files.
+    await pythonLoad([address, token, stubs, 'put', String(256 * 1024), '8', '64', '30', 'bench-datapath/warm']);
+    const idle = await idleCores(procs, 5);
+    const fresh = await workloads(address, token, stubs, procs, 'fresh:');
+    table(`data path through HAProxy (Python grpcio client), fresh cluster; idle cluster: ${idle.toFixed(3)} cores`, fresh);
+    if (STORED_GB > 0) {
+      const files = Math.ceil((STORED_GB * 1e9) / (1 << 20));
+      const t0 = performance.now();
+      const fill = await pythonLoad([address, token, stubs, 'put', String(1 << 20), '8', String(files), '3600', 'bench-datapath/fill']);
+      console.log(`\nfilled ${(fill.bytes / 1e9).toFixed(2)} GB in ${((performance.now() - t0) / 1000).toFixed(0)} s (${(fill.bytes / 1e6 / fill.seconds).toFixed(1)} MB/s, ${fill.failed} failed)`);
+      const stored = await workloads(address, token, stubs, procs, `${STORED_GB} GB stored:`);
+      table(`the same with ${STORED_GB} GB stored`, stored);
+    }
+  } finally {
+    await localClusterDown(dir);
+    rmSync(stubs, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
