@@ -13,9 +13,11 @@
  * BENCH_STORED_GB=N first fills the cluster to N GB (1 MiB files) and runs
  * the workloads again: costs that grow with stored data show there.
  * BENCH_SCALE scales every call count (0.2 for a quick look).
+ * BENCH_PROFILE_DIR=DIR runs every node under `node --cpu-prof` and leaves
+ * the profiles there, with PID.role files naming each process's role.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeState } from '../local/layout';
@@ -207,8 +209,11 @@ async function workloads(address: string, token: string, stubs: string, procs: P
 
 async function main(): Promise<void> {
   const stubs = mkdtempSync(join(tmpdir(), 'bench-stubs-'));
-  execFileSync(PYTHON, ['-m', 'grpc_tools.protoc', `-I${join(ROOT, 'proto')}`, `--python_out=${stubs}`, `--grpc_python_out=${stubs}`, join(ROOT, 'proto', 'blockstore', 'v1', 'files.proto')]);
+  execFileSync('protoc', [`-I${join(ROOT, 'proto')}`, `--python_out=${stubs}`, join(ROOT, 'proto', 'blockstore', 'v1', 'files.proto')]);
+  const profileDir = process.env.BENCH_PROFILE_DIR;
+  if (profileDir) process.env.BLOCKSTORE_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${profileDir}`;
   const { dir, address } = await localClusterUp('bench-datapath');
+  if (profileDir) for (const n of dir.readState()!.nodes) writeFileSync(join(profileDir, `${n.pid}.role`), n.role);
   try {
     const token = readFileSync(dir.path('user.token'), 'utf8').trim();
     const procs = processes(dir.readState()!.nodes);

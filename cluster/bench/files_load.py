@@ -1,5 +1,5 @@
 """A load client for blockstore's public Files API that is not our SDK
-(Debian's python3-grpcio, stubs generated from proto/ at run time).
+(Debian's python3-grpcio; messages generated from proto/ by protoc at run time).
 
 Runs one workload with INFLIGHT calls in flight (one thread each, blocking
 calls) until COUNT calls are done or MAX_SECONDS pass, and prints one JSON
@@ -19,7 +19,7 @@ import time
 sys.path.insert(0, sys.argv[3])
 
 import grpc  # noqa: E402
-from blockstore.v1 import files_pb2, files_pb2_grpc  # noqa: E402
+from blockstore.v1 import files_pb2  # noqa: E402
 
 address, token, _, mode = sys.argv[1:5]
 size, inflight, count = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
@@ -28,7 +28,8 @@ files = int(sys.argv[10]) if len(sys.argv) > 10 else count
 MESSAGE = 256 * 1024
 metadata = [("authorization", "Bearer " + token)]
 channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)])
-stub = files_pb2_grpc.FilesStub(channel)
+put_file = channel.stream_unary("/blockstore.v1.Files/PutFile", request_serializer=files_pb2.PutFileRequest.SerializeToString, response_deserializer=files_pb2.PutFileResponse.FromString)
+get_file = channel.unary_stream("/blockstore.v1.Files/GetFile", request_serializer=files_pb2.GetFileRequest.SerializeToString, response_deserializer=files_pb2.GetFileResponse.FromString)
 
 lock = threading.Lock()
 state = {"next": 0, "ok": 0, "failed": 0, "bytes": 0, "errors": {}}
@@ -50,13 +51,13 @@ def put(i):
         yield files_pb2.PutFileRequest(header=files_pb2.PutFileHeader(path=f"{prefix}/{i}", idempotency_key=f"{prefix}-{i}"))
         for off in range(0, len(data), MESSAGE):
             yield files_pb2.PutFileRequest(data=data[off:off + MESSAGE])
-    stub.PutFile(messages(), metadata=metadata, timeout=60)
+    put_file(messages(), metadata=metadata, timeout=60)
     return len(data)
 
 
 def get(i):
     n = 0
-    for m in stub.GetFile(files_pb2.GetFileRequest(path=f"{prefix}/{i % files}"), metadata=metadata, timeout=60):
+    for m in get_file(files_pb2.GetFileRequest(path=f"{prefix}/{i % files}"), metadata=metadata, timeout=60):
         n += len(m.data)
     if n != size:
         raise RuntimeError(f"read {n} bytes, expected {size}")

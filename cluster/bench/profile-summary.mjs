@@ -1,0 +1,24 @@
+// Summarise .cpuprofile files by role: self time per function (top N) and by file.
+import fs from 'node:fs';
+const dir = process.argv[2]; const top = Number(process.argv[3] ?? 15);
+const byRole = {};
+for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
+  const p = JSON.parse(fs.readFileSync(`${dir}/${f}`, 'utf8'));
+  const [, , , pid, tid] = f.split('.');
+  if (tid !== '0') continue; // loader hook threads
+  let role = 'other';
+  try { role = fs.readFileSync(`${dir}/${pid}.role`, 'utf8').trim(); } catch {}
+  const dt = (p.endTime - p.startTime) / 1000;
+  const self = new Map(); const nodes = new Map(p.nodes.map((n) => [n.id, n]));
+  const counts = new Map(); for (const s of p.samples) counts.set(s, (counts.get(s) ?? 0) + 1);
+  const interval = dt / p.samples.length;
+  for (const [id, c] of counts) { const n = nodes.get(id); const cf = n.callFrame; const url = (cf.url || '').replace(/^file:\/\/\/work\/main\//, '').replace(/.*node_modules\//, 'nm/'); const key = `${cf.functionName || '(anon)'} ${url}:${cf.lineNumber + 1}`; self.set(key, (self.get(key) ?? 0) + c * interval); }
+  const r = (byRole[role] ??= { total: 0, fns: new Map(), files: 0 });
+  r.files++;
+  for (const [k, v] of self) { r.fns.set(k, (r.fns.get(k) ?? 0) + v); if (!k.startsWith('(idle)')) r.total += v; }
+}
+for (const [role, r] of Object.entries(byRole)) {
+  console.log(`\n## ${role} (${r.files} processes, ${(r.total / 1000).toFixed(1)} s busy)`);
+  const rows = [...r.fns].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, top);
+  for (const [k, v] of rows) console.log(`${(v / r.total * 100).toFixed(1).padStart(5)} %  ${(v / 1000).toFixed(2)} s  ${k}`);
+}
