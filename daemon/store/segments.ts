@@ -1,0 +1,187 @@
+/**
+ * Append-only segment files for block bodies (key-value separation, as in
+ * WiscKey and TiKV's Titan): LevelDB keeps each block's record and a pointer,
+ * the bytes are written once, here, and never rewritten by LSM compaction.
+ *
+ * Files are `segments/NNNNNNNN.seg`. One is active: appends reserve their
+ * offsets synchronously, write at them in parallel, and are durable once the
+ * caller's `sync()` returns (fdatasync covers every write that completed
+ * before it, so concurrent batches share fsyncs). A new file's directory
+ * entry is fsync'd before anything is written to it. A record must only be
+ * written after the bytes it points to are durable; then a crash can leave
+ * unreferenced bytes (a torn tail, a file no record names), never a record
+ * pointing at nothing. Unreferenced space is reclaimed by segment compaction
+ * (LevelBlockTable) and files nothing references are deleted at open.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface SegmentPointer {
+  segment: number;
+  offset: number;
+  length: number;
+}
+
+const NAME = /^(\d{8})\.seg$/;
+
+export class SegmentLog {
+  readonly dir: string;
+  private readonly files = new Map<number, Promise<FileHandle>>();
+  private readonly sizes = new Map<number, number>();
+  private active = 0;
+  private activeReady: Promise<void> | undefined;
+
+  constructor(
+    dataDir: string,
+    /** A segment takes no more appends once it reaches this size. */
+    readonly segmentBytes = 256 * 1024 * 1024,
+  ) {
+    this.dir = join(dataDir, 'segments');
+  }
+
+  /** Finds the existing segments (sizes from the files); appends go to a new one. */
+  open(): number[] {
+    mkdirSync(this.dir, { recursive: true });
+    const ids: number[] = [];
+    for (const name of readdirSync(this.dir)) {
+      const m = NAME.exec(name);
+      if (!m) continue;
+      const id = Number(m[1]);
+      ids.push(id);
+      this.sizes.set(id, statSync(join(this.dir, name)).size);
+    }
+    ids.sort((a, b) => a - b);
+    this.active = (ids.at(-1) ?? 0) + 1;
+    return ids;
+  }
+
+  private path(id: number): string {
+    return join(this.dir, `${String(id).padStart(8, '0')}.seg`);
+  }
+
+  private fsyncDir(): void {
+    const fd = openSync(this.dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private handle(id: number): Promise<FileHandle> {
+    let h = this.files.get(id);
+    if (!h) {
+      h = open(this.path(id), id === this.active ? 'r+' : 'r');
+      this.files.set(id, h);
+    }
+    return h;
+  }
+
+  /** Creates the active file (and makes its name durable) before its first append. */
+  private ensureActive(): Promise<void> {
+    if (this.sizes.has(this.active)) return Promise.resolve();
+    this.activeReady ??= (async () => {
+      const id = this.active;
+      const h = open(this.path(id), 'wx+');
+      this.files.set(id, h);
+      await h;
+      this.fsyncDir();
+      this.sizes.set(id, 0);
+      this.activeReady = undefined;
+    })();
+    return this.activeReady;
+  }
+
+  /**
+   * Writes `bodies` (each a list of buffers written back to back) to the
+   * active segment; resolves with where each landed, once written (not yet
+   * durable: call sync() on the segments returned).
+   */
+  async append(bodies: Buffer[][]): Promise<SegmentPointer[]> {
+    await this.ensureActive();
+    let id = this.active;
+    const total = bodies.reduce((n, b) => n + b.reduce((m, x) => m + x.length, 0), 0);
+    if (this.sizes.get(id)! > 0 && this.sizes.get(id)! + total > this.segmentBytes) {
+      // Full: later appends go to a new segment (this one stays readable).
+      this.active = id + 1;
+      await this.ensureActive();
+      id = this.active;
+    }
+    const start = this.sizes.get(id)!;
+    this.sizes.set(id, start + total); // reserved synchronously: parallel appends never overlap
+    const h = await this.handle(id);
+    const out: SegmentPointer[] = [];
+    let at = start;
+    const parts: Buffer[] = [];
+    for (const b of bodies) {
+      const length = b.reduce((m, x) => m + x.length, 0);
+      out.push({ segment: id, offset: at, length });
+      parts.push(...b);
+      at += length;
+    }
+    let written = 0;
+    while (written < total) {
+      // writev at a position: partial writes continue where they stopped.
+      let skip = written;
+      const rest: Buffer[] = [];
+      for (const p of parts) {
+        if (skip >= p.length) {
+          skip -= p.length;
+          continue;
+        }
+        rest.push(skip ? p.subarray(skip) : p);
+        skip = 0;
+      }
+      const r = await h.writev(rest, start + written);
+      written += r.bytesWritten;
+    }
+    return out;
+  }
+
+  /** Makes everything written to these segments so far durable. */
+  async sync(segments: Iterable<number>): Promise<void> {
+    await Promise.all([...new Set(segments)].map(async (id) => (await this.handle(id)).datasync()));
+  }
+
+  /** Reads a block body back. */
+  async read(p: SegmentPointer): Promise<Buffer> {
+    const h = await this.handle(p.segment);
+    const buf = Buffer.allocUnsafe(p.length);
+    let done = 0;
+    while (done < p.length) {
+      const r = await h.read(buf, done, p.length - done, p.offset + done);
+      if (r.bytesRead === 0) break; // a pointer past the end: the caller's hash check fails
+      done += r.bytesRead;
+    }
+    return done === p.length ? buf : buf.subarray(0, done);
+  }
+
+  /** The segment appends go to now (never compacted). */
+  get activeSegment(): number {
+    return this.active;
+  }
+
+  sizeOf(id: number): number {
+    return this.sizes.get(id) ?? 0;
+  }
+
+  /** Removes a segment file nothing points into any more. */
+  async remove(id: number): Promise<void> {
+    if (id === this.active) throw new Error('the active segment cannot be removed');
+    const h = this.files.get(id);
+    this.files.delete(id);
+    this.sizes.delete(id);
+    if (h) await (await h).close().catch(() => undefined);
+    await unlink(this.path(id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    this.fsyncDir();
+  }
+
+  async close(): Promise<void> {
+    const hs = [...this.files.values()];
+    this.files.clear();
+    await Promise.all(hs.map(async (h) => (await h.catch(() => undefined))?.close().catch(() => undefined)));
+  }
+}
