@@ -12,7 +12,7 @@ import { maybeCompress } from '../../lib/compression';
 import { BlockstoreError, hasCode } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { ClientPool } from '../../lib/rpc/clients/client-pool';
-import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
+import { BlockdClient, encodePutBlock } from '../../lib/rpc/clients/blockd-client';
 import type { ClusterView } from '../cluster-view';
 import { rankNodes } from '../../lib/placement';
 
@@ -52,6 +52,15 @@ export class BlockIo {
    * @throws BlockstoreError UNAVAILABLE when fewer than W copies could be made.
    */
   async write(hash: string, data: Buffer, signal?: AbortSignal): Promise<string[]> {
+    return (await this.store(hash, data, signal)).nodes;
+  }
+
+  /**
+   * Stores a block on up to R daemons: the ids holding it, and whether any
+   * of them did not have it before (false: every copy was already there).
+   * @throws BlockstoreError UNAVAILABLE when fewer than W copies could be made.
+   */
+  async store(hash: string, data: Buffer, signal?: AbortSignal): Promise<{ nodes: string[]; fresh: boolean }> {
     const { replicas, writeQuorum } = this.options;
     const order = this.candidates(hash);
     if (order.length < writeQuorum) {
@@ -59,14 +68,18 @@ export class BlockIo {
     }
     // Compressed once (where a probe says it pays), sent to every replica.
     const { encoding, payload } = maybeCompress(data);
+    // Encoded once; every replica is sent the same bytes.
+    const wire = encodePutBlock(hash, payload, encoding);
     const stored: string[] = [];
+    let fresh = false;
     let next = 0;
     let lastErr: unknown;
     const attempt = async (): Promise<void> => {
       while (next < order.length && stored.length < replicas) {
         const node = order[next++]!;
         try {
-          await this.clients.get(node.address).putBlock(hash, payload, { timeoutMs: this.options.timeoutMs, signal, encoding });
+          const r = await this.clients.get(node.address).putBlock(hash, payload, { timeoutMs: this.options.timeoutMs, signal, encoding, wire });
+          if (!r.alreadyPresent) fresh = true;
           stored.push(node.id);
           return;
         } catch (err) {
@@ -81,7 +94,7 @@ export class BlockIo {
     if (stored.length < writeQuorum) {
       throw new BlockstoreError('UNAVAILABLE', `block stored on ${stored.length} daemons, ${writeQuorum} needed`, { cause: lastErr });
     }
-    return stored;
+    return { nodes: stored, fresh };
   }
 
   /**

@@ -64,6 +64,8 @@ export interface PutHeader {
 }
 
 const MAX_BLOCKS_IN_FLIGHT = 4;
+/** Blocks cut from the first this many bytes of an upload skip the dedup lookup. */
+const DIRECT_WRITE_BYTES = 4 * 1024 * 1024;
 /** Namespaces whose last write position a gateway remembers (the oldest are forgotten first). */
 const REMEMBERED_NAMESPACES = 100_000;
 
@@ -129,20 +131,29 @@ export class FileService {
     const inFlight = new Set<Promise<void>>();
     let failure: unknown;
 
-    const storeBlock = async (block: Buffer, hash: string) => {
-      const found = await this.meta.read((c) => c.findBlocks(ns, [hash]));
-      if (found.known.length) return;
-      const nodes = await this.blocks.write(hash, block, signal);
+    let cutBytes = 0;
+    const storeBlock = async (block: Buffer, hash: string, direct: boolean) => {
+      // Blocks of the first DIRECT_WRITE_BYTES go straight to the daemons
+      // (a daemon that has one only renews it): a small file costs one
+      // metadata call, its commit. Later blocks are looked up first, so a
+      // large file uploaded again is not sent again.
+      if (!direct) {
+        const found = await this.meta.read((c) => c.findBlocks(ns, [hash]));
+        if (found.known.length) return;
+      }
+      const { nodes, fresh } = await this.blocks.store(hash, block, signal);
       locations.set(hash, nodes);
-      bytesStored += block.length;
+      if (fresh) bytesStored += block.length;
     };
     const take = async (cut: Buffer[]) => {
       for (const block of cut) {
         const hash = sha256Hex(block);
         blocks.push({ hash, size: block.length });
+        const direct = cutBytes < DIRECT_WRITE_BYTES;
+        cutBytes += block.length;
         if (seen.has(hash)) continue;
         seen.add(hash);
-        const p = storeBlock(block, hash).catch((err: unknown) => {
+        const p = storeBlock(block, hash, direct).catch((err: unknown) => {
           failure ??= err;
         });
         inFlight.add(p);

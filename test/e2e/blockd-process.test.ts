@@ -6,12 +6,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
-import { LevelBlockTable } from '../../daemon/store/level-block-table';
 import { Membership } from '../../coordination/membership';
 import { BlockstoreError } from '../../lib/errors';
 import { sha256Hex } from '../../lib/hash';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
+import { corruptStoredBlock } from '../harness/blockd';
 import { startEtcd, type EtcdHandle } from '../harness/etcd';
 import { startBlockstore, waitListening, type Proc } from '../harness/process';
 import { makeTempDir, removeDir } from '../harness/temp';
@@ -99,21 +98,8 @@ test('bytes flipped on disk: GetBlock is DATA_LOSS, the scrubber finds the unrea
   first.client.close();
   assert.is(await first.proc.stop(), 0, 'SIGTERM exits 0');
 
-  // Flip bytes where the bodies are kept (segment files), the daemon stopped.
-  const table = new LevelBlockTable(dir);
-  await table.open();
-  for (const x of [a, b]) {
-    const at = await table.location(sha256Hex(x));
-    assert.ok(at && 'file' in at, 'bodies this size are kept in segments');
-    const fd = openSync(at.file, 'r+');
-    const byte = Buffer.alloc(1);
-    const pos = at.offset + (at.length >> 1);
-    readSync(fd, byte, 0, 1, pos);
-    byte[0]! ^= 0x5a;
-    writeSync(fd, byte, 0, 1, pos);
-    closeSync(fd);
-  }
-  await table.close();
+  // Flip a byte of each body where it is kept, the daemon stopped.
+  for (const x of [a, b]) await corruptStoredBlock(dir, sha256Hex(x));
 
   const second = await startDaemon(dir, ['--scrub-rate', '1GiB', '--scrub-interval-ms', '200']);
   try {

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { Level } from 'level';
+import { corruptStoredBlock } from '../harness/blockd';
 import { BlockstoreError } from '../../lib/errors';
 import { sha256Hex } from '../../lib/hash';
 import { BlockstoreClient } from '../../sdk/client';
@@ -273,13 +273,7 @@ test('faults: a block daemon SIGKILLed mid-upload; a corrupt copy is skipped on 
   const hash = put.file.blocks[0]!.hash;
   const holder = c.blockds.get('b1')!;
   assert.is(await holder.proc.stop(), 0);
-  const db = new Level<string, Buffer>(holder.dataDir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
-  const v = await db.get(`d!${hash}`);
-  if (v) {
-    v[100] ^= 0xff;
-    await db.put(`d!${hash}`, v);
-  }
-  await db.close();
+  await corruptStoredBlock(holder.dataDir, hash); // R = 3 of 3 daemons: b1 holds a copy
   await c.startBlockd('b1');
   await waitFor('gateways to see b1 again', async () => (await c.client(c.adminToken).clusterStatus()).nodes.filter((n) => n.kind === 'blockd' && n.state === 'up').length === 3, 15_000);
   for (let i = 0; i < 4; i++) assert.ok((await alice.get('fault/corrupt')).equals(small), 'correct bytes despite a corrupt copy');

@@ -7,7 +7,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { Level } from 'level';
+import { corruptStoredBlock } from '../harness/blockd';
 import * as grpc from '@grpc/grpc-js';
 import { readJson } from '../../coordination/job-lock';
 import { MetaRouter } from '../../lib/rpc/clients/meta-router';
@@ -197,12 +197,7 @@ test('a corrupt copy is found by the scrubber and replaced from a good one', asy
   }
   assert.ok(holder, 'some live daemon holds the block');
   assert.is(await holder!.proc.stop(), 0);
-  const db = new Level<string, Buffer>(holder!.dataDir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
-  const v = await db.get(`d!${hash}`);
-  assert.ok(v, 'the holder has the block');
-  v![50] ^= 0xff;
-  await db.put(`d!${hash}`, v!);
-  await db.close();
+  await corruptStoredBlock(holder!.dataDir, hash);
   const restarted = await c.startBlockd(holder!.id, ['--scrub-rate', '1GiB', '--scrub-interval-ms', '300']);
   const admin = c.client(c.adminToken);
   // The repair may replace the copy between two polls of the corrupt gauge,

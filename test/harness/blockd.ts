@@ -2,7 +2,9 @@
  * An in-process block daemon on port 0 with a temp data dir, for
  * integration tests (real gRPC, real LevelDB, optionally real etcd).
  */
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { BlockDaemon } from '../../daemon/block-daemon';
+import { LevelBlockTable } from '../../daemon/store/level-block-table';
 import type { BlockdConfig } from '../../daemon/config';
 import { silentLogger } from '../../lib/logger';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
@@ -53,4 +55,31 @@ export async function startTestDaemon(overrides: Partial<BlockdConfig> = {}): Pr
       removeDir(config.dataDir);
     },
   };
+}
+
+/**
+ * Flips one byte of a block's stored body in a stopped daemon's data
+ * directory (in its segment file, or inline in LevelDB for small bodies).
+ * @throws Error when the daemon does not hold the block.
+ */
+export async function corruptStoredBlock(dataDir: string, hash: string): Promise<void> {
+  const table = new LevelBlockTable(dataDir);
+  await table.open();
+  try {
+    const at = await table.location(hash);
+    if (!at) throw new Error(`the daemon in ${dataDir} does not hold ${hash}`);
+    if ('inline' in at) throw new Error(`block ${hash} is inline; corrupt a larger one`);
+    const fd = openSync(at.file, 'r+');
+    try {
+      const byte = Buffer.alloc(1);
+      const pos = at.offset + (at.length >> 1);
+      readSync(fd, byte, 0, 1, pos);
+      byte[0]! ^= 0x5a;
+      writeSync(fd, byte, 0, 1, pos);
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    await table.close();
+  }
 }

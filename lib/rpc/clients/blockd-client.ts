@@ -10,6 +10,32 @@ import type { BlockEntry__Output } from '../../../proto/gen/ts/blockstore/intern
 import { callUnary, CHANNEL_OPTIONS, type CallOpts } from '../client';
 import { loadProtos } from '../proto';
 
+/** Protobuf wire bytes of a PutBlockRequest (hash = 1, data = 2, encoding = 3), made once for every replica. */
+export function encodePutBlock(hash: string, data: Uint8Array, encoding: '' | 'br' = ''): Buffer {
+  const varint = (n: number, out: number[]) => {
+    while (n > 0x7f) {
+      out.push((n & 0x7f) | 0x80);
+      n = Math.floor(n / 128);
+    }
+    out.push(n);
+  };
+  const head: number[] = [0x0a];
+  varint(hash.length, head);
+  const h = Buffer.from(hash, 'latin1');
+  const mid: number[] = [0x12];
+  varint(data.length, mid);
+  const tail: number[] = encoding ? [0x1a, encoding.length, ...Buffer.from(encoding, 'latin1')] : [];
+  const out = Buffer.allocUnsafe(head.length + h.length + mid.length + data.length + tail.length);
+  let at = 0;
+  for (const part of [Buffer.from(head), h, Buffer.from(mid), data, Buffer.from(tail)]) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+const identity = (b: Buffer) => b;
+
 export class BlockdClient {
   private readonly raw: Raw;
 
@@ -18,8 +44,20 @@ export class BlockdClient {
     this.raw = new protos.blockstore.internal.v1.BlockDaemon(address, internalChannelCredentials(), { ...CHANNEL_OPTIONS, ...internalChannelOptions(), ...options });
   }
 
-  /** @throws BlockstoreError as sent by the daemon (HASH_MISMATCH, CAPACITY_EXCEEDED, …). */
-  putBlock(hash: string, data: Uint8Array, opts?: CallOpts & { encoding?: '' | 'br' }): Promise<{ alreadyPresent: boolean; size: number }> {
+  /**
+   * Stores a block. `wire`: the same request already encoded (encodePutBlock),
+   * sent as is — a block going to three daemons is encoded once.
+   * @throws BlockstoreError as sent by the daemon (HASH_MISMATCH, CAPACITY_EXCEEDED, …).
+   */
+  putBlock(hash: string, data: Uint8Array, opts?: CallOpts & { encoding?: '' | 'br'; wire?: Buffer }): Promise<{ alreadyPresent: boolean; size: number }> {
+    if (opts?.wire) {
+      const wire = opts.wire;
+      const method = (this.raw as unknown as { putBlock: { path: string; responseDeserialize: (b: Buffer) => unknown } }).putBlock;
+      const raw = this.raw as unknown as grpc.Client;
+      const send = (req: Buffer, md: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { alreadyPresent: boolean; size: number }) => void) =>
+        raw.makeUnaryRequest(method.path, identity, method.responseDeserialize as (b: Buffer) => { alreadyPresent: boolean; size: number }, req, md, options, cb);
+      return callUnary(raw, send, wire, opts);
+    }
     return callUnary(this.raw, this.raw.putBlock, { hash, data: Buffer.from(data.buffer, data.byteOffset, data.length), encoding: opts?.encoding ?? '' }, opts);
   }
 
