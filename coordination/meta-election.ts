@@ -206,6 +206,20 @@ export class MetaElection {
     return true;
   }
 
+  /**
+   * Calls `onChange` whenever the leader key is written or deleted (an etcd
+   * watch; reconnects by itself). Resolves to a stop function. Callers keep
+   * a slower poll as well: a watch is a shortcut, not the source of truth.
+   */
+  async watchLeader(onChange: () => void): Promise<() => void> {
+    const w = await this.etcd.watch().key(this.leaderKey).create();
+    w.on('put', onChange);
+    w.on('delete', onChange);
+    w.on('connected', onChange); // (re)connected: something may have changed meanwhile
+    w.on('error', () => {});
+    return () => void w.cancel().catch(() => undefined);
+  }
+
   close(): void {
     this.lease?.release();
     this.lease = undefined;

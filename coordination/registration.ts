@@ -12,6 +12,9 @@ import type { Logger } from '../lib/logger';
 import { useEtcd, type Etcd3, type EtcdSource } from './etcd';
 import type { NodeRecord } from './keys';
 
+/** A record that did not change is still rewritten this often. */
+const MAX_QUIET_MS = 30_000;
+
 export interface RegistrationOptions {
   etcd: EtcdSource;
   key: string;
@@ -33,6 +36,11 @@ export class Registration {
   private busy = false;
   /** True once the key has been written under the current lease. */
   registered = false;
+  /** The record last written (without its timestamp), and when. */
+  private lastFacts = '';
+  private lastPutAt = 0;
+  /** Writes to etcd so far (tests, status). */
+  puts = 0;
 
   constructor(private readonly options: RegistrationOptions) {
     ({ etcd: this.etcd, release: this.release } = useEtcd(options.etcd));
@@ -54,7 +62,17 @@ export class Registration {
     this.busy = true;
     try {
       if (!this.lease) this.lease = this.newLease();
-      await this.lease.put(this.options.key).value(JSON.stringify(this.options.record()));
+      // Every etcd write is a raft round and an fsync on each member: write
+      // only when a fact changed (the lease keeps the key alive meanwhile),
+      // and at least every MAX_QUIET_MS so the timestamp stays meaningful.
+      const record = this.options.record();
+      const facts = JSON.stringify({ ...record, updatedAt: '' });
+      if (!this.registered || facts !== this.lastFacts || Date.now() - this.lastPutAt >= MAX_QUIET_MS) {
+        await this.lease.put(this.options.key).value(JSON.stringify(record));
+        this.puts++;
+        this.lastFacts = facts;
+        this.lastPutAt = Date.now();
+      }
       if (!this.registered) this.options.logger.info('registered in etcd', { key: this.options.key });
       this.registered = true;
       this.backoffMs = 250;

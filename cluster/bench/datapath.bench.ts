@@ -13,6 +13,7 @@
  * BENCH_STORED_GB=N first fills the cluster to N GB (1 MiB files) and runs
  * the workloads again: costs that grow with stored data show there.
  * BENCH_SCALE scales every call count (0.2 for a quick look).
+ * BENCH_ONLY=put1m,get1m,put64k,get64k runs only those workloads.
  * BENCH_PROFILE_DIR=DIR runs every node under `node --cpu-prof` and leaves
  * the profiles there, with PID.role files naming each process's role.
  */
@@ -198,12 +199,14 @@ async function workloads(address: string, token: string, stubs: string, procs: P
   const raw1m = await durableCeiling(MiB, 8, 3);
   const raw64k = await durableCeiling(K64, 32, 3);
   const rows: Row[] = [];
+  const only = process.env.BENCH_ONLY?.split(',');
+  const want = (w: string) => !only || only.includes(w);
   const big = n(400);
-  rows.push(await run(`${label} PUT 1 MiB, 8 in flight`, procs, [address, token, stubs, 'put', String(MiB), '8', String(big), '60', `${p}/m`], `${(raw1m / 3).toFixed(0)} MB/s (raw fsync'd ${raw1m.toFixed(0)} MB/s ÷ 3)`));
-  rows.push(await run(`${label} GET 1 MiB, 8 in flight`, procs, [address, token, stubs, 'get', String(MiB), '8', String(n(800)), '60', `${p}/m`, String(big)], '—'));
+  if (want('put1m') || want('get1m')) rows.push(await run(`${label} PUT 1 MiB, 8 in flight`, procs, [address, token, stubs, 'put', String(MiB), '8', String(big), '60', `${p}/m`], `${(raw1m / 3).toFixed(0)} MB/s (raw fsync'd ${raw1m.toFixed(0)} MB/s ÷ 3)`));
+  if (want('get1m')) rows.push(await run(`${label} GET 1 MiB, 8 in flight`, procs, [address, token, stubs, 'get', String(MiB), '8', String(n(800)), '60', `${p}/m`, String(big)], '—'));
   const small = n(3000);
-  rows.push(await run(`${label} PUT 64 KiB, 32 in flight`, procs, [address, token, stubs, 'put', String(K64), '32', String(small), '60', `${p}/k`], `${((raw64k / 3) * 1e6 / K64).toFixed(0)}/s (raw fsync'd ${raw64k.toFixed(0)} MB/s ÷ 3)`));
-  rows.push(await run(`${label} GET 64 KiB, 32 in flight`, procs, [address, token, stubs, 'get', String(K64), '32', String(n(8000)), '60', `${p}/k`, String(small)], '—'));
+  if (want('put64k') || want('get64k')) rows.push(await run(`${label} PUT 64 KiB, 32 in flight`, procs, [address, token, stubs, 'put', String(K64), '32', String(small), '60', `${p}/k`], `${((raw64k / 3) * 1e6 / K64).toFixed(0)}/s (raw fsync'd ${raw64k.toFixed(0)} MB/s ÷ 3)`));
+  if (want('get64k')) rows.push(await run(`${label} GET 64 KiB, 32 in flight`, procs, [address, token, stubs, 'get', String(K64), '32', String(n(8000)), '60', `${p}/k`, String(small)], '—'));
   return rows;
 }
 

@@ -21,6 +21,9 @@ import type { NodeRecord } from '../../coordination/keys';
 import type { Membership } from '../../coordination/membership';
 import type { JobLock } from '../../coordination/job-lock';
 
+/** Quiet passes back off to at most 2^this × the pass interval (32 s at the default 2 s). */
+const QUIET_BACKOFF_EXPONENT = 4;
+
 export interface RepairOptions {
   replicas: number;
   lostAfterMs: number;
@@ -66,6 +69,10 @@ export class RepairWorker {
   /** Rebalance moves allowed in the current pass (bounded so repair comes first). */
   private rebalanceBudget = 0;
   last: RepairStatus | undefined;
+  /** Daemons, their corrupt flags and drains at the last pass. */
+  private signature = '';
+  private quietPasses = 0;
+  private nextPassAt = 0;
 
   constructor(
     private readonly id: string,
@@ -80,12 +87,33 @@ export class RepairWorker {
     this.timer = setInterval(() => void this.tick(), this.options.passIntervalMs);
   }
 
+  /**
+   * Every passIntervalMs: a full pass when something may need work — the
+   * daemons, their block counts or corrupt counts, or drains changed (so
+   * under write load every interval, as blocks written short of R copies
+   * need), the last
+   * pass found or did work, collection is due — and otherwise only after a
+   * quiet backoff (doubling, up to 2^QUIET_BACKOFF_EXPONENT × the interval). A pass
+   * reads the whole block index, so an idle cluster must not pay for one
+   * every interval.
+   */
   private async tick(): Promise<void> {
     if (this.running || this.closed) return;
     this.running = true;
     try {
       if (!(await this.lock.holds())) return;
-      await this.pass();
+      const [live, drains] = await Promise.all([this.membership.list('blockd'), this.membership.drains()]);
+      // Any change a daemon reports (blocks written or deleted, corrupt copies) counts.
+      const signature = JSON.stringify([live.map((n) => [n.id, n.info.blocks, n.info.corruptBlocks]), drains]);
+      const grace = this.options.gcGraceMs ?? 0;
+      const collectDue = grace > 0 && Date.now() - this.lastCollect >= grace / 4;
+      if (signature === this.signature && !collectDue && Date.now() < this.nextPassAt) return;
+      const before = this.copiesMade + this.moved + this.collected;
+      const st = await this.pass();
+      const busy = st.underReplicated + st.unavailable + st.corrupt > 0 || this.missingSince.size > 0 || Object.keys(st.draining).length > 0 || this.copiesMade + this.moved + this.collected > before;
+      this.signature = signature;
+      this.quietPasses = busy ? 0 : this.quietPasses + 1;
+      this.nextPassAt = Date.now() + this.options.passIntervalMs * 2 ** Math.min(this.quietPasses, QUIET_BACKOFF_EXPONENT);
     } catch (err) {
       this.logger.warn('repair pass failed', { err: err as Error });
     } finally {

@@ -21,6 +21,9 @@ import { MasterTerm, type WriteResult } from './master-term';
 
 export type Role = 'replica' | 'master';
 
+/** How much slower a replica polls the leader key while its watch stands. */
+const WATCHED_POLL_FACTOR = 5;
+
 export interface RoleOptions {
   id: string;
   leaseTtlSeconds: number;
@@ -51,7 +54,9 @@ export class RoleManager implements WritePath {
   private leaderSeen: LeaderInfo | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private again = false;
   private stopped = false;
+  private stopWatch: (() => void) | undefined;
   /** Why this node last declined to campaign (undefined: it may lead). */
   private ineligible: string | undefined;
   /** Elections won (status, tests). */
@@ -83,10 +88,24 @@ export class RoleManager implements WritePath {
 
   start(): void {
     this.schedule(0);
+    // React to the leader key at once; the poll (electionPollMs × WATCHED_POLL_FACTOR
+    // while the watch stands) only backs it up.
+    void this.election
+      .watchLeader(() => this.schedule(0))
+      .then((stop) => {
+        if (this.stopped) stop();
+        else this.stopWatch = stop;
+      })
+      .catch((err: unknown) => this.logger.debug('cannot watch the leader key; polling only', { err: err as Error }));
   }
 
   private schedule(ms: number): void {
     if (this.stopped) return;
+    if (this.ticking) {
+      // A change seen mid-tick: look again as soon as this one ends.
+      if (ms === 0) this.again = true;
+      return;
+    }
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.tick(), ms);
   }
@@ -141,7 +160,11 @@ export class RoleManager implements WritePath {
       if (won) await this.becomeMaster(won);
     } finally {
       this.ticking = false;
-      this.schedule(this.options.electionPollMs);
+      const again = this.again;
+      this.again = false;
+      // A master checks often (its fence watch aside); a replica with a
+      // working watch hears of changes at once and polls only as a backstop.
+      this.schedule(again ? 0 : this.term || !this.stopWatch ? this.options.electionPollMs : this.options.electionPollMs * WATCHED_POLL_FACTOR);
     }
   }
 
@@ -257,6 +280,7 @@ export class RoleManager implements WritePath {
   /** SIGTERM: stop leading so a replica takes over at once (the term seals its set first), stop following. */
   async retire(reason: string): Promise<void> {
     this.stopped = true;
+    this.stopWatch?.();
     clearTimeout(this.timer);
     await this.term?.retire(reason);
     await this.follower.stop();
@@ -266,6 +290,7 @@ export class RoleManager implements WritePath {
   /** Immediate stop (tests). */
   async stop(reason: string): Promise<void> {
     this.stopped = true;
+    this.stopWatch?.();
     clearTimeout(this.timer);
     this.term?.stop(reason);
     await this.follower.stop();
