@@ -145,10 +145,19 @@ export class FileService {
       locations.set(hash, nodes);
       if (fresh) bytesStored += block.length;
     };
+    // The whole-file hash is fed the blocks in order (the same bytes); a
+    // one-block file's content hash is its block's hash, computed once.
+    let first: Buffer | undefined;
     const take = async (cut: Buffer[]) => {
       for (const block of cut) {
         const hash = sha256Hex(block);
         blocks.push({ hash, size: block.length });
+        if (blocks.length === 1) first = block;
+        else {
+          if (first) whole.update(first);
+          first = undefined;
+          whole.update(block);
+        }
         const direct = cutBytes < DIRECT_WRITE_BYTES;
         cutBytes += block.length;
         if (seen.has(hash)) continue;
@@ -171,7 +180,6 @@ export class FileService {
           throw new BlockstoreError('QUOTA_EXCEEDED', `quota of ${budget.quota} bytes exceeded (${budget.used} used); nothing was committed`);
         }
       }
-      whole.update(piece);
       await take(chunker.push(piece));
     }
     await take(chunker.finish());
@@ -181,7 +189,7 @@ export class FileService {
     if (Date.now() - startedAt > this.maxUploadMs) {
       throw new BlockstoreError('DEADLINE_EXCEEDED', `the upload took longer than ${this.maxUploadMs} ms; nothing was committed (retry, or use delta sync for very large files)`, { retryable: false });
     }
-    const contentHash = whole.digest('hex');
+    const contentHash = blocks.length === 1 ? blocks[0]!.hash : whole.digest('hex');
     if (header.contentHash && header.contentHash !== contentHash) {
       throw new BlockstoreError('HASH_MISMATCH', `content_hash ${header.contentHash} does not match the uploaded bytes (${contentHash}); nothing was committed`);
     }

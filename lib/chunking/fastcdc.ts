@@ -88,37 +88,64 @@ export class Chunker {
       partIndex++;
     }
     const limit = Math.min(this.length, maxSize);
+    const gear = GEAR;
     while (pos < limit) {
       const part = this.parts[partIndex]!;
       const end = Math.min(part.length, offset + (limit - pos));
-      for (let i = offset; i < end; i++) {
-        hash = ((hash << 1) + GEAR[part[i]!]!) >>> 0;
-        pos++;
-        if ((hash & (pos < avgSize ? this.maskS : this.maskL)) === 0) {
-          this.hash = 0;
-          this.scanned = 0;
-          return pos;
-        }
+      // Two tight loops (no per-byte choice of mask): the stricter mask
+      // before the average size, the looser one after it.
+      const split = Math.min(end, offset + Math.max(0, avgSize - pos - 1));
+      const maskS = this.maskS;
+      let i = offset;
+      for (; i < split; i++) {
+        hash = ((hash << 1) + gear[part[i]!]!) >>> 0;
+        if ((hash & maskS) === 0) return this.cutAt(pos + (i - offset) + 1);
       }
+      const maskL = this.maskL;
+      for (; i < end; i++) {
+        hash = ((hash << 1) + gear[part[i]!]!) >>> 0;
+        if ((hash & maskL) === 0) return this.cutAt(pos + (i - offset) + 1);
+      }
+      pos += end - offset;
       partIndex++;
       offset = 0;
     }
-    if (pos >= maxSize) {
-      this.hash = 0;
-      this.scanned = 0;
-      return maxSize;
-    }
+    if (pos >= maxSize) return this.cutAt(maxSize);
     this.hash = hash;
     this.scanned = pos;
     return -1;
   }
 
+  private cutAt(n: number): number {
+    this.hash = 0;
+    this.scanned = 0;
+    return n;
+  }
+
+  /**
+   * The first n bytes as one buffer: no copy when they lie in one part
+   * (the chunk then shares memory with the bytes pushed), one copy otherwise.
+   */
   private take(n: number): Buffer {
-    const all = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.length);
-    const chunk = Buffer.from(all.subarray(0, n));
-    const rest = all.subarray(n);
-    this.parts = rest.length ? [rest] : [];
-    this.length = rest.length;
+    const first = this.parts[0]!;
+    let chunk: Buffer;
+    if (first.length >= n) {
+      chunk = first.subarray(0, n);
+      if (first.length === n) this.parts.shift();
+      else this.parts[0] = first.subarray(n);
+    } else {
+      chunk = Buffer.allocUnsafe(n);
+      let at = 0;
+      while (at < n) {
+        const p = this.parts[0]!;
+        const take = Math.min(p.length, n - at);
+        chunk.set(take === p.length ? p : p.subarray(0, take), at);
+        at += take;
+        if (take === p.length) this.parts.shift();
+        else this.parts[0] = p.subarray(take);
+      }
+    }
+    this.length -= n;
     return chunk;
   }
 }

@@ -47,4 +47,19 @@ test('runs of identical bytes still cut at the maximum; empty input has no chunk
   assert.is(chunkBuffer(Buffer.from('x')).length, 1);
 });
 
+test('cut points are part of the stored format: a fixed input cuts exactly as it always has', () => {
+  // Changing them would make every block of a re-uploaded file new (no
+  // dedup against what is stored) and split SDK and gateway chunking apart.
+  const data = Buffer.alloc(16 << 20);
+  let x = 42;
+  for (let i = 0; i < data.length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    data[i] = x >>> 24;
+  }
+  assert.equal(
+    chunkBuffer(data).map((c) => c.length),
+    [1307317, 1061420, 1181519, 1947205, 716570, 1355290, 1140362, 1234835, 1405175, 1063218, 286630, 1457205, 1152635, 1355030, 112805],
+  );
+});
+
 test.run();
