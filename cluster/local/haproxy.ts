@@ -40,6 +40,10 @@ global
   pidfile ${o.pidFile}
   maxconn 4000
   tune.h2.max-concurrent-streams 2000
+  # Large uploads and downloads: 64 KiB buffers carry a file in a quarter of
+  # the HTTP/2 frames 16 KiB ones do (fewer frames for every hop to parse).
+  tune.bufsize 65536
+  tune.h2.max-frame-size 65536
 
 defaults
   mode http
