@@ -32,7 +32,7 @@ export const BLOCKD_FLAGS: FlagSpec[] = [
   { name: 'capacity', env: 'BLOCKSTORE_CAPACITY', type: 'string', value: 'SIZE', default: '10GiB', help: 'disk budget for blocks (e.g. 500MiB, 2TB)' },
   { name: 'lease-ttl', env: 'BLOCKSTORE_LEASE_TTL', type: 'string', value: 'SECONDS', default: '5', help: 'etcd lease TTL (≥ 2)' },
   { name: 'refresh-ms', env: 'BLOCKSTORE_REFRESH_MS', type: 'string', value: 'MS', default: '2000', help: 'how often usage is republished' },
-  { name: 'scrub-rate', env: 'BLOCKSTORE_SCRUB_RATE', type: 'string', value: 'SIZE', default: '32MiB', help: 'scrubber bytes per second; 0 disables' },
+  { name: 'scrub-rate', env: 'BLOCKSTORE_SCRUB_RATE', type: 'string', value: 'SIZE', default: '4MiB', help: 'scrubber bytes per second (4 MiB/s re-reads 1 TB in about 3 days); 0 disables' },
   { name: 'scrub-interval-ms', env: 'BLOCKSTORE_SCRUB_INTERVAL_MS', type: 'string', value: 'MS', default: '60000', help: 'pause between scrub passes' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '10000', help: 'SIGTERM: wait this long for in-flight calls' },
   { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: report NOT_SERVING this long before closing' },
