@@ -212,7 +212,15 @@ async function workloads(address: string, token: string, stubs: string, procs: P
 
 async function main(): Promise<void> {
   const stubs = mkdtempSync(join(tmpdir(), 'bench-stubs-'));
-  execFileSync('protoc', [`-I${join(ROOT, 'proto')}`, `--python_out=${stubs}`, join(ROOT, 'proto', 'blockstore', 'v1', 'files.proto')]);
+  try {
+    execFileSync('protoc', [`-I${join(ROOT, 'proto')}`, `--python_out=${stubs}`, join(ROOT, 'proto', 'blockstore', 'v1', 'files.proto')]);
+    await measureAll(stubs);
+  } finally {
+    rmSync(stubs, { recursive: true, force: true });
+  }
+}
+
+async function measureAll(stubs: string): Promise<void> {
   const profileDir = process.env.BENCH_PROFILE_DIR;
   if (profileDir) process.env.BLOCKSTORE_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${profileDir}`;
   const { dir, address } = await localClusterUp('bench-datapath');
@@ -235,7 +243,6 @@ async function main(): Promise<void> {
     }
   } finally {
     await localClusterDown(dir);
-    rmSync(stubs, { recursive: true, force: true });
   }
 }
 
