@@ -28,7 +28,7 @@ export class BlockDaemon {
   private readonly table: LevelBlockTable;
   private readonly server: RpcServer;
   private registration: Registration | undefined;
-  private readonly peers = new ClientPool((address) => new BlockdClient(address));
+  private readonly peers: ClientPool<BlockdClient>;
   private address = '';
   private closing: Promise<void> | undefined;
   private readonly startedAt = new Date().toISOString();
@@ -48,7 +48,8 @@ export class BlockDaemon {
       logger.child({ component: 'scrubber' }),
     );
     this.metrics = new Metrics({ node: config.id, role: 'blockd' });
-    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), metrics: this.metrics, exposure: 'internal' });
+    this.peers = new ClientPool((address) => new BlockdClient(address, {}, config.credentials));
+    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), metrics: this.metrics, exposure: 'internal', credentials: config.credentials });
     this.metrics.gauge('blockstore_blocks', () => this.store.stats().blocks);
     this.metrics.gauge('blockstore_block_bytes', () => this.store.stats().bytes);
     this.metrics.gauge('blockstore_capacity_bytes', () => this.store.stats().capacityBytes);
@@ -72,7 +73,7 @@ export class BlockDaemon {
     this.address = advertisedAddress(this.config.listen, this.config.advertise, port);
     if (this.config.scrubBytesPerSecond > 0) this.scrubber.start();
     if (this.config.httpListen) {
-      this.side = new SidePort({ listen: this.config.httpListen, healthy: () => this.server.health.get('') === 'SERVING', metrics: () => this.metrics.render() });
+      this.side = new SidePort({ listen: this.config.httpListen, healthy: () => this.server.health.get('') === 'SERVING', metrics: () => this.metrics.render(), credentials: this.config.credentials });
       await this.side.start();
     }
     if (this.config.etcd.length) {

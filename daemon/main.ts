@@ -3,7 +3,6 @@
  */
 import { helpText, parseFlags } from '../lib/cli/flags';
 import { serveUntilSignal } from '../lib/cli/serve';
-import { installCredentialsFromFlags } from '../lib/cli/server-flags';
 import { createLogger } from '../lib/logger';
 import { BlockDaemon } from './block-daemon';
 import { BLOCKD_FLAGS, blockdConfigFromFlags } from './config';
@@ -17,7 +16,6 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = blockdConfigFromFlags(values);
-  installCredentialsFromFlags(values);
   const logger = createLogger({ level: config.logLevel, fields: { role: 'blockd', node: config.id } });
   const daemon = new BlockDaemon(config, logger);
   await daemon.start();

@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../lib/logger';
 import { advertisedAddress, withPort } from '../lib/net/address';
+import { BlockdClient } from '../lib/rpc/clients/blockd-client';
 import { MetaRouter } from '../lib/rpc/clients/meta-router';
 import { loadProtos } from '../lib/rpc/proto';
 import { RpcServer } from '../lib/rpc/server';
@@ -54,8 +55,13 @@ export class Gateway {
   ) {
     this.etcd = connectEtcd(config.etcd);
     this.view = new ClusterView(this.etcd, config.etcdPrefix, 1000, logger.child({ component: 'cluster-view' }));
-    this.meta = new MetaRouter({ discover: async () => this.view.metas.map((n) => n.address) });
-    this.blocks = new BlockIo(this.view, { replicas: config.replicas, writeQuorum: config.writeQuorum, timeoutMs: config.blockTimeoutMs }, logger.child({ component: 'blocks' }));
+    this.meta = new MetaRouter({ discover: async () => this.view.metas.map((n) => n.address), credentials: config.credentials });
+    this.blocks = new BlockIo(
+      this.view,
+      { replicas: config.replicas, writeQuorum: config.writeQuorum, timeoutMs: config.blockTimeoutMs },
+      logger.child({ component: 'blocks' }),
+      (address) => new BlockdClient(address, {}, config.credentials),
+    );
     const limits = new UserLimits({ ratePerSecond: config.userRate, burst: config.userBurst, maxStreams: config.userStreams });
     const auth = new Authenticator(this.meta, config.authCacheMs, limits);
     const files = new FileService(this.meta, this.blocks, config.maxUploadMs);
@@ -66,12 +72,14 @@ export class Gateway {
       metrics: this.metrics,
       faulty: () => Date.now() < this.failUntil,
       exposure: 'public',
+      credentials: config.credentials,
     });
     this.metrics.gauge('blockstore_rpc_in_flight', () => this.server.callsInFlight);
     this.side = new SidePort({
       listen: config.httpListen,
       healthy: () => this.state === 'serving',
       unhealthyStatus: 404, // draining: the balancer stops new calls, in-flight ones finish
+      credentials: config.credentials,
       metrics: () => this.metrics.render(),
       fault: (ms) => {
         this.failUntil = Date.now() + ms;
@@ -95,7 +103,7 @@ export class Gateway {
         this.meta,
         new Membership(this.etcd, config.etcdPrefix),
         new JobLock(this.etcd, config.etcdPrefix, 'repair', config.id),
-        { replicas: config.replicas, lostAfterMs: config.repairLostAfterMs, passIntervalMs: config.repairIntervalMs, bytesPerSecond: config.repairBytesPerSecond, statusKey: `${config.etcdPrefix}repair/status`, rebalance: true, gcGraceMs: config.gcGraceMs },
+        { replicas: config.replicas, lostAfterMs: config.repairLostAfterMs, passIntervalMs: config.repairIntervalMs, bytesPerSecond: config.repairBytesPerSecond, statusKey: `${config.etcdPrefix}repair/status`, rebalance: true, gcGraceMs: config.gcGraceMs, credentials: config.credentials },
         logger.child({ component: 'repair' }),
       );
       this.metrics.gauge('blockstore_repair_copies_total', () => this.repair?.copiesMade ?? 0);

@@ -3,7 +3,6 @@
  */
 import { helpText, parseFlags } from '../lib/cli/flags';
 import { serveUntilSignal } from '../lib/cli/serve';
-import { installCredentialsFromFlags } from '../lib/cli/server-flags';
 import { createLogger } from '../lib/logger';
 import { GATEWAY_FLAGS, gatewayConfigFromFlags } from './config';
 import { Gateway } from './gateway';
@@ -17,7 +16,6 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = gatewayConfigFromFlags(values);
-  installCredentialsFromFlags(values);
   const logger = createLogger({ level: config.logLevel, fields: { role: 'gateway', node: config.id } });
   const gw = new Gateway(config, logger);
   await gw.start();

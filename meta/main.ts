@@ -3,7 +3,6 @@
  */
 import { helpText, parseFlags } from '../lib/cli/flags';
 import { serveUntilSignal } from '../lib/cli/serve';
-import { installCredentialsFromFlags } from '../lib/cli/server-flags';
 import { createLogger } from '../lib/logger';
 import { META_FLAGS, metaConfigFromFlags } from './config';
 import { MetaNode } from './meta-node';
@@ -19,7 +18,6 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = metaConfigFromFlags(values);
-  installCredentialsFromFlags(values);
   const logger = createLogger({ level: config.logLevel, fields: { role: 'meta', node: config.id } });
   const node = new MetaNode(config, logger);
   await node.start();

@@ -68,7 +68,7 @@ export class MetaNode {
       ttlSeconds: config.leaseTtlSeconds,
       logger: logger.child({ component: 'election' }),
     });
-    this.follower = new Follower(this.store, config.id, () => this.address, dialMaster, logger.child({ component: 'follower' }));
+    this.follower = new Follower(this.store, config.id, () => this.address, (address) => dialMaster(address, config.credentials), logger.child({ component: 'follower' }));
     this.roles = new RoleManager(this.store, this.election, this.follower, config, () => this.address, logger);
     this.reads = new StateReader(this.store, config.readWaitMs, () => this.roles.role === 'master', () => this.follower.synced);
     this.store.onApplied = (pos) => this.reads.applied(pos);
@@ -81,7 +81,7 @@ export class MetaNode {
     );
     this.metrics = new Metrics({ node: config.id, role: 'meta' });
     registerMetaMetrics(this.metrics, { store: this.store, roles: this.roles, follower: this.follower, pruner: this.pruner });
-    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), metrics: this.metrics, exposure: 'internal' });
+    this.server = new RpcServer({ listen: config.listen, logger: logger.child({ component: 'rpc' }), metrics: this.metrics, exposure: 'internal', credentials: config.credentials });
     const { protos } = loadProtos();
     const roles = this.roles;
     this.server.addService(
@@ -112,7 +112,7 @@ export class MetaNode {
       logger: this.logger.child({ component: 'registration' }),
     });
     if (this.config.httpListen) {
-      this.side = new SidePort({ listen: this.config.httpListen, healthy: () => this.server.health.get('') === 'SERVING', metrics: () => this.metrics.render() });
+      this.side = new SidePort({ listen: this.config.httpListen, healthy: () => this.server.health.get('') === 'SERVING', metrics: () => this.metrics.render(), credentials: this.config.credentials });
       await this.side.start();
     }
     this.registration.start();

@@ -12,7 +12,7 @@ import { maybeCompress } from '../../lib/compression';
 import { BlockstoreError, hasCode } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { ClientPool } from '../../lib/rpc/clients/client-pool';
-import { BlockdClient, encodePutBlock } from '../../lib/rpc/clients/blockd-client';
+import { encodePutBlock, type BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import type { ClusterView } from '../cluster-view';
 import { rankNodes } from '../../lib/placement';
 
@@ -35,7 +35,8 @@ export class BlockIo {
     private readonly view: BlockdView,
     private readonly options: BlockIoOptions,
     private readonly logger: Logger,
-    connect: (address: string) => BlockdPeer = (address) => new BlockdClient(address),
+    /** Opens a client to a daemon (with the gateway's cluster credentials; a twin in unit tests). */
+    connect: (address: string) => BlockdPeer,
   ) {
     this.clients = new ClientPool(connect);
   }

@@ -12,6 +12,7 @@
  * rate-limited in bytes per second; the pass is resumable (the index is the
  * progress). The last pass's counts are published in etcd for status.
  */
+import type { ClusterCredentials } from '../../lib/security/cluster-credentials';
 import type { Logger } from '../../lib/logger';
 import { rankNodes } from '../../lib/placement';
 import { ClientPool } from '../../lib/rpc/clients/client-pool';
@@ -39,6 +40,8 @@ export interface RepairOptions {
   /** Move blocks onto new daemons (their rendezvous share). */
   rebalance?: boolean;
   rebalanceMovesPerPass?: number;
+  /** The gateway's cluster credentials for its calls to daemons (default: the process's). */
+  credentials?: ClusterCredentials;
 }
 
 export interface RepairStatus {
@@ -61,7 +64,7 @@ export class RepairWorker {
   private running = false;
   private closed = false;
   private readonly missingSince = new Map<string, number>();
-  private readonly clients = new ClientPool((address) => new BlockdClient(address));
+  private readonly clients: ClientPool<BlockdClient>;
   copiesMade = 0;
   moved = 0;
   collected = 0;
@@ -81,7 +84,9 @@ export class RepairWorker {
     private readonly lock: JobLock,
     private readonly options: RepairOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.clients = new ClientPool((address) => new BlockdClient(address, {}, options.credentials));
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.tick(), this.options.passIntervalMs);

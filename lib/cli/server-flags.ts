@@ -7,7 +7,7 @@ import { BlockstoreError } from '../errors';
 import type { FlagSpec, FlagValues } from './flags';
 import type { LogLevel } from '../logger';
 import { parseHostPort } from '../units';
-import { installClusterCredentials, loadClusterCredentials, requireClusterCredentials } from '../security/cluster-credentials';
+import { loadClusterCredentials, requireClusterCredentials, type ClusterCredentials } from '../security/cluster-credentials';
 
 export function serverFlags(o: { listen: string; listenHelp?: string; dataDirHelp: string; etcdHelp?: string; advertiseHelp?: string }): {
   head: FlagSpec[];
@@ -33,15 +33,16 @@ export function serverFlags(o: { listen: string; listenHelp?: string; dataDirHel
 }
 
 /**
- * Installs this process's cluster credentials from the flags above and
- * refuses to go on without any (internal services never listen open).
+ * The cluster credentials the flags above name (the environment filling
+ * in what they leave out); a node refuses to go on without any (internal
+ * services never listen open).
  * @throws BlockstoreError INVALID_ARGUMENT.
  */
-export function installCredentialsFromFlags(v: FlagValues): void {
+export function credentialsFromFlags(v: FlagValues): ClusterCredentials {
   const { str } = flagReader(v);
   const c = loadClusterCredentials({ secretFile: str('cluster-secret-file'), tlsCa: str('tls-ca'), tlsCert: str('tls-cert'), tlsKey: str('tls-key') });
   requireClusterCredentials(c);
-  installClusterCredentials(c);
+  return c;
 }
 
 /** Typed access to parsed flag values. */
@@ -72,6 +73,8 @@ export interface ServerIdentity {
   /** HTTP side port (/healthz, /metrics); empty: off. */
   httpListen: string;
   logLevel: LogLevel;
+  /** This node's cluster credentials (secret and/or mTLS), handed to its server and every internal client it opens. */
+  credentials: ClusterCredentials;
 }
 
 /** @throws BlockstoreError INVALID_ARGUMENT with `message`. */
@@ -97,6 +100,7 @@ export function serverIdentityFromFlags(v: FlagValues, o: { etcdOptional?: boole
     etcdPrefix: str('etcd-prefix') ?? '/blockstore/',
     httpListen: http === 'none' ? '' : http,
     logLevel: (str('log-level') ?? 'info') as LogLevel,
+    credentials: credentialsFromFlags(v),
   };
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.id)) invalidConfig(`--id: 1 to 64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(c.id)}`);
   parseHostPort(c.listen, '--listen');

@@ -6,10 +6,12 @@
  * grpc.health.v1.
  */
 import { createServer, type Server } from 'node:http';
-import { CLUSTER_AUTH_HEADER, verifyClusterHeader } from '../security/cluster-credentials';
+import { CLUSTER_AUTH_HEADER, clusterCredentials, verifyClusterHeader, type ClusterCredentials } from '../security/cluster-credentials';
 
 export interface SidePortOptions {
   listen: string;
+  /** Whose secret the fault hook demands (default: the process's). */
+  credentials?: ClusterCredentials;
   healthy: () => boolean;
   /**
    * Status /healthz answers while not healthy (default 503). Gateways answer
@@ -39,7 +41,7 @@ export class SidePort {
         const ok = this.o.healthy();
         res.writeHead(ok ? 200 : (this.o.unhealthyStatus ?? 503), { 'content-type': 'text/plain' }).end(ok ? 'SERVING\n' : 'NOT_SERVING\n');
       } else if (req.method === 'POST' && req.url?.startsWith('/fault/unavailable') && this.o.fault) {
-        if (!verifyClusterHeader(req.headers[CLUSTER_AUTH_HEADER])) {
+        if (!verifyClusterHeader(req.headers[CLUSTER_AUTH_HEADER], this.o.credentials ?? clusterCredentials())) {
           res.writeHead(403).end(`fault hooks need the cluster secret in ${CLUSTER_AUTH_HEADER}\n`);
           return;
         }

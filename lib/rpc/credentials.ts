@@ -7,13 +7,14 @@ import * as grpc from '@grpc/grpc-js';
 import { CLUSTER_AUTH_HEADER, clusterCredentials, verifyClusterSecret, type ClusterCredentials } from '../security/cluster-credentials';
 
 /** Channel credentials for calls to internal services (mTLS when configured). */
-export function internalChannelCredentials(c: ClusterCredentials = clusterCredentials()): grpc.ChannelCredentials {
+export function internalChannelCredentials(given?: ClusterCredentials): grpc.ChannelCredentials {
+  const c = given ?? clusterCredentials();
   return c.tls ? grpc.credentials.createSsl(c.tls.ca, c.tls.key, c.tls.cert) : grpc.credentials.createInsecure();
 }
 
 /** Client interceptors that attach the cluster secret to every call. */
-export function internalClientInterceptors(c: ClusterCredentials = clusterCredentials()): grpc.Interceptor[] {
-  const secret = c.secret;
+export function internalClientInterceptors(given?: ClusterCredentials): grpc.Interceptor[] {
+  const secret = (given ?? clusterCredentials()).secret;
   if (!secret) return [];
   return [
     (options, nextCall) =>
@@ -27,8 +28,8 @@ export function internalClientInterceptors(c: ClusterCredentials = clusterCreden
 }
 
 /** Channel options for an internal client: the interceptors above. */
-export function internalChannelOptions(c: ClusterCredentials = clusterCredentials()): grpc.ChannelOptions {
-  return { interceptors: internalClientInterceptors(c) } as grpc.ChannelOptions;
+export function internalChannelOptions(given?: ClusterCredentials): grpc.ChannelOptions {
+  return { interceptors: internalClientInterceptors(given) } as grpc.ChannelOptions;
 }
 
 /**

@@ -14,7 +14,7 @@ import { reflectionHandler } from './reflection';
 import { toServiceError } from './status';
 import type { Metrics } from '../metrics';
 import { BlockstoreError } from '../errors';
-import { requireClusterCredentials } from '../security/cluster-credentials';
+import { clusterCredentials, requireClusterCredentials, type ClusterCredentials } from '../security/cluster-credentials';
 import { serverCredentials, verifyClusterCall } from './credentials';
 import { markMalformed, requestOf } from './malformed';
 
@@ -63,6 +63,8 @@ export interface RpcServerOptions {
    * authenticated by the services themselves (bearer tokens).
    */
   exposure: 'internal' | 'public';
+  /** Cluster credentials: TLS material and the secret internal calls must carry (default: the process's, for tools and tests). */
+  credentials?: ClusterCredentials;
 }
 
 /** What a unary handler receives besides the request. */
@@ -118,13 +120,13 @@ function cancelSignal(call: { on(ev: 'cancelled', l: () => void): unknown }): Ab
  * Wraps a handler of an internal service so it runs only for a caller with
  * cluster credentials; others get UNAUTHENTICATED before any work is done.
  */
-function guardHandler(method: grpc.MethodDefinition<unknown, unknown>, handler: grpc.UntypedHandleCall, server: RpcServer): grpc.UntypedHandleCall {
+function guardHandler(method: grpc.MethodDefinition<unknown, unknown>, handler: grpc.UntypedHandleCall, server: RpcServer, credentials: ClusterCredentials): grpc.UntypedHandleCall {
   const h = handler as (...args: unknown[]) => void;
   const fail = (err: unknown) => server.toStatus(err, method.path);
   if (!method.responseStream) {
     return ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       try {
-        verifyClusterCall(call.metadata);
+        verifyClusterCall(call.metadata, credentials);
       } catch (err) {
         callback(fail(err));
         return;
@@ -134,7 +136,7 @@ function guardHandler(method: grpc.MethodDefinition<unknown, unknown>, handler: 
   }
   return ((call: grpc.ServerWritableStream<unknown, unknown>) => {
     try {
-      verifyClusterCall(call.metadata);
+      verifyClusterCall(call.metadata, credentials);
     } catch (err) {
       call.emit('error', fail(err));
       return;
@@ -152,9 +154,12 @@ export class RpcServer {
   private inFlight = 0;
   private closed = false;
 
+  private readonly credentials: ClusterCredentials;
+
   constructor(options: RpcServerOptions) {
     this.options = options;
-    if (options.exposure === 'internal') requireClusterCredentials();
+    this.credentials = options.credentials ?? clusterCredentials();
+    if (options.exposure === 'internal') requireClusterCredentials(this.credentials);
     const max = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': max,
@@ -184,7 +189,7 @@ export class RpcServer {
     for (const [name, method] of Object.entries(definition)) {
       def[name] = { ...method, requestDeserialize: markMalformed(method.requestDeserialize) };
       const handler = handlers[name];
-      if (handler) wrapped[name] = this.options.exposure === 'internal' ? guardHandler(method, handler, this) : handler;
+      if (handler) wrapped[name] = this.options.exposure === 'internal' ? guardHandler(method, handler, this, this.credentials) : handler;
     }
     this.server.addService(def as grpc.ServiceDefinition, wrapped);
     this.serviceNames.push(fullName);
@@ -270,7 +275,7 @@ export class RpcServer {
   /** Binds and starts; resolves to the bound port. */
   async start(): Promise<number> {
     this.port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(this.options.listen, serverCredentials(this.options.exposure), (err, port) =>
+      this.server.bindAsync(this.options.listen, serverCredentials(this.options.exposure, this.credentials), (err, port) =>
         err ? reject(err) : resolve(port),
       );
     });

@@ -9,9 +9,11 @@
  *   internal servers require a client certificate signed by it, clients
  *   verify the server's against it.
  *
- * A process holds one set (installed once by its main(); by default read
- * from BLOCKSTORE_CLUSTER_SECRET / BLOCKSTORE_CLUSTER_SECRET_FILE and the
- * BLOCKSTORE_TLS_* files), so every internal client and server uses it.
+ * A server node loads its set from its flags (environment as fallback)
+ * into its config, and its composition root hands it to its gRPC server,
+ * side port and every internal client it opens (checked by the boundary
+ * test). Tools and tests use a process-wide default instead: installed by
+ * them, else read from BLOCKSTORE_CLUSTER_SECRET / _FILE and BLOCKSTORE_TLS_*.
  * The gRPC side (channel and server credentials) is lib/rpc/credentials.ts.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -75,12 +77,12 @@ export function loadClusterCredentials(src: CredentialSources = {}, env: NodeJS.
 
 let installed: ClusterCredentials | undefined;
 
-/** Sets this process's credentials (main() calls it once, tests may call it again). */
+/** Sets the process-wide default (tools and tests; servers carry their own in their config). */
 export function installClusterCredentials(c: ClusterCredentials): void {
   installed = c;
 }
 
-/** This process's credentials (from the environment unless installed). */
+/** The process-wide default (tools and tests): installed, else from the environment. */
 export function clusterCredentials(): ClusterCredentials {
   installed ??= loadClusterCredentials();
   return installed;

@@ -1,14 +1,15 @@
 /** The replica's end of MetaReplication.Follow over gRPC. */
 import { internalChannelCredentials, internalChannelOptions } from '../../lib/rpc/credentials';
+import type { ClusterCredentials } from '../../lib/security/cluster-credentials';
 import type { FollowResponse__Output } from '../../proto/gen/ts/blockstore/internal/v1/FollowResponse';
 import { CHANNEL_OPTIONS } from '../../lib/rpc/client';
 import { loadProtos } from '../../lib/rpc/proto';
 import type { DialMaster, MasterLink, ToReplica } from '../replication/messages';
 import { decodeToReplica, encodeToMaster } from './replication-codec';
 
-export const dialMaster: DialMaster = (address: string): MasterLink => {
+export const dialMaster = (address: string, credentials?: ClusterCredentials): MasterLink => {
   const { protos } = loadProtos();
-  const client = new protos.blockstore.internal.v1.MetaReplication(address, internalChannelCredentials(), { ...CHANNEL_OPTIONS, ...internalChannelOptions() });
+  const client = new protos.blockstore.internal.v1.MetaReplication(address, internalChannelCredentials(credentials), { ...CHANNEL_OPTIONS, ...internalChannelOptions(credentials) });
   const call = client.Follow();
   let onMessage: (m: ToReplica) => void = () => {};
   const closeHandlers: Array<(err?: Error) => void> = [];

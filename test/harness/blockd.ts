@@ -7,6 +7,7 @@ import { BlockDaemon } from '../../daemon/block-daemon';
 import { LevelBlockTable } from '../../daemon/store/level-block-table';
 import type { BlockdConfig } from '../../daemon/config';
 import { silentLogger } from '../../lib/logger';
+import { clusterCredentials } from '../../lib/security/cluster-credentials';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import { makeTempDir, removeDir } from './temp';
 
@@ -35,6 +36,8 @@ export function blockdTestConfig(overrides: Partial<BlockdConfig> = {}): BlockdC
     drainNoticeMs: 0,
     logLevel: 'error',
     httpListen: '',
+    // The test process's credentials (the harness sets the cluster secret in its environment).
+    credentials: clusterCredentials(),
     ...overrides,
   };
 }

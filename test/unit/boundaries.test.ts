@@ -142,6 +142,25 @@ test('a server process opens one etcd client, in its composition root, and hands
   assert.equal(opening.sort(), ['coordination/etcd.ts', 'gateway/gateway.ts', 'meta/meta-node.ts']);
 });
 
+test('server processes use their own cluster credentials, never the process-wide default', () => {
+  const bad: string[] = [];
+  for (const f of sources().filter((x) => /^(daemon|gateway|meta)\//.test(x))) {
+    const text = readFileSync(join(ROOT, f), 'utf8');
+    if (/\b(clusterCredentials|installClusterCredentials)\(/.test(text)) bad.push(`${f} reads the process-wide credentials`);
+    for (const m of text.matchAll(/new (RpcServer|SidePort|MetaRouter|BlockdClient|MetaClient)\(/g)) {
+      // The constructor call, up to its closing parenthesis.
+      let depth = 0;
+      let end = m.index! + m[0].length - 1;
+      for (; end < text.length; end++) {
+        if (text[end] === '(') depth++;
+        else if (text[end] === ')' && --depth === 0) break;
+      }
+      if (!/credentials/.test(text.slice(m.index!, end))) bad.push(`${f}: ${m[0]} without credentials`);
+    }
+  }
+  assert.equal(bad, []);
+});
+
 test('the rules see real imports (the checker itself works)', () => {
   assert.equal(layerOf('meta/meta-node.ts'), 'metadata node');
   assert.ok(importsOf('gateway/gateway.ts').some((s) => s.includes('coordination/')));

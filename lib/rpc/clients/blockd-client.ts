@@ -3,6 +3,7 @@
  * daemons (CopyBlock), gateways, repair, tests and benchmarks.
  */
 import { internalChannelCredentials, internalChannelOptions } from '../credentials';
+import type { ClusterCredentials } from '../../security/cluster-credentials';
 import * as grpc from '@grpc/grpc-js';
 import type { BlockDaemonClient as Raw } from '../../../proto/gen/ts/blockstore/internal/v1/BlockDaemon';
 import type { GetStatsResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/GetStatsResponse';
@@ -39,9 +40,10 @@ const identity = (b: Buffer) => b;
 export class BlockdClient {
   private readonly raw: Raw;
 
-  constructor(readonly address: string, options: grpc.ChannelOptions = {}) {
+  /** `credentials`: the calling node's (default: the process's, for tools and tests). */
+  constructor(readonly address: string, options: grpc.ChannelOptions = {}, credentials?: ClusterCredentials) {
     const { protos } = loadProtos();
-    this.raw = new protos.blockstore.internal.v1.BlockDaemon(address, internalChannelCredentials(), { ...CHANNEL_OPTIONS, ...internalChannelOptions(), ...options });
+    this.raw = new protos.blockstore.internal.v1.BlockDaemon(address, internalChannelCredentials(credentials), { ...CHANNEL_OPTIONS, ...internalChannelOptions(credentials), ...options });
   }
 
   /**

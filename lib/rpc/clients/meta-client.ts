@@ -4,6 +4,7 @@
  * the gateway's metadata router.)
  */
 import { internalChannelCredentials, internalChannelOptions } from '../credentials';
+import type { ClusterCredentials } from '../../security/cluster-credentials';
 import * as grpc from '@grpc/grpc-js';
 import type { MetadataClient as Raw } from '../../../proto/gen/ts/blockstore/internal/v1/Metadata';
 import type { ChangeEvent__Output } from '../../../proto/gen/ts/blockstore/internal/v1/ChangeEvent';
@@ -30,9 +31,10 @@ import { loadProtos } from '../proto';
 export class MetaClient {
   readonly raw: Raw;
 
-  constructor(readonly address: string) {
+  /** `credentials`: the calling node's (default: the process's, for tools and tests). */
+  constructor(readonly address: string, credentials?: ClusterCredentials) {
     const { protos } = loadProtos();
-    this.raw = new protos.blockstore.internal.v1.Metadata(address, internalChannelCredentials(), { ...CHANNEL_OPTIONS, ...internalChannelOptions() });
+    this.raw = new protos.blockstore.internal.v1.Metadata(address, internalChannelCredentials(credentials), { ...CHANNEL_OPTIONS, ...internalChannelOptions(credentials) });
   }
 
   createUser(userId: string, name: string, quotaBytes: number, opts?: CallOpts): Promise<CreateUserResponse__Output> {

@@ -8,6 +8,7 @@
 import { BlockstoreError } from '../../errors';
 import { isRetryable, withRetry } from '../../retry';
 import { ClientPool } from './client-pool';
+import type { ClusterCredentials } from '../../security/cluster-credentials';
 import { MetaClient } from './meta-client';
 
 export interface MetaRouterOptions {
@@ -16,16 +17,20 @@ export interface MetaRouterOptions {
   /** How long a write keeps retrying through a failover. */
   writeDeadlineMs?: number;
   readDeadlineMs?: number;
+  /** The calling node's cluster credentials (default: the process's, for tools and tests). */
+  credentials?: ClusterCredentials;
 }
 
 export class MetaRouter {
-  private readonly clients = new ClientPool((address) => new MetaClient(address));
+  private readonly clients: ClientPool<MetaClient>;
   private master: string | undefined;
   private addresses: string[] = [];
   private rr = 0;
   private lastDiscovery = 0;
 
-  constructor(private readonly options: MetaRouterOptions) {}
+  constructor(private readonly options: MetaRouterOptions) {
+    this.clients = new ClientPool((address) => new MetaClient(address, options.credentials));
+  }
 
   private async refresh(force = false): Promise<void> {
     if (!force && this.addresses.length && Date.now() - this.lastDiscovery < 1000) return;
