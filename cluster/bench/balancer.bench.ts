@@ -9,38 +9,15 @@
  * call (read from /proc: the sizing figures in the README), and how many
  * connections HAProxy opened to the gateways for how many calls.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { clusterProcesses, cpuMs } from './proc-stats';
 import { backendCounters } from '../local/haproxy';
-import type { NodeState } from '../local/layout';
 import { BlockstoreClient } from '../../sdk/client';
 import { localClusterDown, localClusterUp } from '../../test/harness/local-cluster';
 
 const SECONDS = Number(process.env.BENCH_BALANCER_SECONDS ?? 15);
 const WORKERS = 64;
-const CLOCK_TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
-
-/** User + system CPU of a process, in ms. */
-function cpuMs(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) * CLOCK_TICK_MS;
-  } catch {
-    return 0;
-  }
-}
-
-/** HAProxy runs master–worker: the worker (the master's child) does the work. */
-function processes(nodes: NodeState[]): Array<{ role: string; pid: number }> {
-  const out = nodes.map((n) => ({ role: n.role, pid: n.pid }));
-  for (const n of nodes.filter((x) => x.role === 'haproxy')) {
-    const kids = execFileSync('pgrep', ['-P', String(n.pid)]).toString().trim().split('\n').filter(Boolean);
-    for (const k of kids) out.push({ role: 'haproxy', pid: Number(k) });
-  }
-  return out;
-}
-
 interface Result {
   name: string;
   perSec: number;
@@ -94,7 +71,7 @@ async function main(): Promise<void> {
   try {
     const token = readFileSync(dir.path('user.token'), 'utf8').trim();
     const nodes = dir.readState()!.nodes;
-    const procs = processes(nodes);
+    const procs = clusterProcesses(nodes);
     const gateways = nodes.filter((n) => n.role === 'gateway').map((n) => n.address);
     const direct = new BlockstoreClient({ address: gateways, token, timeoutMs: 20_000 });
     const viaLb = new BlockstoreClient({ address, token, timeoutMs: 20_000 });

@@ -21,48 +21,18 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NodeState } from '../local/layout';
+import { clusterProcesses, cpuMs, writeBytes } from './proc-stats';
 import { localClusterDown, localClusterUp } from '../../test/harness/local-cluster';
 
 const ROOT = join(__dirname, '..', '..');
 const PYTHON = '/usr/bin/python3';
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const STORED_GB = Number(process.env.BENCH_STORED_GB ?? 0);
-const CLOCK_TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
 const ROLES = ['gateway', 'blockd', 'meta', 'etcd', 'haproxy'] as const;
 
 interface Proc {
   role: string;
   pid: number;
-}
-
-/** User + system CPU of a process, in ms. */
-function cpuMs(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) * CLOCK_TICK_MS;
-  } catch {
-    return 0;
-  }
-}
-
-/** Bytes a process caused to be written to storage. */
-function writeBytes(pid: number): number {
-  try {
-    const m = /write_bytes: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-function processes(nodes: NodeState[]): Proc[] {
-  const out: Proc[] = nodes.filter((n) => n.pid > 0).map((n) => ({ role: n.role, pid: n.pid }));
-  for (const n of nodes.filter((x) => x.role === 'haproxy')) {
-    const kids = execFileSync('pgrep', ['-P', String(n.pid)]).toString().trim().split('\n').filter(Boolean);
-    for (const k of kids) out.push({ role: 'haproxy', pid: Number(k) });
-  }
-  return out;
 }
 
 interface Sample {
@@ -227,7 +197,7 @@ async function measureAll(stubs: string): Promise<void> {
   if (profileDir) for (const n of dir.readState()!.nodes) writeFileSync(join(profileDir, `${n.pid}.role`), n.role);
   try {
     const token = readFileSync(dir.path('user.token'), 'utf8').trim();
-    const procs = processes(dir.readState()!.nodes);
+    const procs: Proc[] = clusterProcesses(dir.readState()!.nodes);
     // Warm-up: JIT, connections, LevelDB files.
     await pythonLoad([address, token, stubs, 'put', String(256 * 1024), '8', '64', '30', 'bench-datapath/warm']);
     const idle = await idleCores(procs, 5);

@@ -114,7 +114,7 @@ export class RepairWorker {
       const collectDue = grace > 0 && Date.now() - this.lastCollect >= grace / 4;
       if (signature === this.signature && !collectDue && Date.now() < this.nextPassAt) return;
       const before = this.copiesMade + this.moved + this.collected;
-      const st = await this.pass();
+      const st = await this.pass({ live, drains });
       const busy = st.underReplicated + st.unavailable + st.corrupt > 0 || this.missingSince.size > 0 || Object.keys(st.draining).length > 0 || this.copiesMade + this.moved + this.collected > before;
       this.signature = signature;
       this.quietPasses = busy ? 0 : this.quietPasses + 1;
@@ -127,9 +127,10 @@ export class RepairWorker {
   }
 
   /** One pass over the block index. */
-  async pass(): Promise<RepairStatus> {
-    const live = await this.membership.list('blockd');
-    const drains = new Set(await this.membership.drains());
+  async pass(seen?: { live: NodeRecord[]; drains: string[] }): Promise<RepairStatus> {
+    // Membership as the caller just read it, else read now.
+    const live = seen?.live ?? (await this.membership.list('blockd'));
+    const drains = new Set(seen?.drains ?? (await this.membership.drains()));
     const byId = new Map(live.map((n) => [n.id, n]));
     // Draining daemons still serve as copy sources but do not count toward R
     // and receive no new copies; they leave a block's locations only once

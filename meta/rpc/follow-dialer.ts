@@ -4,7 +4,7 @@ import type { ClusterCredentials } from '../../lib/security/cluster-credentials'
 import type { FollowResponse__Output } from '../../proto/gen/ts/blockstore/internal/v1/FollowResponse';
 import { CHANNEL_OPTIONS } from '../../lib/rpc/client';
 import { loadProtos } from '../../lib/rpc/proto';
-import type { DialMaster, MasterLink, ToReplica } from '../replication/messages';
+import type { MasterLink, ToReplica } from '../replication/messages';
 import { decodeToReplica, encodeToMaster } from './replication-codec';
 
 export const dialMaster = (address: string, credentials?: ClusterCredentials): MasterLink => {

@@ -10,19 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { BlockstoreError, type ErrorCode } from '../../lib/errors';
 import { sha256Hex } from '../../lib/hash';
 import { rankNodes } from '../../lib/placement';
-import { BlockIo, type BlockdView } from '../../gateway/blocks/block-io';
-import { TwinDaemon } from '../harness/twins';
+import { BlockIo } from '../../gateway/blocks/block-io';
+import { twinDaemons } from '../harness/twins';
 import { silentLogger } from '../../lib/logger';
 
 function cluster(n: number, o: { replicas?: number; writeQuorum?: number } = {}) {
-  const daemons = Array.from({ length: n }, (_, i) => new TwinDaemon(`b${i + 1}`));
-  const view: BlockdView = {
-    blockds: daemons.map((d) => ({ id: d.id, role: 'blockd', address: `${d.id}:1`, pid: 0, startedAt: '', updatedAt: '', info: {} })),
-    draining: new Set<string>(),
-    blockdAddress: (id: string) => `${id}:1`,
-  };
-  const byAddress = new Map(daemons.map((d) => [`${d.id}:1`, d]));
-  const io = new BlockIo(view, { replicas: o.replicas ?? 3, writeQuorum: o.writeQuorum ?? 2, timeoutMs: 1000 }, silentLogger, (a) => byAddress.get(a)!);
+  const { daemons, view, connect } = twinDaemons(n);
+  const io = new BlockIo(view, { replicas: o.replicas ?? 3, writeQuorum: o.writeQuorum ?? 2, timeoutMs: 1000 }, silentLogger, connect);
   const byId = (id: string) => daemons.find((d) => d.id === id)!;
   return { daemons, view, io, byId };
 }
