@@ -15,7 +15,7 @@ import { connectEtcd, type Etcd3 } from '../coordination/etcd';
 import { nodeKey } from '../coordination/keys';
 import { Membership, requestDrain } from '../coordination/membership';
 import { readJson, JobLock } from '../coordination/job-lock';
-import { RepairWorker, type RepairStatus } from './repair/repair-worker';
+import { blockIndexVia, RepairWorker, type RepairStatus } from './repair/repair-worker';
 import { Registration } from '../coordination/registration';
 import { Authenticator } from './auth/authenticator';
 import { BlockIo } from './blocks/block-io';
@@ -100,7 +100,7 @@ export class Gateway {
     if (config.repairBytesPerSecond > 0) {
       this.repair = new RepairWorker(
         config.id,
-        this.meta,
+        blockIndexVia(this.meta),
         new Membership(this.etcd, config.etcdPrefix),
         new JobLock(this.etcd, config.etcdPrefix, 'repair', config.id),
         { replicas: config.replicas, lostAfterMs: config.repairLostAfterMs, passIntervalMs: config.repairIntervalMs, bytesPerSecond: config.repairBytesPerSecond, statusKey: `${config.etcdPrefix}repair/status`, rebalance: true, gcGraceMs: config.gcGraceMs, credentials: config.credentials },

@@ -22,6 +22,45 @@ import type { NodeRecord } from '../../coordination/keys';
 import type { Membership } from '../../coordination/membership';
 import type { JobLock } from '../../coordination/job-lock';
 
+/** A block as the index knows it: its size, how many versions refer to it, where its copies are. */
+export interface IndexedBlock {
+  hash: string;
+  size: number;
+  refs: number;
+  nodes: string[];
+}
+
+type Locations = Array<{ hash: string; nodes: string[] }>;
+
+/** The metadata block index as the worker uses it: always the master's. */
+export interface BlockIndex {
+  /** One page, in hash order, after `after`. */
+  list(after: string, limit: number): Promise<{ blocks: IndexedBlock[]; nextAfter: string }>;
+  /** Learn new copies and forget old ones, in one write. */
+  update(add: Locations, remove: Locations): Promise<void>;
+  /** Announce a collection cutoff (see collect()). */
+  fenceCollection(cutoffMs: number): Promise<void>;
+}
+
+/** The block index through the metadata router: reads from the master only, writes retried through failover. */
+export function blockIndexVia(meta: MetaRouter): BlockIndex {
+  return {
+    // From the master only: garbage collection deletes what the walk does
+    // not see, so it must hold every committed version (a replica may be
+    // empty, bootstrapping, or cut off).
+    list: (after, limit) => meta.readMaster((c) => c.listBlockIndex(after, limit)),
+    update: async (add, remove) => {
+      await meta.write((c) => c.addBlockLocations(add, { remove }));
+    },
+    fenceCollection: async (cutoffMs) => {
+      await meta.write((c) => c.fenceCollection(cutoffMs));
+    },
+  };
+}
+
+/** What the worker asks of a block daemon. */
+export type RepairPeer = Pick<BlockdClient, 'copyBlock' | 'deleteBlocks' | 'listBlocks' | 'getStats' | 'hasBlocks' | 'close'>;
+
 /** Quiet passes back off to at most 2^this × the pass interval (32 s at the default 2 s). */
 const QUIET_BACKOFF_EXPONENT = 4;
 
@@ -42,6 +81,8 @@ export interface RepairOptions {
   rebalanceMovesPerPass?: number;
   /** The gateway's cluster credentials for its calls to daemons (default: the process's). */
   credentials?: ClusterCredentials;
+  /** How to reach a daemon (default: a gRPC client with `credentials`). */
+  connect?: (address: string) => RepairPeer;
 }
 
 export interface RepairStatus {
@@ -64,7 +105,7 @@ export class RepairWorker {
   private running = false;
   private closed = false;
   private readonly missingSince = new Map<string, number>();
-  private readonly clients: ClientPool<BlockdClient>;
+  private readonly clients: ClientPool<RepairPeer>;
   copiesMade = 0;
   moved = 0;
   collected = 0;
@@ -79,13 +120,13 @@ export class RepairWorker {
 
   constructor(
     private readonly id: string,
-    private readonly meta: MetaRouter,
-    private readonly membership: Membership,
-    private readonly lock: JobLock,
+    private readonly index: BlockIndex,
+    private readonly membership: Pick<Membership, 'list' | 'drains'>,
+    private readonly lock: Pick<JobLock, 'holds' | 'put' | 'close'>,
     private readonly options: RepairOptions,
     private readonly logger: Logger,
   ) {
-    this.clients = new ClientPool((address) => new BlockdClient(address, {}, options.credentials));
+    this.clients = new ClientPool(options.connect ?? ((address) => new BlockdClient(address, {}, options.credentials)));
   }
 
   start(): void {
@@ -148,16 +189,13 @@ export class RepairWorker {
     const passStart = Date.now();
     const collecting = grace > 0 && passStart - this.lastCollect >= grace / 4;
     const cutoff = passStart - grace;
-    if (collecting) await this.meta.write((c) => c.fenceCollection(cutoff));
+    if (collecting) await this.index.fenceCollection(cutoff);
     for (const d of drains) if (byId.has(d)) status.draining[d] = 0;
     this.rebalanceBudget = this.options.rebalanceMovesPerPass ?? 64;
     let after = '';
     for (;;) {
-      // From the master only: garbage collection deletes what this walk does
-      // not see, so it must hold every committed version (a replica may be
-      // empty, bootstrapping, or cut off). A failed page ends the pass
-      // before anything is collected.
-      const page = await this.meta.readMaster((c) => c.listBlockIndex(after, 1000));
+      // A failed page ends the pass before anything is collected.
+      const page = await this.index.list(after, 1000);
       for (const b of page.blocks) {
         indexed.add(b.hash);
         if (b.refs === 0) continue;
@@ -189,7 +227,7 @@ export class RepairWorker {
         const remove = [...lost, ...(enough ? leaving : [])];
         for (const d of leaving) if (!enough) status.draining[d] = (status.draining[d] ?? 0) + 1;
         if (added.length || remove.length) {
-          await this.meta.write((c) => c.addBlockLocations(added.length ? [{ hash: b.hash, nodes: added }] : [], { remove: remove.length ? [{ hash: b.hash, nodes: remove }] : [] }));
+          await this.index.update(added.length ? [{ hash: b.hash, nodes: added }] : [], remove.length ? [{ hash: b.hash, nodes: remove }] : []);
           if (holders.length < this.options.replicas && holders.length + added.length >= this.options.replicas) status.underReplicated--;
         }
       }
@@ -225,7 +263,7 @@ export class RepairWorker {
     if (!newcomer || !extra) return;
     this.rebalanceBudget--;
     if (!(await this.copy(b.hash, b.size, byId.get(newcomer)!, alive.map((n) => byId.get(n)!)))) return;
-    await this.meta.write((c) => c.addBlockLocations([{ hash: b.hash, nodes: [newcomer] }], { remove: [{ hash: b.hash, nodes: [extra] }] }));
+    await this.index.update([{ hash: b.hash, nodes: [newcomer] }], [{ hash: b.hash, nodes: [extra] }]);
     await this.clients.get(byId.get(extra)!.address).deleteBlocks([b.hash], { timeoutMs: 10_000 }).catch(() => {});
     this.moved++;
     this.logger.info('block rebalanced', { hash: b.hash, to: newcomer, from: extra });

@@ -48,6 +48,10 @@ export class FakeReplica {
     },
   };
   constructor(readonly id: string) {}
+  /** The replica sends `m`. */
+  say(m: ToMaster): void {
+    this.handler(m);
+  }
   /** An empty replica says hello. */
   hello(epoch: number): void {
     this.handler({ kind: 'hello', nodeId: this.id, address: `${this.id}:1`, last: { seq: 0, epoch: 0 }, applied: { seq: 0, epoch: 0 }, promisedEpoch: epoch, incarnation: `${this.id}-disk` });

@@ -1,7 +1,12 @@
 /**
  * The master's write pipeline on a real LevelDB, with a replicator that
- * acknowledges or fails on demand: a retried write (same idempotency key)
- * that lands in the same batch as its original shares the original's fate.
+ * acknowledges or fails on demand and a lease the test controls:
+ * - a retried write (same idempotency key) that lands in the same batch as
+ *   its original shares the original's fate;
+ * - nothing is accepted, logged or acknowledged once the lease is within
+ *   the fence margin, and the term steps down;
+ * - a write no synchronous replica acknowledges in time fails as
+ *   NO_SYNC_REPLICA (outcome unknown), never OK.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,6 +18,7 @@ import { TableKeys, type FileRec } from '../../meta/state/records';
 import type { WriteRequest } from '../../meta/state/requests';
 import { MetaStore } from '../../meta/store/meta-store';
 import { makeTempDir, removeDir } from '../harness/temp';
+import { waitFor } from '../harness/wait';
 
 const test = suite('master write pipeline');
 
@@ -46,8 +52,8 @@ const commit = (key: string): WriteRequest => ({
   contentHash: '', author: 'alice', idempotencyKey: key, locations: [{ hash: 'a'.repeat(64), nodes: ['b1'] }],
 });
 
-function term(store: MetaStore, epoch: number, sync: () => Promise<void>): MasterTerm {
-  return new MasterTerm(epoch, store, fakeReplicator(sync), () => 60_000, () => {}, { writeTimeoutMs: 5000, fenceMarginMs: 100 }, silentLogger);
+function term(store: MetaStore, epoch: number, sync: () => Promise<void>, opts: { lease?: () => number; onStepDown?: (why: string) => void; writeTimeoutMs?: number } = {}): MasterTerm {
+  return new MasterTerm(epoch, store, fakeReplicator(sync), opts.lease ?? (() => 60_000), opts.onStepDown ?? (() => {}), { writeTimeoutMs: opts.writeTimeoutMs ?? 5000, fenceMarginMs: 100 }, silentLogger);
 }
 
 const settle = (p: Promise<WriteResult>) => p.then((r) => ({ ok: true as const, r }), (err: unknown) => ({ ok: false as const, err }));
@@ -103,6 +109,60 @@ test('a new term validates writes only after its opening entry committed the pre
     assert.is(r.outcome.replayed, true, 'a replay of the committed write');
     const head = await store.getJson<FileRec>(TableKeys.file('alice', 'a.txt'));
     assert.is(head?.version, 1, 'one version, not two');
+    t.stop('test over');
+  });
+});
+
+test('a lease within the fence margin: writes are refused as NOT_MASTER and nothing reaches the log', async () => {
+  await withUserStore(async (store) => {
+    let lease = 60_000;
+    const t = term(store, 2, () => Promise.resolve(), { lease: () => lease });
+    t.start();
+    await t.submit({ kind: 'noop', reason: 'settle' });
+    const last = store.last.seq;
+    lease = 50; // less than the 100 ms margin: etcd might already let another node lead
+    const r = await settle(t.submit(commit('k4')));
+    assert.is(r.ok, false);
+    if (!r.ok) assert.is((r.err as BlockstoreError).code, 'NOT_MASTER');
+    assert.is(store.last.seq, last, 'nothing logged');
+    assert.is(t.accepting, false);
+    t.stop('test over');
+  });
+});
+
+test('the lease lapses while a batch replicates: its writes fail as NOT_MASTER, nothing is applied, and the term steps down', async () => {
+  await withUserStore(async (store) => {
+    let lease = 60_000;
+    let stepDown = '';
+    let release = () => {};
+    let batches = 0;
+    const t = term(store, 2, () => (++batches === 1 ? Promise.resolve() : new Promise<void>((r) => (release = r))), { lease: () => lease, onStepDown: (why) => (stepDown = why) });
+    t.start();
+    await waitFor('the opening no-op committed', () => t.ready);
+    const applied = store.applied.seq;
+    const w = settle(t.submit(commit('k5')));
+    await waitFor('the batch is logged', () => store.last.seq === applied + 1);
+    lease = 0; // the replica acks only after the lease is gone
+    release();
+    const r = await w;
+    assert.is(r.ok, false);
+    if (!r.ok) assert.is((r.err as BlockstoreError).code, 'NOT_MASTER');
+    assert.is(store.applied.seq, applied, 'logged but never applied (a later master decides its fate)');
+    assert.ok(stepDown, 'the term stepped down');
+  });
+});
+
+test('a write no synchronous replica acknowledges within writeTimeoutMs fails as NO_SYNC_REPLICA, not OK', async () => {
+  await withUserStore(async (store) => {
+    let batches = 0;
+    const t = term(store, 2, () => (++batches === 1 ? Promise.resolve() : new Promise<void>(() => {})), { writeTimeoutMs: 200 });
+    t.start();
+    await waitFor('the opening no-op committed', () => t.ready);
+    const applied = store.applied.seq;
+    const r = await settle(t.submit(commit('k6')));
+    assert.is(r.ok, false);
+    if (!r.ok) assert.is((r.err as BlockstoreError).code, 'NO_SYNC_REPLICA');
+    assert.is(store.applied.seq, applied, 'not applied');
     t.stop('test over');
   });
 });
