@@ -5,7 +5,9 @@
  * (the default of 100 streams per connection timed out most calls at
  * 400 calls/s). Membership changes go through the runtime API (no reload).
  */
+import { writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { join } from 'node:path';
 
 /**
  * Gateways live in pre-allocated server slots (configured `server` lines,
@@ -29,7 +31,38 @@ const NOWHERE = { host: '127.0.0.1', port: 9 };
  */
 const SERVER_CHECKS = 'inter 200ms fastinter 100ms downinter 500ms fall 2 rise 2 on-marked-down shutdown-sessions';
 
-export function haproxyConfig(o: { bind: string; socket: string; pidFile: string; tls?: { bundle: string; ca: string }; slots?: number }): string {
+/**
+ * The answers HAProxy itself gives (no gateway could take the call, a
+ * gateway failed before answering, a timeout) as gRPC statuses: HTTP
+ * status kept for HAProxy's logs, `content-type: application/grpc` and
+ * `grpc-status: 14` (UNAVAILABLE, which clients may retry) in a
+ * trailers-only response, never an HTML page a gRPC client cannot parse.
+ */
+const BALANCER_ERRORS: Record<number, string> = {
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** Methods that may change state twice if replayed (see the backend's comment). */
+export const REPLAY_UNSAFE = [
+  '/blockstore.v1.Files/PutFile', '/blockstore.v1.Files/DeleteFile', '/blockstore.v1.Files/MoveFile',
+  '/blockstore.v1.Files/RestoreVersion', '/blockstore.v1.Files/CommitFile',
+  '/blockstore.v1.Admin/CreateUser', '/blockstore.v1.Admin/IssueToken',
+];
+
+/** Writes the balancer's gRPC error answers into `dir`; returns their `errorfile` lines. */
+export function writeGrpcErrorFiles(dir: string): string[] {
+  return Object.entries(BALANCER_ERRORS).map(([code, reason]) => {
+    const file = join(dir, `grpc-${code}.http`);
+    const message = encodeURIComponent(`balancer: ${code} ${reason.toLowerCase()}; no gateway answered the call`);
+    writeFileSync(file, `HTTP/1.1 ${code} ${reason}\r\ncontent-type: application/grpc\r\ngrpc-status: 14\r\ngrpc-message: ${message}\r\ncontent-length: 0\r\n\r\n`);
+    return `errorfile ${code} ${file}`;
+  });
+}
+
+export function haproxyConfig(o: { bind: string; socket: string; pidFile: string; errorFiles: string[]; tls?: { bundle: string; ca: string }; slots?: number }): string {
   // TLS: clients reach HAProxy over TLS (h2 by ALPN) and HAProxy reaches the
   // gateways over TLS, verifying them against the cluster CA.
   const bind = o.tls ? `${o.bind} ssl crt ${o.tls.bundle} alpn h2` : `${o.bind} proto h2`;
@@ -59,10 +92,12 @@ defaults
   # answered in 200 ms is frozen or overloaded (two misses mark it DOWN).
   timeout check 200ms
   # HAProxy replays a call on another gateway when the first could not
-  # take it: every call behind it is idempotent (idempotency keys).
+  # take it (the backend excludes writes a replay could apply twice).
   retries 3
   retry-on conn-failure empty-response response-timeout
   option redispatch 1
+  # What HAProxy answers itself reaches gRPC clients as UNAVAILABLE.
+${o.errorFiles.map((l) => `  ${l}`).join('\n')}
 
 frontend grpc
   bind ${bind}
@@ -70,6 +105,14 @@ frontend grpc
 
 backend gateways
   balance roundrobin
+  # Replaying a call a gateway took but never answered (empty-response,
+  # response-timeout) is safe for reads and for writes that name their
+  # blocks by content; a write with no idempotency key (the balancer cannot
+  # see inside the message) could take effect twice, so those are replayed
+  # only when the connection failed before the call was sent. Clients that
+  # set idempotency keys (the SDK does) retry such writes themselves.
+  acl replay_unsafe path ${REPLAY_UNSAFE.join(' ')}
+  http-request disable-l7-retry if replay_unsafe
   # 200: in service. 404 (a draining gateway): no new calls, calls in
   # flight finish. Anything else or no answer (a crashed or frozen gateway)
   # marks it DOWN, and its sessions are shut at once so the clients'
@@ -92,6 +135,9 @@ export function haproxyCommand(socket: string, command: string): Promise<string>
     s.write(`${command}\n`);
   });
 }
+
+/** `show servers state` operational state of a server its checks pass. */
+export const SERVER_UP = 2;
 
 export interface BackendServer {
   /** The slot's server name (slot1, slot2, …). */

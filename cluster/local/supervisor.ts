@@ -20,7 +20,7 @@ import type { Logger } from '../../lib/logger';
 import { MetaElection } from '../../coordination/meta-election';
 import { Membership } from '../../coordination/membership';
 import { ensureLocalTls } from './tls';
-import { addGateway, backendServers, drainGateway, haproxyConfig, inService, readyGateway, removeGateway, slotOf } from './haproxy';
+import { addGateway, backendServers, drainGateway, haproxyConfig, inService, readyGateway, removeGateway, SERVER_UP, slotOf, writeGrpcErrorFiles } from './haproxy';
 import { findEnvoy, localEnvoyConfig } from '../envoy/local-config';
 import { writeEds } from '../envoy/eds';
 import { nodePort, type ClusterConfig, type NodeState, type StateDir, type SupervisorState } from './layout';
@@ -53,6 +53,8 @@ export class Supervisor {
   private envoy = false;
   private lastEds = '';
   private drainingSince = new Map<string, number>();
+  /** Slots kept in service while their gateway is missing from etcd (see syncBalancer). */
+  private readonly unlisted = new Set<string>();
   /** Which gateway a HAProxy slot was given to (for the action log). */
   private readonly slotIds = new Map<string, string>();
 
@@ -161,7 +163,7 @@ export class Supervisor {
     const c = this.config;
     const cfg = this.dir.path('haproxy.cfg');
     const tls = c.tls ? ensureLocalTls(this.dir.dir, [c.host]) : undefined;
-    writeFileSync(cfg, haproxyConfig({ bind: `${c.host}:${c.balancerPort}`, socket: this.socket, pidFile: this.dir.path('haproxy.pid'), tls: tls && { bundle: tls.bundle, ca: tls.ca } }));
+    writeFileSync(cfg, haproxyConfig({ bind: `${c.host}:${c.balancerPort}`, socket: this.socket, pidFile: this.dir.path('haproxy.pid'), errorFiles: writeGrpcErrorFiles(this.dir.dir), tls: tls && { bundle: tls.bundle, ca: tls.ca } }));
     rmSync(this.socket, { force: true });
     const bin = existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : 'haproxy';
     await this.spawnNode('haproxy', 'haproxy', bin, ['-W', '-db', '-f', cfg], `${c.host}:${c.balancerPort}`, undefined);
@@ -332,17 +334,32 @@ export class Supervisor {
       const live = gateways.find((g) => g.address === s.address && g.info.state === 'serving');
       if (live) {
         this.drainingSince.delete(s.name);
+        this.unlisted.delete(s.name);
         continue;
       }
       const child = [...this.children.values()].find((c) => c.state.role === 'gateway' && c.state.address === s.address);
       const id = child?.state.id ?? this.slotIds.get(s.name) ?? s.address;
+      const gone = !child || child.proc.exitCode !== null || child.proc.signalCode !== null || child.stopping;
+      const listed = gateways.some((g) => g.address === s.address);
+      // Missing from etcd while its process runs and the balancer's own
+      // check passes: the registry blinked (etcd paused, every lease expired
+      // at once), the gateway did not. It keeps serving. A gateway that
+      // drains says so itself (its /healthz answers 404; it stays listed as
+      // draining), and a dead one fails its check or has exited.
+      if (!listed && !gone && s.opState === SERVER_UP && inService(s) && !this.drainingSince.has(s.name)) {
+        if (!this.unlisted.has(s.name)) {
+          this.unlisted.add(s.name);
+          this.act('balancer: gateway missing from etcd but its health check passes; kept in service', { id, slot: s.name });
+        }
+        continue;
+      }
+      this.unlisted.delete(s.name);
       const since = this.drainingSince.get(s.name);
       if (since === undefined) {
         this.drainingSince.set(s.name, Date.now());
         await drainGateway(this.socket, s.name);
         this.act('balancer: gateway draining', { id, slot: s.name });
       } else {
-        const gone = !child || child.proc.exitCode !== null || child.proc.signalCode !== null || child.stopping;
         if ((gone && Date.now() - since > 1000) || Date.now() - since > 30_000) {
           await removeGateway(this.socket, s.name).catch(() => {});
           this.drainingSince.delete(s.name);

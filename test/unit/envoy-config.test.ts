@@ -117,8 +117,29 @@ test('cluster/envoy/envoy.yaml is a valid envoy.config.bootstrap.v3.Bootstrap', 
   assert.equal(problems, []);
   // What the config must do, not only that it parses.
   const text = JSON.stringify(doc);
-  for (const needle of ['grpc_health_check', 'outlier_detection', 'unavailable,reset,connect-failure', 'envoy.retry_host_predicates.previous_hosts', 'path_config_source', 'ROUND_ROBIN', 'DownstreamTlsContext', 'UpstreamTlsContext', 'trusted_ca']) {
+  for (const needle of ['grpc_health_check', 'outlier_detection', 'unavailable,reset,connect-failure,refused-stream', 'envoy.retry_host_predicates.previous_hosts', 'path_config_source', 'ROUND_ROBIN', 'DownstreamTlsContext', 'UpstreamTlsContext', 'trusted_ca']) {
     assert.ok(text.includes(needle), needle);
+  }
+});
+
+test('both balancers replay the same calls: writes a replay could apply twice only when they never reached a gateway', async () => {
+  const { REPLAY_UNSAFE } = await import('../../cluster/local/haproxy');
+  const doc = parse(readFileSync(join(ROOT, 'cluster', 'envoy', 'envoy.yaml'), 'utf8'));
+  const routes = doc.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes as Array<{ match: { path?: string; prefix?: string }; route: { retry_policy?: { retry_on: string } } }>;
+  const exact = routes.filter((r) => r.match.path);
+  assert.equal(exact.map((r) => r.match.path).sort(), [...REPLAY_UNSAFE].sort(), 'Envoy names the same unsafe writes as HAProxy');
+  for (const r of exact) assert.equal(r.route.retry_policy?.retry_on.split(',').sort(), ['connect-failure', 'refused-stream'], r.match.path);
+  const prefix = routes.findIndex((r) => r.match.prefix === '/blockstore.v1.');
+  assert.ok(prefix > routes.indexOf(exact[exact.length - 1]!), 'the exact routes come first (Envoy takes the first match)');
+  // Every public method is classified: a new write must be added to the unsafe list on purpose.
+  const SAFE = ['GetClusterStatus', 'RevokeToken', 'DrainNode', 'GetFile', 'StatFile', 'ListFiles', 'ListVersions', 'FindMissingBlocks', 'PutBlocks', 'Watch', 'GetUsage'];
+  for (const file of ['files', 'admin']) {
+    const text = readFileSync(join(ROOT, 'proto', 'blockstore', 'v1', `${file}.proto`), 'utf8');
+    const service = file === 'files' ? 'Files' : 'Admin';
+    for (const m of text.matchAll(/^\s*rpc (\w+)\(/gm)) {
+      const path = `/blockstore.v1.${service}/${m[1]}`;
+      assert.ok(SAFE.includes(m[1]!) !== REPLAY_UNSAFE.includes(path), `${path} is classified exactly once (safe to replay or not)`);
+    }
   }
 });
 

@@ -1,0 +1,139 @@
+/**
+ * QAS-001 for a client that never retries: Debian's python3-grpcio with
+ * default settings, StatFile at a fixed rate through the local HAProxy,
+ * while a gateway is SIGKILLed, SIGSTOPped, SIGTERMed (a rolling restart)
+ * and while etcd itself is paused. The balancer replays what it safely can;
+ * what reaches the client is UNAVAILABLE, never UNKNOWN or INTERNAL; a
+ * registry that blinks never empties the balancer.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { StateDir } from '../../cluster/local/layout';
+import { backendServers, inService, SERVER_UP, slotOf } from '../../cluster/local/haproxy';
+import { BlockstoreClient } from '../../sdk/client';
+import { localClusterDown, localClusterUp } from '../harness/local-cluster';
+import { SYSTEM_PYTHON } from '../harness/strict-client';
+import { makeTempDir, removeDir } from '../harness/temp';
+import { waitFor } from '../harness/wait';
+
+const test = suite('a client that never retries');
+const ROOT = join(__dirname, '..', '..');
+const RATE = 300;
+let dir: StateDir;
+let address = '';
+let stubs = '';
+
+interface LoadResult {
+  started: number;
+  ok: number;
+  failed: number;
+  codes: Record<string, number>;
+  samples: Record<string, string>;
+  failed_at: number[];
+  seconds: number;
+}
+
+const token = (name: string) => readFileSync(dir.path(`${name}.token`), 'utf8').trim();
+
+/** StatFile at RATE calls/s for `seconds`, from Python; `during` runs the fault alongside. */
+async function load(seconds: number, during: () => Promise<void>): Promise<LoadResult> {
+  const run = promisify(execFile)(SYSTEM_PYTHON, [join(__dirname, 'plain_stat_load.py'), address, token('user'), stubs, 'plain/seed', String(RATE), String(seconds)], { timeout: (seconds + 60) * 1000 });
+  const [{ stdout }] = await Promise.all([run, during()]);
+  return JSON.parse(stdout) as LoadResult;
+}
+
+function report(label: string, r: LoadResult): number {
+  const ratio = r.ok / r.started;
+  console.log(`  ${label}: ${r.started} calls in ${r.seconds.toFixed(1)} s, ${r.ok} ok, ${r.failed} failed (${(ratio * 100).toFixed(2)} %)${r.failed ? ` ${JSON.stringify(r.codes)} ${JSON.stringify(r.samples)} at ${r.failed_at.slice(0, 10).join(', ')} s` : ''}`);
+  return ratio;
+}
+
+/** Failures that reach the client must be UNAVAILABLE (or a deadline): never UNKNOWN, INTERNAL or CANCELLED. */
+function onlyRetryable(r: LoadResult): void {
+  for (const code of Object.keys(r.codes)) assert.ok(code === 'UNAVAILABLE' || code === 'DEADLINE_EXCEEDED', `a failure reached the client as ${code}: ${r.samples[code]}`);
+}
+
+const gateways = () => dir.readState()!.nodes.filter((n) => n.role === 'gateway');
+const started = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000)); // when in the load the fault strikes
+
+async function allInService(): Promise<void> {
+  await waitFor('every gateway up in HAProxy', async () => {
+    const servers = await backendServers(dir.path('haproxy.sock'));
+    return gateways().every((g) => {
+      const s = slotOf(servers, g.address);
+      return s !== undefined && s.opState === SERVER_UP && inService(s);
+    });
+  }, 30_000);
+}
+
+test.before(async () => {
+  ({ dir, address } = await localClusterUp('plain'));
+  stubs = makeTempDir('plain-stubs');
+  execFileSync('protoc', [`-I${join(ROOT, 'proto')}`, `--python_out=${stubs}`, join(ROOT, 'proto', 'blockstore', 'v1', 'files.proto')]);
+  const client = new BlockstoreClient({ address, token: token('user') });
+  await client.put('plain/seed', Buffer.from('a file to stat'));
+  client.close();
+});
+
+test.after(async () => {
+  await localClusterDown(dir);
+  if (stubs) removeDir(stubs);
+});
+
+test('a gateway SIGKILLed: ≥ 99.9 % of calls succeed, failures are UNAVAILABLE', async () => {
+  await allInService();
+  const victim = gateways()[0]!;
+  const r = await load(8, async () => {
+    await started(2);
+    process.kill(victim.pid, 'SIGKILL');
+  });
+  assert.ok(report('SIGKILL', r) >= 0.999, 'success ratio');
+  onlyRetryable(r);
+});
+
+test('a gateway SIGSTOPped for 3 s: ≥ 99.9 % of calls succeed, failures are UNAVAILABLE', async () => {
+  await allInService();
+  const victim = gateways()[1]!;
+  const r = await load(10, async () => {
+    await started(2);
+    process.kill(victim.pid, 'SIGSTOP');
+    await started(3);
+    process.kill(victim.pid, 'SIGCONT');
+  });
+  assert.ok(report('SIGSTOP', r) >= 0.999, 'success ratio');
+  onlyRetryable(r);
+});
+
+test('a rolling restart (SIGTERM, one gateway at a time): no call fails', async () => {
+  await allInService();
+  const r = await load(20, async () => {
+    await started(2);
+    for (const g of gateways()) {
+      process.kill(g.pid, 'SIGTERM');
+      await waitFor(`${g.id} back with a new pid`, () => gateways().some((n) => n.id === g.id && n.pid !== g.pid), 30_000);
+      await allInService();
+    }
+  });
+  report('rolling restart', r);
+  assert.is(r.failed, 0, `failed: ${JSON.stringify(r.samples)}`);
+});
+
+test('etcd paused for 6 s (every registration lease lapses): the balancer keeps its gateways and reads keep flowing', async () => {
+  await allInService();
+  const etcd = dir.readState()!.nodes.find((n) => n.role === 'etcd')!;
+  const r = await load(16, async () => {
+    await started(2);
+    process.kill(etcd.pid, 'SIGSTOP');
+    await started(6);
+    process.kill(etcd.pid, 'SIGCONT');
+  });
+  assert.ok(report('etcd paused', r) >= 0.999, 'success ratio');
+  onlyRetryable(r);
+  await allInService();
+});
+
+test.run();
