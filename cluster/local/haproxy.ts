@@ -56,7 +56,8 @@ export const REPLAY_UNSAFE = [
 export function writeGrpcErrorFiles(dir: string): string[] {
   return Object.entries(BALANCER_ERRORS).map(([code, reason]) => {
     const file = join(dir, `grpc-${code}.http`);
-    const message = encodeURIComponent(`balancer: ${code} ${reason.toLowerCase()}; no gateway answered the call`);
+    // grpc-message is percent-encoded only outside printable ASCII; this one is plain.
+    const message = `balancer: ${code} ${reason.toLowerCase()}; no gateway answered the call`;
     writeFileSync(file, `HTTP/1.1 ${code} ${reason}\r\ncontent-type: application/grpc\r\ngrpc-status: 14\r\ngrpc-message: ${message}\r\ncontent-length: 0\r\n\r\n`);
     return `errorfile ${code} ${file}`;
   });
