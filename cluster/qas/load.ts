@@ -30,7 +30,15 @@ export function fileSize(average: number): number {
 export class LoadGenerator {
   readonly history: CallRecord[] = [];
   inFlight = 0;
-  shed = 0;
+  /**
+   * When each call the schedule offered but could not start (the in-flight
+   * cap was full) was due. A shed call is a request that did not succeed:
+   * verdicts count it as a failure.
+   */
+  readonly shedAt: number[] = [];
+  get shed(): number {
+    return this.shedAt.length;
+  }
   private readonly written: Array<{ path: string; hash: string }> = [];
   private seq = 0;
   /** Reusable random payload (slices are distinct by offset and a header). */
@@ -54,9 +62,10 @@ export class LoadGenerator {
         await new Promise((r) => setTimeout(r, Math.min(next - now, 50)));
         continue;
       }
+      const due = next;
       next += 1000 / Math.max(1, this.o.rate());
       if (this.inFlight >= this.o.maxInFlight) {
-        this.shed++;
+        this.shedAt.push(due);
         continue;
       }
       const p = this.one().finally(() => pending.delete(p));
