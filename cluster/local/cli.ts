@@ -14,6 +14,7 @@ import { Membership } from '../../coordination/membership';
 import { hashToken, newToken } from '../../lib/auth/tokens';
 import { DEFAULT_CONFIG, StateDir, type ClusterConfig } from './layout';
 import { Supervisor } from './supervisor';
+import { detectCpuControl, localHosts } from './hosts';
 import { writeEds } from '../envoy/eds';
 
 const ROOT = join(__dirname, '..', '..');
@@ -28,6 +29,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'blockds', env: 'BLOCKSTORE_BLOCKDS', type: 'string', value: 'N', help: 'block daemons (default 3)' },
   { name: 'json', type: 'boolean', help: 'machine-readable output (status)' },
   { name: 'wipe', type: 'boolean', help: 'down: also delete the state directory' },
+  { name: 'host-cpu', env: 'BLOCKSTORE_HOST_CPU', type: 'string', value: 'CORES', help: 'up: run each metadata node, block daemon and gateway in a simulated host of its own with this CPU budget (a cgroup quota, e.g. 0.2); 0 for none. Kept for later ups and scale-outs' },
   { name: 'tls', type: 'boolean', help: 'up: TLS on the balancer and gateways, mutual TLS between nodes (a local CA under <state>/tls; kept for later ups)' },
   { name: 'lines', type: 'string', value: 'N', default: '50', help: 'logs: lines per log' },
   { name: 'etcd', env: 'BLOCKSTORE_ETCD', type: 'string', value: 'URL[,URL…]', help: 'envoy-eds: etcd endpoints' },
@@ -82,6 +84,16 @@ function config(dir: StateDir, v: Record<string, string | boolean | undefined>):
   if (v.gateways) c.counts.gateway = Number(v.gateways);
   if (v.blockds) c.counts.blockd = Number(v.blockds);
   if (v.tls === true) c.tls = true;
+  if (v['host-cpu'] !== undefined) {
+    const cores = Number(v['host-cpu']);
+    if (!Number.isFinite(cores) || cores < 0 || cores > 64) throw new UsageError(`--host-cpu: cores per host (e.g. 0.2), got ${JSON.stringify(v['host-cpu'])}`);
+    c.hostCpu = cores;
+  }
+  if (c.hostCpu > 0) {
+    // Say now, plainly, when the machine cannot give budgets (never run unlimited instead).
+    const control = detectCpuControl();
+    if ('unavailable' in control) throw new UsageError(`--host-cpu ${c.hostCpu}: this machine cannot give nodes a CPU budget: ${control.unavailable}`);
+  }
   for (const [k, n] of Object.entries({ balancerPort: c.balancerPort, basePort: c.basePort, etcdClientPort: c.etcdClientPort })) {
     if (!Number.isInteger(n) || n < 1 || n > 65000) throw new UsageError(`${k}: a port, got ${n}`);
   }
@@ -130,7 +142,8 @@ async function up(dir: StateDir, v: Record<string, string | boolean | undefined>
     client.close();
   }
   process.stdout.write(`blockstore is up.
-  address       ${address}   (HAProxy → ${c.counts.gateway} gateways; ${ca ? `TLS, CA ${dir.path('tls', 'ca.pem')}` : 'plaintext gRPC'})
+  address       ${address}   (HAProxy → ${c.counts.gateway} gateways; ${ca ? `TLS, CA ${dir.path('tls', 'ca.pem')}` : 'plaintext gRPC'})${c.hostCpu > 0 ? `
+  hosts         every metadata node, block daemon and gateway has ${c.hostCpu} core of CPU (cgroup quota)` : ''}
   admin token   ${dir.path('admin.token')}
   user token    ${dir.path('user.token')}   (user "user")
   state         ${dir.dir}
@@ -200,8 +213,10 @@ async function status(dir: StateDir, json: boolean): Promise<number> {
   try {
     const st = await admin.clusterStatus();
     const pids = new Map(s.nodes.map((n) => [n.id, n]));
+    const hosts = c.hostCpu > 0 ? localHosts(dir.dir, c.hostCpu) : undefined;
+    const host = (id: string) => (pids.get(id)?.hostCpu ? hosts?.usage(id) : undefined);
     const nodes = [
-      ...st.nodes.map((n) => ({ ...n, pid: n.pid || pids.get(n.id)?.pid || 0, restarts: pids.get(n.id)?.restarts ?? 0 })),
+      ...st.nodes.map((n) => ({ ...n, pid: n.pid || pids.get(n.id)?.pid || 0, restarts: pids.get(n.id)?.restarts ?? 0, host: host(n.id) })),
       ...s.nodes.filter((n) => n.role === 'etcd' || n.role === 'haproxy').map((n) => ({ id: n.id, kind: n.role, address: n.address, role: n.role, state: 'up', pid: n.pid, restarts: n.restarts })),
     ];
     if (json) {
@@ -214,7 +229,9 @@ async function status(dir: StateDir, json: boolean): Promise<number> {
     for (const n of nodes) {
       const extra = n.kind === 'meta' ? `lag ${'replicationLag' in n ? n.replicationLag : 0}` : n.kind === 'blockd' && 'usedBytes' in n ? `${n.usedBytes}/${n.capacityBytes} bytes, ${n.blocks} blocks, ${n.corruptBlocks} corrupt` : '';
       const metrics = 'metricsAddress' in n && n.metricsAddress ? `metrics http://${n.metricsAddress}/metrics` : '';
-      process.stdout.write(`${n.kind.padEnd(8)} ${n.id.padEnd(8)} ${n.address.padEnd(16)} pid ${String(n.pid).padEnd(8)} ${n.role.padEnd(8)} ${n.state.padEnd(6)} ${extra} ${metrics}\n`);
+      const h = 'host' in n ? n.host : undefined;
+      const budget = h ? `host ${h.quotaCores} core, used ${h.cpuSeconds === undefined ? '?' : h.cpuSeconds.toFixed(1)} s CPU, throttled ${h.throttledPeriods}× ` : '';
+      process.stdout.write(`${n.kind.padEnd(8)} ${n.id.padEnd(8)} ${n.address.padEnd(16)} pid ${String(n.pid).padEnd(8)} ${n.role.padEnd(8)} ${n.state.padEnd(6)} ${budget}${extra} ${metrics}\n`);
     }
     process.stdout.write(`\nrecent supervisor actions:\n${s.actions.slice(-8).map((a) => `  ${a.time} ${a.action}`).join('\n')}\n`);
     return 0;

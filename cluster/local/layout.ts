@@ -31,6 +31,12 @@ export interface ClusterConfig {
   blockdCapacity: string;
   /** TLS on every listener (balancer, gateways) and mutual TLS between nodes; certificates under tls/. */
   tls: boolean;
+  /**
+   * Each metadata node, block daemon and gateway in a simulated host of its
+   * own with this many cores (a CPU quota; see hosts.ts); 0: no budgets,
+   * every process shares the machine.
+   */
+  hostCpu: number;
 }
 
 export const DEFAULT_CONFIG: ClusterConfig = {
@@ -45,6 +51,7 @@ export const DEFAULT_CONFIG: ClusterConfig = {
   leaseTtl: 2,
   blockdCapacity: '10GiB',
   tls: false,
+  hostCpu: 0,
 };
 
 export interface NodeState {
@@ -54,6 +61,8 @@ export interface NodeState {
   address: string;
   httpAddress?: string;
   dataDir?: string;
+  /** The node's CPU budget in cores when it runs in a host of its own. */
+  hostCpu?: number;
   restarts: number;
   startedAt: string;
 }

@@ -24,6 +24,7 @@ import { addGateway, backendServers, drainGateway, haproxyConfig, inService, rea
 import { findEnvoy, localEnvoyConfig } from '../envoy/local-config';
 import { writeEds } from '../envoy/eds';
 import { nodePort, type ClusterConfig, type NodeState, type StateDir, type SupervisorState } from './layout';
+import { localHosts, type CpuHosts } from './hosts';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'blockstore');
@@ -55,6 +56,8 @@ export class Supervisor {
   private drainingSince = new Map<string, number>();
   /** Slots kept in service while their gateway is missing from etcd (see syncBalancer). */
   private readonly unlisted = new Set<string>();
+  /** Simulated hosts with a CPU budget (cluster.json hostCpu > 0). */
+  private readonly hosts: CpuHosts | undefined;
   /** Which gateway a HAProxy slot was given to (for the action log). */
   private readonly slotIds = new Map<string, string>();
 
@@ -65,6 +68,7 @@ export class Supervisor {
     this.config = dir.readConfig();
     this.etcdUrl = `http://${this.config.host}:${this.config.etcdClientPort}`;
     this.socket = dir.path('haproxy.sock');
+    this.hosts = this.config.hostCpu > 0 ? localHosts(dir.dir, this.config.hostCpu) : undefined;
   }
 
   private act(action: string, fields: Record<string, unknown> = {}): void {
@@ -177,10 +181,14 @@ export class Supervisor {
     ready?: 'probe' | 'probe-admin', httpAddress?: string,
   ): Promise<void> {
     const log = createWriteStream(this.dir.path('logs', `${id}.log`), { flags: 'a' });
-    const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+    // Nodes with a budget start inside their host (the shell execs the node: same PID).
+    const hosted = this.hosts && (role === 'meta' || role === 'blockd' || role === 'gateway') ? this.hosts : undefined;
+    const run = hosted ? hosted.wrap(id, cmd, args) : { cmd, args };
+    const proc = spawn(run.cmd, run.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
     const prev = this.children.get(id);
     const state: NodeState = {
       id, role, pid: proc.pid ?? 0, address, httpAddress, dataDir: role === 'gateway' || role === 'haproxy' ? undefined : this.dir.path('data', id),
+      ...(hosted ? { hostCpu: hosted.cores } : {}),
       restarts: prev ? prev.state.restarts + 1 : 0, startedAt: new Date().toISOString(),
     };
     let resolveListening!: () => void;
@@ -224,7 +232,7 @@ export class Supervisor {
       }),
       new Promise((_, reject) => setTimeout(() => reject(new Error(`${id} did not start within 30 s`)), 30_000)),
     ]);
-    this.act('started', { id, role, pid: state.pid, address });
+    this.act('started', { id, role, pid: state.pid, address, ...(hosted ? { hostCpu: hosted.cores } : {}) });
   }
 
   private async onExit(child: Child, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
@@ -238,6 +246,7 @@ export class Supervisor {
       if (revoked) this.act('revoked the dead master lease', { id });
       // A replacement with a fresh data directory bootstraps and joins.
       this.children.delete(id);
+      this.hosts?.remove(id);
       const dead = this.dir.path('data', id);
       if (existsSync(dead)) renameSync(dead, this.dir.path('data', `${id}.retired`));
       const replacement = this.nextId('meta');
@@ -388,6 +397,7 @@ export class Supervisor {
     await child.exited;
     clearTimeout(t);
     this.children.delete(child.state.id);
+    this.hosts?.remove(child.state.id);
     this.act('stopped', { id: child.state.id, pid });
   }
 
@@ -402,6 +412,7 @@ export class Supervisor {
     }
     this.membership?.close();
     this.coordinator?.close();
+    this.hosts?.removeAll();
     this.ready = false;
     this.actions.push({ time: new Date().toISOString(), action: 'cluster down' });
     this.saveState();
