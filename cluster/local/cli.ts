@@ -12,7 +12,7 @@ import { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import { BlockstoreClient } from '../../sdk/client';
 import { Membership } from '../../coordination/membership';
 import { hashToken, newToken } from '../../lib/auth/tokens';
-import { DEFAULT_CONFIG, StateDir, type ClusterConfig } from './layout';
+import { DEFAULT_CONFIG, hostCores, StateDir, type ClusterConfig } from './layout';
 import { Supervisor } from './supervisor';
 import { detectCpuControl, localHosts } from './hosts';
 import { writeEds } from '../envoy/eds';
@@ -30,6 +30,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'json', type: 'boolean', help: 'machine-readable output (status)' },
   { name: 'wipe', type: 'boolean', help: 'down: also delete the state directory' },
   { name: 'host-cpu', env: 'BLOCKSTORE_HOST_CPU', type: 'string', value: 'CORES', help: 'up: run each metadata node, block daemon and gateway in a simulated host of its own with this CPU budget (a cgroup quota, e.g. 0.2); 0 for none. Kept for later ups and scale-outs' },
+  { name: 'meta-host-cpu', env: 'BLOCKSTORE_META_HOST_CPU', type: 'string', value: 'CORES', help: 'up: the metadata nodes\' budget when it differs from --host-cpu' },
   { name: 'tls', type: 'boolean', help: 'up: TLS on the balancer and gateways, mutual TLS between nodes (a local CA under <state>/tls; kept for later ups)' },
   { name: 'lines', type: 'string', value: 'N', default: '50', help: 'logs: lines per log' },
   { name: 'etcd', env: 'BLOCKSTORE_ETCD', type: 'string', value: 'URL[,URL…]', help: 'envoy-eds: etcd endpoints' },
@@ -89,6 +90,11 @@ function config(dir: StateDir, v: Record<string, string | boolean | undefined>):
     if (!Number.isFinite(cores) || cores < 0 || cores > 64) throw new UsageError(`--host-cpu: cores per host (e.g. 0.2), got ${JSON.stringify(v['host-cpu'])}`);
     c.hostCpu = cores;
   }
+  if (v['meta-host-cpu'] !== undefined) {
+    const cores = Number(v['meta-host-cpu']);
+    if (!Number.isFinite(cores) || cores < 0 || cores > 64) throw new UsageError(`--meta-host-cpu: cores per metadata host, got ${JSON.stringify(v['meta-host-cpu'])}`);
+    c.metaHostCpu = cores;
+  }
   if (c.hostCpu > 0) {
     // Say now, plainly, when the machine cannot give budgets (never run unlimited instead).
     const control = detectCpuControl();
@@ -143,7 +149,7 @@ async function up(dir: StateDir, v: Record<string, string | boolean | undefined>
   }
   process.stdout.write(`blockstore is up.
   address       ${address}   (HAProxy → ${c.counts.gateway} gateways; ${ca ? `TLS, CA ${dir.path('tls', 'ca.pem')}` : 'plaintext gRPC'})${c.hostCpu > 0 ? `
-  hosts         every metadata node, block daemon and gateway has ${c.hostCpu} core of CPU (cgroup quota)` : ''}
+  hosts         every block daemon and gateway has ${c.hostCpu} core of CPU, every metadata node ${hostCores(c, 'meta')} (cgroup quotas)` : ''}
   admin token   ${dir.path('admin.token')}
   user token    ${dir.path('user.token')}   (user "user")
   state         ${dir.dir}
@@ -213,7 +219,7 @@ async function status(dir: StateDir, json: boolean): Promise<number> {
   try {
     const st = await admin.clusterStatus();
     const pids = new Map(s.nodes.map((n) => [n.id, n]));
-    const hosts = c.hostCpu > 0 ? localHosts(dir.dir, c.hostCpu) : undefined;
+    const hosts = c.hostCpu > 0 ? localHosts(dir.dir) : undefined;
     const host = (id: string) => (pids.get(id)?.hostCpu ? hosts?.usage(id) : undefined);
     const nodes = [
       ...st.nodes.map((n) => ({ ...n, pid: n.pid || pids.get(n.id)?.pid || 0, restarts: pids.get(n.id)?.restarts ?? 0, host: host(n.id) })),

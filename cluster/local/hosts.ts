@@ -73,26 +73,24 @@ export interface HostUsage {
   throttledPeriods: number;
 }
 
-/** One group per node under `<root>/<cluster>/`, each with `cores` of CPU. */
+/** One group per node under `<root>/<cluster>/`, each with its CPU budget. */
 export class CpuHosts {
   constructor(
     private readonly control: CpuControl,
     /** Unique per local cluster (several may run at once). */
     private readonly cluster: string,
-    readonly cores: number,
-  ) {
-    if (!(cores > 0)) throw new Error(`a host's CPU budget must be positive, got ${cores}`);
-  }
+  ) {}
 
   private dir(root: string, id: string): string {
     return join(root, this.cluster, id);
   }
 
-  /** Makes (or resets) a node's host; returns the file its process joins through. */
-  prepare(id: string): string[] {
+  /** Makes (or resets) a node's host with `cores` of CPU; returns the files its process joins through. */
+  prepare(id: string, cores: number): string[] {
+    if (!(cores > 0)) throw new Error(`a host's CPU budget must be positive, got ${cores}`);
     const cpu = this.dir(this.control.cpuRoot, id);
     mkdirSync(cpu, { recursive: true });
-    const quota = Math.max(1000, Math.round(this.cores * PERIOD_US));
+    const quota = Math.max(1000, Math.round(cores * PERIOD_US));
     if (this.control.kind === 'cgroup-v1') {
       writeFileSync(join(cpu, 'cpu.cfs_period_us'), String(PERIOD_US));
       writeFileSync(join(cpu, 'cpu.cfs_quota_us'), String(quota));
@@ -108,9 +106,9 @@ export class CpuHosts {
     return procs;
   }
 
-  /** The command that starts `cmd args` inside node `id`'s host. */
-  wrap(id: string, cmd: string, args: string[]): { cmd: string; args: string[] } {
-    const joins = this.prepare(id).map((f) => `echo $$ > '${f}'`).join(' && ');
+  /** The command that starts `cmd args` inside node `id`'s host of `cores`. */
+  wrap(id: string, cores: number, cmd: string, args: string[]): { cmd: string; args: string[] } {
+    const joins = this.prepare(id, cores).map((f) => `echo $$ > '${f}'`).join(' && ');
     return { cmd: '/bin/sh', args: ['-c', `${joins} && exec "$0" "$@"`, cmd, ...args] };
   }
 
@@ -124,7 +122,13 @@ export class CpuHosts {
       const ns = Number(readOr(join(this.dir(this.control.acctRoot, id), 'cpuacct.usage')));
       cpuSeconds = Number.isFinite(ns) ? ns / 1e9 : undefined;
     }
-    return { quotaCores: this.cores, cpuSeconds, throttledPeriods: stat.nr_throttled ?? 0 };
+    let quotaCores = 0;
+    if (this.control.kind === 'cgroup-v1') quotaCores = Number(readOr(join(cpu, 'cpu.cfs_quota_us'))) / Number(readOr(join(cpu, 'cpu.cfs_period_us')));
+    else {
+      const [q, p] = readOr(join(cpu, 'cpu.max')).trim().split(' ');
+      quotaCores = Number(q) / Number(p);
+    }
+    return { quotaCores: Number(quotaCores.toFixed(4)), cpuSeconds, throttledPeriods: stat.nr_throttled ?? 0 };
   }
 
   /** Removes a node's (empty) host. */
@@ -183,9 +187,9 @@ export function clusterGroup(stateDir: string): string {
   return `blockstore-${createHash('sha256').update(stateDir).digest('hex').slice(0, 12)}`;
 }
 
-/** The hosts of a local cluster with CPU budgets; throws, saying why, when the machine cannot give them. */
-export function localHosts(stateDir: string, cores: number): CpuHosts {
+/** The hosts of a local cluster; throws, saying why, when the machine cannot give CPU budgets. */
+export function localHosts(stateDir: string): CpuHosts {
   const control = detectCpuControl();
   if ('unavailable' in control) throw new Error(`--host-cpu: this machine cannot give nodes a CPU budget: ${control.unavailable}`);
-  return new CpuHosts(control, clusterGroup(stateDir), cores);
+  return new CpuHosts(control, clusterGroup(stateDir));
 }

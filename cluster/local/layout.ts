@@ -37,6 +37,8 @@ export interface ClusterConfig {
    * every process shares the machine.
    */
   hostCpu: number;
+  /** The metadata nodes' budget when it differs from hostCpu (0: hostCpu). */
+  metaHostCpu: number;
 }
 
 export const DEFAULT_CONFIG: ClusterConfig = {
@@ -52,7 +54,14 @@ export const DEFAULT_CONFIG: ClusterConfig = {
   blockdCapacity: '10GiB',
   tls: false,
   hostCpu: 0,
+  metaHostCpu: 0,
 };
+
+/** A role's CPU budget in cores (0: none). */
+export function hostCores(c: ClusterConfig, role: NodeState['role']): number {
+  if (!(c.hostCpu > 0) || (role !== 'meta' && role !== 'blockd' && role !== 'gateway')) return 0;
+  return role === 'meta' && c.metaHostCpu > 0 ? c.metaHostCpu : c.hostCpu;
+}
 
 export interface NodeState {
   id: string;

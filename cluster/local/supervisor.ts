@@ -23,7 +23,7 @@ import { ensureLocalTls } from './tls';
 import { addGateway, backendServers, drainGateway, haproxyConfig, inService, readyGateway, removeGateway, SERVER_UP, slotOf, writeGrpcErrorFiles } from './haproxy';
 import { findEnvoy, localEnvoyConfig } from '../envoy/local-config';
 import { writeEds } from '../envoy/eds';
-import { nodePort, type ClusterConfig, type NodeState, type StateDir, type SupervisorState } from './layout';
+import { hostCores, nodePort, type ClusterConfig, type NodeState, type StateDir, type SupervisorState } from './layout';
 import { localHosts, type CpuHosts } from './hosts';
 
 const ROOT = join(__dirname, '..', '..');
@@ -68,7 +68,7 @@ export class Supervisor {
     this.config = dir.readConfig();
     this.etcdUrl = `http://${this.config.host}:${this.config.etcdClientPort}`;
     this.socket = dir.path('haproxy.sock');
-    this.hosts = this.config.hostCpu > 0 ? localHosts(dir.dir, this.config.hostCpu) : undefined;
+    this.hosts = this.config.hostCpu > 0 ? localHosts(dir.dir) : undefined;
   }
 
   private act(action: string, fields: Record<string, unknown> = {}): void {
@@ -182,13 +182,13 @@ export class Supervisor {
   ): Promise<void> {
     const log = createWriteStream(this.dir.path('logs', `${id}.log`), { flags: 'a' });
     // Nodes with a budget start inside their host (the shell execs the node: same PID).
-    const hosted = this.hosts && (role === 'meta' || role === 'blockd' || role === 'gateway') ? this.hosts : undefined;
-    const run = hosted ? hosted.wrap(id, cmd, args) : { cmd, args };
+    const cores = this.hosts ? hostCores(this.config, role) : 0;
+    const run = this.hosts && cores > 0 ? this.hosts.wrap(id, cores, cmd, args) : { cmd, args };
     const proc = spawn(run.cmd, run.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
     const prev = this.children.get(id);
     const state: NodeState = {
       id, role, pid: proc.pid ?? 0, address, httpAddress, dataDir: role === 'gateway' || role === 'haproxy' ? undefined : this.dir.path('data', id),
-      ...(hosted ? { hostCpu: hosted.cores } : {}),
+      ...(cores > 0 ? { hostCpu: cores } : {}),
       restarts: prev ? prev.state.restarts + 1 : 0, startedAt: new Date().toISOString(),
     };
     let resolveListening!: () => void;
@@ -232,7 +232,7 @@ export class Supervisor {
       }),
       new Promise((_, reject) => setTimeout(() => reject(new Error(`${id} did not start within 30 s`)), 30_000)),
     ]);
-    this.act('started', { id, role, pid: state.pid, address, ...(hosted ? { hostCpu: hosted.cores } : {}) });
+    this.act('started', { id, role, pid: state.pid, address, ...(cores > 0 ? { hostCpu: cores } : {}) });
   }
 
   private async onExit(child: Child, code: number | null, signal: NodeJS.Signals | null): Promise<void> {

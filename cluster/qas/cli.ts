@@ -4,11 +4,13 @@
  * `--address` and its tokens, and writes the report.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { helpText, parseFlags, UsageError, type FlagSpec } from '../../lib/cli/flags';
 import { StateDir } from '../local/layout';
+import { freeRange } from '../local/ports';
+import { qas003Hosts } from './scaling';
 import { writeReport } from './report';
 import { localTarget, qas001, qas002, qas003, remoteTarget, type ScenarioResult, type Target } from './scenarios';
 import { installClusterCredentials, loadClusterCredentials } from '../../lib/security/cluster-credentials';
@@ -22,6 +24,11 @@ const FLAGS: FlagSpec[] = [
   { name: 'max-rate', type: 'string', value: 'CALLS/S', default: '1000', help: 'QAS-003 ramp end' },
   { name: 'step-seconds', type: 'string', value: 'SECONDS', default: '15', help: 'QAS-003 seconds per step' },
   { name: 'p99-bound', type: 'string', value: 'MS', default: '2000', help: 'QAS-003 latency bound for "sustained"' },
+  { name: 'host-cpu', env: 'BLOCKSTORE_QAS_HOST_CPU', type: 'string', value: 'CORES', default: '0', help: 'QAS-003 on hosts with this CPU budget each (a cluster of its own, started and stopped by the run): the scaling curve, a surge absorbed by scale-out, the fleet for the target rate; 0: the ramp on the cluster as it is' },
+  { name: 'meta-host-cpu', type: 'string', value: 'CORES', default: '0.3', help: 'with --host-cpu: the metadata nodes\' budget' },
+  { name: 'units', type: 'string', value: 'N,N,…', default: '1,2,4,6', help: 'with --host-cpu: fleet sizes (gateway + block daemon units) for the curve' },
+  { name: 'surge-seconds', type: 'string', value: 'SECONDS', default: '60', help: 'with --host-cpu: how long the surge lasts (0: none)' },
+  { name: 'average-bytes', type: 'string', value: 'BYTES', default: '500000', help: 'with --host-cpu: the mix\'s average file size' },
   { name: 'out', type: 'string', value: 'DIR', default: join(ROOT, '.cluster', 'qas'), help: 'report directory' },
   { name: 'json', type: 'string', value: 'FILE', help: 'also write the JSON report here' },
   { name: 'state', env: 'BLOCKSTORE_STATE_DIR', type: 'string', value: 'DIR', default: join(ROOT, '.cluster'), help: 'the local cluster' },
@@ -31,6 +38,27 @@ const FLAGS: FlagSpec[] = [
   { name: 'ca-file', env: 'BLOCKSTORE_CA_FILE', type: 'string', value: 'PEM', help: 'remote: the balancer\'s CA (TLS)' },
   { name: 'cluster-secret-file', env: 'BLOCKSTORE_CLUSTER_SECRET_FILE', type: 'string', value: 'FILE', help: 'remote: the cluster secret, for fault hooks and the master-lease fault (mTLS: BLOCKSTORE_TLS_CA/CERT/KEY)' },
 ];
+
+/**
+ * Runs `fn` on a cluster of its own whose every node has a CPU budget
+ * (started on free ports in a directory under `out`, stopped and removed
+ * after, whatever happens).
+ */
+async function onHosts(hostCpu: number, metaCpu: number, out: string, fn: (t: Target & { dir: StateDir }) => Promise<ScenarioResult>): Promise<ScenarioResult> {
+  const dir = new StateDir(mkdtempSync(join(out, 'hosts-cluster-')));
+  const base = await freeRange();
+  const bin = join(ROOT, 'bin', 'blockstore');
+  process.stderr.write(`QAS-003: a cluster on hosts of ${hostCpu} core (metadata ${metaCpu}) in ${dir.dir}\n`);
+  try {
+    await promisify(execFile)(bin, ['cluster', 'up', '--state', dir.dir, '--base-port', String(base), '--balancer-port', String(base + 1), '--etcd-port', String(base + 2),
+      '--host-cpu', String(hostCpu), '--meta-host-cpu', String(metaCpu), '--gateways', '1'], { timeout: 300_000 });
+    const t = localTarget(dir);
+    return await fn({ ...t, dir });
+  } finally {
+    await promisify(execFile)(bin, ['cluster', 'down', '--state', dir.dir], { timeout: 120_000 }).catch(() => undefined);
+    rmSync(dir.dir, { recursive: true, force: true });
+  }
+}
 
 export async function main(argv: string[]): Promise<number> {
   const { values, help } = parseFlags(argv, FLAGS);
@@ -57,6 +85,10 @@ export async function main(argv: string[]): Promise<number> {
     const ca = typeof values['ca-file'] === 'string' ? readFileSync(values['ca-file']) : undefined;
     target = remoteTarget({ address: String(values.address), userToken: read('token-file'), adminToken: read('admin-token-file'), ca });
     where = `the cluster at ${target.address} (remote: faults through the network only, see the events)`;
+  } else if (which === '3' && Number(values['host-cpu']) > 0) {
+    // QAS-003 on hosts runs on a cluster of its own (below).
+    target = { address: '', userToken: '', adminToken: '' };
+    where = 'a local cluster of its own with host budgets';
   } else {
     const dir = new StateDir(String(values.state));
     if (!dir.supervisorPid()) {
@@ -72,7 +104,16 @@ export async function main(argv: string[]): Promise<number> {
   const say = (r: ScenarioResult) => process.stderr.write(`${r.id}: ${r.verdict}\n`);
   if (which === '1' || which === 'all') say(results[results.push(await qas001(target, { durationS: num('duration'), rate: num('rate') })) - 1]!);
   if (which === '2' || which === 'all') say(results[results.push(await qas002(target, { durationS: num('duration'), rate: num('rate') })) - 1]!);
-  if (which === '3' || which === 'all') {
+  const hostCpu = Number(values['host-cpu']);
+  if (!Number.isFinite(hostCpu) || hostCpu < 0) throw new UsageError('--host-cpu: cores per host (0: none)');
+  if ((which === '3' || which === 'all') && hostCpu > 0) {
+    const units = String(values.units).split(',').map(Number);
+    if (!units.length || units.some((u) => !Number.isInteger(u) || u < 1)) throw new UsageError('--units: fleet sizes, e.g. 1,2,4,6');
+    say(results[results.push(await onHosts(hostCpu, num('meta-host-cpu'), out, (t) => qas003Hosts(t, {
+      sizes: units, fromRate: num('from-rate'), growth: 1.25, stepS: num('step-seconds'), maxSteps: 12, p99BoundMs: num('p99-bound'),
+      averageBytes: num('average-bytes'), surgeS: Number(values['surge-seconds']) || 0, targetRate: 480,
+    }))) - 1]!);
+  } else if (which === '3' || which === 'all') {
     say(results[results.push(await qas003(target, { fromRate: num('from-rate'), toRate: num('max-rate'), stepS: num('step-seconds'), p99BoundMs: num('p99-bound') })) - 1]!);
   }
   const context = `Run ${new Date().toISOString()} against ${where}.`;

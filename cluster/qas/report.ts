@@ -20,6 +20,7 @@ export function markdown(results: ScenarioResult[], context: string): string {
   for (const r of results) {
     parts.push(`## ${r.id}: ${r.title}\n\n**${r.verdict}**\n`);
     parts.push(markdownTable(r.table));
+    if (r.extra) parts.push(`\n${r.extra}\n`);
     parts.push(`\nMeasures: ${Object.entries(r.measures).map(([k, v]) => `${k} = ${v}`).join('; ')}\n`);
     if (r.events.length) parts.push(`\nEvents:\n${r.events.map((e) => `- +${((e.t - r.startedAt) / 1000).toFixed(1)} s: ${e.what}`).join('\n')}\n`);
     parts.push(`\n![${r.id}](${r.id}.svg)\n`);

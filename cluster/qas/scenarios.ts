@@ -34,6 +34,8 @@ export interface ScenarioResult {
   verdict: string;
   measures: Record<string, number | string>;
   table: Row[];
+  /** More of the report, in Markdown (after the table). */
+  extra?: string;
   history: CallRecord[];
   /** When each call offered but shed (never started) was due. */
   shedAt: number[];

@@ -71,4 +71,34 @@ test('against a cluster given by address: the faults the network offers, and the
   assert.match(report, 'remote: faults through the network only');
 });
 
+test('QAS-003 on hosts with CPU budgets (short): a second unit adds capacity, a surge is absorbed by scale-out, nothing refused', async () => {
+  const { detectCpuControl } = await import('../../cluster/local/hosts');
+  if ('unavailable' in detectCpuControl()) {
+    // No CPU controller here: the run must refuse plainly, not measure an unlimited cluster.
+    const err = await run(BLOCKSTORE_BIN, ['qas', '--scenario', '3', '--host-cpu', '0.2', '--out', dir.path('qas-hosts')], { timeout: 120_000 }).then(() => undefined, (e: { stderr: string }) => e);
+    assert.ok(err && /cannot give nodes a CPU budget/.test(err.stderr));
+    return;
+  }
+  const out = dir.path('qas-hosts');
+  const json = dir.path('qas-hosts.json');
+  await run(BLOCKSTORE_BIN, [
+    'qas', '--scenario', '3', '--host-cpu', '0.15', '--meta-host-cpu', '0.3', '--units', '1,2', '--surge-seconds', '25', '--step-seconds', '4', '--from-rate', '3',
+    '--average-bytes', '200000', '--out', out, '--json', json,
+  ], { timeout: 600_000 }).catch((err: { code?: number; stdout?: string; stderr?: string }) => {
+    if (err.code !== 1 || !existsSync(json)) throw new Error(`qas exited ${err.code} without a report:\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
+  });
+  const [r] = JSON.parse(readFileSync(json, 'utf8')) as Array<{ id: string; verdict: string; measures: Record<string, number> }>;
+  console.log(`  ${r!.id} ${r!.verdict}`);
+  assert.is(r!.id, 'QAS-003');
+  assert.ok(r!.measures.heldRate1 > 0, 'one unit held some rate');
+  assert.ok(r!.measures.heldRate2 > r!.measures.heldRate1 * 1.2, `a second unit adds capacity: ${r!.measures.heldRate1} → ${r!.measures.heldRate2} calls/s`);
+  assert.is(r!.measures.refused, 0, 'no refused connection');
+  assert.ok(r!.measures.masterCommitsPerCore > 0, 'the master\'s ceiling is measured');
+  const report = readFileSync(`${out}/qas-report.md`, 'utf8');
+  for (const section of ['The fleet for the target rate', 'The surge', 'what saturated first']) assert.match(report, section);
+  assert.ok(existsSync(`${out}/QAS-003.svg`));
+  // The run's own cluster is gone: no state directory, no control group left.
+  assert.equal(require('node:fs').readdirSync(out).filter((f: string) => f.startsWith('hosts-cluster-')), []);
+});
+
 test.run();
