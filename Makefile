@@ -78,6 +78,9 @@ bench-balancer: deps
 bench-datapath: deps
 	@node --import ./node_modules/tsx/dist/loader.mjs cluster/bench/datapath.bench.ts
 
-# The seed's three quality scenarios against the local cluster (started if needed); report in .cluster/qas/.
+# The three quality scenarios against the local cluster (started if needed),
+# filled first to 2 GB of files; QAS-003 on a cluster of its own whose nodes
+# have 0.2 core each (metadata 0.3). Report in .cluster/qas/.
+QAS_FLAGS ?= --preload-mb 2000 --host-cpu 0.2 --meta-host-cpu 0.3 --units 1,2,3,4 --step-seconds 10 --from-rate 3
 qas: deps
-	@bin/blockstore qas
+	@bin/blockstore qas $(QAS_FLAGS)

@@ -11,6 +11,7 @@ import { helpText, parseFlags, UsageError, type FlagSpec } from '../../lib/cli/f
 import { StateDir } from '../local/layout';
 import { freeRange } from '../local/ports';
 import { qas003Hosts } from './scaling';
+import { preload } from './preload';
 import { writeReport } from './report';
 import { localTarget, qas001, qas002, qas003, remoteTarget, type ScenarioResult, type Target } from './scenarios';
 import { installClusterCredentials, loadClusterCredentials } from '../../lib/security/cluster-credentials';
@@ -29,6 +30,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'units', type: 'string', value: 'N,N,…', default: '1,2,4,6', help: 'with --host-cpu: fleet sizes (gateway + block daemon units) for the curve' },
   { name: 'surge-seconds', type: 'string', value: 'SECONDS', default: '60', help: 'with --host-cpu: how long the surge lasts (0: none)' },
   { name: 'average-bytes', type: 'string', value: 'BYTES', default: '500000', help: 'with --host-cpu: the mix\'s average file size' },
+  { name: 'preload-mb', type: 'string', value: 'MB', default: '0', help: 'first fill the cluster to this many MB of stored files (unique 1 MiB files), so the scenarios run on a cluster that holds data' },
   { name: 'out', type: 'string', value: 'DIR', default: join(ROOT, '.cluster', 'qas'), help: 'report directory' },
   { name: 'json', type: 'string', value: 'FILE', help: 'also write the JSON report here' },
   { name: 'state', env: 'BLOCKSTORE_STATE_DIR', type: 'string', value: 'DIR', default: join(ROOT, '.cluster'), help: 'the local cluster' },
@@ -102,6 +104,13 @@ export async function main(argv: string[]): Promise<number> {
   mkdirSync(out, { recursive: true });
   const results: ScenarioResult[] = [];
   const say = (r: ScenarioResult) => process.stderr.write(`${r.id}: ${r.verdict}\n`);
+  const preloadMb = Number(values['preload-mb']);
+  let held = '';
+  if (preloadMb > 0 && target.address) {
+    const replicas = target.dir?.readConfig().replicas ?? 3;
+    const p = await preload(target, preloadMb, replicas, (line) => process.stderr.write(`${line}\n`));
+    held = ` The cluster held ${p.after.toFixed(0)} MB of files when the scenarios began (${p.uploaded} MB preloaded).`;
+  }
   if (which === '1' || which === 'all') say(results[results.push(await qas001(target, { durationS: num('duration'), rate: num('rate') })) - 1]!);
   if (which === '2' || which === 'all') say(results[results.push(await qas002(target, { durationS: num('duration'), rate: num('rate') })) - 1]!);
   const hostCpu = Number(values['host-cpu']);
@@ -116,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
   } else if (which === '3' || which === 'all') {
     say(results[results.push(await qas003(target, { fromRate: num('from-rate'), toRate: num('max-rate'), stepS: num('step-seconds'), p99BoundMs: num('p99-bound') })) - 1]!);
   }
-  const context = `Run ${new Date().toISOString()} against ${where}.`;
+  const context = `Run ${new Date().toISOString()} against ${where}.${held}`;
   writeReport(out, results, context, values.json ? String(values.json) : undefined);
   process.stdout.write(`report: ${join(out, 'qas-report.md')}\n${results.map((r) => `${r.id} ${r.verdict}`).join('\n')}\n`);
   return results.every((r) => r.pass) ? 0 : 1;

@@ -54,9 +54,10 @@ export function svg(r: ScenarioResult): string {
   const gap = 60;
   const H = top + panelH * 2 + gap + 50;
   const h = r.history;
-  const end = Math.max(r.startedAt + 1000, ...h.map((x) => x.end));
-  const secs = Math.max(2, Math.ceil((end - r.startedAt) / 1000));
-  const slot = (t: number) => Math.max(0, Math.min(secs - 1, Math.floor((t - r.startedAt) / 1000)));
+  const origin = r.plotFrom ?? r.startedAt;
+  const end = Math.max(origin + 1000, ...h.map((x) => x.end));
+  const secs = Math.max(2, Math.ceil((end - origin) / 1000));
+  const slot = (t: number) => Math.max(0, Math.min(secs - 1, Math.floor((t - origin) / 1000)));
   const offered = new Array<number>(secs).fill(0);
   const achieved = new Array<number>(secs).fill(0);
   const bad = new Array<number>(secs).fill(0);
@@ -87,9 +88,12 @@ export function svg(r: ScenarioResult): string {
   const xt = ticks(secs).filter((v) => v <= secs);
   const xAxis = xt.map((v) => `<line x1="${X(v)}" y1="${H - 50}" x2="${X(v)}" y2="${H - 45}" stroke="#444"/><text x="${X(v)}" y="${H - 32}" font-size="11" text-anchor="middle">${v}</text>`).join('');
   const marks = r.events
+    .filter((e) => e.t >= origin && e.t <= end)
     .map((e, i) => {
-      const x = X((e.t - r.startedAt) / 1000);
-      return `<line x1="${x}" y1="${top - 10}" x2="${x}" y2="${H - 50}" stroke="#c00" stroke-dasharray="4"/><text x="${x + 3}" y="${top + panelH + 18 + (i % 3) * 12}" font-size="10" fill="#c00">${esc(e.what)}</text>`;
+      const x = X((e.t - origin) / 1000);
+      // Labels near the right edge run leftwards from their line.
+      const anchor = x > W * 0.6 ? `x="${x - 3}" text-anchor="end"` : `x="${x + 3}"`;
+      return `<line x1="${x}" y1="${top - 10}" x2="${x}" y2="${H - 50}" stroke="#c00" stroke-dasharray="4"/><text ${anchor} y="${top + panelH + 18 + (i % 3) * 12}" font-size="10" fill="#c00">${esc(e.what)}</text>`;
     })
     .join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
@@ -102,7 +106,7 @@ ${panel(top, 'calls per second', 'calls/s', [
   ])}
 ${panel(top + panelH + gap, 'p99 latency', 'ms', [{ ys: p99, color: '#ff7f0e', name: 'p99 latency per second' }])}
 ${xAxis}
-<text x="${(left + W - right) / 2}" y="${H - 12}" font-size="12" text-anchor="middle">time since the scenario started (s)</text>
+<text x="${(left + W - right) / 2}" y="${H - 12}" font-size="12" text-anchor="middle">${r.plotFrom ? 'time since the plotted part began (s)' : 'time since the scenario started (s)'}</text>
 ${marks}
 </svg>
 `;

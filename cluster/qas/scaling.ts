@@ -3,15 +3,17 @@
  * CPU quota of its own (`cluster up --host-cpu`), so that adding a gateway
  * or block daemon adds capacity as adding a machine does.
  *
- * 1. The scaling curve: for N = 1, 2, 4, … units (a unit is one gateway
- *    host and one block-daemon host; block daemons never fewer than the 3
- *    replicas need; metadata fixed at 3), the highest offered rate of the
+ * 1. The scaling curve: for N = 1, 2, 3, … units (a unit is one gateway
+ *    host and one block-daemon host, on top of the 2 more block daemons the
+ *    3 replicas need: N gateways, N + 2 block daemons; metadata fixed at 3),
+ *    the highest offered rate of the
  *    mix the fleet holds — ≥ 99.9 % of offered calls succeed (shed calls
  *    count as failed), achieved within 5 % of offered, p99 ≤ the bound —
  *    found by a rising ramp. Scaling efficiency = rate(N) ÷ (N × rate(1)).
  *    Each role's CPU use against its quota says which saturates first; the
  *    machine's own busy share says when its cores run out.
- * 2. The surge: from 2 units, the offered rate climbs past what they hold;
+ * 2. The surge: from the smallest fleet, the offered rate climbs past what
+ *    it holds;
  *    an autoscaler in this driver watches p99 and failed or shed calls each
  *    second and scales out (`cluster scale`) while traffic flows; the report
  *    says how long after the surge began the cluster held again, and checks
@@ -203,8 +205,11 @@ async function ramp(fleet: Fleet, units: number, startRate: number, o: ScalingOp
   return { steps, best, saturated };
 }
 
-/** Block daemons for N units: never fewer than the replicas need. */
-const daemonsFor = (units: number) => Math.max(3, units);
+/**
+ * Block daemons for N units: the 3 a block's replicas need, and one more
+ * per unit beyond the first (a block daemon host per gateway host).
+ */
+const daemonsFor = (units: number) => units + 2;
 
 export async function qas003Hosts(t: Target & { dir: StateDir }, o: ScalingOptions): Promise<ScenarioResult> {
   const fleet = new Fleet(t);
@@ -217,7 +222,7 @@ export async function qas003Hosts(t: Target & { dir: StateDir }, o: ScalingOptio
   const held: StepResult[] = [];
   const rates = new Map<number, number>();
   const saturation = new Map<number, string>();
-  let surge: { result: SurgeResult; rate: number } | undefined;
+  let surge: { result: SurgeResult; rate: number; from: number; to: number } | undefined;
   try {
     for (const units of o.sizes) {
       await fleet.scale(units, daemonsFor(units));
@@ -229,8 +234,10 @@ export async function qas003Hosts(t: Target & { dir: StateDir }, o: ScalingOptio
       saturation.set(units, r.saturated);
       held.push(...r.steps.filter((s) => s.held));
       table.push(...r.steps.map((s) => s.row));
-      // The surge starts from two units, right after their curve point.
-      if (units === 2 && o.surgeS > 0 && r.best > 0) surge = { result: await runSurge(fleet, r.best, o, client, events), rate: r.best };
+      // The surge starts from the smallest fleet, right after its curve
+      // point, and scales out to the next size (which the curve measures next).
+      const next = o.sizes[o.sizes.indexOf(units) + 1];
+      if (!surge && next && o.surgeS > 0 && r.best > 0) surge = { result: await runSurge(fleet, r.best, next, o, client, events), rate: r.best, from: units, to: next };
     }
   } finally {
     client.close();
@@ -257,7 +264,8 @@ export async function qas003Hosts(t: Target & { dir: StateDir }, o: ScalingOptio
   return {
     id: 'QAS-003', title: `a surge absorbed by scale-out, on hosts of ${c.hostCpu} core each (metadata ${c.metaHostCpu || c.hostCpu})`, startedAt, events,
     history: surge?.result.history ?? [], shedAt: surge?.result.shedAt ?? [], pass,
-    verdict: `${pass ? 'PASS' : 'FAIL'}: held rate by units ${effText} (bar: efficiency ≥ 85 % until the machine's cores run out)${surge ? `; surge from 2 units past ${surge.rate.toFixed(1)} calls/s: ${surge.result.summary}` : ''}`,
+    ...(surge ? { plotFrom: Math.min(...surge.result.history.map((r) => r.start)) } : {}),
+    verdict: `${pass ? 'PASS' : 'FAIL'}: held rate by units ${effText} (bar: efficiency ≥ 85 % until the machine's cores run out)${surge ? `; surge from ${surge.from} unit${surge.from > 1 ? 's' : ''} to 1.6 × the ${surge.rate.toFixed(1)} calls/s ${surge.from > 1 ? 'they' : 'it'} held, scale-out to ${surge.to}: ${surge.result.summary}` : ''}`,
     measures: {
       ...Object.fromEntries(o.sizes.map((u) => [`heldRate${u}`, Number((rates.get(u) ?? 0).toFixed(2))])),
       ...Object.fromEntries(o.sizes.map((u, i) => [`efficiency${u}`, Number(efficiencies[i]!.toFixed(3))])),
@@ -284,13 +292,13 @@ interface SurgeResult {
 }
 
 /**
- * From two units holding `base` calls/s: offer 0.7 × base, then 1.6 × base
- * (past what they hold). The autoscaler checks the last 2 s every second:
- * p99 over the bound, or any failed or shed call, scales out to 4 units,
+ * From a fleet holding `base` calls/s: offer 0.7 × base, then 1.6 × base
+ * (past what it holds). The autoscaler checks the last 2 s every second:
+ * p99 over the bound, or any failed or shed call, scales out to `toUnits`,
  * once. Held again: the first second from which 5 in a row each have p99 ≤
  * the bound, no failed or shed call and achieved ≥ 95 % of offered.
  */
-async function runSurge(fleet: Fleet, base: number, o: ScalingOptions, client: BlockstoreClient, events: ScenarioResult['events']): Promise<SurgeResult> {
+async function runSurge(fleet: Fleet, base: number, toUnits: number, o: ScalingOptions, client: BlockstoreClient, events: ScenarioResult['events']): Promise<SurgeResult> {
   const calm = Math.max(1, base * 0.7);
   const high = Math.max(2, base * 1.6);
   let rate = calm;
@@ -313,10 +321,10 @@ async function runSurge(fleet: Fleet, base: number, o: ScalingOptions, client: B
     const p99 = quantile(recent, 0.99);
     const bad = recent.filter((r) => r.status !== 'OK').length + load.shedAt.filter((x) => x >= now - 2000).length;
     if (p99 > o.p99BoundMs || bad > 0) {
-      events.push({ t: now, what: `autoscaler: p99 ${p99} ms, ${bad} failed or shed in 2 s → scale out to 4 units` });
-      scaling = fleet.scale(4, daemonsFor(4)).then(() => {
+      events.push({ t: now, what: `autoscaler: p99 ${p99} ms, ${bad} failed or shed in 2 s → scale out to ${toUnits} units` });
+      scaling = fleet.scale(toUnits, daemonsFor(toUnits)).then(() => {
         scaledAt = Date.now();
-        events.push({ t: scaledAt, what: 'scale-out done (4 gateways, 4 block daemons serving)' });
+        events.push({ t: scaledAt, what: `scale-out done (${toUnits} gateways, ${daemonsFor(toUnits)} block daemons serving)` });
       });
     }
   }
@@ -350,8 +358,8 @@ async function runSurge(fleet: Fleet, base: number, o: ScalingOptions, client: B
     ? `held again ${(heldAgain / 1000).toFixed(0)} s after the surge began (scale-out ${scaledAt > 0 ? `done at +${((scaledAt - surgeAt) / 1000).toFixed(0)} s` : 'not needed'}); from then on p99 ${quantile(after, 0.99)} ms, ${afterFailed} failed or shed, ${afterRefused} refused (bars: ≤ ${o.p99BoundMs} ms, 0, 0)`
     : `not held again within ${o.surgeS} s`;
   const detail = [
-    `Offered ${calm.toFixed(1)} calls/s for 5 s, then ${high.toFixed(1)} calls/s (1.6 × what 2 units held) for ${o.surgeS} s.`,
-    `The autoscaler (in the QAS driver, standing in for an operator's or orchestrator's policy) read p99 and failed or shed calls over the last 2 s each second and scaled out to 4 units once either crossed its bar.`,
+    `Offered ${calm.toFixed(1)} calls/s for 5 s, then ${high.toFixed(1)} calls/s (1.6 × what the fleet held) for ${o.surgeS} s.`,
+    `The autoscaler (in the QAS driver, standing in for an operator's or orchestrator's policy) read p99 and failed or shed calls over the last 2 s each second and scaled out to ${toUnits} units (\`cluster scale\`, while the traffic flowed) once either crossed its bar.`,
     `Before it held again: ${during.length} calls, ${during.filter((r) => r.status !== 'OK').length} failed, p99 ${quantile(during, 0.99)} ms. ${summary}.`,
   ].join('\n\n');
   return { history: h, shedAt: load.shedAt, heldAgainMs: heldAgain, afterFailed, afterRefused, refused, summary, detail };

@@ -41,6 +41,8 @@ export interface ScenarioResult {
   shedAt: number[];
   events: Array<{ t: number; what: string }>;
   startedAt: number;
+  /** Where the plot's time axis begins (default startedAt): the part the history covers. */
+  plotFrom?: number;
 }
 
 export interface Target {
