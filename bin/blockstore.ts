@@ -2,6 +2,8 @@
  * The one entry point: `blockstore <command> [flags]`, a subcommand per role
  * and per user command (like `weed master|volume` or `minio server`).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { UsageError } from '../lib/cli/flags';
 import { BlockstoreError } from '../lib/errors';
 import { runUserCommand, USER_COMMANDS } from '../sdk/cli';
@@ -31,11 +33,16 @@ for (const [name, summary] of Object.entries(USER_COMMANDS)) {
 
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
-  return `usage: blockstore <command> [flags]\n\ncommands:\n${rows.join('\n')}\n\nRun 'blockstore <command> --help' for a command's flags and environment variables.\n`;
+  return `usage: blockstore <command> [flags]\n       blockstore --version\n\ncommands:\n${rows.join('\n')}\n\nRun 'blockstore <command> --help' for a command's flags and environment variables.\n`;
 }
 
 async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    process.stdout.write(`blockstore ${pkg.version} (node ${process.versions.node})\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;

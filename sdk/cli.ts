@@ -5,11 +5,11 @@
  * (--credentials, BLOCKSTORE_CREDENTIALS, default ~/.config/blockstore/credentials.json:
  * {"address": "...", "token": "..."}). Output is text, or JSON with --json.
  *
- * Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 conflict
+ * Exit codes: 0 ok, 1 other error, 2 usage, 3 not found (remote or local), 4 conflict
  * (version or existence), 5 permission/authentication, 6 unavailable,
  * 7 quota or capacity, 8 data loss.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { helpText, parseFlags, UsageError, type FlagSpec } from '../lib/cli/flags';
@@ -70,18 +70,43 @@ function connect(values: Record<string, string | boolean | undefined>): Blocksto
   return new BlockstoreClient({ address: address.split(','), token, ca });
 }
 
-function progress(enabled: boolean, label: string, total?: number): (n: number) => void {
+/**
+ * A progress line on stderr (a terminal only): MiB so far and the
+ * percentage of `total` (given here or by each call), ended with a newline
+ * when the transfer completes.
+ */
+function progress(enabled: boolean, label: string, total?: number): (n: number, of?: number) => void {
   if (!enabled || !process.stderr.isTTY) return () => {};
   let last = 0;
-  return (n: number) => {
+  let ended = false;
+  return (n: number, of?: number) => {
+    const all = of ?? total;
     const now = Date.now();
-    if (now - last < 100 && n !== total) return;
+    if (ended || (now - last < 100 && n !== all)) return;
     last = now;
-    const pct = total ? ` ${((n / total) * 100).toFixed(0)}%` : '';
-    process.stderr.write(`\r${label}: ${(n / 1048576).toFixed(1)} MiB${pct}   `);
-    if (n === total) process.stderr.write('\n');
+    const pct = all ? ` ${((n / all) * 100).toFixed(0)}%` : '';
+    process.stderr.write(`\r${label}: ${(n / 1048576).toFixed(1)} MiB${all ? ` of ${(all / 1048576).toFixed(1)} MiB` : ''}${pct}   `);
+    if (n === all) {
+      process.stderr.write('\n');
+      ended = true;
+    }
   };
 }
+
+/** A local file to read: its size, or a one-line error (exit 3) when it is missing or not a file. */
+function localFile(path: string): number {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    throw new LocalFileError(`${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such local file' : (err as Error).message}`);
+  }
+  if (!st.isFile()) throw new LocalFileError(`${path}: not a regular file`);
+  return st.size;
+}
+
+/** A local file that cannot be read or written: exit 3 (missing) with one line, no stack. */
+export class LocalFileError extends Error {}
 
 function show(f: FileInfo): string {
   return `${f.deleted ? 'deleted ' : ''}${f.path}\tv${f.version}\t${f.size} bytes\t${f.modified}${f.movedFrom ? `\tmoved from ${f.movedFrom}` : ''}`;
@@ -105,7 +130,7 @@ export async function runUserCommand(name: string, argv: string[]): Promise<numb
       case 'put': {
         need(2);
         const [local, remote] = positionals as [string, string];
-        const size = existsSync(local) ? readFileSync(local).length : 0;
+        const size = localFile(local);
         if (values.sync) {
           const r = await client.sync(remote, local, { expectedVersion: num('expected-version') });
           out(`${show(r.file)}\tsent ${r.blocksSent}/${r.blocks} blocks (${r.bytesSent} bytes)`, r);
@@ -187,6 +212,16 @@ export async function runUserCommand(name: string, argv: string[]): Promise<numb
     if (err instanceof BlockstoreError) {
       process.stderr.write(`blockstore ${name}: ${err.code}: ${err.message}\n`);
       return EXIT[err.code] ?? 1;
+    }
+    if (err instanceof LocalFileError) {
+      process.stderr.write(`blockstore ${name}: ${err.message}\n`);
+      return 3;
+    }
+    // The local side failed (a directory that does not exist, no permission, a full disk): one line.
+    const sys = err as NodeJS.ErrnoException;
+    if (typeof sys.code === 'string' && typeof sys.syscall === 'string') {
+      process.stderr.write(`blockstore ${name}: ${sys.path ? `${sys.path}: ` : ''}${sys.code === 'ENOENT' ? 'no such file or directory' : sys.message}\n`);
+      return sys.code === 'ENOENT' ? 3 : 1;
     }
     throw err;
   } finally {

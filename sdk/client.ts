@@ -13,12 +13,11 @@
  *   returned and sends it with every read.
  */
 import * as grpc from '@grpc/grpc-js';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { chunkBuffer } from '../lib/chunking/fastcdc';
+import { Chunker } from '../lib/chunking/fastcdc';
 import { BlockstoreError, hasCode } from '../lib/errors';
 import { sha256Hex } from '../lib/hash';
 import { withRetry } from '../lib/retry';
@@ -269,14 +268,28 @@ export class BlockstoreClient {
   }
 
   /**
-   * Delta sync: chunks `data` locally (the gateway's chunker), asks which
+   * Delta sync: chunks the file locally (the gateway's chunker), asks which
    * blocks the service lacks, uploads only those, and commits the version.
+   * A local path is read twice as a stream (once to name its blocks, once
+   * to send the missing ones), so memory stays bounded by a block whatever
+   * the file's size; the file must not change in between (a block whose
+   * bytes no longer match its name is refused, and nothing is committed).
    */
   async sync(path: string, source: Buffer | string, opts: { expectedVersion?: number; idempotencyKey?: string } = {}): Promise<SyncResult> {
-    const data = typeof source === 'string' ? await readFile(source) : source;
-    const chunks = chunkBuffer(data);
-    const blocks = chunks.map((c) => ({ hash: sha256Hex(c), size: c.length }));
-    const distinct = [...new Map(blocks.map((b, i) => [b.hash, i])).entries()];
+    const blocksOf = async function* (): AsyncGenerator<Buffer> {
+      const chunker = new Chunker();
+      const input = typeof source === 'string' ? (createReadStream(source, { highWaterMark: PIECE }) as AsyncIterable<Buffer>) : [source];
+      for await (const piece of input) yield* chunker.push(piece);
+      yield* chunker.finish();
+    };
+    const blocks: Array<{ hash: string; size: number }> = [];
+    const whole = createHash('sha256');
+    for await (const c of blocksOf()) {
+      whole.update(c);
+      blocks.push({ hash: sha256Hex(c), size: c.length });
+    }
+    const contentHash = whole.digest('hex');
+    const distinct = [...new Set(blocks.map((b) => b.hash))].map((h) => [h] as const);
     const key = opts.idempotencyKey ?? randomUUID();
     let blocksSent = 0;
     let bytesSent = 0;
@@ -289,24 +302,35 @@ export class BlockstoreClient {
         r.missing.forEach((h) => missing.add(h));
       }
       if (missing.size) {
-        const toSend = distinct.filter(([h]) => missing.has(h)).map(([h, i]) => ({ hash: h, data: chunks[i]! }));
-        await this.retry(
+        // Each missing block once, read again from the source as it streams by.
+        const sent = await this.retry(
           () =>
-            new Promise<void>((resolve, reject) => {
-              const call = this.uploads.putBlocks(this.md(), { deadline: Date.now() + this.timeoutMs * 20 }, (err) => (err ? reject(fromServiceError(err)) : resolve()));
+            new Promise<{ blocks: number; bytes: number }>((resolve, reject) => {
+              const count = { blocks: 0, bytes: 0 };
+              const call = this.uploads.putBlocks(this.md(), { deadline: Date.now() + this.timeoutMs * 20 }, (err) => (err ? reject(fromServiceError(err)) : resolve(count)));
               void (async () => {
-                for (const b of toSend) if (!call.write(b)) await new Promise((r) => call.once('drain', r));
+                const pending = new Set(missing);
+                for await (const data of blocksOf()) {
+                  const hash = sha256Hex(data);
+                  if (!pending.delete(hash)) continue;
+                  if (!call.write({ hash, data })) await new Promise((r) => call.once('drain', r));
+                  count.blocks++;
+                  count.bytes += data.length;
+                }
                 call.end();
-              })();
+              })().catch((err: unknown) => {
+                call.cancel();
+                reject(err);
+              });
             }),
           this.timeoutMs * 20,
         );
-        blocksSent += toSend.length;
-        bytesSent += toSend.reduce((n, b) => n + b.data.length, 0);
+        blocksSent += sent.blocks;
+        bytesSent += sent.bytes;
       }
       try {
         const r = await this.write('commitFile', {
-          path, blocks, contentHash: sha256Hex(data), idempotencyKey: key,
+          path, blocks, contentHash, idempotencyKey: key,
           ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}),
         });
         return { file: r.file, position: r.position, blocks: blocks.length, blocksSent, bytesSent };

@@ -26,10 +26,25 @@ const SLOT = 'slot';
 const NOWHERE = { host: '127.0.0.1', port: 9 };
 
 /**
- * Check timings and failure handling for every gateway: checked every
- * 200 ms on the side port, DOWN after two misses, its sessions shut at once.
+ * Check timings for every gateway: checked every 200 ms on the side port,
+ * DOWN after two misses. A DOWN gateway's calls in flight are not cut
+ * (`on-marked-down shutdown-sessions` would reset them, and a client sees
+ * UNKNOWN "Stream removed"): short reads time out and are replayed
+ * elsewhere (REPLAYABLE_READS), longer calls finish if the gateway comes
+ * back or end at the client's deadline.
  */
-const SERVER_CHECKS = 'inter 200ms fastinter 100ms downinter 500ms fall 2 rise 2 on-marked-down shutdown-sessions';
+const SERVER_CHECKS = 'inter 200ms fastinter 100ms downinter 500ms fall 2 rise 2';
+
+/**
+ * Unary reads: answered in milliseconds by a live gateway, safe to replay.
+ * One that a gateway has not answered within READ_REPLAY_AFTER (a frozen or
+ * dying gateway, a lost connection) is replayed on another.
+ */
+export const REPLAYABLE_READS = [
+  '/blockstore.v1.Files/StatFile', '/blockstore.v1.Files/ListFiles', '/blockstore.v1.Files/ListVersions',
+  '/blockstore.v1.Files/GetUsage', '/blockstore.v1.Files/FindMissingBlocks', '/blockstore.v1.Admin/GetClusterStatus',
+];
+const READ_REPLAY_AFTER = '1500ms';
 
 /**
  * The answers HAProxy itself gives (no gateway could take the call, a
@@ -114,10 +129,13 @@ backend gateways
   # set idempotency keys (the SDK does) retry such writes themselves.
   acl replay_unsafe path ${REPLAY_UNSAFE.join(' ')}
   http-request disable-l7-retry if replay_unsafe
+  # A unary read a gateway has not answered in ${READ_REPLAY_AFTER} goes to another
+  # (retry-on response-timeout).
+  acl unary_read path ${REPLAYABLE_READS.join(' ')}
+  http-request set-timeout server ${READ_REPLAY_AFTER} if unary_read
   # 200: in service. 404 (a draining gateway): no new calls, calls in
   # flight finish. Anything else or no answer (a crashed or frozen gateway)
-  # marks it DOWN, and its sessions are shut at once so the clients'
-  # retries go elsewhere instead of hanging on it.
+  # marks it DOWN: no new calls (see SERVER_CHECKS for those in flight).
   option httpchk GET /healthz
   http-check disable-on-404
   http-check expect status 200

@@ -8,9 +8,10 @@
 import { clusterAuthHeaders, installClusterCredentials, loadClusterCredentials } from '../../lib/security/cluster-credentials';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { StateDir } from '../../cluster/local/layout';
 import { backendCounters, backendServers, inService, slotOf } from '../../cluster/local/haproxy';
@@ -237,6 +238,65 @@ test('rolling restart of every gateway under load: 0 failed calls; a drained gat
   }
   console.log(`  rolling restart + drain: ${ok} ok, ${errors.length} failed`);
   assert.equal(errors.slice(0, 3), []);
+});
+
+/** Runs the CLI as a user; resolves with its exit code, output and peak RSS (polled from /proc). */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; peakRssMb: number }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(BLOCKSTORE_BIN, args, { env: { ...process.env, BLOCKSTORE_ADDRESS: address, BLOCKSTORE_TOKEN_FILE: dir.path('user.token') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  let peak = 0;
+  const poll = setInterval(() => {
+    try {
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+      peak = Math.max(peak, kb / 1024);
+    } catch {
+      /* exited */
+    }
+  }, 50);
+  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? -1)));
+  clearInterval(poll);
+  return { code, stdout, stderr, peakRssMb: peak };
+}
+
+test('the CLI: --version, one-line errors with their exit codes, get with a finished progress, delta sync of a 2.1 GiB file in bounded memory', async () => {
+  const version = await cli(['--version']);
+  assert.is(version.code, 0);
+  assert.match(version.stdout, /^blockstore \d+\.\d+\.\d+/);
+  const missing = await cli(['put', '/nonexistent/file', 'cli/x']);
+  assert.is(missing.code, 3);
+  assert.is(missing.stderr.trim(), 'blockstore put: /nonexistent/file: no such local file');
+  const notFound = await cli(['get', 'cli/never-written', '-']);
+  assert.is(notFound.code, 3);
+  assert.is(notFound.stderr.trim().split('\n').length, 1, notFound.stderr);
+  const { makeTempDir, removeDir } = await import('../harness/temp');
+  const tmp = makeTempDir('cli');
+  try {
+    const small = join(tmp, 'small');
+    writeFileSync(small, randomBytes(300_000));
+    assert.is((await cli(['put', small, 'cli/small'])).code, 0);
+    const into = await cli(['get', 'cli/small', join(tmp, 'nodir', 'out')]);
+    assert.is(into.code, 3, 'a local directory that does not exist');
+    assert.is(into.stderr.trim().split('\n').length, 1, into.stderr);
+    assert.is((await cli(['get', 'cli/small', join(tmp, 'back')])).code, 0);
+    assert.ok(readFileSync(join(tmp, 'back')).equals(readFileSync(small)));
+    // Past 2 GiB (once ERR_FS_FILE_TOO_LARGE): a sparse file, read as a stream twice, never whole.
+    const big = join(tmp, 'big');
+    execFileSync('truncate', ['-s', String(2 * 1024 ** 3 + 123_457), big]);
+    writeFileSync(big, Buffer.from('a header that makes the first block unique'), { flag: 'r+' });
+    const synced = await cli(['put', '--sync', '--json', big, 'cli/big']);
+    assert.is(synced.code, 0, synced.stderr);
+    const r = JSON.parse(synced.stdout) as { file: { size: number }; blocks: number; blocksSent: number };
+    assert.is(r.file.size, 2 * 1024 ** 3 + 123_457);
+    assert.ok(r.blocksSent <= 3 && r.blocks > 500, `${r.blocksSent} of ${r.blocks} blocks sent (zeros are one block)`);
+    console.log(`  delta sync of a 2.1 GiB file: peak RSS ${synced.peakRssMb.toFixed(0)} MB, ${r.blocksSent} of ${r.blocks} blocks sent`);
+    assert.ok(synced.peakRssMb < 200, `peak RSS ${synced.peakRssMb} MB`);
+  } finally {
+    removeDir(tmp);
+  }
 });
 
 test('down, then up on the same state: the data survives', async () => {
