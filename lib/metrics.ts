@@ -1,47 +1,109 @@
 /**
- * Minimal Prometheus text metrics: counters and a latency summary per
- * method and status, rendered on the side port's /metrics.
+ * A node's Prometheus metrics (prom-client), rendered on the side port's
+ * /metrics: every family with # HELP and # TYPE, the node and role as
+ * labels on every series, counters as counters (names ending in _total),
+ * call latency as a histogram in seconds by method and status name, and
+ * the process and Node runtime metrics (CPU, memory, event-loop lag, GC).
+ *
+ * Parts that keep their own counts (a pruner, the scrubber) expose them
+ * through `gauge(name, read)`; a name ending in `_total` is exported as a
+ * counter read at scrape time (the count must only grow, as those do).
  */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** What each metric means (# HELP); a name missing here gets a generic line. */
+const HELP: Record<string, string> = {
+  blockstore_rpc_requests_total: 'gRPC calls served, by method and final status',
+  blockstore_rpc_latency_seconds: 'gRPC call latency, from arrival to final status, by method and status',
+  blockstore_rpc_in_flight: 'gRPC calls being served now',
+  blockstore_repair_copies_total: 'block copies made by the repair worker (re-replication, corrupt copies, rebalancing)',
+  blockstore_gc_collected_total: 'unreferenced blocks deleted by garbage collection',
+  blockstore_under_replicated_blocks: 'referenced blocks with fewer live copies than the replication factor, at the last repair pass',
+  blockstore_blocks: 'blocks stored on this daemon',
+  blockstore_block_bytes: 'bytes of blocks stored on this daemon',
+  blockstore_capacity_bytes: 'this daemon\'s capacity in bytes',
+  blockstore_corrupt_blocks: 'copies on this daemon known to be corrupt',
+  blockstore_scrubbed_blocks_total: 'blocks the scrubber has verified',
+  blockstore_corrupt_found_total: 'corrupt copies found (scrubber or reads)',
+  blockstore_corrupt_replaced_total: 'corrupt copies replaced by good ones',
+  blockstore_meta_is_master: '1 when this metadata node is the master',
+  blockstore_meta_epoch: 'the master epoch this node follows or leads',
+  blockstore_meta_terms_won_total: 'elections this node has won',
+  blockstore_meta_log_seq: 'position of the last entry in this node\'s log',
+  blockstore_meta_applied_seq: 'position of the last entry applied to this node\'s tables',
+  blockstore_meta_log_start: 'first position still in the log (earlier ones are compacted)',
+  blockstore_meta_log_entries: 'entries in the log',
+  blockstore_meta_log_compacted_total: 'log entries compacted away',
+  blockstore_meta_versions_pruned_total: 'superseded versions pruned after the retention period',
+  blockstore_meta_files_dropped_total: 'deleted files dropped after the retention period',
+  blockstore_meta_blocks_forgotten_total: 'blocks the index forgot (no version refers to them)',
+  blockstore_meta_changes_trimmed_total: 'change-feed events trimmed',
+  blockstore_meta_idempotency_keys_forgotten_total: 'idempotency keys forgotten after their window',
+  blockstore_meta_replication_lag: 'committed entries this replica has not applied yet (0 on the master)',
+  blockstore_meta_sync_replicas: 'synchronous replicas of the master (0 on replicas)',
+};
+
+/** Latency buckets in seconds: 1 ms to 30 s. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+const help = (name: string) => HELP[name] ?? name.replace(/^blockstore_/, '').replace(/_/g, ' ');
+
 export class Metrics {
-  private readonly counters = new Map<string, number>();
-  private readonly gauges = new Map<string, () => number>();
-  private readonly latencies = new Map<string, number[]>();
+  readonly registry = new Registry();
+  private readonly counters = new Map<string, Counter>();
+  private readonly histograms = new Map<string, Histogram>();
 
-  constructor(private readonly labels: Record<string, string>) {}
+  constructor(labels: Record<string, string>) {
+    this.registry.setDefaultLabels(labels);
+    collectDefaultMetrics({ register: this.registry });
+  }
 
+  /** Adds `by` to a counter (name ending in _total). */
   inc(name: string, labels: Record<string, string> = {}, by = 1): void {
-    const key = this.key(name, labels);
-    this.counters.set(key, (this.counters.get(key) ?? 0) + by);
-  }
-
-  gauge(name: string, read: () => number): void {
-    this.gauges.set(this.key(name, {}), read);
-  }
-
-  observe(name: string, labels: Record<string, string>, ms: number): void {
-    const key = this.key(name, labels);
-    let xs = this.latencies.get(key);
-    if (!xs) this.latencies.set(key, (xs = []));
-    xs.push(ms);
-    if (xs.length > 2048) xs.splice(0, 1024);
-  }
-
-  private key(name: string, labels: Record<string, string>): string {
-    const all = { ...this.labels, ...labels };
-    const l = Object.entries(all).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`).join(',');
-    return `${name}{${l}}`;
-  }
-
-  render(): string {
-    const lines: string[] = [];
-    for (const [k, v] of this.counters) lines.push(`${k} ${v}`);
-    for (const [k, read] of this.gauges) lines.push(`${k} ${read()}`);
-    for (const [k, xs] of this.latencies) {
-      const sorted = [...xs].sort((a, b) => a - b);
-      const [name, rest] = [k.slice(0, k.indexOf('{')), k.slice(k.indexOf('{') + 1, -1)];
-      for (const q of [0.5, 0.95, 0.99]) lines.push(`${name}{${rest},quantile="${q}"} ${(sorted[Math.floor((sorted.length - 1) * q)]! / 1000).toFixed(6)}`);
-      lines.push(`${name}_count{${rest}} ${xs.length}`);
+    let c = this.counters.get(name);
+    if (!c) {
+      c = new Counter({ name, help: help(name), labelNames: Object.keys(labels), registers: [this.registry] });
+      this.counters.set(name, c);
     }
-    return `${lines.sort().join('\n')}\n`;
+    c.inc(labels, by);
+  }
+
+  /** A value read at scrape time: a counter when the name ends in _total, else a gauge. */
+  gauge(name: string, read: () => number): void {
+    if (name.endsWith('_total')) {
+      new Counter({
+        name, help: help(name), registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc(Math.max(0, read()));
+        },
+      });
+    } else {
+      new Gauge({
+        name, help: help(name), registers: [this.registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    }
+  }
+
+  /** Records a duration in milliseconds (exported in seconds). */
+  observe(name: string, labels: Record<string, string>, ms: number): void {
+    let h = this.histograms.get(name);
+    if (!h) {
+      h = new Histogram({ name, help: help(name), labelNames: Object.keys(labels), buckets: LATENCY_BUCKETS, registers: [this.registry] });
+      this.histograms.set(name, h);
+    }
+    h.observe(labels, ms / 1000);
+  }
+
+  /** The exposition (Prometheus text format 0.0.4). */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
   }
 }

@@ -20,7 +20,7 @@ export interface SidePortOptions {
    * (DOWN) shuts the gateway's sessions down.
    */
   unhealthyStatus?: number;
-  metrics: () => string;
+  metrics: () => string | Promise<string>;
   /** POST /fault/unavailable?ms=N: fail every call for N ms (fault drills; needs the cluster secret header). */
   fault?: (ms: number) => void;
 }
@@ -53,7 +53,12 @@ export class SidePort {
         this.o.fault(ms);
         res.writeHead(200).end(`failing for ${ms} ms\n`);
       } else if (req.url === '/metrics') {
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.o.metrics());
+        void Promise.resolve()
+          .then(() => this.o.metrics())
+          .then(
+            (text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text),
+            (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(err as Error).message}\n`),
+          );
       } else {
         res.writeHead(404).end();
       }

@@ -213,7 +213,7 @@ export class RpcServer {
       return { ok: true, value };
     } catch (err) {
       const status = toServiceError(err, this.options.logger, method);
-      this.record(method, String(status.code), started);
+      this.record(method, grpc.status[status.code ?? grpc.status.UNKNOWN] ?? String(status.code), started);
       return { ok: false, status };
     } finally {
       this.inFlight--;
@@ -261,10 +261,10 @@ export class RpcServer {
     };
   }
 
-  /** Counts a finished call. */
+  /** Counts a finished call (status by name: OK, NOT_FOUND, UNAVAILABLE, …). */
   private record(method: string, status: string, started: number): void {
     this.options.metrics?.inc('blockstore_rpc_requests_total', { method, status });
-    this.options.metrics?.observe('blockstore_rpc_latency_seconds', { method }, performance.now() - started);
+    this.options.metrics?.observe('blockstore_rpc_latency_seconds', { method, status }, performance.now() - started);
   }
 
   /** Maps an error to a status (for handlers outside the pipeline, e.g. replication streams). */

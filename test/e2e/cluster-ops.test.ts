@@ -157,7 +157,7 @@ test('scale out under traffic: a new gateway and block daemon take work; scale b
   assert.ok(g3, 'g3 runs');
   await waitFor('g3 to receive calls through the balancer', async () => {
     const text = await (await fetch(`http://${g3.httpAddress}/metrics`)).text();
-    return /blockstore_rpc_requests_total\{[^}]*method="PutFile",status="OK"\} [1-9]/.test(text);
+    return /blockstore_rpc_requests_total\{[^}]*method="PutFile",status="OK"[^}]*\} [1-9]/.test(text);
   }, 20_000);
   const st = JSON.parse(await cluster('status', '--json')) as { nodes: Array<{ id: string; kind: string; blocks?: number }> };
   assert.ok(st.nodes.some((x) => x.id === 'b4'));
