@@ -31,9 +31,12 @@ const COMMON: FlagSpec[] = [
 ];
 
 export const USER_COMMANDS: Record<string, string> = {
-  put: 'put LOCAL_FILE REMOTE_PATH — upload a file',
+  put: 'put LOCAL_FILE|- REMOTE_PATH — upload a file (- reads standard input)',
   get: 'get REMOTE_PATH [LOCAL_FILE|-] — download a file (default: stdout)',
+  cat: 'cat REMOTE_PATH — write a file to standard output',
+  stat: 'stat REMOTE_PATH — a file\'s size, version, hash and time',
   ls: 'ls [PREFIX] — list files',
+  du: 'du [PREFIX] — files and bytes under a prefix',
   rm: 'rm REMOTE_PATH — delete a file (older versions stay restorable)',
   mv: 'mv FROM TO — move a file',
   versions: 'versions REMOTE_PATH — list versions',
@@ -108,6 +111,18 @@ function localFile(path: string): number {
 /** A local file that cannot be read or written: exit 3 (missing) with one line, no stack. */
 export class LocalFileError extends Error {}
 
+/** 1536 → "1.5 KiB". */
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
 function show(f: FileInfo): string {
   return `${f.deleted ? 'deleted ' : ''}${f.path}\tv${f.version}\t${f.size} bytes\t${f.modified}${f.movedFrom ? `\tmoved from ${f.movedFrom}` : ''}`;
 }
@@ -130,6 +145,12 @@ export async function runUserCommand(name: string, argv: string[]): Promise<numb
       case 'put': {
         need(2);
         const [local, remote] = positionals as [string, string];
+        if (local === '-') {
+          if (values.sync) throw new UsageError('put --sync needs a file (it reads it twice), not standard input');
+          const r = await client.put(remote, process.stdin, { expectedVersion: num('expected-version') });
+          out(`${show(r.file)}\tstored ${r.bytesStored} new bytes`, r);
+          return 0;
+        }
         const size = localFile(local);
         if (values.sync) {
           const r = await client.sync(remote, local, { expectedVersion: num('expected-version') });
@@ -140,16 +161,34 @@ export async function runUserCommand(name: string, argv: string[]): Promise<numb
         }
         return 0;
       }
+      case 'cat':
       case 'get': {
         need(1);
         const [remote, local] = positionals as [string, string | undefined];
-        if (!local || local === '-') {
+        if (name === 'cat' || !local || local === '-') {
           const { data } = await client.download(remote, { version: num('version') });
           for await (const p of data) if (!process.stdout.write(p)) await new Promise((r) => process.stdout.once('drain', r));
         } else {
           const info = await client.getToPath(remote, local, { version: num('version'), onProgress: progress(!values.quiet && !json, 'get') });
           out(show(info), info);
         }
+        return 0;
+      }
+      case 'stat': {
+        need(1);
+        const f = await client.stat(positionals[0]!, num('version') ?? 0);
+        out(`${show(f)}\tsha256 ${f.contentHash}`, f);
+        return 0;
+      }
+      case 'du': {
+        const prefix = positionals[0] ?? '';
+        let files = 0;
+        let bytes = 0;
+        for await (const f of client.list(prefix, 1000)) {
+          files++;
+          bytes += Number(f.size);
+        }
+        out(`${bytes}\t${humanBytes(bytes)}\t${files} file${files === 1 ? '' : 's'}\t${prefix || '(all)'}`, { prefix, files, bytes });
         return 0;
       }
       case 'ls': {

@@ -241,9 +241,12 @@ test('rolling restart of every gateway under load: 0 failed calls; a drained gat
 });
 
 /** Runs the CLI as a user; resolves with its exit code, output and peak RSS (polled from /proc). */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; peakRssMb: number }> {
+async function cli(args: string[], input?: Buffer): Promise<{ code: number; stdout: string; stderr: string; peakRssMb: number; bytes: Buffer }> {
   const { spawn } = await import('node:child_process');
-  const child = spawn(BLOCKSTORE_BIN, args, { env: { ...process.env, BLOCKSTORE_ADDRESS: address, BLOCKSTORE_TOKEN_FILE: dir.path('user.token') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(BLOCKSTORE_BIN, args, { env: { ...process.env, BLOCKSTORE_ADDRESS: address, BLOCKSTORE_TOKEN_FILE: dir.path('user.token') }, stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  if (input) child.stdin!.end(input);
+  const chunks: Buffer[] = [];
+  child.stdout!.on('data', (d: Buffer) => chunks.push(d));
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -259,7 +262,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   }, 50);
   const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? -1)));
   clearInterval(poll);
-  return { code, stdout, stderr, peakRssMb: peak };
+  return { code, stdout, stderr, peakRssMb: peak, bytes: Buffer.concat(chunks) };
 }
 
 test('the CLI: --version, one-line errors with their exit codes, get with a finished progress, delta sync of a 2.1 GiB file in bounded memory', async () => {
@@ -283,6 +286,16 @@ test('the CLI: --version, one-line errors with their exit codes, get with a fini
     assert.is(into.stderr.trim().split('\n').length, 1, into.stderr);
     assert.is((await cli(['get', 'cli/small', join(tmp, 'back')])).code, 0);
     assert.ok(readFileSync(join(tmp, 'back')).equals(readFileSync(small)));
+    // put - (standard input), stat, cat, du.
+    const piped = randomBytes(123_456);
+    assert.is((await cli(['put', '-', 'cli/piped'], piped)).code, 0);
+    const st = JSON.parse((await cli(['stat', '--json', 'cli/piped'])).stdout) as { size: number; contentHash: string };
+    assert.is(Number(st.size), piped.length);
+    assert.is(st.contentHash, require('node:crypto').createHash('sha256').update(piped).digest('hex'));
+    assert.ok((await cli(['cat', 'cli/piped'])).bytes.equals(piped), 'cat gives the bytes back');
+    const du = JSON.parse((await cli(['du', '--json', 'cli/'])).stdout) as { files: number; bytes: number };
+    assert.equal(du, { prefix: 'cli/', files: 2, bytes: 300_000 + 123_456 });
+    assert.match((await cli(['du', 'cli/'])).stdout, '414 KiB');
     // Past 2 GiB (once ERR_FS_FILE_TOO_LARGE): a sparse file, read as a stream twice, never whole.
     const big = join(tmp, 'big');
     execFileSync('truncate', ['-s', String(2 * 1024 ** 3 + 123_457), big]);
