@@ -360,7 +360,7 @@ async function runSurge(fleet: Fleet, base: number, toUnits: number, o: ScalingO
   const detail = [
     `Offered ${calm.toFixed(1)} calls/s for 5 s, then ${high.toFixed(1)} calls/s (1.6 × what the fleet held) for ${o.surgeS} s.`,
     `The autoscaler (in the QAS driver, standing in for an operator's or orchestrator's policy) read p99 and failed or shed calls over the last 2 s each second and scaled out to ${toUnits} units (\`cluster scale\`, while the traffic flowed) once either crossed its bar.`,
-    `Before it held again: ${during.length} calls, ${during.filter((r) => r.status !== 'OK').length} failed, p99 ${quantile(during, 0.99)} ms. ${summary}.`,
+    `Before it held again: ${during.length} calls started, ${during.filter((r) => r.status !== 'OK').length} failed, ${load.shedAt.filter((x) => x >= surgeAt && (heldAgain < 0 || x < surgeAt + heldAgain)).length} shed (the client's queue of 48 was full), p99 ${quantile(during, 0.99)} ms. ${summary}.`,
   ].join('\n\n');
   return { history: h, shedAt: load.shedAt, heldAgainMs: heldAgain, afterFailed, afterRefused, refused, summary, detail };
 }
