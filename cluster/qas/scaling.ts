@@ -228,7 +228,9 @@ export async function qas003Hosts(t: Target & { dir: StateDir }, o: ScalingOptio
       await fleet.scale(units, daemonsFor(units));
       events.push({ t: Date.now(), what: `${units} gateway${units > 1 ? 's' : ''}, ${daemonsFor(units)} block daemons` });
       const base = rates.get(1);
-      const start = base ? Math.max(o.fromRate, base * units * 0.6) : o.fromRate;
+      // Larger fleets start at half their linear share, so the first judged
+      // step is one they hold even when scaling falls well short of linear.
+      const start = base ? Math.max(o.fromRate, base * units * 0.5) : o.fromRate;
       const r = await ramp(fleet, units, start, o, client);
       rates.set(units, r.best);
       saturation.set(units, r.saturated);
