@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { CallRecord } from './history';
 import type { ScenarioResult } from './scenarios';
 
-function markdownTable(rows: Array<Record<string, string | number>>): string {
+export function markdownTable(rows: Array<Record<string, string | number>>): string {
   if (!rows.length) return '_no data_\n';
   const cols = Object.keys(rows[0]!);
   return [`| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cols.map((c) => String(r[c])).join(' | ')} |`)].join('\n') + '\n';

@@ -31,7 +31,8 @@ import { localHosts, type CpuHosts } from '../local/hosts';
 import type { StateDir } from '../local/layout';
 import type { CallRecord } from './history';
 import { LoadGenerator, quantile } from './load';
-import { OFFERED_TOLERANCE, type Row, type ScenarioResult, type Target } from './scenarios';
+import { markdownTable } from './report';
+import { OFFERED_TOLERANCE, wasRefused, type Row, type ScenarioResult, type Target } from './scenarios';
 
 const BIN = join(__dirname, '..', '..', 'bin', 'blockstore');
 const run = promisify(execFile);
@@ -278,7 +279,7 @@ export async function qas003Hosts(t: Target & { dir: StateDir }, o: ScalingOptio
       hostCpu: c.hostCpu,
     },
     table: curve,
-    extra: [`### Every step of the ramps\n\nA step is held when ≥ 99.9 % of the calls offered succeeded (shed ones count as failed), achieved was within ${OFFERED_TOLERANCE * 100} % of offered and p99 ≤ ${o.p99BoundMs} ms. CPU is each role's use against the sum of its hosts' quotas.\n\n${markdownRows(table)}`, arithmetic.text, surge ? `### The surge\n\n${surge.result.detail}\n` : ''].join('\n\n'),
+    extra: [`### Every step of the ramps\n\nA step is held when ≥ 99.9 % of the calls offered succeeded (shed ones count as failed), achieved was within ${OFFERED_TOLERANCE * 100} % of offered and p99 ≤ ${o.p99BoundMs} ms. CPU is each role's use against the sum of its hosts' quotas.\n\n${markdownTable(table)}`, arithmetic.text, surge ? `### The surge\n\n${surge.result.detail}\n` : ''].join('\n\n'),
   };
 }
 
@@ -351,10 +352,9 @@ async function runSurge(fleet: Fleet, base: number, toUnits: number, o: ScalingO
     }
   }
   const after = heldAgain >= 0 ? h.filter((r) => r.start >= surgeAt + heldAgain && r.start < surgeAt + o.surgeS * 1000) : [];
-  const refusedRe = /ECONNREFUSED|connection refused|No connection established/i;
   const afterFailed = after.filter((r) => r.status !== 'OK').length + (heldAgain >= 0 ? load.shedAt.filter((x) => x >= surgeAt + heldAgain && x < surgeAt + o.surgeS * 1000).length : 0);
-  const afterRefused = after.filter((r) => refusedRe.test(r.error ?? '')).length;
-  const refused = h.filter((r) => refusedRe.test(r.error ?? '')).length;
+  const afterRefused = after.filter((r) => wasRefused(r)).length;
+  const refused = h.filter((r) => wasRefused(r)).length;
   const during = h.filter((r) => r.start >= surgeAt && (heldAgain < 0 || r.start < surgeAt + heldAgain));
   const summary = heldAgain >= 0
     ? `held again ${(heldAgain / 1000).toFixed(0)} s after the surge began (scale-out ${scaledAt > 0 ? `done at +${((scaledAt - surgeAt) / 1000).toFixed(0)} s` : 'not needed'}); from then on p99 ${quantile(after, 0.99)} ms, ${afterFailed} failed or shed, ${afterRefused} refused (bars: ≤ ${o.p99BoundMs} ms, 0, 0)`
@@ -395,8 +395,3 @@ function fleetArithmetic(perCall: Record<Role, number>, masterPerWrite: number, 
   return { text: lines.join('\n'), masterCommitsPerCore };
 }
 
-function markdownRows(rows: Row[]): string {
-  if (!rows.length) return '_no steps_';
-  const cols = Object.keys(rows[0]!);
-  return [`| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cols.map((c) => String(r[c])).join(' | ')} |`)].join('\n');
-}

@@ -106,6 +106,9 @@ function client(t: Target): BlockstoreClient {
   return new BlockstoreClient({ address: t.address, token: t.userToken, timeoutMs: 20_000, ca: t.ca });
 }
 
+/** A call that never reached a gateway: the connection was refused. */
+export const wasRefused = (r: CallRecord): boolean => /ECONNREFUSED|connection refused|No connection established/i.test(r.error ?? '');
+
 /** Calls that may fall short of what was offered by this much before a verdict fails. */
 export const OFFERED_TOLERANCE = 0.05;
 
@@ -324,7 +327,7 @@ export async function qas003(t: Target, o: { fromRate: number; toRate: number; s
   await running;
   c.close();
   const h = load.history;
-  const refused = h.filter((r) => /ECONNREFUSED|connection refused|No connection established/i.test(r.error ?? '')).length;
+  const refused = h.filter(wasRefused).length;
   const failed = h.filter((r) => !ok(r)).length;
   const table = boundaries.map((b): Row => {
     const row = phaseRow(`${b.rate} calls/s`, h, load.shedAt, b.from, b.to);
