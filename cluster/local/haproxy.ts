@@ -94,9 +94,16 @@ global
   # the HTTP/2 frames 16 KiB ones do (fewer frames for every hop to parse).
   tune.bufsize 65536
   tune.h2.max-frame-size 65536
+  # Calls that ended abnormally (a gateway failed, a timeout, a reset) are
+  # logged to the balancer's log with HAProxy's termination state; normal
+  # ones are not (a line per call would cost more than the call).
+  log stderr format raw local0 info
 
 defaults
   mode http
+  log global
+  option httplog
+  option dontlog-normal
   # Each gRPC call is an HTTP/2 stream of its own; "always" lets every call
   # ride an open connection to its gateway instead of opening one.
   http-reuse always

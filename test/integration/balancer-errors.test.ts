@@ -2,7 +2,8 @@
  * The local balancer's own answers are gRPC: HAProxy with the generated
  * configuration and no gateway in any slot answers a gRPC client with
  * UNAVAILABLE (content-type application/grpc, grpc-status 14) and a
- * message saying it was the balancer — not an HTML page.
+ * message saying it was the balancer — not an HTML page — and logs the
+ * abnormal call with its termination state.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -65,6 +66,15 @@ test('the raw answer: content-type application/grpc and grpc-status 14, no HTML 
   } finally {
     session.close();
   }
+});
+
+test('a call the balancer answered itself is logged, with its termination state', async () => {
+  // The calls above were refused for want of a gateway: HAProxy's httplog
+  // line names the backend, the 503 and a termination state starting with
+  // S (server side) or P (proxy side), not "----" (normal).
+  await waitFor('an abnormal call in the log', () => /grpc gateways\/<NOSRV> .* 503 .*StatFile/.test(proxy!.output()), 5_000);
+  const line = proxy!.output().split('\n').find((l) => / 503 .*StatFile/.test(l))!;
+  assert.not.match(line, ' ---- ', line);
 });
 
 test.run();
