@@ -24,7 +24,8 @@ RUN groupadd --system blockstore && useradd --system --gid blockstore --home-dir
 WORKDIR /opt/blockstore
 COPY --from=build /opt/blockstore ./
 USER blockstore
-# gRPC: meta 7200, blockd 7100, gateway 7300; their HTTP side ports (metrics, health) 7201, 7101, 7400.
-EXPOSE 7100 7101 7200 7201 7300 7400
+# gRPC: meta 7200, blockd 7100, gateway 7300; their HTTP side ports (metrics, health) 7201, 7101, 7400;
+# the block daemon's data port (block bodies for gateways) 7102.
+EXPOSE 7100 7101 7102 7200 7201 7300 7400
 ENTRYPOINT ["/opt/blockstore/bin/blockstore"]
 CMD ["--help"]

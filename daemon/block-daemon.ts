@@ -17,6 +17,7 @@ import { Registration } from '../coordination/registration';
 import { BlockStore } from './blocks/block-store';
 import { Scrubber } from './blocks/scrubber';
 import type { BlockdConfig } from './config';
+import { BlockDataPort } from './rpc/block-data-port';
 import { blockServiceHandlers } from './rpc/block-service';
 import { LevelBlockTable } from './store/level-block-table';
 
@@ -33,6 +34,7 @@ export class BlockDaemon {
   private closing: Promise<void> | undefined;
   private readonly startedAt = new Date().toISOString();
   private side: SidePort | undefined;
+  private readonly data: BlockDataPort | undefined;
   readonly metrics: Metrics;
 
   constructor(
@@ -64,6 +66,9 @@ export class BlockDaemon {
       fetchFromPeer: async (address, hash, signal) => (await this.peers.get(address).getBlock(hash, {}, { signal, timeoutMs: 30_000 })).data,
     });
     this.server.addService(BLOCKD_SERVICE, loadProtos().protos.blockstore.internal.v1.BlockDaemon.service, handlers);
+    if (config.dataListen) {
+      this.data = new BlockDataPort({ listen: config.dataListen, store: this.store, credentials: config.credentials, logger: logger.child({ component: 'data-port' }), metrics: this.metrics });
+    }
   }
 
   /** Opens the store, binds, starts the scrubber and registration; resolves to the address. */
@@ -71,6 +76,7 @@ export class BlockDaemon {
     await this.table.open();
     const port = await this.server.start();
     this.address = advertisedAddress(this.config.listen, this.config.advertise, port);
+    await this.data?.start();
     if (this.config.scrubBytesPerSecond > 0) this.scrubber.start();
     if (this.config.httpListen) {
       this.side = new SidePort({ listen: this.config.httpListen, healthy: () => this.server.health.get('') === 'SERVING', metrics: () => this.metrics.render(), credentials: this.config.credentials });
@@ -95,6 +101,11 @@ export class BlockDaemon {
     return this.server.boundPort;
   }
 
+  /** Where the data port listens ('' when disabled or not started). */
+  get dataAddress(): string {
+    return this.data?.port ? withPort(this.address, this.data.port) : '';
+  }
+
   private record(): NodeRecord {
     const s = this.store.stats();
     return {
@@ -104,7 +115,7 @@ export class BlockDaemon {
       pid: process.pid,
       startedAt: this.startedAt,
       updatedAt: new Date().toISOString(),
-      info: { capacityBytes: s.capacityBytes, usedBytes: s.bytes, blocks: s.blocks, corruptBlocks: s.corruptBlocks, httpAddress: this.side ? withPort(this.address, this.side.port) : '' },
+      info: { capacityBytes: s.capacityBytes, usedBytes: s.bytes, blocks: s.blocks, corruptBlocks: s.corruptBlocks, httpAddress: this.side ? withPort(this.address, this.side.port) : '', dataAddress: this.dataAddress },
     };
   }
 
@@ -117,6 +128,7 @@ export class BlockDaemon {
       this.logger.info('draining');
       this.server.health.setAll('NOT_SERVING');
       await this.registration?.close();
+      this.data?.drain();
       await this.server.drain(this.config.drainNoticeMs, this.config.drainGraceMs);
       await this.shutdownRest();
       this.logger.info('stopped');
@@ -128,6 +140,7 @@ export class BlockDaemon {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.server.close();
+      this.data?.close();
       await this.registration?.close();
       await this.shutdownRest();
     })();
@@ -136,6 +149,7 @@ export class BlockDaemon {
 
   private async shutdownRest(): Promise<void> {
     this.side?.close();
+    this.data?.close();
     await this.scrubber.close();
     this.peers.close();
     await this.table.close();

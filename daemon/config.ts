@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { flagReader, invalidConfig, serverFlags, serverIdentityFromFlags, type ServerIdentity } from '../lib/cli/server-flags';
 import type { FlagSpec, FlagValues } from '../lib/cli/flags';
-import { parseBytes, parseNumber } from '../lib/units';
+import { parseBytes, parseHostPort, parseNumber } from '../lib/units';
 
 export interface BlockdConfig extends ServerIdentity {
   dataDir: string;
@@ -23,6 +23,8 @@ export interface BlockdConfig extends ServerIdentity {
   drainGraceMs: number;
   /** How long NOT_SERVING is shown before the listener closes (balancer notice). */
   drainNoticeMs: number;
+  /** HOST:PORT of the block data port (block bodies over HTTP/1.1); '' when disabled. */
+  dataListen: string;
 }
 
 const COMMON = serverFlags({ listen: '127.0.0.1:7100', dataDirHelp: 'where blocks are kept (required)', etcdHelp: "etcd endpoints; 'none' disables registration" });
@@ -36,6 +38,7 @@ export const BLOCKD_FLAGS: FlagSpec[] = [
   { name: 'scrub-interval-ms', env: 'BLOCKSTORE_SCRUB_INTERVAL_MS', type: 'string', value: 'MS', default: '60000', help: 'pause between scrub passes' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '10000', help: 'SIGTERM: wait this long for in-flight calls' },
   { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: report NOT_SERVING this long before closing' },
+  { name: 'data-listen', env: 'BLOCKSTORE_DATA_LISTEN', type: 'string', value: 'HOST:PORT', default: '', help: "block data port (block bodies over HTTP/1.1 for gateways; default: --listen's host, any free port); 'none' disables" },
   { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: "HTTP side port (/healthz, /metrics); 'none' disables" },
   ...COMMON.tail,
 ];
@@ -53,7 +56,11 @@ export function blockdConfigFromFlags(v: FlagValues): BlockdConfig {
     scrubIntervalMs: parseNumber(required('scrub-interval-ms'), '--scrub-interval-ms'),
     drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
     drainNoticeMs: parseNumber(required('drain-notice-ms'), '--drain-notice-ms'),
+    dataListen: '',
   };
+  const data = String(v['data-listen'] ?? '');
+  if (data !== 'none') c.dataListen = data || `${c.listen.slice(0, c.listen.lastIndexOf(':'))}:0`;
+  if (c.dataListen) parseHostPort(c.dataListen, '--data-listen');
   if (c.capacityBytes < 1) invalidConfig('--capacity: must be at least 1 byte');
   if (c.refreshMs >= c.leaseTtlSeconds * 1000) invalidConfig(`--refresh-ms (${c.refreshMs}) must be shorter than --lease-ttl (${c.leaseTtlSeconds} s)`);
   return c;

@@ -6,6 +6,8 @@
 import type { Logger } from '../lib/logger';
 import { advertisedAddress, withPort } from '../lib/net/address';
 import { BlockdClient } from '../lib/rpc/clients/blockd-client';
+import { ClientPool } from '../lib/rpc/clients/client-pool';
+import { BlockDataClient } from '../lib/http/block-data-client';
 import { MetaRouter } from '../lib/rpc/clients/meta-router';
 import { loadProtos } from '../lib/rpc/proto';
 import { RpcServer } from '../lib/rpc/server';
@@ -19,6 +21,7 @@ import { blockIndexVia, RepairWorker, type RepairStatus } from './repair/repair-
 import { Registration } from '../coordination/registration';
 import { Authenticator } from './auth/authenticator';
 import { BlockIo } from './blocks/block-io';
+import { BlockdTransport } from './blocks/blockd-transport';
 import { ClusterView } from './cluster-view';
 import type { GatewayConfig } from './config';
 import { FileService } from './files/file-service';
@@ -37,6 +40,8 @@ export class Gateway {
   private readonly view: ClusterView;
   private readonly meta: MetaRouter;
   private readonly blocks: BlockIo;
+  /** Clients of the block daemons' data ports (bodies of PutBlock/GetBlock). */
+  private readonly dataClients: ClientPool<BlockDataClient>;
   private registration: Registration | undefined;
   private repair: RepairWorker | undefined;
   private drainWatch: NodeJS.Timeout | undefined;
@@ -56,11 +61,12 @@ export class Gateway {
     this.etcd = connectEtcd(config.etcd);
     this.view = new ClusterView(this.etcd, config.etcdPrefix, 1000, logger.child({ component: 'cluster-view' }));
     this.meta = new MetaRouter({ discover: async () => this.view.metas.map((n) => n.address), credentials: config.credentials });
+    this.dataClients = new ClientPool((address) => new BlockDataClient(address, config.credentials));
     this.blocks = new BlockIo(
       this.view,
       { replicas: config.replicas, writeQuorum: config.writeQuorum, timeoutMs: config.blockTimeoutMs },
       logger.child({ component: 'blocks' }),
-      (address) => new BlockdClient(address, {}, config.credentials),
+      (address) => new BlockdTransport(new BlockdClient(address, {}, config.credentials), () => this.view.blockds.find((n) => n.address === address)?.info.dataAddress as string | undefined, this.dataClients),
     );
     const limits = new UserLimits({ ratePerSecond: config.userRate, burst: config.userBurst, maxStreams: config.userStreams });
     const auth = new Authenticator(this.meta, config.authCacheMs, limits);
@@ -192,5 +198,6 @@ export class Gateway {
     this.etcd.close();
     this.meta.close();
     this.blocks.close();
+    this.dataClients.close();
   }
 }

@@ -69,8 +69,9 @@ export class BlockIo {
     }
     // Compressed once (where a probe says it pays), sent to every replica.
     const { encoding, payload } = maybeCompress(data);
-    // Encoded once; every replica is sent the same bytes.
-    const wire = encodePutBlock(hash, payload, encoding);
+    // Over gRPC (a daemon without a data port), encoded once for every replica.
+    let encoded: Buffer | undefined;
+    const wire = () => (encoded ??= encodePutBlock(hash, payload, encoding));
     const stored: string[] = [];
     let fresh = false;
     let next = 0;

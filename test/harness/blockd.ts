@@ -14,6 +14,8 @@ import { makeTempDir, removeDir } from './temp';
 export interface TestDaemon {
   daemon: BlockDaemon;
   address: string;
+  /** The data port's address (block bodies over HTTP/1.1). */
+  dataAddress: string;
   client: BlockdClient;
   config: BlockdConfig;
   stop(): Promise<void>;
@@ -36,6 +38,7 @@ export function blockdTestConfig(overrides: Partial<BlockdConfig> = {}): BlockdC
     drainNoticeMs: 0,
     logLevel: 'error',
     httpListen: '',
+    dataListen: '127.0.0.1:0',
     // The test process's credentials (the harness sets the cluster secret in its environment).
     credentials: clusterCredentials(),
     ...overrides,
@@ -50,6 +53,7 @@ export async function startTestDaemon(overrides: Partial<BlockdConfig> = {}): Pr
   return {
     daemon,
     address,
+    dataAddress: daemon.dataAddress,
     client,
     config,
     async stop() {

@@ -47,13 +47,14 @@ export class BlockdClient {
   }
 
   /**
-   * Stores a block. `wire`: the same request already encoded (encodePutBlock),
-   * sent as is — a block going to three daemons is encoded once.
+   * Stores a block. `wire`: makes the same request encoded (encodePutBlock,
+   * memoised by the caller), sent as is — a block going to three daemons is
+   * encoded once.
    * @throws BlockstoreError as sent by the daemon (HASH_MISMATCH, CAPACITY_EXCEEDED, …).
    */
-  putBlock(hash: string, data: Uint8Array, opts?: CallOpts & { encoding?: '' | 'br'; wire?: Buffer }): Promise<{ alreadyPresent: boolean; size: number }> {
+  putBlock(hash: string, data: Uint8Array, opts?: CallOpts & { encoding?: '' | 'br'; wire?: () => Buffer }): Promise<{ alreadyPresent: boolean; size: number }> {
     if (opts?.wire) {
-      const wire = opts.wire;
+      const wire = opts.wire();
       const method = (this.raw as unknown as { putBlock: { path: string; responseDeserialize: (b: Buffer) => unknown } }).putBlock;
       const raw = this.raw as unknown as grpc.Client;
       const send = (req: Buffer, md: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { alreadyPresent: boolean; size: number }) => void) =>
