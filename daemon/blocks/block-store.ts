@@ -17,12 +17,8 @@ import type { StoredBlock, BlockTable } from '../store/block-table';
  */
 const ENC_BYTE: Record<Encoding, number> = { '': 0, br: 1 };
 
-function encodeStored(encoding: Encoding, payload: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(payload.length + 1);
-  out[0] = ENC_BYTE[encoding];
-  out.set(payload, 1);
-  return out;
-}
+/** The stored form's first byte, by encoding: [header, payload] is what the table writes (no joined copy). */
+const ENC_HEADER: Record<Encoding, Buffer> = { '': Buffer.of(ENC_BYTE['']), br: Buffer.of(ENC_BYTE.br) };
 
 function decodeStored(stored: Buffer): Buffer | undefined {
   if (stored.length < 1) return undefined;
@@ -103,35 +99,36 @@ export class BlockStore {
     if (actual !== hash) throw new BlockstoreError('HASH_MISMATCH', `data hashes to ${actual}, not ${hash}; nothing stored`);
     const running = this.inProgress.get(hash);
     if (running) return running.then((r) => ({ ...r, alreadyPresent: true }));
-    const stored = encodeStored(encoding, payload);
+    const stored = [ENC_HEADER[encoding], Buffer.from(payload.buffer, payload.byteOffset, payload.length)];
     const p = this.serial(hash, () => this.store(hash, data.length, stored)).finally(() => this.inProgress.delete(hash));
     this.inProgress.set(hash, p);
     return p;
   }
 
-  private async store(hash: string, originalSize: number, data: Buffer): Promise<PutResult> {
+  private async store(hash: string, originalSize: number, body: Buffer[]): Promise<PutResult> {
+    const bytes = body.reduce((n, b) => n + b.length, 0);
     // A known-corrupt copy is replaced; otherwise an existing block is kept
     // and reported (the block table checks existence inside its batch).
     const overwrite = this.corrupt.has(hash);
-    let growth = data.length;
+    let growth = bytes;
     if (this.wouldExceed(growth)) {
       // Slow path, only near capacity: a duplicate must not be refused.
       // A present block is still touched: garbage collection spares what was
       // put after its cutoff, and this put may precede a commit of it.
       if (!overwrite && (await this.table.touch(hash))) return { alreadyPresent: true, size: originalSize };
       const [size] = await this.table.sizes([hash]);
-      growth = data.length - (size ?? 0);
+      growth = bytes - (size ?? 0);
       if (this.wouldExceed(growth)) {
-        const { bytes } = this.table.totals();
+        const used = this.table.totals().bytes;
         throw new BlockstoreError(
           'CAPACITY_EXCEEDED',
-          `capacity ${this.options.capacityBytes} bytes would be exceeded (${bytes} used, ${this.table.pendingBytes()} pending, block ${data.length}); nothing stored`,
+          `capacity ${this.options.capacityBytes} bytes would be exceeded (${used} used, ${this.table.pendingBytes()} pending, block ${bytes}); nothing stored`,
         );
       }
     }
     // No await between the capacity check and put(): the block table counts
     // the bytes as pending synchronously, so parallel puts cannot overshoot.
-    const r = await this.table.put(hash, data, { overwrite });
+    const r = await this.table.put(hash, body, { overwrite });
     if (r.written && this.corrupt.delete(hash)) this.corruptReplaced++;
     return { alreadyPresent: !r.written, size: originalSize };
   }

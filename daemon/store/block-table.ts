@@ -14,6 +14,13 @@ export interface StoredBlock {
   touched: number;
 }
 
+/** `data` as a list of buffers (views, no copy) and its total length. */
+export function partsOf(data: Uint8Array | readonly Uint8Array[]): { parts: Buffer[]; length: number } {
+  const list = data instanceof Uint8Array ? [data] : data;
+  const parts = list.map((d) => Buffer.from(d.buffer, d.byteOffset, d.length));
+  return { parts, length: parts.reduce((n, b) => n + b.length, 0) };
+}
+
 export interface BlockTable {
   /** @throws Error when the store cannot be opened (locked, unreadable). */
   open(): Promise<void>;
@@ -24,9 +31,10 @@ export interface BlockTable {
    * already stored and `overwrite` is not set, only its touch time is
    * renewed and `written` is false (the existence check rides in the same batch, so the
    * common path costs no extra lookup). Concurrent puts share one fsync
-   * (group commit).
+   * (group commit). `data` may come in parts, stored back to back (a
+   * header and a body, without joining them into a new buffer first).
    */
-  put(hash: string, data: Uint8Array, options?: { overwrite?: boolean }): Promise<{ written: boolean; size: number }>;
+  put(hash: string, data: Uint8Array | readonly Uint8Array[], options?: { overwrite?: boolean }): Promise<{ written: boolean; size: number }>;
   get(hash: string): Promise<Buffer | undefined>;
   /** Size of each stored block, undefined where absent, in input order. */
   sizes(hashes: string[]): Promise<Array<number | undefined>>;

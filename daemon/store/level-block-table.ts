@@ -30,7 +30,7 @@
  * compress are compressed above this layer.
  */
 import { Level } from 'level';
-import type { StoredBlock, BlockTable } from './block-table';
+import { partsOf, type StoredBlock, type BlockTable } from './block-table';
 import { SegmentLog, type SegmentPointer } from './segments';
 
 const DATA = 'd!';
@@ -50,7 +50,9 @@ const COMPACT_LIVE_RATIO = 0.5;
 
 interface Pending {
   hash: string;
-  data: Uint8Array;
+  /** The body's parts, written back to back. */
+  parts: Buffer[];
+  length: number;
   overwrite: boolean;
   resolve: (r: { written: boolean; size: number }) => void;
   reject: (err: Error) => void;
@@ -157,10 +159,11 @@ export class LevelBlockTable implements BlockTable {
     await this.db.close();
   }
 
-  put(hash: string, data: Uint8Array, options: { overwrite?: boolean } = {}): Promise<{ written: boolean; size: number }> {
+  put(hash: string, data: Uint8Array | readonly Uint8Array[], options: { overwrite?: boolean } = {}): Promise<{ written: boolean; size: number }> {
+    const { parts, length } = partsOf(data);
     return new Promise((resolve, reject) => {
-      this.queue.push({ hash, data, overwrite: options.overwrite === true, resolve, reject });
-      this.pending += data.length;
+      this.queue.push({ hash, parts, length, overwrite: options.overwrite === true, resolve, reject });
+      this.pending += length;
       this.kick();
     });
   }
@@ -183,9 +186,9 @@ export class LevelBlockTable implements BlockTable {
     const rest: Pending[] = [];
     let size = 0;
     for (const p of this.queue) {
-      if (!this.inflight.has(p.hash) && (batch.length === 0 || size + p.data.length <= MAX_BATCH_BYTES)) {
+      if (!this.inflight.has(p.hash) && (batch.length === 0 || size + p.length <= MAX_BATCH_BYTES)) {
         batch.push(p);
-        size += p.data.length;
+        size += p.length;
       } else {
         rest.push(p);
       }
@@ -227,10 +230,10 @@ export class LevelBlockTable implements BlockTable {
       const writes = new Map<string, Pending>();
       for (const p of batch) if (p.overwrite || !existing.has(p.hash)) writes.set(p.hash, p);
       // Bodies first, durable before any record names them.
-      const outside = [...writes.values()].filter((p) => p.data.length > INLINE_MAX);
+      const outside = [...writes.values()].filter((p) => p.length > INLINE_MAX);
       const placed = new Map<string, SegmentPointer>();
       if (outside.length) {
-        const at = await this.segments.append(outside.map((p) => [Buffer.from(p.data.buffer, p.data.byteOffset, p.data.length)]));
+        const at = await this.segments.append(outside.map((p) => p.parts));
         if (this.sync) await this.segments.sync(at.map((a) => a.segment));
         outside.forEach((p, i) => placed.set(p.hash, at[i]!));
       }
@@ -239,8 +242,8 @@ export class LevelBlockTable implements BlockTable {
       for (const p of writes.values()) {
         const at = placed.get(p.hash);
         if (at) ops.push({ type: 'del', key: DATA + p.hash });
-        else ops.push({ type: 'put', key: DATA + p.hash, value: Buffer.from(p.data.buffer, p.data.byteOffset, p.data.length) });
-        ops.push({ type: 'put', key: SIZE + p.hash, value: sizeRecord(p.data.length, now, at) });
+        else ops.push({ type: 'put', key: DATA + p.hash, value: p.parts.length === 1 ? p.parts[0]! : Buffer.concat(p.parts, p.length) });
+        ops.push({ type: 'put', key: SIZE + p.hash, value: sizeRecord(p.length, now, at) });
       }
       for (const [h, v] of existing) if (!writes.has(h)) ops.push({ type: 'put', key: SIZE + h, value: sizeRecord(v.readUIntBE(0, 6), now, pointerOf(v)) });
       if (ops.length) await this.db.batch(ops, { sync: this.sync });
@@ -251,19 +254,19 @@ export class LevelBlockTable implements BlockTable {
           this.bytes -= prev.readUIntBE(0, 6);
           this.dropLive(pointerOf(prev), h);
         }
-        this.bytes += p.data.length;
+        this.bytes += p.length;
         const at = placed.get(h);
         if (at) this.addLive(at, h);
       }
-      for (const p of batch) this.pending -= p.data.length;
+      for (const p of batch) this.pending -= p.length;
       for (const p of batch) {
         const w = writes.get(p.hash);
-        if (w === p) p.resolve({ written: true, size: p.data.length });
-        else p.resolve({ written: false, size: w ? w.data.length : existing.get(p.hash)!.readUIntBE(0, 6) });
+        if (w === p) p.resolve({ written: true, size: p.length });
+        else p.resolve({ written: false, size: w ? w.length : existing.get(p.hash)!.readUIntBE(0, 6) });
       }
       if (existing.size) this.scheduleCompaction();
     } catch (err) {
-      for (const p of batch) this.pending -= p.data.length;
+      for (const p of batch) this.pending -= p.length;
       for (const p of batch) p.reject(err as Error);
     }
   }

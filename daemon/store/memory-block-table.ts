@@ -1,4 +1,4 @@
-import type { StoredBlock, BlockTable } from './block-table';
+import { partsOf, type BlockTable, type StoredBlock } from './block-table';
 
 /** In-memory twin of LevelBlockTable, for unit tests. Not durable. */
 export class MemoryBlockTable implements BlockTable {
@@ -9,14 +9,15 @@ export class MemoryBlockTable implements BlockTable {
   async open(): Promise<void> {}
   async close(): Promise<void> {}
 
-  async put(hash: string, data: Uint8Array, options: { overwrite?: boolean } = {}): Promise<{ written: boolean; size: number }> {
+  async put(hash: string, data: Uint8Array | readonly Uint8Array[], options: { overwrite?: boolean } = {}): Promise<{ written: boolean; size: number }> {
     const prev = this.blocks.get(hash);
     this.times.set(hash, Date.now());
     if (prev && !options.overwrite) return { written: false, size: prev.length };
     if (prev) this.bytes -= prev.length;
-    this.blocks.set(hash, Buffer.from(data));
-    this.bytes += data.length;
-    return { written: true, size: data.length };
+    const { parts, length } = partsOf(data);
+    this.blocks.set(hash, Buffer.concat(parts, length));
+    this.bytes += length;
+    return { written: true, size: length };
   }
 
   async get(hash: string): Promise<Buffer | undefined> {

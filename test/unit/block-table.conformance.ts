@@ -162,6 +162,21 @@ export function chunkStoreConformance(factory: StoreFactory): void {
     }
   });
 
+  test('a body put in parts is stored back to back, inline and in a segment alike', async () => {
+    const { store, dispose } = await factory.make();
+    try {
+      for (const n of [100, 200_000]) {
+        const { hash, data } = block(n);
+        const parts = [data.subarray(0, 1), data.subarray(1, n >> 1), data.subarray(n >> 1)];
+        assert.equal(await store.put(hash, parts), { written: true, size: n });
+        assert.ok((await store.get(hash))!.equals(data), `${n} bytes`);
+        assert.equal(await store.sizes([hash]), [n]);
+      }
+    } finally {
+      await dispose();
+    }
+  });
+
   test('a 4 MiB block round-trips', async () => {
     const { store, dispose } = await factory.make();
     try {
