@@ -22,6 +22,7 @@ import { Registration } from '../coordination/registration';
 import { Authenticator } from './auth/authenticator';
 import { BlockIo } from './blocks/block-io';
 import { BlockdTransport } from './blocks/blockd-transport';
+import { consoleHandler } from './console/console';
 import { ClusterView } from './cluster-view';
 import type { GatewayConfig } from './config';
 import { FileService } from './files/file-service';
@@ -81,8 +82,10 @@ export class Gateway {
       credentials: config.credentials,
     });
     this.metrics.gauge('blockstore_rpc_in_flight', () => this.server.callsInFlight);
+    const status = () => clusterStatus({ view: this.view, meta: this.meta, blockds: this.blocks, repair: () => readJson<RepairStatus>(this.etcd, `${config.etcdPrefix}repair/status`) });
     this.side = new SidePort({
       listen: config.httpListen,
+      routes: consoleHandler({ auth, files, status }),
       healthy: () => this.state === 'serving',
       unhealthyStatus: 404, // draining: the balancer stops new calls, in-flight ones finish
       credentials: config.credentials,
@@ -100,7 +103,7 @@ export class Gateway {
       adminHandlers(this.server, {
         auth, meta: this.meta, view: this.view,
         requestDrain: (id) => requestDrain(this.etcd, config.etcdPrefix, id),
-        status: () => clusterStatus({ view: this.view, meta: this.meta, blockds: this.blocks, repair: () => readJson<RepairStatus>(this.etcd, `${config.etcdPrefix}repair/status`) }),
+        status,
       }),
     );
     if (config.repairBytesPerSecond > 0) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what blockstore needs and is missing: npm packages, and from
 # Debian etcd-server, haproxy, protobuf-compiler (proto checks) and
-# python3-grpcio/python3-grpc-tools (the independent client in tests).
+# python3-grpcio/python3-grpc-tools (the independent client in tests) and
+# chromium (the web console's browser tests, driven headless by puppeteer-core).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -18,6 +19,7 @@ command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(hapr
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 /usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || missing+=(python3-grpcio)
 /usr/bin/python3 -c 'import grpc_tools' >/dev/null 2>&1 || missing+=(python3-grpc-tools)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -12,10 +12,11 @@ import { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import { BlockstoreClient } from '../../sdk/client';
 import { Membership } from '../../coordination/membership';
 import { hashToken, newToken } from '../../lib/auth/tokens';
-import { DEFAULT_CONFIG, hostCores, StateDir, type ClusterConfig } from './layout';
+import { consolePort, DEFAULT_CONFIG, hostCores, StateDir, type ClusterConfig } from './layout';
 import { Supervisor } from './supervisor';
 import { detectCpuControl, localHosts } from './hosts';
 import { writeEds } from '../envoy/eds';
+import { findEnvoy } from '../envoy/local-config';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'blockstore');
@@ -150,6 +151,7 @@ async function up(dir: StateDir, v: Record<string, string | boolean | undefined>
   process.stdout.write(`blockstore is up.
   address       ${address}   (HAProxy → ${c.counts.gateway} gateways; ${ca ? `TLS, CA ${dir.path('tls', 'ca.pem')}` : 'plaintext gRPC'})${c.hostCpu > 0 ? `
   hosts         every block daemon and gateway has ${c.hostCpu} core of CPU, every metadata node ${hostCores(c, 'meta')} (cgroup quotas)` : ''}
+  console       ${findEnvoy() ? `on each gateway's HTTP side port, /console/ (the Envoy config does not route it)` : `${ca ? 'https' : 'http'}://${c.host}:${consolePort(c)}/console/   (sign in with a token below)`}
   admin token   ${dir.path('admin.token')}
   user token    ${dir.path('user.token')}   (user "user")
   state         ${dir.dir}

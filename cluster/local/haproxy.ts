@@ -79,7 +79,7 @@ export function writeGrpcErrorFiles(dir: string): string[] {
   });
 }
 
-export function haproxyConfig(o: { bind: string; socket: string; pidFile: string; errorFiles: string[]; tls?: { bundle: string; ca: string }; slots?: number }): string {
+export function haproxyConfig(o: { bind: string; consoleBind?: string; socket: string; pidFile: string; errorFiles: string[]; tls?: { bundle: string; ca: string }; slots?: number }): string {
   // TLS: clients reach HAProxy over TLS (h2 by ALPN) and HAProxy reaches the
   // gateways over TLS, verifying them against the cluster CA.
   const bind = o.tls ? `${o.bind} ssl crt ${o.tls.bundle} alpn h2` : `${o.bind} proto h2`;
@@ -148,6 +148,30 @@ backend gateways
   http-check disable-on-404
   http-check expect status 200
 ${Array.from({ length: o.slots ?? GATEWAY_SLOTS }, (_, i) => `  server ${SLOT}${i + 1} ${NOWHERE.host}:${NOWHERE.port} disabled proto h2${upstreamTls} check port ${NOWHERE.port} check-proto h1 ${SERVER_CHECKS}`).join('\n')}
+${o.consoleBind ? consoleSection(o.consoleBind, o.slots ?? GATEWAY_SLOTS, o.tls) : ''}`;
+}
+
+/**
+ * The web console on one port across the gateways' HTTP side ports (HTTP/1.1;
+ * TLS with the balancer's certificate when the cluster has TLS). Each slot
+ * tracks the gateway slot of the same name: it is up, draining or down
+ * when that gateway is.
+ */
+function consoleSection(bind: string, slots: number, tls?: { bundle: string }): string {
+  return `
+frontend console
+  bind ${bind}${tls ? ` ssl crt ${tls.bundle}` : ''}
+  timeout client 1h
+  default_backend consoles
+
+backend consoles
+  balance roundrobin
+  option redispatch 1
+  retries 2
+  # Tracking needs the tracked backend's 404 handling (its slots run the checks).
+  option httpchk GET /healthz
+  http-check disable-on-404
+${Array.from({ length: slots }, (_, i) => `  server ${SLOT}${i + 1} ${NOWHERE.host}:${NOWHERE.port} disabled track gateways/${SLOT}${i + 1}`).join('\n')}
 `;
 }
 
@@ -241,8 +265,10 @@ export async function addGateway(socket: string, address: string, checkAddress: 
   const name = `gateways/${free.name}`;
   await ok(socket, `set server ${name} addr ${host} port ${port}`);
   await ok(socket, `set server ${name} check-addr ${checkHost} port ${checkPort}`);
+  await consoleSlot(socket, free.name, `addr ${checkHost} port ${checkPort}`);
   await ok(socket, `enable health ${name}`);
   await ok(socket, `set server ${name} state ready`);
+  await consoleSlot(socket, free.name, 'state ready');
   return free.name;
 }
 
@@ -262,4 +288,15 @@ export async function removeGateway(socket: string, slot: string): Promise<void>
   await ok(socket, `set server gateways/${slot} state maint`);
   await ok(socket, `shutdown sessions server gateways/${slot}`);
   await ok(socket, `set server gateways/${slot} addr ${NOWHERE.host} port ${NOWHERE.port}`);
+  await consoleSlot(socket, slot, 'state maint');
+  await consoleSlot(socket, slot, `addr ${NOWHERE.host} port ${NOWHERE.port}`);
+}
+
+/** The console slot mirroring a gateway slot (a config without the console has none: nothing to do). */
+async function consoleSlot(socket: string, slot: string, change: string): Promise<void> {
+  const r = (await haproxyCommand(socket, `set server consoles/${slot} ${change}`)).trim();
+  if (/No such backend/i.test(r)) return;
+  if (/error|unknown|not found|invalid|require|cannot|can't|no such/i.test(r) && !/^IP changed|^no need to change|port changed/i.test(r)) {
+    throw new Error(`haproxy "set server consoles/${slot} ${change}": ${r}`);
+  }
 }

@@ -168,6 +168,11 @@ export class StateDir {
   }
 }
 
+/** The web console's port on the local balancer (across every gateway's side port). */
+export function consolePort(c: ClusterConfig): number {
+  return c.basePort + 80;
+}
+
 export function nodePort(c: ClusterConfig, role: 'meta' | 'blockd' | 'gateway' | 'gateway-http', index: number): number {
   const offset = { blockd: 100, meta: 200, gateway: 300, 'gateway-http': 400 }[role];
   return c.basePort + offset + index;

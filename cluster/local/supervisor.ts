@@ -23,7 +23,7 @@ import { ensureLocalTls } from './tls';
 import { addGateway, backendServers, drainGateway, haproxyConfig, inService, readyGateway, removeGateway, SERVER_UP, slotOf, writeGrpcErrorFiles } from './haproxy';
 import { findEnvoy, localEnvoyConfig } from '../envoy/local-config';
 import { writeEds } from '../envoy/eds';
-import { hostCores, nodePort, type ClusterConfig, type NodeState, type StateDir, type SupervisorState } from './layout';
+import { consolePort, hostCores, nodePort, type ClusterConfig, type NodeState, type StateDir, type SupervisorState } from './layout';
 import { localHosts, type CpuHosts } from './hosts';
 
 const ROOT = join(__dirname, '..', '..');
@@ -167,7 +167,7 @@ export class Supervisor {
     const c = this.config;
     const cfg = this.dir.path('haproxy.cfg');
     const tls = c.tls ? ensureLocalTls(this.dir.dir, [c.host]) : undefined;
-    writeFileSync(cfg, haproxyConfig({ bind: `${c.host}:${c.balancerPort}`, socket: this.socket, pidFile: this.dir.path('haproxy.pid'), errorFiles: writeGrpcErrorFiles(this.dir.dir), tls: tls && { bundle: tls.bundle, ca: tls.ca } }));
+    writeFileSync(cfg, haproxyConfig({ bind: `${c.host}:${c.balancerPort}`, consoleBind: `${c.host}:${consolePort(c)}`, socket: this.socket, pidFile: this.dir.path('haproxy.pid'), errorFiles: writeGrpcErrorFiles(this.dir.dir), tls: tls && { bundle: tls.bundle, ca: tls.ca } }));
     rmSync(this.socket, { force: true });
     const bin = existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : 'haproxy';
     await this.spawnNode('haproxy', 'haproxy', bin, ['-W', '-db', '-f', cfg], `${c.host}:${c.balancerPort}`, undefined);

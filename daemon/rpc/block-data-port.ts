@@ -6,7 +6,8 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { BlockstoreError } from '../../lib/errors';
-import { BLOCK_SIZE_HEADER, BLOCKS_PATH, ENCODING_HEADER, ERROR_CODE_HEADER, httpStatusOf } from '../../lib/http/block-data';
+import { BLOCK_SIZE_HEADER, BLOCKS_PATH, ENCODING_HEADER } from '../../lib/http/block-data';
+import { sendError } from '../../lib/http/errors';
 import { MAX_BLOCK_BYTES } from '../../lib/limits';
 import type { Logger } from '../../lib/logger';
 import type { Metrics } from '../../lib/metrics';
@@ -70,17 +71,9 @@ export class BlockDataPort {
       else if (method === 'GetBlock') await this.get(hash, url, res);
       else throw new BlockstoreError('INVALID_ARGUMENT', `method ${String(req.method).slice(0, 10)}: PUT or GET`);
     } catch (err) {
-      const e = err instanceof BlockstoreError ? err : new BlockstoreError('INTERNAL', 'internal error', { cause: err });
+      const e = sendError(res, err, req.complete);
       if (e.code === 'INTERNAL') this.o.logger.error('block data port: internal error', { method, err: err as Error });
       status = e.code;
-      if (!res.headersSent) {
-        const body = JSON.stringify({ code: e.code, message: e.message });
-        // A body left unread (refused before it was read) ends the connection.
-        if (!req.complete) res.setHeader('connection', 'close');
-        res.writeHead(httpStatusOf(e.code), { 'content-type': 'application/json', [ERROR_CODE_HEADER]: e.code, 'content-length': Buffer.byteLength(body) }).end(body);
-      } else {
-        res.destroy();
-      }
     } finally {
       this.o.metrics?.inc('blockstore_rpc_requests_total', { method, status });
       this.o.metrics?.observe('blockstore_rpc_latency_seconds', { method, status }, performance.now() - started);

@@ -3,7 +3,8 @@
  * by role with its state, the metadata master, epoch and synchronous set,
  * block daemons' usage, and the repair worker's last pass. Nodes come from
  * etcd membership; each is asked for its status over the gateway's shared
- * connections, with a short timeout (an unreachable node is shown as such).
+ * connections (gateways: their /healthz), with a short timeout (an
+ * unreachable node is shown as such).
  */
 import type { BlockdPeer } from '../blocks/block-io';
 import type { MetaClient } from '../../lib/rpc/clients/meta-client';
@@ -24,14 +25,30 @@ export interface ClusterStatusDeps {
   blockds: { at<T>(address: string, call: (c: BlockdPeer) => Promise<T>): Promise<T> };
   repair: () => Promise<RepairSummary | undefined>;
   probeTimeoutMs?: number;
+  /** A gateway's state from its side port's /healthz (default: an HTTP GET). */
+  probeGateway?: (httpAddress: string, timeoutMs: number) => Promise<string>;
+}
+
+/** 'serving' (200), 'draining' (404: the balancer sends it no new calls) or 'unreachable' (no answer in time, or anything else). */
+export async function probeGatewayHealth(httpAddress: string, timeoutMs: number): Promise<string> {
+  try {
+    const r = await fetch(`http://${httpAddress}/healthz`, { signal: AbortSignal.timeout(timeoutMs) });
+    await r.arrayBuffer();
+    return r.status === 200 ? 'serving' : r.status === 404 ? 'draining' : 'unreachable';
+  } catch {
+    return 'unreachable';
+  }
 }
 
 export async function clusterStatus(deps: ClusterStatusDeps): Promise<ClusterStatus> {
   const timeoutMs = deps.probeTimeoutMs ?? 2000;
   await deps.view.refresh();
-  const [metas, blockds, repair] = await Promise.all([
+  const probe = deps.probeGateway ?? probeGatewayHealth;
+  const [metas, blockds, gateways, repair] = await Promise.all([
     Promise.all(deps.view.metas.map(async (n) => ({ n, s: await deps.meta.at(n.address, (c) => c.status({ timeoutMs })).catch(() => undefined) }))),
     Promise.all(deps.view.blockds.map(async (n) => ({ n, s: await deps.blockds.at(n.address, (c) => c.getStats({ timeoutMs })).catch(() => undefined) }))),
+    // A gateway's registration outlives its process by up to a lease: its /healthz says whether it answers.
+    Promise.all(deps.view.gateways.map(async (g) => ({ g, health: g.info.httpAddress ? await probe(String(g.info.httpAddress), timeoutMs) : 'unknown' }))),
     deps.repair().catch(() => undefined),
   ]);
   const master = metas.find(({ s }) => s?.role === 'master')?.s;
@@ -41,7 +58,7 @@ export async function clusterStatus(deps: ClusterStatusDeps): Promise<ClusterSta
     nodes.push({
       id: n.id, kind: 'meta', address: n.address, pid: n.pid, role: s?.role ?? 'unknown', state: s ? 'up' : 'unreachable',
       replicationLag: s && commit > s.appliedSeq ? commit - s.appliedSeq : 0,
-      metricsAddress: String(n.info.httpAddress ?? ''),
+      metricsAddress: String(n.info.httpAddress ?? ''), startedAt: n.startedAt,
     });
   }
   const totals = { blocks: 0, bytes: 0, capacity: 0, corrupt: 0 };
@@ -53,11 +70,13 @@ export async function clusterStatus(deps: ClusterStatusDeps): Promise<ClusterSta
     nodes.push({
       id: n.id, kind: 'blockd', address: n.address, pid: n.pid, role: 'blockd', state: s ? 'up' : 'unreachable',
       usedBytes: s?.bytes ?? 0, capacityBytes: s?.capacityBytes ?? 0, blocks: s?.blocks ?? 0, corruptBlocks: s?.corruptBlocks ?? 0,
-      metricsAddress: String(n.info.httpAddress ?? ''),
+      metricsAddress: String(n.info.httpAddress ?? ''), startedAt: n.startedAt,
     });
   }
-  for (const g of deps.view.gateways) {
-    nodes.push({ id: g.id, kind: 'gateway', address: g.address, pid: g.pid, role: 'gateway', state: String(g.info.state ?? 'up'), metricsAddress: String(g.info.httpAddress ?? '') });
+  for (const { g, health } of gateways) {
+    // Registered state (serving/draining) unless the gateway does not answer.
+    const state = health === 'unreachable' ? 'unreachable' : String(g.info.state ?? 'up');
+    nodes.push({ id: g.id, kind: 'gateway', address: g.address, pid: g.pid, role: 'gateway', state, metricsAddress: String(g.info.httpAddress ?? ''), startedAt: g.startedAt });
   }
   nodes.sort((a, b) => `${a.kind}/${a.id}`.localeCompare(`${b.kind}/${b.id}`));
   return {

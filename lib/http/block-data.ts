@@ -26,38 +26,12 @@
  */
 import { BlockstoreError, isErrorCode, type ErrorCode } from '../errors';
 
+export { httpStatusOf } from './errors';
+
 export const BLOCKS_PATH = '/v1/blocks/';
 export const ENCODING_HEADER = 'x-blockstore-encoding';
 export const BLOCK_SIZE_HEADER = 'x-blockstore-block-size';
-export const ERROR_CODE_HEADER = 'x-blockstore-error-code';
-
-/** HTTP status for an error code (the code itself travels in the body and a header). */
-export function httpStatusOf(code: ErrorCode): number {
-  switch (code) {
-    case 'INVALID_ARGUMENT':
-    case 'INVALID_HASH':
-    case 'HASH_MISMATCH':
-      return 400;
-    case 'UNAUTHENTICATED':
-      return 401;
-    case 'PERMISSION_DENIED':
-      return 403;
-    case 'BLOCK_NOT_FOUND':
-    case 'NOT_FOUND':
-      return 404;
-    case 'BLOCK_TOO_LARGE':
-      return 413;
-    case 'CORRUPT_BLOCK':
-      return 422;
-    case 'CAPACITY_EXCEEDED':
-      return 507;
-    case 'UNAVAILABLE':
-    case 'SHUTTING_DOWN':
-      return 503;
-    default:
-      return 500;
-  }
-}
+export { ERROR_CODE_HEADER } from './errors';
 
 /** Client side: the BlockstoreError an error answer carries. */
 export function errorFromAnswer(status: number, headerCode: string | string[] | undefined, body: string): BlockstoreError {

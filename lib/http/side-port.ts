@@ -5,7 +5,7 @@
  * check body (HAProxy's http-check refuses NUL bytes), so this mirrors
  * grpc.health.v1.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { CLUSTER_AUTH_HEADER, clusterCredentials, verifyClusterHeader, type ClusterCredentials } from '../security/cluster-credentials';
 
 export interface SidePortOptions {
@@ -23,6 +23,8 @@ export interface SidePortOptions {
   metrics: () => string | Promise<string>;
   /** POST /fault/unavailable?ms=N: fail every call for N ms (fault drills; needs the cluster secret header). */
   fault?: (ms: number) => void;
+  /** More routes (the gateway's web console): true when it answered the request. */
+  routes?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export class SidePort {
@@ -37,6 +39,7 @@ export class SidePort {
     const host = this.o.listen.slice(0, i);
     const port = Number(this.o.listen.slice(i + 1));
     this.server = createServer((req, res) => {
+      if (this.o.routes?.(req, res)) return;
       if (req.url === '/healthz') {
         const ok = this.o.healthy();
         res.writeHead(ok ? 200 : (this.o.unhealthyStatus ?? 503), { 'content-type': 'text/plain' }).end(ok ? 'SERVING\n' : 'NOT_SERVING\n');

@@ -28,6 +28,10 @@ export interface NodeInfo {
    * HTTP side port: /metrics (Prometheus text) and /healthz.
    */
   'metricsAddress'?: (string);
+  /**
+   * When the node's current process started (RFC 3339); a restart resets it.
+   */
+  'startedAt'?: (string);
 }
 
 export interface NodeInfo__Output {
@@ -55,4 +59,8 @@ export interface NodeInfo__Output {
    * HTTP side port: /metrics (Prometheus text) and /healthz.
    */
   'metricsAddress': (string);
+  /**
+   * When the node's current process started (RFC 3339); a restart resets it.
+   */
+  'startedAt': (string);
 }

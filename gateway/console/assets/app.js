@@ -1,0 +1,344 @@
+// blockstore web console: plain JavaScript, no framework. The token lives in
+// sessionStorage and travels only in the Authorization header.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const TOKEN_KEY = 'blockstore.token';
+const HISTORY_MS = 5 * 60 * 1000;
+const POLL_MS = 1000;
+let me = null;
+let pollTimer = null;
+const seen = new Map(); // nodes seen this session: kind/id → last NodeInfo
+const history = []; // { t, up: {meta, blockd, gateway}, under, unavailable }
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY) || '';
+}
+
+async function api(path, options = {}) {
+  const res = await fetch(`api/${path}`, { ...options, headers: { ...(options.headers || {}), authorization: `Bearer ${token()}` } });
+  // (Polls pass a timeout signal: a frozen gateway must not stall the view.)
+  if (!res.ok) {
+    let message = `HTTP ${res.status}`;
+    try {
+      const body = await res.json();
+      message = `${body.code}: ${body.message}`;
+    } catch {
+      // not JSON
+    }
+    const err = new Error(message);
+    err.status = res.status;
+    throw err;
+  }
+  return res;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+function bytes(n) {
+  n = Number(n) || 0;
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+function uptime(startedAt, now) {
+  const t = Date.parse(startedAt);
+  if (!t) return '';
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
+}
+
+function bar(used, total) {
+  const outer = el('span', { class: 'bar', title: `${bytes(used)} of ${bytes(total)}` });
+  const inner = el('span');
+  inner.style.width = `${total > 0 ? Math.min(100, (100 * used) / total) : 0}%`;
+  outer.append(inner);
+  return outer;
+}
+
+// ---- sign-in and tabs -------------------------------------------------------
+
+async function signIn(t) {
+  sessionStorage.setItem(TOKEN_KEY, t);
+  try {
+    me = await (await api('whoami')).json();
+  } catch (err) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    $('signin-error').textContent = `Sign-in failed: ${err.message}`;
+    return;
+  }
+  $('signin-error').textContent = '';
+  $('signin').hidden = true;
+  $('nav').hidden = false;
+  $('who').textContent = `${me.userId} (${me.scope})`;
+  $('tab-cluster').hidden = me.scope !== 'admin';
+  show(me.scope === 'admin' ? 'cluster' : 'files');
+}
+
+function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  location.reload();
+}
+
+function show(tab) {
+  for (const t of ['cluster', 'files']) {
+    $(t).hidden = t !== tab;
+    $(`tab-${t}`).classList.toggle('active', t === tab);
+  }
+  clearTimeout(pollTimer);
+  if (tab === 'cluster') poll();
+  else listFiles();
+}
+
+// ---- cluster ------------------------------------------------------------------
+
+async function poll() {
+  try {
+    const s = await (await api('cluster', { signal: AbortSignal.timeout(3000) })).json();
+    renderCluster(s);
+    $('poll-error').textContent = '';
+  } catch (err) {
+    $('poll-error').textContent = `(last poll failed: ${err.message})`;
+  }
+  if (!$('cluster').hidden) pollTimer = setTimeout(poll, POLL_MS);
+}
+
+function renderCluster(s) {
+  const now = Date.now();
+  $('updated').textContent = new Date(now).toLocaleTimeString();
+  const cards = [
+    ['master', s.masterId || 'none'],
+    ['epoch', s.epoch],
+    ['commit position', s.commitPosition],
+    ['synchronous set', (s.syncReplicas || []).join(', ') || 'none'],
+    ['blocks', s.blocks],
+    ['stored', `${bytes(s.blockBytes)} of ${bytes(s.capacityBytes)}`],
+    ['corrupt copies', s.corruptBlocks],
+    ['under-replicated', s.underReplicatedBlocks],
+    ['unavailable', s.unavailableBlocks],
+    ['repair', s.repairLeader ? `${s.repairLeader}, last pass ${s.repairLastPass ? new Date(s.repairLastPass).toLocaleTimeString() : '—'}` : 'idle'],
+  ];
+  $('summary').replaceChildren(...cards.map(([k, v]) => el('div', { class: 'card', 'data-card': k }, el('div', { class: 'k' }, k), el('div', { class: 'v' }, v))));
+
+  const present = new Set();
+  for (const n of s.nodes) {
+    const key = `${n.kind}/${n.id}`;
+    present.add(key);
+    const before = seen.get(key);
+    // A new process under the same id (the supervisor restarted it): counted, and marked for a while.
+    n.restarts = before ? before.restarts + (before.pid !== n.pid ? 1 : 0) : 0;
+    n.restartedAt = before && before.pid !== n.pid ? now : before ? before.restartedAt : 0;
+    seen.set(key, n);
+  }
+  const rows = [...seen.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, n]) => {
+      // A node that left membership (crashed, its lease lapsed) stays listed as gone until it is back.
+      const state = present.has(key) ? n.state : 'gone';
+      const usage = n.kind === 'blockd' ? bar(Number(n.usedBytes), Number(n.capacityBytes)) : '';
+      const restarted = n.restartedAt && now - n.restartedAt < 60_000 ? ' (restarted)' : '';
+      return el('tr', { 'data-node': n.id, 'data-state': state, 'data-restarts': n.restarts },
+        el('td', {}, n.kind), el('td', {}, n.id), el('td', {}, n.role), el('td', { class: `state-${state}` }, state + restarted),
+        el('td', {}, n.address), el('td', {}, n.pid || ''), el('td', {}, uptime(n.startedAt, now)), el('td', {}, n.restarts),
+        el('td', {}, n.kind === 'meta' ? n.replicationLag : ''),
+        el('td', {}, usage), el('td', {}, n.kind === 'blockd' ? n.blocks : ''), el('td', {}, n.kind === 'blockd' ? n.corruptBlocks : ''));
+    });
+  $('nodes').tBodies[0].replaceChildren(...rows);
+
+  const up = { meta: 0, blockd: 0, gateway: 0 };
+  for (const n of s.nodes) if (n.state === 'up' || n.state === 'serving') up[n.kind] = (up[n.kind] || 0) + 1;
+  history.push({ t: now, up, under: Number(s.underReplicatedBlocks), unavailable: Number(s.unavailableBlocks) });
+  while (history.length && history[0].t < now - HISTORY_MS) history.shift();
+  lineChart($('chart-nodes'), [
+    { name: 'meta', color: '#8250df', values: history.map((h) => [h.t, h.up.meta]) },
+    { name: 'blockd', color: '#0969da', values: history.map((h) => [h.t, h.up.blockd]) },
+    { name: 'gateway', color: '#1a7f37', values: history.map((h) => [h.t, h.up.gateway]) },
+  ], 'nodes up');
+  lineChart($('chart-repair'), [
+    { name: 'under-replicated', color: '#9a6700', values: history.map((h) => [h.t, h.under]) },
+    { name: 'unavailable', color: '#cf222e', values: history.map((h) => [h.t, h.unavailable]) },
+  ], 'blocks');
+}
+
+/** A line chart with labelled axes: x = seconds before now, y = the values' unit. */
+function lineChart(svg, series, yLabel) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const W = 480, H = 200, L = 44, R = 118, T = 10, B = 30;
+  const mk = (tag, attrs, text) => {
+    const e = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const now = Date.now();
+  const maxY = Math.max(1, ...series.flatMap((s) => s.values.map(([, v]) => v)));
+  const niceMax = Math.ceil(maxY * 1.1);
+  const x = (t) => L + ((t - (now - HISTORY_MS)) / HISTORY_MS) * (W - L - R);
+  const y = (v) => H - B - (v / niceMax) * (H - T - B);
+  const parts = [];
+  for (let i = 0; i <= 4; i++) {
+    const v = Math.round((niceMax * i) / 4);
+    parts.push(mk('line', { class: 'grid', x1: L, x2: W - R, y1: y(v), y2: y(v) }));
+    parts.push(mk('text', { x: L - 4, y: y(v) + 3, 'text-anchor': 'end' }, v));
+  }
+  for (let m = 0; m <= 5; m++) {
+    const t = now - HISTORY_MS + m * 60_000;
+    parts.push(mk('text', { x: x(t), y: H - B + 12, 'text-anchor': 'middle' }, m === 5 ? 'now' : `-${5 - m} min`));
+  }
+  parts.push(mk('line', { class: 'axis', x1: L, x2: L, y1: T, y2: H - B }));
+  parts.push(mk('line', { class: 'axis', x1: L, x2: W - R, y1: H - B, y2: H - B }));
+  parts.push(mk('text', { x: 10, y: (H - B) / 2, transform: `rotate(-90 10 ${(H - B) / 2})`, 'text-anchor': 'middle' }, yLabel));
+  parts.push(mk('text', { x: (L + W - R) / 2, y: H - 4, 'text-anchor': 'middle' }, 'time'));
+  series.forEach((s, i) => {
+    if (s.values.length) {
+      const d = s.values.map(([t, v], j) => `${j ? 'L' : 'M'}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+      parts.push(mk('path', { d, fill: 'none', stroke: s.color, 'stroke-width': 2 }));
+    }
+    parts.push(mk('rect', { x: W - R + 8, y: T + i * 16, width: 10, height: 10, fill: s.color }));
+    parts.push(mk('text', { x: W - R + 22, y: T + i * 16 + 9 }, `${s.name} ${s.values.length ? s.values[s.values.length - 1][1] : ''}`));
+  });
+  svg.replaceChildren(...parts);
+}
+
+// ---- files --------------------------------------------------------------------
+
+async function listFiles() {
+  $('files-error').textContent = '';
+  try {
+    const r = await (await api(`files?prefix=${encodeURIComponent($('prefix').value)}`)).json();
+    $('file-list').tBodies[0].replaceChildren(...r.files.map((f) => el('tr', { 'data-path': f.path },
+      el('td', {}, f.path), el('td', {}, bytes(f.size)), el('td', {}, f.version), el('td', {}, new Date(f.modified).toLocaleString()),
+      el('td', {}, el('button', { type: 'button', onclick: () => download(f.path, 0) }, 'download'), ' ', el('button', { type: 'button', onclick: () => versions(f.path) }, 'versions')))));
+  } catch (err) {
+    $('files-error').textContent = err.message;
+  }
+}
+
+async function versions(path) {
+  try {
+    const r = await (await api(`versions?path=${encodeURIComponent(path)}`)).json();
+    $('versions-path').textContent = path;
+    $('versions').hidden = false;
+    $('versions').querySelector('tbody').replaceChildren(...r.versions.map((v) => el('tr', {},
+      el('td', {}, v.version), el('td', {}, bytes(v.size)), el('td', {}, new Date(v.modified).toLocaleString()), el('td', {}, v.author),
+      el('td', {}, v.deleted ? 'deleted' : ''),
+      el('td', {}, v.deleted ? '' : el('button', { type: 'button', onclick: () => download(path, v.version) }, 'download'), ' ',
+        el('button', { type: 'button', onclick: () => restore(path, v.version) }, 'restore')))));
+  } catch (err) {
+    $('files-error').textContent = err.message;
+  }
+}
+
+async function restore(path, version) {
+  try {
+    await api(`restore?path=${encodeURIComponent(path)}&version=${version}`, { method: 'POST' });
+    await listFiles();
+    await versions(path);
+  } catch (err) {
+    $('files-error').textContent = err.message;
+  }
+}
+
+async function download(path, version) {
+  try {
+    const blob = await (await api(`file?path=${encodeURIComponent(path)}&version=${version}`)).blob();
+    const url = URL.createObjectURL(blob);
+    const a = el('a', { href: url, download: path.split('/').pop() || 'download' });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (err) {
+    $('files-error').textContent = err.message;
+  }
+}
+
+/** Uploads with XMLHttpRequest: fetch reports no upload progress. */
+function upload(file) {
+  const path = `${$('prefix').value}${file.name}`;
+  const progress = el('progress', { max: 100, value: 0 });
+  const label = el('span', {}, `${path}: 0 %`);
+  const row = el('div', { class: 'upload', 'data-upload': path }, progress, label);
+  $('uploads').append(row);
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('PUT', `api/file?path=${encodeURIComponent(path)}`);
+    xhr.setRequestHeader('authorization', `Bearer ${token()}`);
+    xhr.upload.onprogress = (e) => {
+      if (!e.lengthComputable) return;
+      progress.value = Math.round((100 * e.loaded) / e.total);
+      label.textContent = `${path}: ${progress.value} %`;
+    };
+    xhr.onload = () => {
+      if (xhr.status === 200) {
+        progress.value = 100;
+        label.textContent = `${path}: stored, version ${JSON.parse(xhr.responseText).file.version}`;
+        row.dataset.done = 'ok';
+      } else {
+        let message = `HTTP ${xhr.status}`;
+        try {
+          const b = JSON.parse(xhr.responseText);
+          message = `${b.code}: ${b.message}`;
+        } catch {
+          // not JSON
+        }
+        label.textContent = `${path}: failed, ${message}`;
+        row.dataset.done = 'failed';
+      }
+      resolve();
+    };
+    xhr.onerror = () => {
+      label.textContent = `${path}: failed, the connection broke`;
+      row.dataset.done = 'failed';
+      resolve();
+    };
+    xhr.send(file);
+  });
+}
+
+async function uploadAll(files) {
+  for (const f of files) await upload(f);
+  await listFiles();
+}
+
+// ---- wiring ---------------------------------------------------------------------
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('signin-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void signIn($('token').value.trim());
+  });
+  $('sign-out').addEventListener('click', signOut);
+  for (const b of document.querySelectorAll('nav [data-tab]')) b.addEventListener('click', () => show(b.dataset.tab));
+  $('list-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void listFiles();
+  });
+  const drop = $('drop');
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    void uploadAll([...e.dataTransfer.files]);
+  });
+  $('upload-input').addEventListener('change', (e) => void uploadAll([...e.target.files]));
+  if (token()) void signIn(token());
+});

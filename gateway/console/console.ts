@@ -1,0 +1,153 @@
+/**
+ * The web console, served by every gateway on its HTTP side port under
+ * /console/ (and by the local balancer on one fixed port across them).
+ *
+ * The page (gateway/console/assets: plain HTML, CSS and JavaScript, no
+ * framework, no build step) signs in with a token the user pastes, keeps it
+ * in sessionStorage and sends it as `Authorization: Bearer …` on each API
+ * call: never in a URL, no cookies. Every API below authenticates and
+ * authorises exactly as the gRPC API does (Authenticator; admin scope for
+ * the cluster; a user sees only their own namespace).
+ *
+ *   GET  /console/api/whoami                     {userId, scope}
+ *   GET  /console/api/cluster                    admin: Admin.GetClusterStatus's answer
+ *   GET  /console/api/files?prefix=&page=        ListFiles
+ *   GET  /console/api/versions?path=             ListVersions
+ *   GET  /console/api/file?path=&version=        the bytes (GetFile)
+ *   PUT  /console/api/file?path=                 the body becomes a new version (PutFile)
+ *   POST /console/api/restore?path=&version=     RestoreVersion
+ *
+ * Answers carry a strict Content-Security-Policy (scripts and styles from
+ * this origin only, nothing framed), nosniff and no-referrer.
+ */
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { BlockstoreError } from '../../lib/errors';
+import { sendError } from '../../lib/http/errors';
+import type { Authenticator, Caller } from '../auth/authenticator';
+import type { FileService } from '../files/file-service';
+
+export const CONSOLE_PATH = '/console/';
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+};
+
+const ASSETS: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'app.css': 'text/css; charset=utf-8',
+};
+
+export interface ConsoleDeps {
+  auth: Pick<Authenticator, 'authenticate'>;
+  files: Pick<FileService, 'list' | 'versions' | 'getFile' | 'putFile' | 'restore'>;
+  /** The cluster's status (what Admin.GetClusterStatus answers). */
+  status: () => Promise<unknown>;
+  /** Where index.html, app.js and app.css are (default: ./assets beside this file). */
+  assetsDir?: string;
+}
+
+function param(url: URL, name: string, required = true): string {
+  const v = url.searchParams.get(name);
+  if (v === null || (required && v === '')) {
+    if (required) throw new BlockstoreError('INVALID_ARGUMENT', `${name}: required`);
+    return '';
+  }
+  return v;
+}
+
+function intParam(url: URL, name: string): number {
+  const raw = url.searchParams.get(name) ?? '0';
+  const n = Number(raw || '0');
+  if (!Number.isSafeInteger(n) || n < 0) throw new BlockstoreError('INVALID_ARGUMENT', `${name}: a non-negative integer, got ${JSON.stringify(raw.slice(0, 20))}`);
+  return n;
+}
+
+function json(res: ServerResponse, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) }).end(body);
+}
+
+/** The console's request handler: true when it answered (a /console path), false to let the side port go on. */
+export function consoleHandler(deps: ConsoleDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const dir = deps.assetsDir ?? join(__dirname, 'assets');
+  // Read once: the page is small and never changes while the gateway runs.
+  const assets = new Map(Object.entries(ASSETS).map(([name, type]) => [name, { type, body: readFileSync(join(dir, name)) }]));
+
+  const api = async (req: IncomingMessage, res: ServerResponse, url: URL, signal: AbortSignal): Promise<void> => {
+    const route = `${req.method} ${url.pathname.slice(`${CONSOLE_PATH}api/`.length)}`;
+    // A token only ever in the Authorization header (a token in the URL would end up in logs and history).
+    if (url.searchParams.has('token') || url.searchParams.has('access_token')) throw new BlockstoreError('INVALID_ARGUMENT', 'tokens go in the Authorization header, never in the URL');
+    const who: Caller = await deps.auth.authenticate(req.headers.authorization);
+    switch (route) {
+      case 'GET whoami':
+        return json(res, { userId: who.userId, scope: who.scope });
+      case 'GET cluster':
+        if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'the cluster view needs an admin token');
+        return json(res, await deps.status());
+      case 'GET files': {
+        const r = await deps.files.list(who.userId, url.searchParams.get('prefix') ?? '', 200, url.searchParams.get('page') ?? '', 0);
+        return json(res, { files: r.files, next: r.next });
+      }
+      case 'GET versions':
+        return json(res, { versions: await deps.files.versions(who.userId, param(url, 'path'), 0) });
+      case 'GET file': {
+        const { info, data } = await deps.files.getFile(who.userId, param(url, 'path'), intParam(url, 'version'), 0, 0, 0, signal);
+        const name = info.path.split('/').pop() || 'download';
+        res.writeHead(200, {
+          ...SECURITY_HEADERS,
+          'content-type': 'application/octet-stream',
+          'content-length': info.size,
+          'cache-control': 'no-store',
+          'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(name)}`,
+          'x-blockstore-version': String(info.version),
+          'x-blockstore-content-hash': info.contentHash,
+        });
+        for await (const piece of data) {
+          if (!res.write(piece)) await new Promise((r) => res.once('drain', r));
+        }
+        res.end();
+        return;
+      }
+      case 'PUT file': {
+        const r = await deps.files.putFile(who.userId, who.tokenId, { path: param(url, 'path'), expectedVersion: undefined, idempotencyKey: '', contentHash: '' }, req as AsyncIterable<Uint8Array>, signal);
+        return json(res, { file: r.file, position: r.position });
+      }
+      case 'POST restore': {
+        const r = await deps.files.restore(who.userId, who.tokenId, param(url, 'path'), intParam(url, 'version'), undefined, '');
+        return json(res, { file: r.file, position: r.position });
+      }
+      default:
+        throw new BlockstoreError('NOT_FOUND', `no such console API: ${route.slice(0, 80)}`);
+    }
+  };
+
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://console');
+    if (url.pathname === '/console') {
+      res.writeHead(308, { location: CONSOLE_PATH }).end();
+      return true;
+    }
+    if (!url.pathname.startsWith(CONSOLE_PATH)) return false;
+    if (url.pathname.startsWith(`${CONSOLE_PATH}api/`)) {
+      const abort = new AbortController();
+      res.on('close', () => {
+        if (!res.writableFinished) abort.abort();
+      });
+      void api(req, res, url, abort.signal).catch((err: unknown) => sendError(res, err, req.complete, SECURITY_HEADERS));
+      return true;
+    }
+    const asset = assets.get(url.pathname.slice(CONSOLE_PATH.length) || 'index.html');
+    if (!asset || req.method !== 'GET') {
+      sendError(res, new BlockstoreError('NOT_FOUND', 'no such page'), req.complete, SECURITY_HEADERS);
+      return true;
+    }
+    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': asset.type, 'content-length': asset.body.length, 'cache-control': 'no-cache' }).end(asset.body);
+    return true;
+  };
+}
