@@ -26,3 +26,20 @@ export interface NodeRecord {
   /** Role-specific facts (capacity, usage, …). */
   info: Record<string, number | string | boolean>;
 }
+
+/**
+ * What the cluster's operator (the local supervisor; any orchestrator may
+ * write the same) reports for people to see: its recent actions and the
+ * balancer's view of each gateway. Written on change, read by the console.
+ */
+export function operatorKey(prefix: string): string {
+  return `${prefix}operator/status`;
+}
+
+export interface OperatorStatus {
+  updatedAt: string;
+  source: string;
+  actions: Array<{ time: string; action: string }>;
+  /** The balancer's view: up (checks pass), down (checks fail), draining (no new calls), maintenance (slot being emptied). */
+  balancer: Array<{ id: string; address: string; slot: string; state: 'up' | 'down' | 'draining' | 'maintenance' }>;
+}

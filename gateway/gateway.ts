@@ -14,7 +14,7 @@ import { RpcServer } from '../lib/rpc/server';
 import { SidePort } from '../lib/http/side-port';
 import { Metrics } from '../lib/metrics';
 import { connectEtcd, type Etcd3 } from '../coordination/etcd';
-import { nodeKey } from '../coordination/keys';
+import { nodeKey, operatorKey, type OperatorStatus } from '../coordination/keys';
 import { Membership, requestDrain } from '../coordination/membership';
 import { readJson, JobLock } from '../coordination/job-lock';
 import { blockIndexVia, RepairWorker, type RepairStatus } from './repair/repair-worker';
@@ -85,7 +85,22 @@ export class Gateway {
     const status = () => clusterStatus({ view: this.view, meta: this.meta, blockds: this.blocks, repair: () => readJson<RepairStatus>(this.etcd, `${config.etcdPrefix}repair/status`) });
     this.side = new SidePort({
       listen: config.httpListen,
-      routes: consoleHandler({ auth, files, status }),
+      routes: consoleHandler({
+        auth, files, status,
+        operator: () => readJson<OperatorStatus>(this.etcd, operatorKey(config.etcdPrefix)),
+        // As Files.Watch does: within the user's stream limit, on any metadata node.
+        watch: (ns, prefix, signal, send) =>
+          limits.withStream(ns, () =>
+            this.meta.read(async (c) => {
+              for await (const ev of c.watch(ns, prefix, 0, signal)) await send({ cursor: ev.cursor, kind: ev.kind, path: ev.path, version: ev.version, size: ev.size, fromPath: ev.fromPath, time: ev.time });
+            }),
+          ),
+        nodes: async () => {
+          await this.view.refresh();
+          return [...this.view.metas.map((n) => ({ n, kind: 'meta' })), ...this.view.blockds.map((n) => ({ n, kind: 'blockd' })), ...this.view.gateways.map((n) => ({ n, kind: 'gateway' }))]
+            .map(({ n, kind }) => ({ id: n.id, kind, httpAddress: String(n.info.httpAddress ?? '') }));
+        },
+      }),
       healthy: () => this.state === 'serving',
       unhealthyStatus: 404, // draining: the balancer stops new calls, in-flight ones finish
       credentials: config.credentials,

@@ -19,6 +19,8 @@ import { join } from 'node:path';
 import type { Logger } from '../../lib/logger';
 import { MetaElection } from '../../coordination/meta-election';
 import { Membership } from '../../coordination/membership';
+import { connectEtcd, type Etcd3 } from '../../coordination/etcd';
+import { operatorKey, type OperatorStatus } from '../../coordination/keys';
 import { ensureLocalTls } from './tls';
 import { addGateway, backendServers, drainGateway, haproxyConfig, inService, readyGateway, removeGateway, SERVER_UP, slotOf, writeGrpcErrorFiles } from './haproxy';
 import { findEnvoy, localEnvoyConfig } from '../envoy/local-config';
@@ -60,6 +62,9 @@ export class Supervisor {
   private readonly hosts: CpuHosts | undefined;
   /** Which gateway a HAProxy slot was given to (for the action log). */
   private readonly slotIds = new Map<string, string>();
+  /** For publishing the operator status (see publishOperatorStatus). */
+  private etcd: Etcd3 | undefined;
+  private lastPublished = '';
 
   constructor(
     private readonly dir: StateDir,
@@ -298,12 +303,34 @@ export class Supervisor {
         }
       }
       await this.syncBalancer();
+      await this.publishOperatorStatus();
       this.saveState();
     } catch (err) {
       this.logger.warn('reconcile failed', { err: err as Error });
     } finally {
       this.syncing = false;
     }
+  }
+
+  /** The recent actions and the balancer's view, in etcd for the console (written when they change). */
+  private async publishOperatorStatus(): Promise<void> {
+    if (!this.membership) return;
+    const balancer: OperatorStatus['balancer'] = [];
+    if (!this.envoy && existsSync(this.socket)) {
+      for (const s of await backendServers(this.socket)) {
+        if (!s.address) continue;
+        const child = [...this.children.values()].find((c) => c.state.role === 'gateway' && c.state.address === s.address);
+        const state = s.adminState & 0x01 ? 'maintenance' : s.opState !== SERVER_UP ? 'down' : s.adminState & 0x08 ? 'draining' : 'up';
+        balancer.push({ id: child?.state.id ?? this.slotIds.get(s.name) ?? '', address: s.address, slot: s.name, state });
+      }
+    }
+    const body = { source: this.envoy ? 'local supervisor (Envoy)' : 'local supervisor (HAProxy)', actions: this.actions.slice(-20), balancer };
+    const key = JSON.stringify(body);
+    if (key === this.lastPublished) return;
+    this.etcd ??= connectEtcd([this.etcdUrl]);
+    // Best effort and bounded: a paused etcd must not hold up the balancer's next sync.
+    const put = this.etcd.put(operatorKey('/blockstore/')).value(JSON.stringify({ updatedAt: new Date().toISOString(), ...body } satisfies OperatorStatus)).then(() => true, () => false);
+    if (await Promise.race([put, new Promise<boolean>((r) => setTimeout(() => r(false), 1000).unref())])) this.lastPublished = key;
   }
 
   /** HAProxy follows gateway registrations in etcd. */
@@ -412,6 +439,7 @@ export class Supervisor {
     }
     this.membership?.close();
     this.coordinator?.close();
+    this.etcd?.close();
     this.hosts?.removeAll();
     this.ready = false;
     this.actions.push({ time: new Date().toISOString(), action: 'cluster down' });

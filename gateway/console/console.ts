@@ -11,11 +11,14 @@
  *
  *   GET  /console/api/whoami                     {userId, scope}
  *   GET  /console/api/cluster                    admin: Admin.GetClusterStatus's answer
+ *   GET  /console/api/operator                   admin: the operator's recent actions and balancer view (coordination/keys.ts), or {}
+ *   GET  /console/api/metrics                    admin: every node's CPU, memory, calls and latency buckets (node-metrics.ts)
  *   GET  /console/api/files?prefix=&page=        ListFiles
  *   GET  /console/api/versions?path=             ListVersions
  *   GET  /console/api/file?path=&version=        the bytes (GetFile)
  *   PUT  /console/api/file?path=                 the body becomes a new version (PutFile)
  *   POST /console/api/restore?path=&version=     RestoreVersion
+ *   GET  /console/api/watch?prefix=              Watch: change events, one JSON object a line, history then live
  *
  * Answers carry a strict Content-Security-Policy (scripts and styles from
  * this origin only, nothing framed), nosniff and no-referrer.
@@ -27,6 +30,7 @@ import { BlockstoreError } from '../../lib/errors';
 import { sendError } from '../../lib/http/errors';
 import type { Authenticator, Caller } from '../auth/authenticator';
 import type { FileService } from '../files/file-service';
+import { sampleNodes } from './node-metrics';
 
 export const CONSOLE_PATH = '/console/';
 
@@ -48,6 +52,12 @@ export interface ConsoleDeps {
   files: Pick<FileService, 'list' | 'versions' | 'getFile' | 'putFile' | 'restore'>;
   /** The cluster's status (what Admin.GetClusterStatus answers). */
   status: () => Promise<unknown>;
+  /** What the operator (supervisor) last reported, if anything. */
+  operator: () => Promise<unknown>;
+  /** Follows a namespace's change feed under a prefix, from its start, until `signal` aborts. */
+  watch: (ns: string, prefix: string, signal: AbortSignal, send: (event: unknown) => Promise<void>) => Promise<void>;
+  /** Every node's side port, for its metrics. */
+  nodes: () => Promise<Array<{ id: string; kind: string; httpAddress: string }>>;
   /** Where index.html, app.js and app.css are (default: ./assets beside this file). */
   assetsDir?: string;
 }
@@ -90,6 +100,12 @@ export function consoleHandler(deps: ConsoleDeps): (req: IncomingMessage, res: S
       case 'GET cluster':
         if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'the cluster view needs an admin token');
         return json(res, await deps.status());
+      case 'GET operator':
+        if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'the operator view needs an admin token');
+        return json(res, (await deps.operator()) ?? {});
+      case 'GET metrics':
+        if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'cluster metrics need an admin token');
+        return json(res, { at: Date.now(), nodes: await sampleNodes(await deps.nodes()) });
       case 'GET files': {
         const r = await deps.files.list(who.userId, url.searchParams.get('prefix') ?? '', 200, url.searchParams.get('page') ?? '', 0);
         return json(res, { files: r.files, next: r.next });
@@ -121,6 +137,16 @@ export function consoleHandler(deps: ConsoleDeps): (req: IncomingMessage, res: S
       case 'POST restore': {
         const r = await deps.files.restore(who.userId, who.tokenId, param(url, 'path'), intParam(url, 'version'), undefined, '');
         return json(res, { file: r.file, position: r.position });
+      }
+      case 'GET watch': {
+        res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+        // The headers go now: the page knows the feed is open before the first event.
+        res.flushHeaders();
+        await deps.watch(who.userId, url.searchParams.get('prefix') ?? '', signal, async (event) => {
+          if (!res.write(`${JSON.stringify(event)}\n`)) await new Promise((r) => res.once('drain', r));
+        });
+        res.end();
+        return;
       }
       default:
         throw new BlockstoreError('NOT_FOUND', `no such console API: ${route.slice(0, 80)}`);

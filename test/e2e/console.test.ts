@@ -25,6 +25,7 @@ const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const ARTIFACTS = join(process.env.BLOCKSTORE_ARTIFACTS ?? join(__dirname, '..', '..', '.artifacts'), 'console');
 let dir: StateDir;
 let consoleUrl = '';
+let address = '';
 let browser: Browser | undefined;
 let scratch = '';
 
@@ -48,6 +49,8 @@ interface Row {
   state: string;
   restarts: number;
   pid: number;
+  /** A gateway's state in the balancer, as the supervisor reports it. */
+  balancer: string;
 }
 
 /** What each node's row shows: id → state, restarts seen, pid. */
@@ -55,7 +58,7 @@ async function nodeRows(page: Page): Promise<Record<string, Row>> {
   const rows = await page.$$eval('#nodes tbody tr', (trs) =>
     trs.map((r) => {
       const e = r as unknown as { dataset: Record<string, string>; children: ArrayLike<{ textContent: string | null }> };
-      return [e.dataset.node!, { state: e.dataset.state!, restarts: Number(e.dataset.restarts), pid: Number(e.children[5]!.textContent) }] as const;
+      return [e.dataset.node!, { state: e.dataset.state!, restarts: Number(e.dataset.restarts), pid: Number(e.children[6]!.textContent), balancer: e.children[4]!.textContent ?? '' }] as const;
     }),
   );
   return Object.fromEntries(rows);
@@ -67,6 +70,7 @@ test.before(async () => {
   const up = await localClusterUp('console');
   dir = up.dir;
   consoleUrl = `http://127.0.0.1:${up.base + 80}/console/`;
+  address = up.address;
   scratch = makeTempDir('console-browser');
   mkdirSync(ARTIFACTS, { recursive: true });
   const admin = new BlockstoreClient({ address: up.address, token: token('admin') });
@@ -116,6 +120,14 @@ test('the API without the page: tokens only in the header, admin only for the cl
   assert.ok(Buffer.from(await r.arrayBuffer()).equals(body));
   r = await api('cluster', { bearer: bob });
   assert.is(r.status, 403);
+  r = await api('metrics', { bearer: bob });
+  assert.is(r.status, 403);
+  r = await api('metrics', { bearer: token('admin') });
+  assert.is(r.status, 200);
+  const metrics = (await r.json()) as { nodes: Array<{ id: string; ok: boolean; cpuSeconds: number; calls: Record<string, number> }> };
+  assert.is(metrics.nodes.length, 8);
+  assert.ok(metrics.nodes.every((n) => n.ok && n.cpuSeconds > 0), 'every node’s /metrics read');
+  assert.ok(metrics.nodes.some((n) => Object.keys(n.calls).includes('CreateUser OK')), 'the gRPC call that made Bob counted by a gateway');
   r = await api('file?path=../escape', { method: 'PUT', body: 'x', bearer: token('user') });
   assert.is(r.status, 400);
   assert.is(r.headers.get('x-blockstore-error-code'), 'INVALID_PATH');
@@ -133,14 +145,26 @@ test('in a browser: an admin sees every node live; a SIGKILLed gateway restarted
   await page.setViewport({ width: 1280, height: 900 });
   const violations: string[] = [];
   page.on('console', (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
+    if (/Content Security Policy|Refused to|Failed to load/i.test(m.text())) violations.push(m.text());
   });
+  page.on('pageerror', (e) => violations.push(`page error: ${(e as Error).message}`));
   await signIn(page, token('admin'));
-  await waitFor('8 nodes shown, all up', async () => {
+  await waitFor('8 nodes shown, all up, both gateways up in the balancer', async () => {
     const rows = Object.values(await nodeRows(page));
-    return rows.length === 8 && rows.every((r) => r.state === 'up' || r.state === 'serving');
+    return rows.length === 8 && rows.every((r) => r.state === 'up' || r.state === 'serving') && rows.filter((r) => r.balancer === 'up').length === 2;
   }, 15_000);
+  assert.match(await page.$eval('#actions', (e) => e.textContent ?? ''), 'balancer: gateway added', 'the supervisor’s actions are listed');
   assert.ok(await page.$('#tab-cluster:not([hidden])'), 'the admin has the cluster tab');
+  // Traffic through the balancer shows up as calls/s and per-node CPU.
+  const client = new BlockstoreClient({ address, token: token('user') });
+  try {
+    await client.put('console/seed', Buffer.from('seed'));
+    const until = Date.now() + 3000;
+    while (Date.now() < until) await Promise.all(Array.from({ length: 10 }, () => client.stat('console/seed')));
+  } finally {
+    client.close();
+  }
+  await waitFor('calls/s in the chart', async () => /ok [1-9]/.test(await page.$eval('#chart-calls', (svg) => svg.textContent ?? '')), 10_000);
   await page.screenshot({ path: join(ARTIFACTS, 'cluster.png'), fullPage: true });
 
   // SIGKILL: the supervisor restarts the gateway within a second or two;
@@ -156,7 +180,11 @@ test('in a browser: an admin sees every node live; a SIGKILLed gateway restarted
   // SIGSTOP: the process lives but does not answer; the page says so, then sees it back.
   process.kill(frozen!.pid, 'SIGSTOP');
   try {
-    await waitFor(`${frozen!.id} shown unreachable`, async () => (await nodeRows(page))[frozen!.id]?.state === 'unreachable', 20_000);
+    // Unreachable while its registration lives, gone from membership once its lease lapses; down in the balancer either way.
+    await waitFor(`${frozen!.id} shown unreachable or gone, and down in the balancer`, async () => {
+      const r = (await nodeRows(page))[frozen!.id];
+      return (r?.state === 'unreachable' || r?.state === 'gone') && r.balancer === 'down';
+    }, 20_000);
     await page.screenshot({ path: join(ARTIFACTS, 'gateway-frozen.png'), fullPage: true });
   } finally {
     process.kill(frozen!.pid, 'SIGCONT');
@@ -164,7 +192,8 @@ test('in a browser: an admin sees every node live; a SIGKILLed gateway restarted
   await waitFor(`${frozen!.id} shown serving again`, async () => (await nodeRows(page))[frozen!.id]?.state === 'serving', 20_000);
   const legend = await page.$eval('#chart-nodes', (svg) => svg.textContent ?? '');
   assert.match(legend, 'gateway 2', 'the chart’s legend shows both gateways up');
-  assert.equal(violations, [], 'no Content-Security-Policy violation');
+  assert.equal(violations, [], 'no Content-Security-Policy violation, no failed load, no script error');
+  assert.is(await page.$eval('#poll-error', (e) => e.textContent), '', 'the last poll succeeded');
   await page.close();
 });
 
@@ -185,6 +214,16 @@ test('in a browser: a user has no cluster view, uploads a file through the page 
   await page.waitForSelector('[data-upload="console/photo.bin"][data-done]', { timeout: 30_000 });
   assert.is(await page.$eval('[data-upload="console/photo.bin"]', (e) => (e as unknown as { dataset: Record<string, string> }).dataset.done), 'ok', await page.$eval('#uploads', (e) => e.textContent ?? ''));
   await page.waitForSelector('#file-list tr[data-path="console/photo.bin"]', { timeout: 10_000 });
+  await page.waitForSelector('#events li[data-event="put console/photo.bin"]', { timeout: 10_000 });
+  // A change made elsewhere (the SDK, through the balancer) arrives on the open page.
+  const other = new BlockstoreClient({ address, token: token('user') });
+  try {
+    await other.put('console/elsewhere.txt', Buffer.from('written by another client'));
+  } finally {
+    other.close();
+  }
+  await page.waitForSelector('#events li[data-event="put console/elsewhere.txt"]', { timeout: 10_000 });
+  await page.waitForSelector('#file-list tr[data-path="console/elsewhere.txt"]', { timeout: 10_000 });
   await page.screenshot({ path: join(ARTIFACTS, 'files.png'), fullPage: true });
 
   const downloads = join(scratch, 'downloads');

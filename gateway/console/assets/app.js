@@ -100,16 +100,81 @@ function show(tab) {
     $(`tab-${t}`).classList.toggle('active', t === tab);
   }
   clearTimeout(pollTimer);
+  if (tab !== 'files') {
+    watching?.abort.abort();
+    watching = null;
+  }
   if (tab === 'cluster') poll();
   else listFiles();
 }
 
 // ---- cluster ------------------------------------------------------------------
 
+let lastMetrics = null;
+let operator = {};
+
+function renderOperator() {
+  $('operator-source').textContent = operator.source ? `${operator.source}, updated ${new Date(operator.updatedAt).toLocaleTimeString()}` : 'no operator has reported';
+  const actions = (operator.actions || []).slice(-12).reverse();
+  $('actions').replaceChildren(...actions.map((a) => el('li', {}, el('time', {}, new Date(a.time).toLocaleTimeString()), ' ', a.action)));
+}
+
+function balancerState(n) {
+  if (n.kind !== 'gateway') return '';
+  const b = (operator.balancer || []).find((x) => x.id === n.id || x.address === n.address);
+  return b ? b.state : operator.source ? 'not in the balancer' : '';
+}
+const nodeUsage = new Map(); // kind/id → { cores, rss }
+const traffic = []; // { t, ok, failed, p50, p99 }
+
+/** Rates and percentiles between two metrics samples (calls and latency: the gateways, i.e. the public API). */
+function takeMetrics(m) {
+  const prev = lastMetrics;
+  lastMetrics = m;
+  if (!prev) return;
+  const dt = (m.at - prev.at) / 1000;
+  if (dt <= 0) return;
+  const before = new Map(prev.nodes.map((n) => [`${n.kind}/${n.id}`, n]));
+  let ok = 0;
+  let failed = 0;
+  const buckets = {};
+  for (const n of m.nodes) {
+    const p = before.get(`${n.kind}/${n.id}`);
+    if (!n.ok || !p || !p.ok) continue;
+    nodeUsage.set(`${n.kind}/${n.id}`, { cores: Math.max(0, (n.cpuSeconds - p.cpuSeconds) / dt), rss: n.rssBytes });
+    if (n.kind !== 'gateway') continue;
+    for (const [k, v] of Object.entries(n.calls)) {
+      const d = v - (p.calls[k] || 0);
+      if (d <= 0) continue;
+      if (k.endsWith(' OK')) ok += d;
+      else failed += d;
+    }
+    for (const [le, v] of Object.entries(n.buckets)) buckets[le] = (buckets[le] || 0) + Math.max(0, v - (p.buckets[le] || 0));
+  }
+  traffic.push({ t: m.at, ok: ok / dt, failed: failed / dt, p50: percentile(buckets, 0.5), p99: percentile(buckets, 0.99) });
+  while (traffic.length && traffic[0].t < m.at - HISTORY_MS) traffic.shift();
+}
+
+/** The bucket bound (ms) below which a share q of the calls fell; 0 without calls. */
+function percentile(buckets, q) {
+  const bounds = Object.keys(buckets).sort((a, b) => (a === '+Inf' ? 1 : b === '+Inf' ? -1 : Number(a) - Number(b)));
+  const total = buckets['+Inf'] || 0;
+  if (!total) return 0;
+  for (const le of bounds) if (buckets[le] >= q * total) return le === '+Inf' ? 30_000 : Number(le) * 1000;
+  return 0;
+}
+
 async function poll() {
   try {
-    const s = await (await api('cluster', { signal: AbortSignal.timeout(3000) })).json();
+    const [s, m, o] = await Promise.all([
+      api('cluster', { signal: AbortSignal.timeout(3000) }).then((r) => r.json()),
+      api('metrics', { signal: AbortSignal.timeout(3000) }).then((r) => r.json()).catch(() => null),
+      api('operator', { signal: AbortSignal.timeout(3000) }).then((r) => r.json()).catch(() => null),
+    ]);
+    if (m) takeMetrics(m);
+    if (o) operator = o;
     renderCluster(s);
+    renderOperator();
     $('poll-error').textContent = '';
   } catch (err) {
     $('poll-error').textContent = `(last poll failed: ${err.message})`;
@@ -153,7 +218,10 @@ function renderCluster(s) {
       const restarted = n.restartedAt && now - n.restartedAt < 60_000 ? ' (restarted)' : '';
       return el('tr', { 'data-node': n.id, 'data-state': state, 'data-restarts': n.restarts },
         el('td', {}, n.kind), el('td', {}, n.id), el('td', {}, n.role), el('td', { class: `state-${state}` }, state + restarted),
+        el('td', { class: `state-${balancerState(n)}`, 'data-balancer': balancerState(n) }, balancerState(n)),
         el('td', {}, n.address), el('td', {}, n.pid || ''), el('td', {}, uptime(n.startedAt, now)), el('td', {}, n.restarts),
+        el('td', {}, nodeUsage.has(key) && present.has(key) ? nodeUsage.get(key).cores.toFixed(2) : ''),
+        el('td', {}, nodeUsage.has(key) && present.has(key) ? bytes(nodeUsage.get(key).rss) : ''),
         el('td', {}, n.kind === 'meta' ? n.replicationLag : ''),
         el('td', {}, usage), el('td', {}, n.kind === 'blockd' ? n.blocks : ''), el('td', {}, n.kind === 'blockd' ? n.corruptBlocks : ''));
     });
@@ -168,6 +236,14 @@ function renderCluster(s) {
     { name: 'blockd', color: '#0969da', values: history.map((h) => [h.t, h.up.blockd]) },
     { name: 'gateway', color: '#1a7f37', values: history.map((h) => [h.t, h.up.gateway]) },
   ], 'nodes up');
+  lineChart($('chart-calls'), [
+    { name: 'ok', color: '#1a7f37', values: traffic.map((h) => [h.t, Math.round(h.ok)]) },
+    { name: 'failed', color: '#cf222e', values: traffic.map((h) => [h.t, Math.round(h.failed)]) },
+  ], 'calls/s');
+  lineChart($('chart-latency'), [
+    { name: 'p50', color: '#0969da', values: traffic.map((h) => [h.t, h.p50]) },
+    { name: 'p99', color: '#8250df', values: traffic.map((h) => [h.t, h.p99]) },
+  ], 'ms');
   lineChart($('chart-repair'), [
     { name: 'under-replicated', color: '#9a6700', values: history.map((h) => [h.t, h.under]) },
     { name: 'unavailable', color: '#cf222e', values: history.map((h) => [h.t, h.unavailable]) },
@@ -216,8 +292,48 @@ function lineChart(svg, series, yLabel) {
 
 // ---- files --------------------------------------------------------------------
 
+let watching = null; // { prefix, abort }
+let relist = null;
+
+/** Follows the change feed under the prefix (history, then live), newest first; the list refreshes as changes arrive. */
+async function watch() {
+  const prefix = $('prefix').value;
+  if (watching && watching.prefix === prefix) return;
+  watching?.abort.abort();
+  const abort = new AbortController();
+  watching = { prefix, abort };
+  const list = $('events');
+  list.replaceChildren();
+  try {
+    const res = await api(`watch?prefix=${encodeURIComponent(prefix)}`, { signal: abort.signal });
+    $('watch-state').textContent = `following changes under "${prefix}"`;
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buffered = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffered += decoder.decode(value, { stream: true });
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const ev = JSON.parse(buffered.slice(0, nl));
+        buffered = buffered.slice(nl + 1);
+        list.prepend(el('li', { 'data-event': `${ev.kind} ${ev.path}` }, el('time', {}, new Date(ev.time).toLocaleTimeString()), ` ${ev.kind} ${ev.path}`, ev.version ? ` v${ev.version}` : '', ev.fromPath ? ` (from ${ev.fromPath})` : ''));
+        while (list.children.length > 50) list.lastChild.remove();
+        clearTimeout(relist);
+        relist = setTimeout(listFiles, 300);
+      }
+    }
+    $('watch-state').textContent = 'the change feed ended';
+  } catch (err) {
+    if (!abort.signal.aborted) $('watch-state').textContent = `the change feed stopped: ${err.message}`;
+  }
+  if (watching && watching.abort === abort) watching = null;
+}
+
 async function listFiles() {
   $('files-error').textContent = '';
+  void watch();
   try {
     const r = await (await api(`files?prefix=${encodeURIComponent($('prefix').value)}`)).json();
     $('file-list').tBodies[0].replaceChildren(...r.files.map((f) => el('tr', { 'data-path': f.path },
