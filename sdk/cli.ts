@@ -1,5 +1,5 @@
 /**
- * `blockstore put|get|ls|rm|mv|versions|restore|watch|usage|status`: the
+ * `blockstore put|get|cat|stat|ls|du|find|rm|mv|versions|restore|watch|usage|status|admin`: the
  * SDK for people. Address and token come from --address/--token, then
  * BLOCKSTORE_ADDRESS/BLOCKSTORE_TOKEN, then a credentials file
  * (--credentials, BLOCKSTORE_CREDENTIALS, default ~/.config/blockstore/credentials.json:
@@ -14,6 +14,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { helpText, parseFlags, UsageError, type FlagSpec } from '../lib/cli/flags';
 import { BlockstoreError, type ErrorCode } from '../lib/errors';
+import { parseBytes } from '../lib/units';
 import { BlockstoreClient, type FileInfo } from './client';
 
 const COMMON: FlagSpec[] = [
@@ -28,6 +29,14 @@ const COMMON: FlagSpec[] = [
   { name: 'sync', type: 'boolean', help: 'put: delta sync (send only blocks the service lacks)' },
   { name: 'cursor', type: 'string', value: 'N', help: 'watch: resume after this cursor' },
   { name: 'quiet', type: 'boolean', help: 'no progress output' },
+  { name: 'prefix', type: 'boolean', help: 'rm: the path is a prefix; delete every file under it (needs --yes)' },
+  { name: 'yes', type: 'boolean', help: 'rm --prefix: do it' },
+  { name: 'name', type: 'string', value: 'GLOB', help: 'find: file names matching (* and ?); admin user add: the display name' },
+  { name: 'larger', type: 'string', value: 'SIZE', help: 'find: larger than SIZE (e.g. 10MiB)' },
+  { name: 'smaller', type: 'string', value: 'SIZE', help: 'find: smaller than SIZE' },
+  { name: 'quota', type: 'string', value: 'SIZE', help: 'admin user add: the user\'s quota (e.g. 100GiB)' },
+  { name: 'admin', type: 'boolean', help: 'admin token issue: an admin token' },
+  { name: 'ttl', type: 'string', value: 'SECONDS', help: 'admin token issue: the token expires after this long (default: never)' },
 ];
 
 export const USER_COMMANDS: Record<string, string> = {
@@ -37,14 +46,22 @@ export const USER_COMMANDS: Record<string, string> = {
   stat: 'stat REMOTE_PATH — a file\'s size, version, hash and time',
   ls: 'ls [PREFIX] — list files',
   du: 'du [PREFIX] — files and bytes under a prefix',
-  rm: 'rm REMOTE_PATH — delete a file (older versions stay restorable)',
+  rm: 'rm REMOTE_PATH | rm --prefix PREFIX --yes — delete a file, or every file under a prefix (older versions stay restorable)',
+  find: 'find [PREFIX] [--name GLOB] [--larger SIZE] [--smaller SIZE] — list files that match',
   mv: 'mv FROM TO — move a file',
   versions: 'versions REMOTE_PATH — list versions',
   restore: 'restore REMOTE_PATH --version N — make version N current again',
   watch: 'watch [PREFIX] — print change events as they happen',
   usage: 'usage — bytes used and quota',
   status: 'status — cluster status (admin token)',
+  admin: 'admin user add ID --quota SIZE [--name NAME] | admin token issue USER [--admin] [--ttl SECONDS] | admin token revoke TOKEN_ID | admin drain NODE_ID — users, tokens and drains (admin token)',
 };
+
+/** A glob on a file's last path component: * any run, ? one character. */
+export function globMatcher(glob: string): (path: string) => boolean {
+  const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return (path) => re.test(path.slice(path.lastIndexOf('/') + 1));
+}
 
 const EXIT: Partial<Record<ErrorCode, number>> = {
   NOT_FOUND: 3, BLOCK_NOT_FOUND: 3,
@@ -202,9 +219,64 @@ export async function runUserCommand(name: string, argv: string[]): Promise<numb
       }
       case 'rm': {
         need(1);
+        if (values.prefix) {
+          if (!values.yes) throw new UsageError(`rm --prefix deletes every file under "${positionals[0]}": add --yes to do it (see them first: blockstore ls ${positionals[0]})`);
+          // Listed first, then deleted: files written meanwhile are not touched.
+          const paths: string[] = [];
+          for await (const f of client.list(positionals[0]!, 1000)) paths.push(f.path);
+          for (const path of paths) {
+            await client.delete(path);
+            if (!json) out(`deleted ${path}`, undefined);
+          }
+          if (json) out('', { prefix: positionals[0], deleted: paths });
+          else out(`${paths.length} file${paths.length === 1 ? '' : 's'} deleted under ${positionals[0]}`, undefined);
+          return 0;
+        }
         const r = await client.delete(positionals[0]!, num('expected-version'));
         out(`deleted ${positionals[0]} (v${r.file.version})`, r);
         return 0;
+      }
+      case 'find': {
+        const match = values.name === undefined ? () => true : globMatcher(values.name as string);
+        const larger = values.larger === undefined ? -1 : parseBytes(values.larger as string, '--larger');
+        const smaller = values.smaller === undefined ? Infinity : parseBytes(values.smaller as string, '--smaller');
+        const found: FileInfo[] = [];
+        for await (const f of client.list(positionals[0] ?? '', 1000)) {
+          const size = Number(f.size);
+          if (!match(f.path) || size <= larger || size >= smaller) continue;
+          found.push(f);
+          if (!json) out(show(f), f);
+        }
+        if (json) out('', found);
+        return 0;
+      }
+      case 'admin': {
+        const [what, verb, arg] = positionals as [string?, string?, string?];
+        if (what === 'user' && verb === 'add' && arg) {
+          if (values.quota === undefined) throw new UsageError('admin user add needs --quota SIZE (e.g. 100GiB)');
+          const r = await client.createUser(arg, (values.name as string | undefined) ?? arg, parseBytes(values.quota as string, '--quota'));
+          out(`user ${r.id} created, quota ${humanBytes(Number(r.quotaBytes))}`, r);
+          return 0;
+        }
+        if (what === 'token' && verb === 'issue' && arg) {
+          const ttl = values.ttl === undefined ? 0 : Number(values.ttl);
+          if (!Number.isSafeInteger(ttl) || ttl < 0) throw new UsageError('--ttl: whole seconds, 0 or more');
+          const r = await client.issueToken(arg, values.admin ? 'admin' : 'user', ttl);
+          // The token on its own line first: `… | head -1 > token` keeps it.
+          out(`${r.token}\ntoken id ${r.tokenId}${r.expiresAt ? `, expires ${r.expiresAt}` : ', never expires'} (shown once; keep it secret)`, r);
+          return 0;
+        }
+        if (what === 'token' && verb === 'revoke' && arg) {
+          await client.revokeToken(arg);
+          out(`token ${arg} revoked`, { tokenId: arg, revoked: true });
+          return 0;
+        }
+        if (what === 'drain' && verb) {
+          const r = await client.drainNode(verb);
+          out(`${verb}: drain ${r.accepted ? 'requested' : 'not accepted'}`, r);
+          return r.accepted ? 0 : 1;
+        }
+        throw new UsageError(`usage: blockstore ${USER_COMMANDS.admin}`);
       }
       case 'mv': {
         need(2);

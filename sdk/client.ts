@@ -390,6 +390,11 @@ export class BlockstoreClient {
     return this.unary(this.admin, 'revokeToken', { tokenId });
   }
 
+  /** Drains a gateway (no new calls) or a block daemon (its blocks move away, no new ones). */
+  drainNode(nodeId: string): Promise<{ accepted: boolean }> {
+    return this.unary(this.admin, 'drainNode', { nodeId });
+  }
+
   close(): void {
     this.files.close();
     this.uploads.close();

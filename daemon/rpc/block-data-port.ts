@@ -90,10 +90,16 @@ export class BlockDataPort {
     // pieces, no second copy.
     const data = Buffer.allocUnsafe(declared);
     let at = 0;
-    for await (const piece of req as AsyncIterable<Buffer>) {
-      if (at + piece.length > declared) throw new BlockstoreError('INVALID_ARGUMENT', 'body longer than its Content-Length');
-      piece.copy(data, at);
-      at += piece.length;
+    try {
+      for await (const piece of req as AsyncIterable<Buffer>) {
+        if (at + piece.length > declared) throw new BlockstoreError('INVALID_ARGUMENT', 'body longer than its Content-Length');
+        piece.copy(data, at);
+        at += piece.length;
+      }
+    } catch (err) {
+      if (err instanceof BlockstoreError) throw err;
+      // The sender went away mid-body: nothing is stored.
+      throw new BlockstoreError('CANCELLED', `the body was cut off after ${at} of ${declared} bytes; nothing stored`, { cause: err });
     }
     if (at !== declared) throw new BlockstoreError('INVALID_ARGUMENT', `body of ${at} bytes, Content-Length ${declared}`);
     const r = await this.o.store.put(hash, data, encoding === 'br' ? 'br' : '');

@@ -12,6 +12,9 @@ import { parseHostPort } from '../units';
 import { clusterAuthHeaders, type ClusterCredentials } from '../security/cluster-credentials';
 import { BLOCK_SIZE_HEADER, BLOCKS_PATH, ENCODING_HEADER, ERROR_CODE_HEADER, errorFromAnswer } from './block-data';
 
+/** The request went out on a kept-alive connection the daemon had already closed. */
+class StaleConnection extends Error {}
+
 export interface DataCallOpts {
   /** Milliseconds for the whole call; default 30 s. */
   timeoutMs?: number;
@@ -57,7 +60,18 @@ export class BlockDataClient {
     return { data: body, blockSize: Number(res.headers[BLOCK_SIZE_HEADER] ?? body.length) };
   }
 
-  private call(method: string, path: string, headers: Record<string, string | number>, payload: Uint8Array | undefined, opts: DataCallOpts): Promise<{ body: Buffer; res: IncomingMessage }> {
+  private async call(method: string, path: string, headers: Record<string, string | number>, payload: Uint8Array | undefined, opts: DataCallOpts): Promise<{ body: Buffer; res: IncomingMessage }> {
+    try {
+      return await this.once(method, path, headers, payload, opts);
+    } catch (err) {
+      // A kept-alive connection the daemon closed as the request left (its
+      // idle timeout, a restart): nothing was processed; one more try on a fresh one.
+      if (err instanceof StaleConnection) return this.once(method, path, headers, payload, opts);
+      throw err;
+    }
+  }
+
+  private once(method: string, path: string, headers: Record<string, string | number>, payload: Uint8Array | undefined, opts: DataCallOpts): Promise<{ body: Buffer; res: IncomingMessage }> {
     return new Promise((resolve, reject) => {
       if (opts.signal?.aborted) {
         reject(new BlockstoreError('CANCELLED', 'the call was cancelled'));
@@ -66,7 +80,7 @@ export class BlockDataClient {
       const options: RequestOptions = { host: this.host, port: this.port, method, path, headers, agent: this.agent };
       const req = (this.tls ? httpsRequest : httpRequest)(options);
       let settled = false;
-      const fail = (err: BlockstoreError) => {
+      const fail = (err: Error) => {
         if (settled) return;
         settled = true;
         cleanup();
@@ -80,8 +94,13 @@ export class BlockDataClient {
         opts.signal?.removeEventListener('abort', onAbort);
       };
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      req.on('error', (err) => fail(new BlockstoreError('UNAVAILABLE', `block daemon ${this.address}: ${err.message}`, { cause: err })));
+      let answered = false;
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (req.reusedSocket && !answered && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) fail(new StaleConnection(err.message));
+        else fail(new BlockstoreError('UNAVAILABLE', `block daemon ${this.address}: ${err.message}`, { cause: err }));
+      });
       req.on('response', (res) => {
+        answered = true;
         const declared = Number(res.headers['content-length']);
         // One buffer of the announced size when there is one: no list of pieces to join.
         const whole = Number.isSafeInteger(declared) && declared >= 0 ? Buffer.allocUnsafe(declared) : undefined;

@@ -241,9 +241,9 @@ test('rolling restart of every gateway under load: 0 failed calls; a drained gat
 });
 
 /** Runs the CLI as a user; resolves with its exit code, output and peak RSS (polled from /proc). */
-async function cli(args: string[], input?: Buffer): Promise<{ code: number; stdout: string; stderr: string; peakRssMb: number; bytes: Buffer }> {
+async function cli(args: string[], input?: Buffer, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string; peakRssMb: number; bytes: Buffer }> {
   const { spawn } = await import('node:child_process');
-  const child = spawn(BLOCKSTORE_BIN, args, { env: { ...process.env, BLOCKSTORE_ADDRESS: address, BLOCKSTORE_TOKEN_FILE: dir.path('user.token') }, stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  const child = spawn(BLOCKSTORE_BIN, args, { env: { ...process.env, BLOCKSTORE_ADDRESS: address, BLOCKSTORE_TOKEN_FILE: dir.path('user.token'), ...env }, stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   if (input) child.stdin!.end(input);
   const chunks: Buffer[] = [];
   child.stdout!.on('data', (d: Buffer) => chunks.push(d));
@@ -310,6 +310,49 @@ test('the CLI: --version, one-line errors with their exit codes, get with a fini
   } finally {
     removeDir(tmp);
   }
+});
+
+test('the CLI: admin users, tokens and drains; find; rm --prefix', async () => {
+  const asAdmin = { BLOCKSTORE_TOKEN_FILE: dir.path('admin.token') };
+  const added = await cli(['admin', 'user', 'add', 'carol', '--quota', '1MiB', '--json'], undefined, asAdmin);
+  assert.is(added.code, 0, added.stderr);
+  assert.is(Number((JSON.parse(added.stdout) as { quotaBytes: number }).quotaBytes), 1024 * 1024);
+  const refused = await cli(['admin', 'user', 'add', 'mallory', '--quota', '1GiB']);
+  assert.is(refused.code, 5, 'a user token cannot add users');
+  assert.is((await cli(['admin', 'user', 'add', 'dave'], undefined, asAdmin)).code, 2, 'no --quota: a usage error');
+  const issued = await cli(['admin', 'token', 'issue', 'carol'], undefined, asAdmin);
+  assert.is(issued.code, 0, issued.stderr);
+  const carolToken = issued.stdout.split('\n')[0]!;
+  const tokenId = /token id (\S+),/.exec(issued.stdout)![1]!;
+  const asCarol = { BLOCKSTORE_TOKEN: carolToken, BLOCKSTORE_TOKEN_FILE: '' };
+  const usage = await cli(['usage', '--json'], undefined, asCarol);
+  assert.is(usage.code, 0, usage.stderr);
+  assert.is(Number((JSON.parse(usage.stdout) as { quotaBytes: number }).quotaBytes), 1024 * 1024);
+  assert.is((await cli(['admin', 'token', 'revoke', tokenId], undefined, asAdmin)).code, 0);
+  await waitFor('the revoked token refused (gateways cache tokens 2 s)', async () => (await cli(['usage'], undefined, asCarol)).code === 5, 15_000, 500);
+
+  // find and rm --prefix, on files of their own.
+  for (const [name, size] of [['a.jpg', 1000], ['b.jpg', 300_000], ['notes.txt', 2000]] as const) {
+    assert.is((await cli(['put', '-', `junk/${name}`], randomBytes(size))).code, 0);
+  }
+  const jpgs = JSON.parse((await cli(['find', 'junk/', '--name', '*.jpg', '--json'])).stdout) as Array<{ path: string }>;
+  assert.equal(jpgs.map((f) => f.path), ['junk/a.jpg', 'junk/b.jpg']);
+  const big = JSON.parse((await cli(['find', 'junk/', '--larger', '100KiB', '--json'])).stdout) as Array<{ path: string }>;
+  assert.equal(big.map((f) => f.path), ['junk/b.jpg']);
+  const noYes = await cli(['rm', '--prefix', 'junk/']);
+  assert.is(noYes.code, 2, 'rm --prefix without --yes does nothing');
+  assert.is(JSON.parse((await cli(['du', '--json', 'junk/'])).stdout).files, 3);
+  const rm = await cli(['rm', '--prefix', 'junk/', '--yes', '--json']);
+  assert.is(rm.code, 0, rm.stderr);
+  assert.is((JSON.parse(rm.stdout) as { deleted: string[] }).deleted.length, 3);
+  assert.is(JSON.parse((await cli(['du', '--json', 'junk/'])).stdout).files, 0);
+  const restored = await cli(['versions', '--json', 'junk/a.jpg']);
+  assert.ok((JSON.parse(restored.stdout) as unknown[]).length >= 2, 'the deleted file’s versions remain');
+
+  // Drains reach the Admin API (a real drain is in the rolling-restart test): an unknown node is NOT_FOUND, exit 3.
+  const drained = await cli(['admin', 'drain', 'g99'], undefined, asAdmin);
+  assert.is(drained.code, 3, drained.stderr);
+  assert.match(drained.stderr, 'NOT_FOUND');
 });
 
 test('down, then up on the same state: the data survives', async () => {
