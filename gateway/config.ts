@@ -37,6 +37,8 @@ export interface GatewayConfig extends ServerIdentity {
   /** SIGTERM: report NOT_SERVING this long before refusing new calls (balancer notice). */
   drainNoticeMs: number;
   drainGraceMs: number;
+  /** Where `blockstore qas` writes its reports, shown by the console ('' : none). */
+  consoleReports: string;
 }
 
 const COMMON = serverFlags({ listen: '127.0.0.1:7300', dataDirHelp: 'unused: gateways are stateless', advertiseHelp: 'address the balancer dials (default: the bound address)', listenHelp: 'gRPC address to bind (public API)' });
@@ -60,6 +62,7 @@ export const GATEWAY_FLAGS: FlagSpec[] = [
   { name: 'stream-idle-ms', env: 'BLOCKSTORE_STREAM_IDLE_MS', type: 'string', value: 'MS', default: '60000', help: 'close an upload that sends, or a download/watch that reads, nothing this long' },
   { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: NOT_SERVING this long before closing' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '15000', help: 'SIGTERM: wait this long for in-flight calls' },
+  { name: 'console-reports', env: 'BLOCKSTORE_CONSOLE_REPORTS', type: 'string', value: 'DIR', default: '', help: 'the directory `blockstore qas` writes its reports to; the console shows the latest (admins)' },
   ...COMMON.tail,
 ];
 
@@ -85,6 +88,7 @@ export function gatewayConfigFromFlags(v: FlagValues): GatewayConfig {
     streamIdleMs: parseNumber(required('stream-idle-ms'), '--stream-idle-ms', 100),
     drainNoticeMs: parseNumber(required('drain-notice-ms'), '--drain-notice-ms'),
     drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
+    consoleReports: str('console-reports') ?? '',
   };
   if (c.gcGraceMs > 0 && c.maxUploadMs >= c.gcGraceMs) {
     invalidConfig(`--max-upload-ms (${c.maxUploadMs}) must be shorter than --gc-grace-ms (${c.gcGraceMs}), or collection could take an upload's blocks`);

@@ -86,7 +86,7 @@ export class Gateway {
     this.side = new SidePort({
       listen: config.httpListen,
       routes: consoleHandler({
-        auth, files, status,
+        auth, files, status, reportsDir: config.consoleReports,
         operator: () => readJson<OperatorStatus>(this.etcd, operatorKey(config.etcdPrefix)),
         // As Files.Watch does: within the user's stream limit, on any metadata node.
         watch: (ns, prefix, signal, send) =>

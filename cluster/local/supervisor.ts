@@ -149,6 +149,8 @@ export class Supervisor {
       await this.spawnNode(id, role, BIN, [
         'gateway', ...common, '--listen', address, '--http-listen', http,
         '--replicas', String(c.replicas), '--write-quorum', String(c.writeQuorum), '--drain-notice-ms', '1500',
+        // `blockstore qas` writes its reports here by default; the console shows them.
+        '--console-reports', this.dir.path('qas'),
       ], address, undefined, http);
     }
   }

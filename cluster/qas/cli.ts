@@ -31,7 +31,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'surge-seconds', type: 'string', value: 'SECONDS', default: '60', help: 'with --host-cpu: how long the surge lasts (0: none)' },
   { name: 'average-bytes', type: 'string', value: 'BYTES', default: '500000', help: 'with --host-cpu: the mix\'s average file size' },
   { name: 'preload-mb', type: 'string', value: 'MB', default: '0', help: 'first fill the cluster to this many MB of stored files (unique 1 MiB files), so the scenarios run on a cluster that holds data' },
-  { name: 'out', type: 'string', value: 'DIR', default: join(ROOT, '.cluster', 'qas'), help: 'report directory' },
+  { name: 'out', type: 'string', value: 'DIR', help: 'report directory (default: the local cluster state directory\'s qas/, which its web console shows)' },
   { name: 'json', type: 'string', value: 'FILE', help: 'also write the JSON report here' },
   { name: 'state', env: 'BLOCKSTORE_STATE_DIR', type: 'string', value: 'DIR', default: join(ROOT, '.cluster'), help: 'the local cluster' },
   { name: 'address', env: 'BLOCKSTORE_ADDRESS', type: 'string', value: 'HOST:PORT', help: 'a remote cluster\'s balancer (instead of the local cluster)' },
@@ -100,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
     target = localTarget(dir);
     where = `the local cluster at ${target.address} (${dir.dir})`;
   }
-  const out = String(values.out);
+  const out = values.out ? String(values.out) : join(String(values.state), 'qas');
   mkdirSync(out, { recursive: true });
   const results: ScenarioResult[] = [];
   const say = (r: ScenarioResult) => process.stderr.write(`${r.id}: ${r.verdict}\n`);

@@ -115,7 +115,9 @@ ${marks}
 export function writeReport(dir: string, results: ScenarioResult[], context: string, jsonFile?: string): void {
   writeFileSync(join(dir, 'qas-report.md'), markdown(results, context));
   const json = results.map((r) => ({ id: r.id, title: r.title, pass: r.pass, verdict: r.verdict, measures: r.measures, table: r.table, events: r.events }));
-  writeFileSync(jsonFile ?? join(dir, 'qas-report.json'), `${JSON.stringify(json, null, 2)}\n`);
+  // Always beside the Markdown (the web console reads it there), and where --json asks.
+  writeFileSync(join(dir, 'qas-report.json'), `${JSON.stringify(json, null, 2)}\n`);
+  if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify(json, null, 2)}\n`);
   for (const r of results) {
     writeFileSync(join(dir, `${r.id}.svg`), svg(r));
     writeFileSync(join(dir, `${r.id}-history.jsonl`), r.history.map((x: CallRecord) => JSON.stringify(x)).join('\n') + '\n');

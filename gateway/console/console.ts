@@ -12,6 +12,8 @@
  *   GET  /console/api/whoami                     {userId, scope}
  *   GET  /console/api/cluster                    admin: Admin.GetClusterStatus's answer
  *   GET  /console/api/operator                   admin: the operator's recent actions and balancer view (coordination/keys.ts), or {}
+ *   GET  /console/api/qas                        admin: the latest `blockstore qas` report (JSON), or {"report": null}
+ *   GET  /console/api/qas-plot?id=QAS-00N        admin: that scenario's plot (SVG)
  *   GET  /console/api/metrics                    admin: every node's CPU, memory, calls and latency buckets (node-metrics.ts)
  *   GET  /console/api/files?prefix=&page=        ListFiles
  *   GET  /console/api/versions?path=             ListVersions
@@ -23,7 +25,7 @@
  * Answers carry a strict Content-Security-Policy (scripts and styles from
  * this origin only, nothing framed), nosniff and no-referrer.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { BlockstoreError } from '../../lib/errors';
@@ -35,7 +37,7 @@ import { sampleNodes } from './node-metrics';
 export const CONSOLE_PATH = '/console/';
 
 const SECURITY_HEADERS: Record<string, string> = {
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
@@ -58,6 +60,8 @@ export interface ConsoleDeps {
   watch: (ns: string, prefix: string, signal: AbortSignal, send: (event: unknown) => Promise<void>) => Promise<void>;
   /** Every node's side port, for its metrics. */
   nodes: () => Promise<Array<{ id: string; kind: string; httpAddress: string }>>;
+  /** Where `blockstore qas` writes its reports ('' or absent: none). */
+  reportsDir?: string;
   /** Where index.html, app.js and app.css are (default: ./assets beside this file). */
   assetsDir?: string;
 }
@@ -103,6 +107,23 @@ export function consoleHandler(deps: ConsoleDeps): (req: IncomingMessage, res: S
       case 'GET operator':
         if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'the operator view needs an admin token');
         return json(res, (await deps.operator()) ?? {});
+      case 'GET qas': {
+        if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'quality reports need an admin token');
+        const file = deps.reportsDir ? join(deps.reportsDir, 'qas-report.json') : '';
+        if (!file || !existsSync(file)) return json(res, { report: null });
+        return json(res, { report: JSON.parse(readFileSync(file, 'utf8')) as unknown, at: statSync(file).mtime.toISOString() });
+      }
+      case 'GET qas-plot': {
+        if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'quality reports need an admin token');
+        const id = param(url, 'id');
+        // A scenario id only: no path reaches outside the reports directory.
+        if (!/^QAS-\d{3}$/.test(id)) throw new BlockstoreError('INVALID_ARGUMENT', `id: a scenario id such as QAS-001, got ${JSON.stringify(id.slice(0, 20))}`);
+        const file = deps.reportsDir ? join(deps.reportsDir, `${id}.svg`) : '';
+        if (!file || !existsSync(file)) throw new BlockstoreError('NOT_FOUND', `no plot for ${id}`);
+        const body = readFileSync(file);
+        res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'image/svg+xml', 'cache-control': 'no-store', 'content-length': body.length }).end(body);
+        return;
+      }
       case 'GET metrics':
         if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'cluster metrics need an admin token');
         return json(res, { at: Date.now(), nodes: await sampleNodes(await deps.nodes()) });

@@ -194,6 +194,9 @@ test('in a browser: an admin sees every node live; a SIGKILLed gateway restarted
   assert.match(legend, 'gateway 2', 'the chart’s legend shows both gateways up');
   assert.equal(violations, [], 'no Content-Security-Policy violation, no failed load, no script error');
   assert.is(await page.$eval('#poll-error', (e) => e.textContent), '', 'the last poll succeeded');
+  // No `make qas` has run on this cluster: the quality tab says so (test/e2e/qas.test.ts shows a real report through the same API).
+  await page.click('#tab-quality');
+  await waitFor('the quality tab', async () => /no report yet/.test(await page.$eval('#qas-when', (e) => e.textContent ?? '')), 5_000);
   await page.close();
 });
 

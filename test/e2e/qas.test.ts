@@ -3,7 +3,8 @@
  * in a temp state directory: the report is written and the measures that
  * must hold at any rate hold (QAS-001 ≥ 99.9 % success and no stretch
  * over 1 s without a success; QAS-002 no lost write, no failed read, write
- * gap within seconds; QAS-003 no refused connection).
+ * gap within seconds; QAS-003 no refused connection) — and the cluster's
+ * web console shows that report to admins only.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,9 +18,10 @@ import { localClusterDown, localClusterUp } from '../harness/local-cluster';
 const test = suite('quality scenarios (short)');
 const run = promisify(execFile);
 let dir: StateDir;
+let base = 0;
 
 test.before(async () => {
-  ({ dir } = await localClusterUp('qas'));
+  ({ dir, base } = await localClusterUp('qas'));
 });
 
 test.after(async () => {
@@ -51,6 +53,17 @@ test('all three scenarios run with real faults and report their measures', async
   assert.is(m['QAS-003']!.refused, 0);
   for (const f of ['qas-report.md', 'QAS-001.svg', 'QAS-002.svg', 'QAS-003.svg', 'QAS-002-history.jsonl']) assert.ok(existsSync(`${out}/${f}`), f);
   assert.match(readFileSync(`${out}/qas-report.md`, 'utf8'), 'QAS-002');
+
+  // The console (its API, as the page calls it) shows this report and its plots to admins only.
+  const consoleApi = (path: string, who: string) =>
+    fetch(`http://127.0.0.1:${base + 80}/console/api/${path}`, { headers: { authorization: `Bearer ${readFileSync(dir.path(`${who}.token`), 'utf8').trim()}` } });
+  const shown = (await (await consoleApi('qas', 'admin')).json()) as { report: Array<{ id: string; verdict: string }> };
+  assert.equal(shown.report.map((r) => [r.id, r.verdict]), report.map((r) => [r.id, r.verdict]));
+  const plot = await consoleApi('qas-plot?id=QAS-002', 'admin');
+  assert.is(plot.headers.get('content-type'), 'image/svg+xml');
+  assert.ok((await plot.text()).startsWith('<svg'), 'the plot is the SVG the report wrote');
+  assert.is((await consoleApi('qas', 'user')).status, 403);
+  assert.is((await consoleApi('qas-plot?id=../cluster', 'admin')).status, 400, 'no path outside the reports');
 });
 
 test('against a cluster given by address: the faults the network offers, and the same measures', async () => {

@@ -86,6 +86,7 @@ async function signIn(t) {
   $('nav').hidden = false;
   $('who').textContent = `${me.userId} (${me.scope})`;
   $('tab-cluster').hidden = me.scope !== 'admin';
+  $('tab-quality').hidden = me.scope !== 'admin';
   show(me.scope === 'admin' ? 'cluster' : 'files');
 }
 
@@ -95,7 +96,7 @@ function signOut() {
 }
 
 function show(tab) {
-  for (const t of ['cluster', 'files']) {
+  for (const t of ['cluster', 'files', 'quality']) {
     $(t).hidden = t !== tab;
     $(`tab-${t}`).classList.toggle('active', t === tab);
   }
@@ -105,6 +106,7 @@ function show(tab) {
     watching = null;
   }
   if (tab === 'cluster') poll();
+  else if (tab === 'quality') void quality();
   else listFiles();
 }
 
@@ -288,6 +290,31 @@ function lineChart(svg, series, yLabel) {
     parts.push(mk('text', { x: W - R + 22, y: T + i * 16 + 9 }, `${s.name} ${s.values.length ? s.values[s.values.length - 1][1] : ''}`));
   });
   svg.replaceChildren(...parts);
+}
+
+// ---- quality scenarios ------------------------------------------------------------
+
+async function quality() {
+  const r = await (await api('qas')).json();
+  if (!r.report) {
+    $('qas-when').textContent = '— no report yet: run make qas';
+    $('qas-table').tBodies[0].replaceChildren();
+    $('qas-plots').replaceChildren();
+    return;
+  }
+  $('qas-when').textContent = `— report of ${new Date(r.at).toLocaleString()}`;
+  $('qas-table').tBodies[0].replaceChildren(...r.report.map((q) => el('tr', { 'data-qas': q.id, 'data-pass': q.pass },
+    el('td', {}, q.id), el('td', {}, q.title), el('td', { class: q.pass ? 'state-up' : 'state-down' }, q.verdict))));
+  // Plots are fetched with the token (an <img> cannot send one), then shown from a blob: URL.
+  const plots = await Promise.all(r.report.map(async (q) => {
+    try {
+      const blob = await (await api(`qas-plot?id=${encodeURIComponent(q.id)}`)).blob();
+      return el('figure', {}, el('figcaption', {}, q.id), el('img', { src: URL.createObjectURL(blob), alt: `${q.id} plot: offered and achieved calls/s and p99 over time` }));
+    } catch {
+      return el('figure', {}, el('figcaption', {}, `${q.id}: no plot`));
+    }
+  }));
+  $('qas-plots').replaceChildren(...plots);
 }
 
 // ---- files --------------------------------------------------------------------
