@@ -32,7 +32,10 @@ const NOWHERE = { host: '127.0.0.1', port: 9 };
  * UNKNOWN "Stream removed"): short reads time out and are replayed
  * elsewhere (REPLAYABLE_READS), longer calls finish if the gateway comes
  * back or end at the client's deadline. HAProxy 2.6 still resets such a
- * read now and then instead of replaying it (a known gap, in the README).
+ * read now and then instead of replaying it (a known gap, in the README):
+ * its log shows those calls as `sD--` with status 200 — the gateway had
+ * sent the response headers before it froze or died, and a response that
+ * has begun cannot be replayed.
  */
 const SERVER_CHECKS = 'inter 200ms fastinter 100ms downinter 500ms fall 2 rise 2';
 
