@@ -23,6 +23,7 @@ import { Authenticator } from './auth/authenticator';
 import { BlockIo } from './blocks/block-io';
 import { BlockdTransport } from './blocks/blockd-transport';
 import { consoleHandler } from './console/console';
+import { followChanges } from './files/change-feed';
 import { ClusterView } from './cluster-view';
 import type { GatewayConfig } from './config';
 import { FileService } from './files/file-service';
@@ -88,13 +89,8 @@ export class Gateway {
       routes: consoleHandler({
         auth, files, status, reportsDir: config.consoleReports,
         operator: () => readJson<OperatorStatus>(this.etcd, operatorKey(config.etcdPrefix)),
-        // As Files.Watch does: within the user's stream limit, on any metadata node.
-        watch: (ns, prefix, signal, send) =>
-          limits.withStream(ns, () =>
-            this.meta.read(async (c) => {
-              for await (const ev of c.watch(ns, prefix, 0, signal)) await send({ cursor: ev.cursor, kind: ev.kind, path: ev.path, version: ev.version, size: ev.size, fromPath: ev.fromPath, time: ev.time });
-            }),
-          ),
+        // As Files.Watch does: within the user's stream limit, from the feed's start.
+        watch: (ns, prefix, signal, send) => limits.withStream(ns, () => followChanges(this.meta, ns, prefix, 0, signal, send)),
         nodes: async () => {
           await this.view.refresh();
           return [...this.view.metas.map((n) => ({ n, kind: 'meta' })), ...this.view.blockds.map((n) => ({ n, kind: 'blockd' })), ...this.view.gateways.map((n) => ({ n, kind: 'gateway' }))]

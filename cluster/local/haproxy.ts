@@ -220,6 +220,11 @@ export async function backendServers(socket: string): Promise<BackendServer[]> {
 const FORCED_MAINT = 0x01;
 const FORCED_DRAIN = 0x08;
 
+/** A slot's state as people read it: maintenance (being emptied), down (checks fail), draining (no new calls) or up. */
+export function slotState(s: BackendServer): 'maintenance' | 'down' | 'draining' | 'up' {
+  return s.adminState & FORCED_MAINT ? 'maintenance' : s.opState !== SERVER_UP ? 'down' : s.adminState & FORCED_DRAIN ? 'draining' : 'up';
+}
+
 /** True when the slot takes new calls as far as the operator is concerned (its checks decide the rest). */
 export function inService(s: BackendServer): boolean {
   return s.address !== '' && (s.adminState & (FORCED_MAINT | FORCED_DRAIN)) === 0;
@@ -246,8 +251,10 @@ function splitHostPort(address: string): [string, string] {
   return [address.slice(0, i).replace(/^\[|\]$/g, ''), address.slice(i + 1)];
 }
 
-async function ok(socket: string, command: string): Promise<void> {
+/** Runs a runtime command; throws on an error answer (`tolerate`: an answer that is not one here). */
+async function ok(socket: string, command: string, tolerate?: RegExp): Promise<void> {
   const r = (await haproxyCommand(socket, command)).trim();
+  if (tolerate?.test(r)) return;
   // Successful runtime commands answer nothing or an informational line.
   if (/error|unknown|not found|invalid|require|cannot|can't|no such/i.test(r) && !/^IP changed|^no need to change|port changed/i.test(r)) {
     throw new Error(`haproxy "${command}": ${r}`);
@@ -296,10 +303,6 @@ export async function removeGateway(socket: string, slot: string): Promise<void>
 }
 
 /** The console slot mirroring a gateway slot (a config without the console has none: nothing to do). */
-async function consoleSlot(socket: string, slot: string, change: string): Promise<void> {
-  const r = (await haproxyCommand(socket, `set server consoles/${slot} ${change}`)).trim();
-  if (/No such backend/i.test(r)) return;
-  if (/error|unknown|not found|invalid|require|cannot|can't|no such/i.test(r) && !/^IP changed|^no need to change|port changed/i.test(r)) {
-    throw new Error(`haproxy "set server consoles/${slot} ${change}": ${r}`);
-  }
+function consoleSlot(socket: string, slot: string, change: string): Promise<void> {
+  return ok(socket, `set server consoles/${slot} ${change}`, /No such backend/i);
 }

@@ -22,7 +22,7 @@ import { Membership } from '../../coordination/membership';
 import { connectEtcd, type Etcd3 } from '../../coordination/etcd';
 import { operatorKey, type OperatorStatus } from '../../coordination/keys';
 import { ensureLocalTls } from './tls';
-import { addGateway, backendServers, drainGateway, haproxyConfig, inService, readyGateway, removeGateway, SERVER_UP, slotOf, writeGrpcErrorFiles } from './haproxy';
+import { addGateway, backendServers, drainGateway, haproxyConfig, inService, readyGateway, removeGateway, SERVER_UP, slotOf, slotState, writeGrpcErrorFiles } from './haproxy';
 import { findEnvoy, localEnvoyConfig } from '../envoy/local-config';
 import { writeEds } from '../envoy/eds';
 import { consolePort, hostCores, nodePort, type ClusterConfig, type NodeState, type StateDir, type SupervisorState } from './layout';
@@ -322,8 +322,7 @@ export class Supervisor {
       for (const s of await backendServers(this.socket)) {
         if (!s.address) continue;
         const child = [...this.children.values()].find((c) => c.state.role === 'gateway' && c.state.address === s.address);
-        const state = s.adminState & 0x01 ? 'maintenance' : s.opState !== SERVER_UP ? 'down' : s.adminState & 0x08 ? 'draining' : 'up';
-        balancer.push({ id: child?.state.id ?? this.slotIds.get(s.name) ?? '', address: s.address, slot: s.name, state });
+        balancer.push({ id: child?.state.id ?? this.slotIds.get(s.name) ?? '', address: s.address, slot: s.name, state: slotState(s) });
       }
     }
     const body = { source: this.envoy ? 'local supervisor (Envoy)' : 'local supervisor (HAProxy)', actions: this.actions.slice(-20), balancer };

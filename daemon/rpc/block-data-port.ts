@@ -8,6 +8,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { BlockstoreError } from '../../lib/errors';
 import { BLOCK_SIZE_HEADER, BLOCKS_PATH, ENCODING_HEADER } from '../../lib/http/block-data';
 import { sendError } from '../../lib/http/errors';
+import { intParam } from '../../lib/http/query';
 import { MAX_BLOCK_BYTES } from '../../lib/limits';
 import type { Logger } from '../../lib/logger';
 import type { Metrics } from '../../lib/metrics';
@@ -21,15 +22,6 @@ export interface BlockDataPortOptions {
   credentials: ClusterCredentials;
   logger: Logger;
   metrics?: Metrics;
-}
-
-/** A non-negative integer query parameter; absent is 0. */
-function intParam(url: URL, name: string): number {
-  const raw = url.searchParams.get(name);
-  if (raw === null || raw === '') return 0;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new BlockstoreError('INVALID_ARGUMENT', `${name}: a non-negative integer, got ${JSON.stringify(raw.slice(0, 20))}`);
-  return n;
 }
 
 export class BlockDataPort {

@@ -25,8 +25,6 @@ export interface ClusterStatusDeps {
   blockds: { at<T>(address: string, call: (c: BlockdPeer) => Promise<T>): Promise<T> };
   repair: () => Promise<RepairSummary | undefined>;
   probeTimeoutMs?: number;
-  /** A gateway's state from its side port's /healthz (default: an HTTP GET). */
-  probeGateway?: (httpAddress: string, timeoutMs: number) => Promise<string>;
 }
 
 /** 'serving' (200), 'draining' (404: the balancer sends it no new calls) or 'unreachable' (no answer in time, or anything else). */
@@ -43,12 +41,11 @@ export async function probeGatewayHealth(httpAddress: string, timeoutMs: number)
 export async function clusterStatus(deps: ClusterStatusDeps): Promise<ClusterStatus> {
   const timeoutMs = deps.probeTimeoutMs ?? 2000;
   await deps.view.refresh();
-  const probe = deps.probeGateway ?? probeGatewayHealth;
   const [metas, blockds, gateways, repair] = await Promise.all([
     Promise.all(deps.view.metas.map(async (n) => ({ n, s: await deps.meta.at(n.address, (c) => c.status({ timeoutMs })).catch(() => undefined) }))),
     Promise.all(deps.view.blockds.map(async (n) => ({ n, s: await deps.blockds.at(n.address, (c) => c.getStats({ timeoutMs })).catch(() => undefined) }))),
     // A gateway's registration outlives its process by up to a lease: its /healthz says whether it answers.
-    Promise.all(deps.view.gateways.map(async (g) => ({ g, health: g.info.httpAddress ? await probe(String(g.info.httpAddress), timeoutMs) : 'unknown' }))),
+    Promise.all(deps.view.gateways.map(async (g) => ({ g, health: g.info.httpAddress ? await probeGatewayHealth(String(g.info.httpAddress), timeoutMs) : 'unknown' }))),
     deps.repair().catch(() => undefined),
   ]);
   const master = metas.find(({ s }) => s?.role === 'master')?.s;

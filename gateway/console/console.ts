@@ -30,6 +30,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { BlockstoreError } from '../../lib/errors';
 import { sendError } from '../../lib/http/errors';
+import { intParam } from '../../lib/http/query';
 import type { Authenticator, Caller } from '../auth/authenticator';
 import type { FileService } from '../files/file-service';
 import { sampleNodes } from './node-metrics';
@@ -66,20 +67,11 @@ export interface ConsoleDeps {
   assetsDir?: string;
 }
 
-function param(url: URL, name: string, required = true): string {
+/** A query parameter that must be there and not empty. */
+function param(url: URL, name: string): string {
   const v = url.searchParams.get(name);
-  if (v === null || (required && v === '')) {
-    if (required) throw new BlockstoreError('INVALID_ARGUMENT', `${name}: required`);
-    return '';
-  }
+  if (!v) throw new BlockstoreError('INVALID_ARGUMENT', `${name}: required`);
   return v;
-}
-
-function intParam(url: URL, name: string): number {
-  const raw = url.searchParams.get(name) ?? '0';
-  const n = Number(raw || '0');
-  if (!Number.isSafeInteger(n) || n < 0) throw new BlockstoreError('INVALID_ARGUMENT', `${name}: a non-negative integer, got ${JSON.stringify(raw.slice(0, 20))}`);
-  return n;
 }
 
 function json(res: ServerResponse, value: unknown): void {

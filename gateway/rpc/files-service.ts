@@ -18,6 +18,7 @@ import type { RpcServer, StreamContext } from '../../lib/rpc/server';
 import { readClientStream } from '../../lib/rpc/stream-reader';
 import type { Authenticator, Caller } from '../auth/authenticator';
 import type { UserLimits } from '../auth/user-limits';
+import { followChanges } from '../files/change-feed';
 import type { FileInfo, FileService, WriteOutcome } from '../files/file-service';
 
 const DATA_MESSAGE_BYTES = 1024 * 1024;
@@ -122,26 +123,7 @@ export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers
       'Watch',
       async (req: WatchRequest__Output, { metadata, signal, send }: StreamContext<WatchEvent>) => {
         const who = await caller(auth, metadata);
-        await limits.withStream(who.userId, async () => {
-          let cursor = req.cursor;
-          // Follow the feed on some metadata node; if that node goes away,
-          // resume on another from the last cursor sent (no gap, no duplicate).
-          for (;;) {
-            try {
-              await deps.meta.read(async (c) => {
-                for await (const ev of c.watch(who.userId, req.prefix, cursor, signal)) {
-                  await send({ cursor: ev.cursor, kind: ev.kind, path: ev.path, version: ev.version, size: ev.size, fromPath: ev.fromPath, time: ev.time });
-                  cursor = ev.cursor;
-                }
-              });
-            } catch (err) {
-              if (signal.aborted) return;
-              if (!(err instanceof BlockstoreError && (err.code === 'UNAVAILABLE' || err.code === 'CANCELLED'))) throw err;
-            }
-            if (signal.aborted) return;
-            await new Promise((r) => setTimeout(r, 100));
-          }
-        });
+        await limits.withStream(who.userId, () => followChanges(deps.meta, who.userId, req.prefix, req.cursor, signal, send));
       },
       { idleMs: streamIdleMs },
     ),

@@ -10,7 +10,8 @@ import { isIP } from 'node:net';
 import { BlockstoreError } from '../errors';
 import { parseHostPort } from '../units';
 import { clusterAuthHeaders, type ClusterCredentials } from '../security/cluster-credentials';
-import { BLOCK_SIZE_HEADER, BLOCKS_PATH, ENCODING_HEADER, ERROR_CODE_HEADER, errorFromAnswer } from './block-data';
+import { BLOCK_SIZE_HEADER, BLOCKS_PATH, ENCODING_HEADER, errorFromAnswer } from './block-data';
+import { ERROR_CODE_HEADER } from './errors';
 
 /** The request went out on a kept-alive connection the daemon had already closed. */
 class StaleConnection extends Error {}

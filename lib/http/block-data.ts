@@ -26,12 +26,9 @@
  */
 import { BlockstoreError, isErrorCode, type ErrorCode } from '../errors';
 
-export { httpStatusOf } from './errors';
-
 export const BLOCKS_PATH = '/v1/blocks/';
 export const ENCODING_HEADER = 'x-blockstore-encoding';
 export const BLOCK_SIZE_HEADER = 'x-blockstore-block-size';
-export { ERROR_CODE_HEADER } from './errors';
 
 /** Client side: the BlockstoreError an error answer carries. */
 export function errorFromAnswer(status: number, headerCode: string | string[] | undefined, body: string): BlockstoreError {
