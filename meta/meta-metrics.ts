@@ -25,4 +25,7 @@ export function registerMetaMetrics(metrics: Metrics, parts: { store: MetaStore;
   metrics.gauge('blockstore_meta_idempotency_keys_forgotten_total', () => pruner.idempotencyKeysForgotten);
   metrics.gauge('blockstore_meta_replication_lag', () => (roles.role === 'master' ? 0 : Math.max(0, follower.commitSeq - store.applied.seq)));
   metrics.gauge('blockstore_meta_sync_replicas', () => roles.view().syncReplicas.length);
+  metrics.gauge('blockstore_meta_read_cache_hits_total', () => store.cache.hits);
+  metrics.gauge('blockstore_meta_read_cache_misses_total', () => store.cache.misses);
+  metrics.gauge('blockstore_meta_read_cache_entries', () => store.cache.size);
 }

@@ -23,8 +23,11 @@ import { applyOp } from '../state/apply';
 import { Overlay, type KvReader } from '../state/kv-view';
 import type { LogEntry } from '../state/ops';
 import { TableKeys } from '../state/records';
+import { ReadCache } from './read-cache';
 
 const LOG = 'l:';
+/** Default bound of the table read cache: some 300,000 block records. */
+const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 const pad = (n: number) => n.toString().padStart(16, '0');
 
 export interface Position {
@@ -59,8 +62,16 @@ export class MetaStore implements KvReader {
   /** Called after each apply with the new applied position (read waits, watches). */
   onApplied: (applied: Position) => void = () => {};
 
-  constructor(readonly dir: string) {
+  /** Table reads, kept equal to the database by applyNow and the snapshot steps. */
+  readonly cache: ReadCache;
+
+  /** @param cacheBytes bound of the table read cache (0: no cache) */
+  constructor(
+    readonly dir: string,
+    cacheBytes = DEFAULT_CACHE_BYTES,
+  ) {
     this.db = new Level<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    this.cache = new ReadCache(cacheBytes);
   }
 
   async open(): Promise<void> {
@@ -96,7 +107,16 @@ export class MetaStore implements KvReader {
   }
 
   async get(key: string): Promise<string | undefined> {
-    return (await this.db.get(key)) ?? undefined;
+    if (!key.startsWith(TableKeys.tablesPrefix)) return (await this.db.get(key)) ?? undefined;
+    if (this.cache.has(key)) {
+      this.cache.hits++;
+      return this.cache.get(key);
+    }
+    this.cache.misses++;
+    const since = this.cache.generation;
+    const value = (await this.db.get(key)) ?? undefined;
+    this.cache.fill(key, value, since);
+    return value;
   }
 
   async getJson<T>(key: string): Promise<T | undefined> {
@@ -238,9 +258,16 @@ export class MetaStore implements KvReader {
         await applyOp(view, e.op, e.seq);
         pos = { seq: e.seq, epoch: e.epoch };
       }
-      const ops = view.mutations().map(([key, value]) => (value === undefined ? { type: 'del' as const, key } : { type: 'put' as const, key, value }));
+      const mutations = view.mutations();
+      const ops = mutations.map(([key, value]) => (value === undefined ? { type: 'del' as const, key } : { type: 'put' as const, key, value }));
       ops.push({ type: 'put', key: 'm:applied', value: JSON.stringify(pos) });
-      await this.db.batch(ops);
+      try {
+        await this.db.batch(ops);
+      } catch (err) {
+        this.cache.clear();
+        throw err;
+      }
+      this.cache.landed(mutations);
       this.applied = pos;
       this.onApplied(pos);
     }
@@ -282,6 +309,7 @@ export class MetaStore implements KvReader {
   /** Snapshot install, step 2 (repeated): table pairs. */
   async writeSnapshotPart(pairs: Array<{ key: string; value: string }>): Promise<void> {
     await this.beforeWrite?.();
+    this.cache.clear();
     if (pairs.length) await this.db.batch(pairs.map((p) => ({ type: 'put' as const, key: p.key, value: p.value })));
   }
 
@@ -294,6 +322,7 @@ export class MetaStore implements KvReader {
       ],
       { sync: true },
     );
+    this.cache.clear();
     this.applied = { ...pos };
     this.last = { ...pos };
     this.logStart = pos.seq + 1;
@@ -302,8 +331,10 @@ export class MetaStore implements KvReader {
   }
 
   private async wipeState(): Promise<void> {
+    this.cache.clear();
     await this.db.clear({ gte: LOG, lt: `${LOG}\xff` });
     await this.db.clear({ gte: TableKeys.tablesPrefix, lt: `${TableKeys.tablesPrefix}\xff` });
+    this.cache.clear();
     await this.db.del('m:applied');
     this.applied = { seq: 0, epoch: 0 };
     this.last = { seq: 0, epoch: 0 };

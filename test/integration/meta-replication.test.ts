@@ -144,4 +144,28 @@ test('a log gap is refused', async () => {
   });
 });
 
+test('the table read cache follows applies and snapshot installs: a cached absence or value never outlives the change', async () => {
+  await withStore(async (store) => {
+    assert.is(await store.get(TableKeys.user('u1')), undefined);
+    assert.is(await store.get(TableKeys.user('u1')), undefined);
+    assert.ok(store.cache.hits >= 1, 'the second read of an absent key is a hit');
+    await store.appendLog([user(1, 5)]);
+    assert.is(await store.get(TableKeys.user('u1')), undefined, 'logged, not applied: still absent');
+    await store.applyUpTo(1);
+    const u1 = await store.get(TableKeys.user('u1'));
+    assert.ok(u1, 'the apply batch replaced the cached absence');
+    // Reads racing an apply: none may leave the value from before it in the cache.
+    await store.appendLog([user(2, 5)]);
+    const racing = Array.from({ length: 20 }, () => store.get(TableKeys.user('u2')));
+    await Promise.all([store.applyUpTo(2), ...racing]);
+    assert.ok(await store.get(TableKeys.user('u2')), 'applied: present, whatever the racing reads saw');
+    // A snapshot install replaces the tables: nothing cached from before survives.
+    await store.beginSnapshot();
+    await store.writeSnapshotPart([{ key: TableKeys.user('s1'), value: '{"userId":"s1"}' }]);
+    await store.finishSnapshot({ seq: 10, epoch: 6 });
+    assert.is(await store.get(TableKeys.user('u1')), undefined);
+    assert.is(await store.get(TableKeys.user('s1')), '{"userId":"s1"}');
+  });
+});
+
 test.run();
