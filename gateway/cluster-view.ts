@@ -1,49 +1,97 @@
 /**
- * The gateway's picture of the cluster, refreshed from etcd membership:
- * live block daemons (id → address, usage) and metadata nodes. Stateless
- * gateways need nothing else.
+ * The gateway's picture of the cluster from etcd membership: live block
+ * daemons (id → address, usage), metadata nodes, gateways and drains.
+ * Stateless gateways need nothing else.
+ *
+ * Kept by watches on the membership and drain prefixes (a daemon that
+ * leaves or is drained is seen at once, and an idle cluster costs etcd no
+ * reads); listed again every `relistMs` as a backstop, and every `refreshMs`
+ * while a watch cannot stand.
  */
-import { Membership } from '../coordination/membership';
-import type { NodeRecord } from '../coordination/keys';
+import { PrefixMirror } from '../coordination/prefix-mirror';
+import type { NodeRecord, NodeRole } from '../coordination/keys';
 import type { EtcdSource } from '../coordination/etcd';
 import type { Logger } from '../lib/logger';
 
+/** How much slower the backstop listing runs while both watches stand. */
+const WATCHED_RELIST_FACTOR = 10;
+
 export class ClusterView {
-  private readonly membership: Membership;
+  private readonly nodes: PrefixMirror;
+  private readonly drains: PrefixMirror;
   private timer: NodeJS.Timeout | undefined;
+  private closed = false;
   blockds: NodeRecord[] = [];
   metas: NodeRecord[] = [];
   gateways: NodeRecord[] = [];
   /** Nodes being drained: no new block writes go to them. */
   draining = new Set<string>();
-  private ready: Promise<void>;
+  private readonly ready: Promise<void>;
 
   constructor(
     etcd: EtcdSource,
     prefix: string,
-    refreshMs: number,
+    private readonly refreshMs: number,
     private readonly logger: Logger,
   ) {
-    this.membership = new Membership(etcd, prefix);
-    this.ready = this.refresh();
-    this.timer = setInterval(() => void this.refresh(), refreshMs);
+    this.nodes = new PrefixMirror(etcd, `${prefix}nodes/`, () => this.rebuildNodes());
+    this.drains = new PrefixMirror(etcd, `${prefix}drain/`, () => this.rebuildDrains());
+    this.ready = this.watch();
   }
 
-  /** Resolves after the first successful look at etcd (or a failed one). */
+  /** Resolves after the first look at etcd (successful or not). */
   whenReady(): Promise<void> {
     return this.ready;
   }
 
+  /** Reads membership from etcd now (callers that must not act on a stale view). */
   async refresh(): Promise<void> {
     try {
-      const [b, m, g, d] = await Promise.all([this.membership.list('blockd'), this.membership.list('meta'), this.membership.list('gateway'), this.membership.drains()]);
-      this.draining = new Set(d);
-      this.blockds = b;
-      this.metas = m;
-      this.gateways = g;
+      await Promise.all([this.nodes.relist(), this.drains.relist()]);
     } catch (err) {
       this.logger.warn('cannot read membership from etcd; keeping the last view', { err: err as Error });
     }
+  }
+
+  private async watch(): Promise<void> {
+    try {
+      await Promise.all([this.nodes.start(), this.drains.start()]);
+    } catch (err) {
+      this.logger.warn('cannot watch membership in etcd; polling', { err: err as Error });
+      await this.refresh();
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    const watched = this.nodes.watching && this.drains.watching;
+    this.timer = setTimeout(() => {
+      if (watched) void this.refresh().finally(() => this.schedule());
+      else void this.watch(); // lists, watches what it can, schedules again
+    }, watched ? this.refreshMs * WATCHED_RELIST_FACTOR : this.refreshMs);
+    this.timer.unref();
+  }
+
+  private rebuildNodes(): void {
+    const by: Record<NodeRole, NodeRecord[]> = { blockd: [], meta: [], gateway: [] };
+    for (const [key, value] of this.nodes.entries) {
+      const role = key.slice(this.nodes.prefix.length).split('/')[0] as NodeRole;
+      if (!(role in by)) continue;
+      try {
+        by[role].push(JSON.parse(value) as NodeRecord);
+      } catch {
+        this.logger.warn('unreadable membership record', { key });
+      }
+    }
+    for (const list of Object.values(by)) list.sort((a, b) => a.id.localeCompare(b.id));
+    this.blockds = by.blockd;
+    this.metas = by.meta;
+    this.gateways = by.gateway;
+  }
+
+  private rebuildDrains(): void {
+    this.draining = new Set([...this.drains.entries.keys()].map((k) => k.slice(this.drains.prefix.length)));
   }
 
   blockdAddress(id: string): string | undefined {
@@ -51,7 +99,9 @@ export class ClusterView {
   }
 
   close(): void {
-    clearInterval(this.timer);
-    this.membership.close();
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.nodes.close();
+    this.drains.close();
   }
 }

@@ -21,7 +21,7 @@ import { MasterTerm, type WriteResult } from './master-term';
 
 export type Role = 'replica' | 'master';
 
-/** How much slower a replica polls the leader key while its watch stands. */
+/** How much slower a node polls the leader key while its watch stands. */
 const WATCHED_POLL_FACTOR = 5;
 
 export interface RoleOptions {
@@ -162,9 +162,10 @@ export class RoleManager implements WritePath {
       this.ticking = false;
       const again = this.again;
       this.again = false;
-      // A master checks often (its fence watch aside); a replica with a
-      // working watch hears of changes at once and polls only as a backstop.
-      this.schedule(again ? 0 : this.term || !this.stopWatch ? this.options.electionPollMs : this.options.electionPollMs * WATCHED_POLL_FACTOR);
+      // With a working watch, master and replicas hear of a change to the
+      // leader key at once and poll only as a backstop. (A master's safety
+      // does not rest on this poll: its lease fence stops it first.)
+      this.schedule(again ? 0 : !this.stopWatch ? this.options.electionPollMs : this.options.electionPollMs * WATCHED_POLL_FACTOR);
     }
   }
 
