@@ -26,6 +26,8 @@ export class JobLock {
       this.lease.release();
       this.lease = undefined;
     }
+    // Held by another: one read, not a lease granted and revoked on every try.
+    if (await this.etcd.get(this.key).string()) return false;
     const lease = this.etcd.lease(this.ttlSeconds, { autoKeepAlive: true });
     const leaseId = await lease.grant();
     const txn = await this.etcd.if(this.key, 'Create', '==', 0).then(this.etcd.put(this.key).value(this.id).lease(leaseId)).commit();

@@ -41,7 +41,7 @@ test('landed changes overwrite and delete', () => {
 });
 
 test('bounded by bytes: the least recently used entries go first', () => {
-  const c = new ReadCache(1000); // about four entries of this size
+  const c = new ReadCache(700); // four entries of this size (170 bytes each, estimated)
   for (const k of ['t:1', 't:2', 't:3', 't:4']) c.fill(k, 'x'.repeat(50), c.generation);
   c.get('t:1'); // used: t:2 is now the oldest
   c.fill('t:5', 'x'.repeat(50), c.generation);
