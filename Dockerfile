@@ -16,7 +16,10 @@ COPY daemon ./daemon
 COPY gateway ./gateway
 COPY sdk ./sdk
 COPY cluster ./cluster
+COPY scripts/build.sh ./scripts/build.sh
 COPY tsconfig.json ./
+# Compiled JavaScript (build/): nodes start without a TypeScript loader.
+RUN scripts/build.sh --force
 
 FROM node:20-bookworm-slim
 RUN groupadd --system blockstore && useradd --system --gid blockstore --home-dir /var/lib/blockstore blockstore \

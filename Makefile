@@ -2,19 +2,23 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: cluster-up cluster-down cluster-clean cluster-status help deps test test-unit test-integration test-e2e typecheck proto proto-check bench bench-blockd bench-meta bench-gateway bench-load bench-balancer bench-datapath soak qas
+.PHONY: cluster-up cluster-down cluster-clean cluster-status help deps build test test-unit test-integration test-e2e typecheck proto proto-check bench bench-blockd bench-meta bench-gateway bench-load bench-balancer bench-datapath soak qas
 
 help:
 	@echo "make cluster-up    start a whole local cluster (installs what is missing); balancer on 127.0.0.1:7000"
 	@echo "make cluster-down  stop it (data kept); make cluster-clean also wipes .cluster/"
 	@echo "make cluster-status"
-	@echo "make deps          install what is missing (npm packages; etcd, haproxy, protoc, python3-grpcio from Debian)"
+	@echo "make deps          install what is missing (npm packages; etcd, haproxy, protoc, python3-grpcio from Debian) and compile to build/"
 	@echo "make test          every test tier; last line 'N passed, N failed'"
 	@echo "make bench         benchmarks (see README)"
 	@echo "make proto         regenerate proto/gen after editing .proto files"
 
 deps:
 	@scripts/deps.sh
+
+# deps builds too, when a source changed; this rebuilds regardless.
+build: deps
+	@scripts/build.sh --force
 
 cluster-up: deps
 	@bin/blockstore cluster up

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../lib/cli/flags';
 import { BlockstoreError } from '../lib/errors';
-import { runUserCommand, USER_COMMANDS } from '../sdk/cli';
+import { USER_COMMANDS } from '../sdk/commands';
+import { ROOT } from '../lib/root';
 
 // grpc-js passes an IP-literal target to TLS as the server name; Node warns
 // (DEP0123) though verification against the certificate's IP SAN is right.
@@ -28,7 +29,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 for (const [name, summary] of Object.entries(USER_COMMANDS)) {
-  COMMANDS[name] = { summary: summary.split(' — ')[1] ?? summary, run: (argv) => runUserCommand(name, argv) };
+  COMMANDS[name] = { summary: summary.split(' — ')[1] ?? summary, run: async (argv) => (await import('../sdk/cli')).runUserCommand(name, argv) };
 }
 
 function usage(): string {
@@ -39,7 +40,7 @@ function usage(): string {
 async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === '--version' || name === '-V' || name === 'version') {
-    const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
     process.stdout.write(`blockstore ${pkg.version} (node ${process.versions.node})\n`);
     return 0;
   }

@@ -32,3 +32,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq >&2
   apt-get install -y -qq "${missing[@]}" >&2
 fi
+
+# The JavaScript bin/blockstore runs (when any source is newer than it).
+scripts/build.sh

@@ -7,23 +7,26 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { ROOT } from '../../lib/root';
 
-const SHIPPED = join(__dirname, 'envoy.yaml');
+const SHIPPED = join(ROOT, 'cluster', 'envoy', 'envoy.yaml');
 
 /**
  * With `tls` (a `cluster up --tls` cluster) the shipped TLS blocks point at
  * the local CA and certificate; without, they are removed (plaintext).
  */
-export function localEnvoyConfig(o: { host: string; port: number; adminPort: number; edsDir: string; tls?: { ca: string; cert: string; key: string } }): string {
-  let text = readFileSync(SHIPPED, 'utf8')
+export function localEnvoyConfig(o: { host: string; port: number; consolePort: number; adminPort: number; edsDir: string; tls?: { ca: string; cert: string; key: string } }): string {
+  const text = readFileSync(SHIPPED, 'utf8')
     .replace('socket_address: { address: 127.0.0.1, port_value: 9901 }', `socket_address: { address: ${o.host}, port_value: ${o.adminPort} }`)
     .replace('socket_address: { address: 0.0.0.0, port_value: 7000 }', `socket_address: { address: ${o.host}, port_value: ${o.port} }`)
+    .replace('socket_address: { address: 0.0.0.0, port_value: 7080 }', `socket_address: { address: ${o.host}, port_value: ${o.consolePort} }`)
     .replace('path: /etc/blockstore/envoy/gateways-eds.yaml', `path: ${join(o.edsDir, 'gateways-eds.yaml')}`)
-    .replace('watched_directory: { path: /etc/blockstore/envoy }', `watched_directory: { path: ${o.edsDir} }`);
+    .replace('path: /etc/blockstore/envoy/consoles-eds.yaml', `path: ${join(o.edsDir, 'consoles-eds.yaml')}`)
+    .replaceAll('watched_directory: { path: /etc/blockstore/envoy }', `watched_directory: { path: ${o.edsDir} }`);
   if (o.tls) {
     return text
-      .replace('filename: /etc/blockstore/tls/balancer.pem', `filename: ${o.tls.cert}`)
-      .replace('filename: /etc/blockstore/tls/balancer.key', `filename: ${o.tls.key}`)
+      .replaceAll('filename: /etc/blockstore/tls/balancer.pem', `filename: ${o.tls.cert}`)
+      .replaceAll('filename: /etc/blockstore/tls/balancer.key', `filename: ${o.tls.key}`)
       .replace('filename: /etc/blockstore/tls/ca.pem', `filename: ${o.tls.ca}`)
       // The local CA issues one node certificate, whose names include localhost.
       .replace('matcher: { exact: gateway.blockstore.internal }', 'matcher: { exact: localhost }');

@@ -33,8 +33,8 @@ import type { CallRecord } from './history';
 import { LoadGenerator, quantile } from './load';
 import { markdownTable } from './report';
 import { OFFERED_TOLERANCE, wasRefused, type Row, type ScenarioResult, type Target } from './scenarios';
+import { BLOCKSTORE_BIN as BIN } from '../../lib/root';
 
-const BIN = join(__dirname, '..', '..', 'bin', 'blockstore');
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ROLES = ['gateway', 'blockd', 'meta'] as const;

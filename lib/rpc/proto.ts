@@ -15,8 +15,9 @@ import type { ProtoGrpcType as MetaTypes } from '../../proto/gen/ts/meta';
 import type { ProtoGrpcType as FilesTypes } from '../../proto/gen/ts/files';
 import type { ProtoGrpcType as AdminTypes } from '../../proto/gen/ts/admin';
 import type { ProtoGrpcType as ReflectionTypes } from '../../proto/gen/ts/reflection';
+import { ROOT } from '../root';
 
-const PROTO_ROOT = join(__dirname, '..', '..', 'proto');
+const PROTO_ROOT = join(ROOT, 'proto');
 export const DESCRIPTOR_SET_PATH = join(PROTO_ROOT, 'gen', 'descriptor-set.bin');
 
 function protoFiles(dir: string, rel = ''): string[] {

@@ -59,8 +59,9 @@ test('Dockerfile: multi-stage, a user of its own, every folder the servers impor
   for (const dir of ['bin', 'lib', 'proto', 'coordination', 'meta', 'daemon', 'gateway', 'sdk', 'cluster']) {
     assert.match(dockerfile, new RegExp(`^COPY ${dir} \\./${dir}$`, 'm'), `the image carries ${dir}/`);
   }
+  assert.match(dockerfile, /^RUN scripts\/build\.sh --force$/m, 'the image carries compiled JavaScript (build/), made in the image');
   const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
-  assert.ok(ignored.includes('node_modules') && ignored.includes('.cluster'), 'no local modules or cluster state in the build context');
+  assert.ok(ignored.includes('node_modules') && ignored.includes('.cluster') && ignored.includes('build'), 'no local modules, cluster state or local build in the build context');
 });
 
 test.run();
