@@ -42,4 +42,30 @@ export interface OperatorStatus {
   actions: Array<{ time: string; action: string }>;
   /** The balancer's view: up (checks pass), down (checks fail), draining (no new calls), maintenance (slot being emptied). */
   balancer: Array<{ id: string; address: string; slot: string; state: 'up' | 'down' | 'draining' | 'maintenance' }>;
+  /** The latest QAS-001 drill an admin asked for (an operator that runs drills reports it here). */
+  drill?: DrillStatus;
+}
+
+/**
+ * Requests to the operator, one key each (the console's drill button writes
+ * `drill`). An operator that does not run drills leaves them unanswered.
+ */
+export function operatorRequestsPrefix(prefix: string): string {
+  return `${prefix}operator/requests/`;
+}
+
+export interface DrillRequest {
+  id: string;
+  requestedBy: string;
+  at: string;
+}
+
+export interface DrillStatus {
+  id: string;
+  requestedBy: string;
+  state: 'running' | 'passed' | 'failed';
+  startedAt: string;
+  finishedAt?: string;
+  /** The drill's last lines of output, oldest first. */
+  output: string[];
 }

@@ -23,6 +23,8 @@ import { Authenticator } from './auth/authenticator';
 import { BlockIo } from './blocks/block-io';
 import { BlockdTransport } from './blocks/blockd-transport';
 import { consoleHandler } from './console/console';
+import { drainNode } from './admin/drain';
+import { requestDrill } from '../coordination/operator-requests';
 import { followChanges } from './files/change-feed';
 import { ClusterView } from './cluster-view';
 import type { GatewayConfig } from './config';
@@ -83,7 +85,9 @@ export class Gateway {
       credentials: config.credentials,
     });
     this.metrics.gauge('blockstore_rpc_in_flight', () => this.server.callsInFlight);
-    const status = () => clusterStatus({ view: this.view, meta: this.meta, blockds: this.blocks, repair: () => readJson<RepairStatus>(this.etcd, `${config.etcdPrefix}repair/status`) });
+    const askDrain = (id: string) => requestDrain(this.etcd, config.etcdPrefix, id);
+    const repairStatus = () => readJson<RepairStatus>(this.etcd, `${config.etcdPrefix}repair/status`);
+    const status = () => clusterStatus({ view: this.view, meta: this.meta, blockds: this.blocks, repair: repairStatus });
     this.side = new SidePort({
       listen: config.httpListen,
       routes: consoleHandler({
@@ -91,8 +95,11 @@ export class Gateway {
         operator: () => readJson<OperatorStatus>(this.etcd, operatorKey(config.etcdPrefix)),
         // As Files.Watch does: within the user's stream limit, from the feed's start.
         watch: (ns, prefix, signal, send) => limits.withStream(ns, () => followChanges(this.meta, ns, prefix, 0, signal, send)),
+        drain: (id) => drainNode(this.view, askDrain, id),
+        drains: async () => (await repairStatus())?.draining ?? {},
+        drill: (by) => requestDrill(this.etcd, config.etcdPrefix, by),
+        // The view is kept by etcd watches: no read of etcd per poll.
         nodes: async () => {
-          await this.view.refresh();
           return [...this.view.metas.map((n) => ({ n, kind: 'meta' })), ...this.view.blockds.map((n) => ({ n, kind: 'blockd' })), ...this.view.gateways.map((n) => ({ n, kind: 'gateway' }))]
             .map(({ n, kind }) => ({ id: n.id, kind, httpAddress: String(n.info.httpAddress ?? '') }));
         },
@@ -113,7 +120,7 @@ export class Gateway {
       protos.blockstore.v1.Admin.service,
       adminHandlers(this.server, {
         auth, meta: this.meta, view: this.view,
-        requestDrain: (id) => requestDrain(this.etcd, config.etcdPrefix, id),
+        requestDrain: askDrain,
         status,
       }),
     );

@@ -9,14 +9,20 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeRecord } from '../../coordination/keys';
 
-export function edsDocument(gateways: NodeRecord[], version: string): string {
-  const live = gateways.filter((g) => g.info.state === undefined || g.info.state === 'serving');
+/**
+ * The ClusterLoadAssignment for `cluster`: serving gateways at their gRPC
+ * address (gateways), or at their HTTP side port (consoles).
+ */
+export function edsDocument(gateways: NodeRecord[], version: string, cluster: 'gateways' | 'consoles' = 'gateways'): string {
+  const at = (g: NodeRecord) => (cluster === 'gateways' ? g.address : String(g.info.httpAddress ?? ''));
+  const live = gateways.filter((g) => (g.info.state === undefined || g.info.state === 'serving') && at(g));
   const endpoints = live
     .map((g) => {
-      const i = g.address.lastIndexOf(':');
+      const address = at(g);
+      const i = address.lastIndexOf(':');
       return `          - endpoint:
               address:
-                socket_address: { address: ${JSON.stringify(g.address.slice(0, i))}, port_value: ${Number(g.address.slice(i + 1))} }
+                socket_address: { address: ${JSON.stringify(address.slice(0, i))}, port_value: ${Number(address.slice(i + 1))} }
             metadata:
               filter_metadata:
                 blockstore: { node_id: ${JSON.stringify(g.id)} }`;
@@ -26,15 +32,18 @@ export function edsDocument(gateways: NodeRecord[], version: string): string {
 version_info: ${JSON.stringify(version)}
 resources:
   - "@type": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
-    cluster_name: gateways
+    cluster_name: ${cluster}
     endpoints:
       - lb_endpoints:${live.length ? `\n${endpoints}` : ' []'}
 `;
 }
 
-/** Writes the EDS file into `dir` atomically. */
+/** Writes the EDS files (gRPC and console endpoints) into `dir` atomically. */
 export function writeEds(dir: string, gateways: NodeRecord[]): void {
-  const tmp = join(dir, '.gateways-eds.yaml.tmp');
-  writeFileSync(tmp, edsDocument(gateways, new Date().toISOString()));
-  renameSync(tmp, join(dir, 'gateways-eds.yaml'));
+  const version = new Date().toISOString();
+  for (const cluster of ['gateways', 'consoles'] as const) {
+    const tmp = join(dir, `.${cluster}-eds.yaml.tmp`);
+    writeFileSync(tmp, edsDocument(gateways, version, cluster));
+    renameSync(tmp, join(dir, `${cluster}-eds.yaml`));
+  }
 }

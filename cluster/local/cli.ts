@@ -17,14 +17,14 @@ import { Supervisor } from './supervisor';
 import { detectCpuControl, localHosts } from './hosts';
 import { writeEds } from '../envoy/eds';
 import { findEnvoy } from '../envoy/local-config';
+import { ROOT } from '../../lib/root';
 
-const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'blockstore');
 
 const FLAGS: FlagSpec[] = [
   { name: 'state', env: 'BLOCKSTORE_STATE_DIR', type: 'string', value: 'DIR', default: join(ROOT, '.cluster'), help: 'state directory (data, logs, PIDs, tokens)' },
   { name: 'balancer-port', env: 'BLOCKSTORE_BALANCER_PORT', type: 'string', value: 'PORT', help: `balancer port (default ${DEFAULT_CONFIG.balancerPort})` },
-  { name: 'base-port', env: 'BLOCKSTORE_BASE_PORT', type: 'string', value: 'PORT', help: `node ports: base+100+i block daemons, +200+i metadata, +300+i gateways, +400+i their HTTP ports (default ${DEFAULT_CONFIG.basePort})` },
+  { name: 'base-port', env: 'BLOCKSTORE_BASE_PORT', type: 'string', value: 'PORT', help: `node ports: base+100+i block daemons, +200+i metadata, +300+i gateways; HTTP side ports +500+i, +600+i, +400+i (default ${DEFAULT_CONFIG.basePort})` },
   { name: 'etcd-port', env: 'BLOCKSTORE_ETCD_PORT', type: 'string', value: 'PORT', help: `etcd client port; the peer port is the next one (default ${DEFAULT_CONFIG.etcdClientPort})` },
   { name: 'gateways', env: 'BLOCKSTORE_GATEWAYS', type: 'string', value: 'N', help: 'gateways (default 2)' },
   { name: 'blockds', env: 'BLOCKSTORE_BLOCKDS', type: 'string', value: 'N', help: 'block daemons (default 3)' },
@@ -281,7 +281,8 @@ async function scale(dir: StateDir, args: string[]): Promise<number> {
       async () => {
         const st = await admin.clusterStatus().catch(() => undefined);
         if (!st) return undefined;
-        const up = new Set(st.nodes.filter((n) => n.state === 'up' || n.state === 'serving').map((n) => n.id));
+        // Registered and answering; a node being drained counts (it is still a member).
+        const up = new Set(st.nodes.filter((n) => n.state === 'up' || n.state === 'serving' || n.state === 'draining').map((n) => n.id));
         return [...want].every((id) => up.has(id)) ? true : undefined;
       },
       60_000,

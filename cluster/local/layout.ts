@@ -22,7 +22,11 @@ export interface ClusterConfig {
   balancerPort: number;
   etcdClientPort: number;
   etcdPeerPort: number;
-  /** meta i listens on basePort + 200 + i, blockd on + 100 + i, gateway on + 300 + i (HTTP side port + 400 + i). */
+  /**
+   * meta i listens on basePort + 200 + i, blockd on + 100 + i, gateway on
+   * + 300 + i; their HTTP side ports (/healthz, /metrics) on + 500 + i,
+   * + 600 + i and + 400 + i: fixed, so a Prometheus can scrape them.
+   */
   basePort: number;
   counts: { meta: number; blockd: number; gateway: number };
   replicas: number;
@@ -173,7 +177,7 @@ export function consolePort(c: ClusterConfig): number {
   return c.basePort + 80;
 }
 
-export function nodePort(c: ClusterConfig, role: 'meta' | 'blockd' | 'gateway' | 'gateway-http', index: number): number {
-  const offset = { blockd: 100, meta: 200, gateway: 300, 'gateway-http': 400 }[role];
+export function nodePort(c: ClusterConfig, role: 'meta' | 'blockd' | 'gateway' | 'gateway-http' | 'meta-http' | 'blockd-http', index: number): number {
+  const offset = { blockd: 100, meta: 200, gateway: 300, 'gateway-http': 400, 'meta-http': 500, 'blockd-http': 600 }[role];
   return c.basePort + offset + index;
 }

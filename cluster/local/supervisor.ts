@@ -15,7 +15,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
-import { join } from 'node:path';
 import type { Logger } from '../../lib/logger';
 import { MetaElection } from '../../coordination/meta-election';
 import { Membership } from '../../coordination/membership';
@@ -27,9 +26,9 @@ import { findEnvoy, localEnvoyConfig } from '../envoy/local-config';
 import { writeEds } from '../envoy/eds';
 import { consolePort, hostCores, nodePort, type ClusterConfig, type NodeState, type StateDir, type SupervisorState } from './layout';
 import { localHosts, type CpuHosts } from './hosts';
+import { DrillRunner } from './drill';
+import { BLOCKSTORE_BIN as BIN } from '../../lib/root';
 
-const ROOT = join(__dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'blockstore');
 
 interface Child {
   state: NodeState;
@@ -65,6 +64,8 @@ export class Supervisor {
   /** For publishing the operator status (see publishOperatorStatus). */
   private etcd: Etcd3 | undefined;
   private lastPublished = '';
+  /** Runs the console's QAS-001 drills. */
+  private drill: DrillRunner | undefined;
 
   constructor(
     private readonly dir: StateDir,
@@ -115,6 +116,8 @@ export class Supervisor {
     await this.reconcile();
     this.ready = true;
     this.act('cluster up');
+    this.drill = new DrillRunner(this.dir, this.etcdUrl, '/blockstore/', () => void this.publishOperatorStatus(), (a, f) => this.act(a, f));
+    await this.drill.start();
   }
 
   /** Ids of a role's nodes: those with data already (restart), topped up to `count`. */
@@ -139,10 +142,10 @@ export class Supervisor {
     const common = ['--id', id, '--etcd', this.etcdUrl, '--lease-ttl', String(c.leaseTtl), ...this.dir.securityArgs(c)];
     if (role === 'meta') {
       const address = `${c.host}:${nodePort(c, 'meta', i)}`;
-      await this.spawnNode(id, role, BIN, ['meta', ...common, '--listen', address, '--data-dir', this.dir.path('data', id)], address);
+      await this.spawnNode(id, role, BIN, ['meta', ...common, '--listen', address, '--http-listen', `${c.host}:${nodePort(c, 'meta-http', i)}`, '--data-dir', this.dir.path('data', id)], address);
     } else if (role === 'blockd') {
       const address = `${c.host}:${nodePort(c, 'blockd', i)}`;
-      await this.spawnNode(id, role, BIN, ['blockd', ...common, '--listen', address, '--data-dir', this.dir.path('data', id), '--capacity', c.blockdCapacity, '--refresh-ms', '500'], address);
+      await this.spawnNode(id, role, BIN, ['blockd', ...common, '--listen', address, '--http-listen', `${c.host}:${nodePort(c, 'blockd-http', i)}`, '--data-dir', this.dir.path('data', id), '--capacity', c.blockdCapacity, '--refresh-ms', '500'], address);
     } else {
       const address = `${c.host}:${nodePort(c, 'gateway', i)}`;
       const http = `${c.host}:${nodePort(c, 'gateway-http', i)}`;
@@ -165,7 +168,7 @@ export class Supervisor {
     writeEds(edsDir, await this.membership!.list('gateway'));
     const cfg = this.dir.path('envoy.yaml');
     const tls = c.tls ? ensureLocalTls(this.dir.dir, [c.host]) : undefined;
-    writeFileSync(cfg, localEnvoyConfig({ host: c.host, port: c.balancerPort, adminPort: c.basePort + 99, edsDir, tls: tls && { ca: tls.ca, cert: tls.cert, key: tls.key } }));
+    writeFileSync(cfg, localEnvoyConfig({ host: c.host, port: c.balancerPort, consolePort: consolePort(c), adminPort: c.basePort + 99, edsDir, tls: tls && { ca: tls.ca, cert: tls.cert, key: tls.key } }));
     this.envoy = true;
     await this.spawnNode('haproxy', 'haproxy', envoy, ['-c', cfg, '--log-level', 'warn'], `${c.host}:${c.balancerPort}`, 'probe-admin');
   }
@@ -325,7 +328,7 @@ export class Supervisor {
         balancer.push({ id: child?.state.id ?? this.slotIds.get(s.name) ?? '', address: s.address, slot: s.name, state: slotState(s) });
       }
     }
-    const body = { source: this.envoy ? 'local supervisor (Envoy)' : 'local supervisor (HAProxy)', actions: this.actions.slice(-20), balancer };
+    const body = { source: this.envoy ? 'local supervisor (Envoy)' : 'local supervisor (HAProxy)', actions: this.actions.slice(-20), balancer, drill: this.drill?.status };
     const key = JSON.stringify(body);
     if (key === this.lastPublished) return;
     this.etcd ??= connectEtcd([this.etcdUrl]);
@@ -434,6 +437,7 @@ export class Supervisor {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.timer);
+    this.drill?.close();
     for (const role of ['gateway', 'haproxy', 'blockd', 'meta', 'etcd'] as const) {
       await Promise.all(this.ofRole(role).map((c) => this.stopChild(c)));
       if (role === 'haproxy') rmSync(this.socket, { force: true });

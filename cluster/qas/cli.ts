@@ -15,8 +15,8 @@ import { preload } from './preload';
 import { writeReport } from './report';
 import { localTarget, qas001, qas002, qas003, remoteTarget, type ScenarioResult, type Target } from './scenarios';
 import { installClusterCredentials, loadClusterCredentials } from '../../lib/security/cluster-credentials';
+import { ROOT } from '../../lib/root';
 
-const ROOT = join(__dirname, '..', '..');
 const FLAGS: FlagSpec[] = [
   { name: 'scenario', type: 'string', value: '1|2|3|all', default: 'all', help: 'which scenario' },
   { name: 'duration', type: 'string', value: 'SECONDS', default: '60', help: 'QAS-001 and QAS-002 duration' },
@@ -111,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
     const p = await preload(target, preloadMb, replicas, (line) => process.stderr.write(`${line}\n`));
     held = ` The cluster held ${p.after.toFixed(0)} MB of files when the scenarios began (${p.uploaded} MB preloaded).`;
   }
-  if (which === '1' || which === 'all') say(results[results.push(await qas001(target, { durationS: num('duration'), rate: num('rate') })) - 1]!);
+  if (which === '1' || which === 'all') say(results[results.push(await qas001(target, { durationS: num('duration'), rate: num('rate'), say: (line) => process.stderr.write(`${line}\n`) })) - 1]!);
   if (which === '2' || which === 'all') say(results[results.push(await qas002(target, { durationS: num('duration'), rate: num('rate') })) - 1]!);
   const hostCpu = Number(values['host-cpu']);
   if (!Number.isFinite(hostCpu) || hostCpu < 0) throw new UsageError('--host-cpu: cores per host (0: none)');

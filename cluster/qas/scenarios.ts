@@ -12,15 +12,14 @@ import { clusterAuthHeaders } from '../../lib/security/cluster-credentials';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { StateDir } from '../local/layout';
 import { BlockstoreClient } from '../../sdk/client';
 import { MetaClient } from '../../lib/rpc/clients/meta-client';
 import { checkHistory, type CallRecord } from './history';
 import { LoadGenerator, longestGap, quantile } from './load';
+import { BLOCKSTORE_BIN as BIN } from '../../lib/root';
 
-const BIN = join(__dirname, '..', '..', 'bin', 'blockstore');
 const run = promisify(execFile);
 
 export interface Row {
@@ -136,7 +135,7 @@ function phaseRow(name: string, history: CallRecord[], shedAt: number[], from: n
 }
 
 /** QAS-001: gateways killed, paused and failing under steady load. */
-export async function qas001(t: Target, o: { durationS: number; rate: number }): Promise<ScenarioResult> {
+export async function qas001(t: Target, o: { durationS: number; rate: number; say?: (line: string) => void }): Promise<ScenarioResult> {
   if (t.dir && nodes(t, 'gateway').length < 3) await scale(t, ['gateway=3']);
   const remote = t.dir ? [] : await remoteGateways(t);
   if (!t.dir && remote.length === 0) throw new Error('QAS-001: the cluster status lists no serving gateway with a side port');
@@ -144,25 +143,37 @@ export async function qas001(t: Target, o: { durationS: number; rate: number }):
   const c = client(t);
   const load = new LoadGenerator(c, { rate: () => o.rate, durationMs: o.durationS * 1000, maxInFlight: 64, writeFraction: 0.5, averageBytes: 100_000, prefix: `qas1-${Date.now()}` });
   const startedAt = Date.now();
-  const running = load.run();
+  const since = () => `${((Date.now() - startedAt) / 1000).toFixed(0)} s`;
+  // Told as it happens (the console's drill shows these lines live).
+  const event = (what: string) => {
+    events.push({ t: Date.now(), what });
+    o.say?.(`QAS-001 ${since()}: ${what}`);
+  };
+  const ticker = o.say && setInterval(() => {
+    const done = load.history.length;
+    const good = load.history.filter(ok).length;
+    o.say!(`QAS-001 ${since()}: ${done} calls done, ${good} succeeded, ${done - good} failed, ${load.shed} shed`);
+  }, 5000);
+  o.say?.(`QAS-001: ${o.rate} calls/s for ${o.durationS} s, half uploads of ~100 KB`);
+  const running = load.run().finally(() => clearInterval(ticker));
   const D = o.durationS * 1000;
   const pause = Math.min(10_000, D * 0.15);
   const gws = () => nodes(t, 'gateway').sort((a, b) => a.id.localeCompare(b.id));
   await sleep(D * 0.2);
   if (t.dir) {
     const [g1] = gws();
-    events.push({ t: Date.now(), what: `SIGKILL ${g1!.id}` });
+    event(`SIGKILL ${g1!.id}`);
     process.kill(g1!.pid, 'SIGKILL');
     await sleep(D * 0.2);
     const g2 = gws()[1]!;
-    events.push({ t: Date.now(), what: `SIGSTOP ${g2.id} for ${pause / 1000} s` });
+    event(`SIGSTOP ${g2.id} for ${pause / 1000} s`);
     process.kill(g2.pid, 'SIGSTOP');
     await sleep(pause);
     process.kill(g2.pid, 'SIGCONT');
-    events.push({ t: Date.now(), what: `SIGCONT ${g2.id}` });
+    event(`SIGCONT ${g2.id}`);
     await sleep(D * 0.1);
     const g3 = gws()[2]!;
-    events.push({ t: Date.now(), what: `${g3.id} fails every call for ${pause / 1000} s` });
+    event(`${g3.id} fails every call for ${pause / 1000} s`);
     await failGateway(g3.httpAddress!, pause);
   } else {
     // Remote: no signals reach the processes; each fault is a gateway made
@@ -170,7 +181,7 @@ export async function qas001(t: Target, o: { durationS: number; rate: number }):
     const short = Math.min(pause, D * 0.2);
     for (const [i, g] of remote.slice(0, 3).entries()) {
       if (i > 0) await sleep(D * 0.1);
-      events.push({ t: Date.now(), what: `${g.id} fails every call for ${(short / 1000).toFixed(1)} s (remote: fault hook in place of ${['SIGKILL', 'SIGSTOP', 'errors'][i]})` });
+      event(`${g.id} fails every call for ${(short / 1000).toFixed(1)} s (remote: fault hook in place of ${['SIGKILL', 'SIGSTOP', 'errors'][i]})`);
       await failGateway(g.httpAddress, short);
       await sleep(short);
     }

@@ -2,7 +2,7 @@
  * The cluster as an operator sees it (Admin.GetClusterStatus): every node
  * by role with its state, the metadata master, epoch and synchronous set,
  * block daemons' usage, and the repair worker's last pass. Nodes come from
- * etcd membership; each is asked for its status over the gateway's shared
+ * etcd membership (the gateway's watched view); each is asked for its status over the gateway's shared
  * connections (gateways: their /healthz), with a short timeout (an
  * unreachable node is shown as such).
  */
@@ -40,7 +40,6 @@ export async function probeGatewayHealth(httpAddress: string, timeoutMs: number)
 
 export async function clusterStatus(deps: ClusterStatusDeps): Promise<ClusterStatus> {
   const timeoutMs = deps.probeTimeoutMs ?? 2000;
-  await deps.view.refresh();
   const [metas, blockds, gateways, repair] = await Promise.all([
     Promise.all(deps.view.metas.map(async (n) => ({ n, s: await deps.meta.at(n.address, (c) => c.status({ timeoutMs })).catch(() => undefined) }))),
     Promise.all(deps.view.blockds.map(async (n) => ({ n, s: await deps.blockds.at(n.address, (c) => c.getStats({ timeoutMs })).catch(() => undefined) }))),
@@ -65,7 +64,7 @@ export async function clusterStatus(deps: ClusterStatusDeps): Promise<ClusterSta
     totals.capacity += s?.capacityBytes ?? 0;
     totals.corrupt += s?.corruptBlocks ?? 0;
     nodes.push({
-      id: n.id, kind: 'blockd', address: n.address, pid: n.pid, role: 'blockd', state: s ? 'up' : 'unreachable',
+      id: n.id, kind: 'blockd', address: n.address, pid: n.pid, role: 'blockd', state: !s ? 'unreachable' : deps.view.draining.has(n.id) ? 'draining' : 'up',
       usedBytes: s?.bytes ?? 0, capacityBytes: s?.capacityBytes ?? 0, blocks: s?.blocks ?? 0, corruptBlocks: s?.corruptBlocks ?? 0,
       metricsAddress: String(n.info.httpAddress ?? ''), startedAt: n.startedAt,
     });

@@ -10,11 +10,13 @@
  * the cluster; a user sees only their own namespace).
  *
  *   GET  /console/api/whoami                     {userId, scope}
- *   GET  /console/api/cluster                    admin: Admin.GetClusterStatus's answer
+ *   GET  /console/api/cluster                    admin: Admin.GetClusterStatus's answer, and {draining: node → blocks that still list it}
  *   GET  /console/api/operator                   admin: the operator's recent actions and balancer view (coordination/keys.ts), or {}
  *   GET  /console/api/qas                        admin: the latest `blockstore qas` report (JSON), or {"report": null}
  *   GET  /console/api/qas-plot?id=QAS-00N        admin: that scenario's plot (SVG)
  *   GET  /console/api/metrics                    admin: every node's CPU, memory, calls and latency buckets (node-metrics.ts)
+ *   POST /console/api/drain?node=                admin: Admin.DrainNode
+ *   POST /console/api/drill                      admin: asks the operator for a short QAS-001 drill ({id}; progress in /operator)
  *   GET  /console/api/files?prefix=&page=        ListFiles
  *   GET  /console/api/versions?path=             ListVersions
  *   GET  /console/api/file?path=&version=        the bytes (GetFile)
@@ -34,6 +36,7 @@ import { intParam } from '../../lib/http/query';
 import type { Authenticator, Caller } from '../auth/authenticator';
 import type { FileService } from '../files/file-service';
 import { sampleNodes } from './node-metrics';
+import { ROOT } from '../../lib/root';
 
 export const CONSOLE_PATH = '/console/';
 
@@ -55,10 +58,16 @@ export interface ConsoleDeps {
   files: Pick<FileService, 'list' | 'versions' | 'getFile' | 'putFile' | 'restore'>;
   /** The cluster's status (what Admin.GetClusterStatus answers). */
   status: () => Promise<unknown>;
+  /** The repair worker's last pass: for each node being drained, how many blocks still list it. */
+  drains: () => Promise<Record<string, number>>;
   /** What the operator (supervisor) last reported, if anything. */
   operator: () => Promise<unknown>;
   /** Follows a namespace's change feed under a prefix, from its start, until `signal` aborts. */
   watch: (ns: string, prefix: string, signal: AbortSignal, send: (event: unknown) => Promise<void>) => Promise<void>;
+  /** Asks the operator for a QAS-001 drill; resolves to the request's id. */
+  drill: (requestedBy: string) => Promise<string>;
+  /** Asks a live node to drain (Admin.DrainNode). */
+  drain: (nodeId: string) => Promise<void>;
   /** Every node's side port, for its metrics. */
   nodes: () => Promise<Array<{ id: string; kind: string; httpAddress: string }>>;
   /** Where `blockstore qas` writes its reports ('' or absent: none). */
@@ -81,7 +90,7 @@ function json(res: ServerResponse, value: unknown): void {
 
 /** The console's request handler: true when it answered (a /console path), false to let the side port go on. */
 export function consoleHandler(deps: ConsoleDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const dir = deps.assetsDir ?? join(__dirname, 'assets');
+  const dir = deps.assetsDir ?? join(ROOT, 'gateway', 'console', 'assets');
   // Read once: the page is small and never changes while the gateway runs.
   const assets = new Map(Object.entries(ASSETS).map(([name, type]) => [name, { type, body: readFileSync(join(dir, name)) }]));
 
@@ -95,7 +104,8 @@ export function consoleHandler(deps: ConsoleDeps): (req: IncomingMessage, res: S
         return json(res, { userId: who.userId, scope: who.scope });
       case 'GET cluster':
         if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'the cluster view needs an admin token');
-        return json(res, await deps.status());
+        const [status, draining] = await Promise.all([deps.status(), deps.drains().catch(() => ({}))]);
+        return json(res, { ...(status as object), draining });
       case 'GET operator':
         if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'the operator view needs an admin token');
         return json(res, (await deps.operator()) ?? {});
@@ -119,6 +129,16 @@ export function consoleHandler(deps: ConsoleDeps): (req: IncomingMessage, res: S
       case 'GET metrics':
         if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'cluster metrics need an admin token');
         return json(res, { at: Date.now(), nodes: await sampleNodes(await deps.nodes()) });
+      case 'POST drain':
+        if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'draining a node needs an admin token');
+        await deps.drain(param(url, 'node'));
+        return json(res, { accepted: true });
+      case 'POST drill': {
+        if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'a drill needs an admin token');
+        const current = ((await deps.operator()) as { drill?: { state: string } } | undefined)?.drill;
+        if (current?.state === 'running') throw new BlockstoreError('ALREADY_EXISTS', 'a drill is running already');
+        return json(res, { id: await deps.drill(who.userId) });
+      }
       case 'GET files': {
         const r = await deps.files.list(who.userId, url.searchParams.get('prefix') ?? '', 200, url.searchParams.get('page') ?? '', 0);
         return json(res, { files: r.files, next: r.next });

@@ -11,6 +11,7 @@ import type { RpcServer } from '../../lib/rpc/server';
 import type { Authenticator } from '../auth/authenticator';
 import { newToken } from '../../lib/auth/tokens';
 import type { ClusterView } from '../cluster-view';
+import { drainNode } from '../admin/drain';
 
 export function adminHandlers(
   server: RpcServer,
@@ -55,10 +56,7 @@ export function adminHandlers(
     }),
     DrainNode: server.unary('DrainNode', async (req, ctx) => {
       await admin(ctx.metadata);
-      await deps.view.refresh();
-      const known = [...deps.view.blockds, ...deps.view.gateways, ...deps.view.metas].some((n) => n.id === req.nodeId);
-      if (!known) throw new BlockstoreError('NOT_FOUND', `no live node ${JSON.stringify(req.nodeId)}`);
-      await deps.requestDrain(req.nodeId);
+      await drainNode(deps.view, deps.requestDrain, req.nodeId);
       return { accepted: true };
     }),
   };

@@ -4,23 +4,28 @@
  * a real browser (Debian's chromium, headless, driven by puppeteer-core):
  * an admin sees every node live, sees a SIGKILLed gateway restarted (new
  * process, restart counted) and a frozen one go unreachable and come back;
- * a user cannot see the cluster, uploads a file through the page and
+ * an admin drains a block daemon from the page and watches its blocks move
+ * away, and runs a QAS-001 drill from the quality tab to its verdict; a user cannot see the cluster, uploads a file through the page and
  * downloads it again, byte for byte. Screenshots go to
  * .artifacts/console/ (or $BLOCKSTORE_ARTIFACTS/console/).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import type { StateDir } from '../../cluster/local/layout';
 import { BlockstoreClient } from '../../sdk/client';
 import { localClusterDown, localClusterUp } from '../harness/local-cluster';
+import { BLOCKSTORE_BIN } from '../harness/process';
 import { makeTempDir, removeDir } from '../harness/temp';
 import { waitFor } from '../harness/wait';
 
 const test = suite('web console');
+const run = promisify(execFile);
 const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const ARTIFACTS = join(process.env.BLOCKSTORE_ARTIFACTS ?? join(__dirname, '..', '..', '.artifacts'), 'console');
 let dir: StateDir;
@@ -200,6 +205,45 @@ test('in a browser: an admin sees every node live; a SIGKILLed gateway restarted
   await page.close();
 });
 
+test('draining a block daemon from the page: its blocks are copied elsewhere, none is ever unavailable, the page shows it', async () => {
+  // API first: a user may not drain; an unknown node is NOT_FOUND.
+  let r = await api('drain?node=b1', { method: 'POST', bearer: token('user') });
+  assert.is(r.status, 403);
+  r = await api('drain?node=b9', { method: 'POST', bearer: token('admin') });
+  assert.is(r.status, 404);
+  // Three copies of every block need a fourth daemon before one can leave.
+  await run(BLOCKSTORE_BIN, ['cluster', 'scale', 'blockd=4', '--state', dir.dir], { timeout: 180_000 });
+  const client = new BlockstoreClient({ address, token: token('user') });
+  try {
+    for (let i = 0; i < 12; i++) await client.put(`drain/f${i}`, randomBytes(150_000));
+  } finally {
+    client.close();
+  }
+  const page = await browser!.newPage();
+  await page.setViewport({ width: 1280, height: 900 });
+  await signIn(page, token('admin'));
+  const card = (name: string) => page.$eval(`[data-card="${name}"] .v`, (e) => Number(e.textContent));
+  const blocksOf = async (id: string) => Number(await page.$eval(`#nodes tr[data-node="${id}"]`, (tr) => (tr as unknown as { children: ArrayLike<{ textContent: string | null }> }).children[13]!.textContent));
+  await waitFor('b4 up and b1 holding blocks', async () => (await nodeRows(page))['b4']?.state === 'up' && (await blocksOf('b1')) > 0, 30_000);
+  // Two clicks: the first arms the button, the second drains.
+  await page.click('#nodes tr[data-node="b1"] button[data-drain="b1"]');
+  await page.waitForSelector('#nodes tr[data-node="b1"] button.danger', { timeout: 5_000 });
+  await page.click('#nodes tr[data-node="b1"] button[data-drain="b1"]');
+  await waitFor('b1 shown draining', async () => (await nodeRows(page))['b1']?.state === 'draining', 10_000);
+  // Drained once no block lists b1 any more (its copies go later, with garbage collection).
+  const left = () => page.$eval('#nodes tr[data-node="b1"]', (tr) => (tr as unknown as { dataset: Record<string, string> }).dataset.drainLeft);
+  let worstUnavailable = 0;
+  await waitFor('b1 drained, nothing left under-replicated', async () => {
+    worstUnavailable = Math.max(worstUnavailable, await card('unavailable'));
+    return (await left()) === '0' && (await card('under-replicated')) === 0;
+  }, 90_000);
+  assert.match(await page.$eval('#nodes tr[data-node="b1"]', (e) => e.textContent ?? ''), 'draining (drained)');
+  assert.is(worstUnavailable, 0, 'no block unavailable at any poll during the drain');
+  assert.is(await page.$eval('#drain-error', (e) => e.textContent), '');
+  await page.screenshot({ path: join(ARTIFACTS, 'drained.png'), fullPage: true });
+  await page.close();
+});
+
 test('in a browser: a user has no cluster view, uploads a file through the page and downloads the same bytes', async () => {
   assert.ok(browser, 'the browser from the test before');
   const page = await browser!.newPage();
@@ -237,6 +281,34 @@ test('in a browser: a user has no cluster view, uploads a file through the page 
   await waitFor('the download to finish', () => readdirSync(downloads).includes('photo.bin'), 30_000);
   await waitFor('the whole file', () => readFileSync(join(downloads, 'photo.bin')).length === bytes.length, 10_000);
   assert.ok(readFileSync(join(downloads, 'photo.bin')).equals(bytes), 'the downloaded bytes are the uploaded ones');
+  await page.close();
+});
+
+test('in a browser: an admin runs a QAS-001 drill from the quality tab and watches it to its verdict', async () => {
+  let r = await api('drill', { method: 'POST', bearer: token('user') });
+  assert.is(r.status, 403);
+  const page = await browser!.newPage();
+  await page.setViewport({ width: 1280, height: 1000 });
+  await signIn(page, token('admin'));
+  await page.click('#tab-quality');
+  await page.waitForSelector('#drill:not([disabled])', { timeout: 10_000 });
+  await page.click('#drill');
+  await page.waitForSelector('#drill-status[data-state="running"]', { timeout: 15_000 });
+  r = await api('drill', { method: 'POST', bearer: token('admin') });
+  assert.is(r.status, 409, 'one drill at a time');
+  // Live: the run's own lines (its faults as they happen, its counts) arrive while it runs.
+  await waitFor('a fault told while the drill runs', async () => (await page.$eval('#drill-status', (e) => (e as unknown as { dataset: Record<string, string> }).dataset.state)) === 'running' && /SIGKILL g\d/.test(await page.$eval('#drill-output', (e) => e.textContent ?? '')), 90_000);
+  await page.waitForSelector('#drill-status:not([data-state="running"])', { timeout: 150_000 });
+  const state = await page.$eval('#drill-status', (e) => (e as unknown as { dataset: Record<string, string> }).dataset.state);
+  const report = (await (await api('qas', { bearer: token('admin') })).json()) as { report: Array<{ id: string; pass: boolean; verdict: string; measures: Record<string, number> }> };
+  const q1 = report.report.find((q) => q.id === 'QAS-001');
+  assert.ok(q1, 'the drill wrote a QAS-001 report');
+  assert.is(state, q1!.pass ? 'passed' : 'failed', 'the page states the report’s verdict');
+  assert.ok(q1!.measures.success >= 0.999, `QAS-001 success ${q1!.measures.success}: ${q1!.verdict}`);
+  await page.waitForSelector('#qas-table tr[data-qas="QAS-001"]', { timeout: 10_000 });
+  assert.is(await page.$eval('#qas-table tr[data-qas="QAS-001"] td:last-child', (e) => e.textContent), q1!.verdict);
+  assert.match(await page.$eval('#drill-output', (e) => e.textContent ?? ''), 'QAS-001');
+  await page.screenshot({ path: join(ARTIFACTS, 'drill.png'), fullPage: true });
   await page.close();
 });
 

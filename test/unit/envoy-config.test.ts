@@ -117,7 +117,7 @@ test('cluster/envoy/envoy.yaml is a valid envoy.config.bootstrap.v3.Bootstrap', 
   assert.equal(problems, []);
   // What the config must do, not only that it parses.
   const text = JSON.stringify(doc);
-  for (const needle of ['grpc_health_check', 'outlier_detection', 'unavailable,reset,connect-failure,refused-stream', 'envoy.retry_host_predicates.previous_hosts', 'path_config_source', 'ROUND_ROBIN', 'DownstreamTlsContext', 'UpstreamTlsContext', 'trusted_ca']) {
+  for (const needle of ['http_health_check', 'consoles-eds.yaml', 'grpc_health_check', 'outlier_detection', 'unavailable,reset,connect-failure,refused-stream', 'envoy.retry_host_predicates.previous_hosts', 'path_config_source', 'ROUND_ROBIN', 'DownstreamTlsContext', 'UpstreamTlsContext', 'trusted_ca']) {
     assert.ok(text.includes(needle), needle);
   }
 });
@@ -145,7 +145,7 @@ test('both balancers replay the same calls: writes a replay could apply twice on
 
 test('the local cluster variant (cluster up with ENVOY_BIN) is valid too and points at the state directory', async () => {
   const { localEnvoyConfig, findEnvoy } = await import('../../cluster/envoy/local-config');
-  const text = localEnvoyConfig({ host: '127.0.0.1', port: 17000, adminPort: 17099, edsDir: '/tmp/state/envoy' });
+  const text = localEnvoyConfig({ host: '127.0.0.1', port: 17000, consolePort: 17080, adminPort: 17099, edsDir: '/tmp/state/envoy' });
   const doc = parse(text);
   const problems: string[] = [];
   validate(root.lookupType('envoy.config.bootstrap.v3.Bootstrap'), doc, 'bootstrap', problems);
@@ -153,14 +153,20 @@ test('the local cluster variant (cluster up with ENVOY_BIN) is valid too and poi
   assert.match(text, 'port_value: 17000');
   assert.match(text, 'port_value: 17099');
   assert.match(text, '/tmp/state/envoy/gateways-eds.yaml');
+  assert.match(text, 'port_value: 17080');
+  assert.match(text, '/tmp/state/envoy/consoles-eds.yaml');
   assert.not.match(text, 'path: /etc/blockstore');
   assert.not.match(text, 'transport_socket', 'a plaintext local cluster: no TLS blocks');
-  const tls = localEnvoyConfig({ host: '127.0.0.1', port: 17000, adminPort: 17099, edsDir: '/tmp/state/envoy', tls: { ca: '/s/tls/ca.pem', cert: '/s/tls/node.pem', key: '/s/tls/node.key' } });
+  const tls = localEnvoyConfig({ host: '127.0.0.1', port: 17000, consolePort: 17080, adminPort: 17099, edsDir: '/tmp/state/envoy', tls: { ca: '/s/tls/ca.pem', cert: '/s/tls/node.pem', key: '/s/tls/node.key' } });
   const tproblems: string[] = [];
   validate(root.lookupType('envoy.config.bootstrap.v3.Bootstrap'), parse(tls), 'bootstrap', tproblems);
   assert.equal(tproblems, []);
   for (const f of ['/s/tls/ca.pem', '/s/tls/node.pem', '/s/tls/node.key']) assert.match(tls, `filename: ${f}`);
   assert.not.match(tls, '/etc/blockstore/tls');
+  // Browsers reach the console over TLS; the side ports behind it speak plain HTTP.
+  const tdoc = parse(tls) as { static_resources: { listeners: Array<{ name: string; filter_chains: Array<{ transport_socket?: unknown }> }>; clusters: Array<{ name: string; transport_socket?: unknown }> } };
+  assert.ok(tdoc.static_resources.listeners.find((l) => l.name === 'console')?.filter_chains[0]?.transport_socket);
+  assert.is(tdoc.static_resources.clusters.find((c) => c.name === 'consoles')?.transport_socket, undefined);
   // Upstream TLS checks the gateway's name, and the local certificate carries it.
   assert.match(readFileSync(join(__dirname, '../../cluster/envoy/envoy.yaml'), 'utf8'), 'exact: gateway.blockstore.internal');
   assert.match(tls, 'matcher: { exact: localhost }');
@@ -201,6 +207,23 @@ test('the generated EDS file is a valid DiscoveryResponse of ClusterLoadAssignme
   assert.equal(problems, []);
   assert.match(text, '10.0.0.5');
   assert.not.match(text, '10.0.0.6');
+  // The console's endpoints: the same serving gateways, at their side ports.
+  const consoles = edsDocument(
+    [
+      { id: 'g1', role: 'gateway', address: '10.0.0.5:7301', pid: 1, startedAt: now, updatedAt: now, info: { state: 'serving', httpAddress: '10.0.0.5:7401' } },
+      { id: 'g2', role: 'gateway', address: '10.0.0.6:7301', pid: 2, startedAt: now, updatedAt: now, info: { state: 'draining', httpAddress: '10.0.0.6:7401' } },
+      { id: 'g3', role: 'gateway', address: '10.0.0.7:7301', pid: 3, startedAt: now, updatedAt: now, info: { state: 'serving' } },
+    ],
+    'v1',
+    'consoles',
+  );
+  const p3: string[] = [];
+  validate(root.lookupType('envoy.service.discovery.v3.DiscoveryResponse'), parse(consoles), 'eds', p3);
+  assert.equal(p3, []);
+  assert.match(consoles, 'cluster_name: consoles');
+  assert.match(consoles, 'port_value: 7401');
+  assert.not.match(consoles, '10.0.0.6', 'draining: left out');
+  assert.not.match(consoles, '10.0.0.7', 'no side port: left out');
   const empty = parse(edsDocument([], 'v2'));
   const p2: string[] = [];
   validate(root.lookupType('envoy.service.discovery.v3.DiscoveryResponse'), empty, 'eds', p2);

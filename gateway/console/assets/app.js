@@ -105,8 +105,9 @@ function show(tab) {
     watching?.abort.abort();
     watching = null;
   }
+  clearTimeout(drillTimer);
   if (tab === 'cluster') poll();
-  else if (tab === 'quality') void quality();
+  else if (tab === 'quality') void quality().then(drillPoll);
   else listFiles();
 }
 
@@ -166,7 +167,17 @@ function percentile(buckets, q) {
   return 0;
 }
 
-async function poll() {
+let polling = false;
+let pollAgain = false;
+
+/** One look at the cluster, then the next in POLL_MS; `now` (after an action) looks again at once, never two at a time. */
+async function poll(now = false) {
+  if (polling) {
+    pollAgain = pollAgain || now;
+    return;
+  }
+  clearTimeout(pollTimer);
+  polling = true;
   try {
     const [s, m, o] = await Promise.all([
       api('cluster', { signal: AbortSignal.timeout(3000) }).then((r) => r.json()),
@@ -180,8 +191,11 @@ async function poll() {
     $('poll-error').textContent = '';
   } catch (err) {
     $('poll-error').textContent = `(last poll failed: ${err.message})`;
+  } finally {
+    polling = false;
   }
-  if (!$('cluster').hidden) pollTimer = setTimeout(poll, POLL_MS);
+  if (!$('cluster').hidden) pollTimer = setTimeout(poll, pollAgain ? 0 : POLL_MS);
+  pollAgain = false;
 }
 
 function renderCluster(s) {
@@ -218,19 +232,23 @@ function renderCluster(s) {
       const state = present.has(key) ? n.state : 'gone';
       const usage = n.kind === 'blockd' ? bar(Number(n.usedBytes), Number(n.capacityBytes)) : '';
       const restarted = n.restartedAt && now - n.restartedAt < 60_000 ? ' (restarted)' : '';
-      return el('tr', { 'data-node': n.id, 'data-state': state, 'data-restarts': n.restarts },
-        el('td', {}, n.kind), el('td', {}, n.id), el('td', {}, n.role), el('td', { class: `state-${state}` }, state + restarted),
+      // A draining daemon: how many blocks still list it (the repair worker's last pass); 0 = drained.
+      const left = n.kind === 'blockd' && state === 'draining' && s.draining && n.id in s.draining ? s.draining[n.id] : undefined;
+      const note = left === undefined ? '' : left === 0 ? ' (drained)' : ` (${left} blocks to move)`;
+      return el('tr', { 'data-node': n.id, 'data-state': state, 'data-restarts': n.restarts, 'data-drain-left': left ?? '' },
+        el('td', {}, n.kind), el('td', {}, n.id), el('td', {}, n.role), el('td', { class: `state-${state}` }, state + restarted + note),
         el('td', { class: `state-${balancerState(n)}`, 'data-balancer': balancerState(n) }, balancerState(n)),
         el('td', {}, n.address), el('td', {}, n.pid || ''), el('td', {}, uptime(n.startedAt, now)), el('td', {}, n.restarts),
         el('td', {}, nodeUsage.has(key) && present.has(key) ? nodeUsage.get(key).cores.toFixed(2) : ''),
         el('td', {}, nodeUsage.has(key) && present.has(key) ? bytes(nodeUsage.get(key).rss) : ''),
         el('td', {}, n.kind === 'meta' ? n.replicationLag : ''),
-        el('td', {}, usage), el('td', {}, n.kind === 'blockd' ? n.blocks : ''), el('td', {}, n.kind === 'blockd' ? n.corruptBlocks : ''));
+        el('td', {}, usage), el('td', {}, n.kind === 'blockd' ? n.blocks : ''), el('td', {}, n.kind === 'blockd' ? n.corruptBlocks : ''),
+        el('td', {}, drainButton(n, state)));
     });
   $('nodes').tBodies[0].replaceChildren(...rows);
 
   const up = { meta: 0, blockd: 0, gateway: 0 };
-  for (const n of s.nodes) if (n.state === 'up' || n.state === 'serving') up[n.kind] = (up[n.kind] || 0) + 1;
+  for (const n of s.nodes) if (n.state === 'up' || n.state === 'serving' || n.state === 'draining') up[n.kind] = (up[n.kind] || 0) + 1;
   history.push({ t: now, up, under: Number(s.underReplicatedBlocks), unavailable: Number(s.unavailableBlocks) });
   while (history.length && history[0].t < now - HISTORY_MS) history.shift();
   lineChart($('chart-nodes'), [
@@ -250,6 +268,33 @@ function renderCluster(s) {
     { name: 'under-replicated', color: '#9a6700', values: history.map((h) => [h.t, h.under]) },
     { name: 'unavailable', color: '#cf222e', values: history.map((h) => [h.t, h.unavailable]) },
   ], 'blocks');
+}
+
+// Draining takes two clicks: the first arms the button for a few seconds.
+let drainArmed = { key: '', until: 0 };
+
+/** A drain button for a serving block daemon or gateway (the repair worker moves a daemon's blocks away first). */
+function drainButton(n, state) {
+  if ((n.kind !== 'blockd' && n.kind !== 'gateway') || (state !== 'up' && state !== 'serving')) return '';
+  const key = `${n.kind}/${n.id}`;
+  const armed = drainArmed.key === key && Date.now() < drainArmed.until;
+  return el('button', {
+    type: 'button', class: armed ? 'danger' : '', 'data-drain': n.id,
+    onclick: async () => {
+      if (!(drainArmed.key === key && Date.now() < drainArmed.until)) {
+        drainArmed = { key, until: Date.now() + 5000 };
+        return poll(true);
+      }
+      drainArmed = { key: '', until: 0 };
+      try {
+        await api(`drain?node=${encodeURIComponent(n.id)}`, { method: 'POST' });
+        $('drain-error').textContent = '';
+      } catch (err) {
+        $('drain-error').textContent = `drain ${n.id}: ${err.message}`;
+      }
+      return poll(true);
+    },
+  }, armed ? `confirm: drain ${n.id}` : 'drain');
 }
 
 /** A line chart with labelled axes: x = seconds before now, y = the values' unit. */
@@ -315,6 +360,47 @@ async function quality() {
     }
   }));
   $('qas-plots').replaceChildren(...plots);
+}
+
+let drillTimer = null;
+let drillShown = ''; // the drill (id/state) whose end last reloaded the report
+
+/** The operator's latest drill, polled every second while the quality tab is open. */
+async function drillPoll() {
+  clearTimeout(drillTimer);
+  try {
+    const o = await (await api('operator', { signal: AbortSignal.timeout(3000) })).json();
+    const d = o.drill;
+    $('drill').disabled = !o.source || (d && d.state === 'running');
+    $('drill').title = o.source ? '' : 'no operator reports on this cluster: nothing would run the drill';
+    $('drill-status').hidden = !d;
+    if (d) {
+      $('drill-status').dataset.state = d.state;
+      $('drill-state').textContent = d.state;
+      $('drill-state').className = d.state === 'passed' ? 'state-up' : d.state === 'failed' ? 'state-down' : 'state-draining';
+      $('drill-meta').textContent = `— asked by ${d.requestedBy}, started ${new Date(d.startedAt).toLocaleTimeString()}${d.finishedAt ? `, ended ${new Date(d.finishedAt).toLocaleTimeString()}` : ''}`;
+      $('drill-output').textContent = d.output.join('\n');
+      const key = `${d.id}/${d.state}`;
+      if (d.state !== 'running' && drillShown !== key) {
+        drillShown = key;
+        await quality();
+      }
+    }
+  } catch (err) {
+    $('drill-error').textContent = `operator status: ${err.message}`;
+  }
+  if (!$('quality').hidden) drillTimer = setTimeout(drillPoll, POLL_MS);
+}
+
+async function startDrill() {
+  $('drill-error').textContent = '';
+  $('drill').disabled = true;
+  try {
+    await api('drill', { method: 'POST' });
+  } catch (err) {
+    $('drill-error').textContent = `drill: ${err.message}`;
+  }
+  await drillPoll();
 }
 
 // ---- files --------------------------------------------------------------------
@@ -466,6 +552,7 @@ document.addEventListener('DOMContentLoaded', () => {
     void signIn($('token').value.trim());
   });
   $('sign-out').addEventListener('click', signOut);
+  $('drill').addEventListener('click', startDrill);
   for (const b of document.querySelectorAll('nav [data-tab]')) b.addEventListener('click', () => show(b.dataset.tab));
   $('list-form').addEventListener('submit', (e) => {
     e.preventDefault();
