@@ -28,8 +28,34 @@ const COMMANDS: Record<string, Command> = {
   meta: { summary: 'run a metadata node (master or replica, elected through etcd)', run: async (argv) => (await import('../meta/main')).main(argv) },
 };
 
+COMMANDS.completion = { summary: 'print a shell completion script: completion bash|zsh (source <(blockstore completion bash))', run: completion };
+
 for (const [name, summary] of Object.entries(USER_COMMANDS)) {
   COMMANDS[name] = { summary: summary.split(' — ')[1] ?? summary, run: async (argv) => (await import('../sdk/cli')).runUserCommand(name, argv) };
+}
+
+/** `blockstore completion bash|zsh`: commands, subcommands and flags, from the same tables as --help. */
+async function completion(argv: string[]): Promise<number> {
+  const shell = argv[0];
+  if (shell !== 'bash' && shell !== 'zsh') throw new UsageError('completion takes bash or zsh');
+  const [{ completionScript }, { flagsFor }, cluster, qas, meta, gateway, blockd] = await Promise.all([
+    import('../lib/cli/completion'), import('../sdk/commands'), import('../cluster/local/cli'), import('../cluster/qas/cli'),
+    import('../meta/config'), import('../gateway/config'), import('../daemon/config'),
+  ]);
+  const flags = (specs: Array<{ name: string }>) => specs.map((f) => `--${f.name}`);
+  const SUBCOMMANDS: Record<string, string[]> = {
+    cluster: ['up', 'down', 'clean', 'status', 'scale', 'logs', 'envoy-eds'],
+    admin: ['user', 'token', 'drain'],
+    profile: ['set', 'list', 'use', 'rm'],
+    completion: ['bash', 'zsh'],
+  };
+  const table: Record<string, string[]> = {
+    cluster: flags(cluster.FLAGS), qas: flags(qas.FLAGS), meta: flags(meta.META_FLAGS), gateway: flags(gateway.GATEWAY_FLAGS), blockd: flags(blockd.BLOCKD_FLAGS), completion: [],
+  };
+  for (const name of Object.keys(USER_COMMANDS)) table[name] = flags(flagsFor(name));
+  for (const [name, subs] of Object.entries(SUBCOMMANDS)) table[name] = [...subs, ...(table[name] ?? [])];
+  process.stdout.write(completionScript(shell, table));
+  return 0;
 }
 
 function usage(): string {

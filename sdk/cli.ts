@@ -1,44 +1,25 @@
 /**
- * `blockstore put|get|cat|stat|ls|du|find|rm|mv|versions|restore|watch|usage|status|admin`: the
- * SDK for people. Address and token come from --address/--token, then
- * BLOCKSTORE_ADDRESS/BLOCKSTORE_TOKEN, then a credentials file
- * (--credentials, BLOCKSTORE_CREDENTIALS, default ~/.config/blockstore/credentials.json:
- * {"address": "...", "token": "..."}). Output is text, or JSON with --json.
+ * `blockstore put|get|cat|stat|ls|du|find|rm|mv|versions|restore|watch|usage|status|admin|profile`:
+ * the SDK for people. Where to connect: flags, then a named profile
+ * (--profile, BLOCKSTORE_PROFILE), then BLOCKSTORE_ADDRESS/BLOCKSTORE_TOKEN,
+ * then the credentials file's default profile or its top-level cluster
+ * (--credentials, BLOCKSTORE_CREDENTIALS, default
+ * ~/.config/blockstore/credentials.json). Each command takes its own flags
+ * (sdk/commands.ts) and the connection flags. Output is text, or JSON with --json.
  *
  * Exit codes: 0 ok, 1 other error, 2 usage, 3 not found (remote or local), 4 conflict
  * (version or existence), 5 permission/authentication, 6 unavailable,
  * 7 quota or capacity, 8 data loss.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { helpText, parseFlags, UsageError, type FlagSpec } from '../lib/cli/flags';
+import { dirname, join, resolve } from 'node:path';
+import { helpText, parseFlags, UsageError, type FlagValues } from '../lib/cli/flags';
 import { BlockstoreError, type ErrorCode } from '../lib/errors';
 import { parseBytes } from '../lib/units';
 import { BlockstoreClient, type FileInfo } from './client';
-import { USER_COMMANDS } from './commands';
+import { flagsFor, USER_COMMANDS } from './commands';
 
-const COMMON: FlagSpec[] = [
-  { name: 'address', env: 'BLOCKSTORE_ADDRESS', type: 'string', value: 'HOST:PORT[,…]', help: 'the balancer, or gateways (comma-separated)' },
-  { name: 'token', env: 'BLOCKSTORE_TOKEN', type: 'string', value: 'TOKEN', help: 'bearer token' },
-  { name: 'token-file', env: 'BLOCKSTORE_TOKEN_FILE', type: 'string', value: 'FILE', help: 'read the token from a file' },
-  { name: 'ca-file', env: 'BLOCKSTORE_CA_FILE', type: 'string', value: 'PEM', help: 'connect with TLS, trusting this CA (default: plaintext)' },
-  { name: 'credentials', env: 'BLOCKSTORE_CREDENTIALS', type: 'string', value: 'FILE', help: 'JSON {address, token, caFile} (default ~/.config/blockstore/credentials.json)' },
-  { name: 'json', type: 'boolean', help: 'machine-readable output' },
-  { name: 'version', type: 'string', value: 'N', help: 'a version (get, versions, restore)' },
-  { name: 'expected-version', type: 'string', value: 'N', help: 'compare-and-set: fail unless the current version is N (0: must not exist)' },
-  { name: 'sync', type: 'boolean', help: 'put: delta sync (send only blocks the service lacks)' },
-  { name: 'cursor', type: 'string', value: 'N', help: 'watch: resume after this cursor' },
-  { name: 'quiet', type: 'boolean', help: 'no progress output' },
-  { name: 'prefix', type: 'boolean', help: 'rm: the path is a prefix; delete every file under it (needs --yes)' },
-  { name: 'yes', type: 'boolean', help: 'rm --prefix: do it' },
-  { name: 'name', type: 'string', value: 'GLOB', help: 'find: file names matching (* and ?); admin user add: the display name' },
-  { name: 'larger', type: 'string', value: 'SIZE', help: 'find: larger than SIZE (e.g. 10MiB)' },
-  { name: 'smaller', type: 'string', value: 'SIZE', help: 'find: smaller than SIZE' },
-  { name: 'quota', type: 'string', value: 'SIZE', help: 'admin user add: the user\'s quota (e.g. 100GiB)' },
-  { name: 'admin', type: 'boolean', help: 'admin token issue: an admin token' },
-  { name: 'ttl', type: 'string', value: 'SECONDS', help: 'admin token issue: the token expires after this long (default: never)' },
-];
 
 export { USER_COMMANDS };
 
@@ -57,22 +38,111 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   CORRUPT_BLOCK: 8,
 };
 
-function connect(values: Record<string, string | boolean | undefined>): BlockstoreClient {
-  let address = values.address as string | undefined;
-  let token = values.token as string | undefined;
-  if (!token && values['token-file']) token = readFileSync(values['token-file'] as string, 'utf8').trim();
-  const credPath = (values.credentials as string | undefined) ?? join(homedir(), '.config', 'blockstore', 'credentials.json');
-  let caFile = values['ca-file'] as string | undefined;
-  if ((!address || !token) && existsSync(credPath)) {
-    const cred = JSON.parse(readFileSync(credPath, 'utf8')) as { address?: string; token?: string; caFile?: string };
-    address ??= cred.address;
-    token ??= cred.token;
-    caFile ??= cred.caFile;
+interface Profile {
+  address?: string;
+  token?: string;
+  caFile?: string;
+}
+
+/** The credentials file: one cluster at the top level, and/or named ones (`profile set`), one of them the default. */
+interface CredentialsFile extends Profile {
+  profiles?: Record<string, Profile>;
+  default?: string;
+}
+
+function credentialsPath(values: FlagValues): string {
+  return (values.credentials as string | undefined) ?? join(homedir(), '.config', 'blockstore', 'credentials.json');
+}
+
+function readCredentials(path: string): CredentialsFile {
+  if (!existsSync(path)) return {};
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as CredentialsFile;
+  } catch (err) {
+    throw new UsageError(`${path}: not a credentials file (${(err as Error).message})`);
   }
-  if (!address) throw new UsageError('no address: use --address, BLOCKSTORE_ADDRESS or a credentials file');
-  if (!token) throw new UsageError('no token: use --token, --token-file, BLOCKSTORE_TOKEN or a credentials file');
+}
+
+/** Written whole, readable by its owner only. */
+function writeCredentials(path: string, file: CredentialsFile): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+/**
+ * Where to connect: flags first; then a profile (--profile or
+ * BLOCKSTORE_PROFILE, over the environment: naming a profile means that
+ * cluster); then BLOCKSTORE_ADDRESS/BLOCKSTORE_TOKEN; then the credentials
+ * file's default profile or its top-level cluster.
+ * @param given what the command line itself says (no environment)
+ */
+function connect(values: FlagValues, given: FlagValues): BlockstoreClient {
+  const path = credentialsPath(values);
+  const file = readCredentials(path);
+  const named = values.profile as string | undefined;
+  const profile = (name: string): Profile => {
+    const p = file.profiles?.[name];
+    if (!p) throw new UsageError(`no profile ${JSON.stringify(name)} in ${path} (see: blockstore profile list)`);
+    return p;
+  };
+  const tokenOf = (v: FlagValues) => (v.token as string | undefined) ?? (v['token-file'] ? readFileSync(v['token-file'] as string, 'utf8').trim() : undefined);
+  const layers: Profile[] = [{ address: given.address as string | undefined, token: tokenOf(given), caFile: given['ca-file'] as string | undefined }];
+  if (named) layers.push(profile(named));
+  layers.push({ address: values.address as string | undefined, token: tokenOf(values), caFile: values['ca-file'] as string | undefined });
+  if (!named) layers.push(file.default ? profile(file.default) : file);
+  const pick = <K extends keyof Profile>(k: K) => layers.map((l) => l[k]).find((v) => v !== undefined && v !== '');
+  const address = pick('address');
+  const token = pick('token');
+  const caFile = pick('caFile');
+  if (!address) throw new UsageError('no address: use --address, BLOCKSTORE_ADDRESS, --profile or a credentials file');
+  if (!token) throw new UsageError('no token: use --token, --token-file, BLOCKSTORE_TOKEN, --profile or a credentials file');
   const ca = caFile ? readFileSync(caFile) : undefined;
   return new BlockstoreClient({ address: address.split(','), token, ca });
+}
+
+/** `blockstore profile set|list|use|rm`: named clusters in the credentials file. */
+function profileCommand(values: FlagValues, positionals: string[], out: (text: string, obj: unknown) => void): number {
+  const path = credentialsPath(values);
+  const file = readCredentials(path);
+  const [verb, name] = positionals;
+  const usage = () => new UsageError(`usage: blockstore ${USER_COMMANDS.profile!.split(' — ')[0]}`);
+  switch (verb) {
+    case 'set': {
+      if (!name) throw usage();
+      const address = values.address as string | undefined;
+      const token = (values.token as string | undefined) ?? (values['token-file'] ? readFileSync(values['token-file'] as string, 'utf8').trim() : undefined);
+      if (!address || !token) throw new UsageError('profile set needs --address and a token (--token-file or --token)');
+      const caFile = values['ca-file'] ? resolve(values['ca-file'] as string) : undefined;
+      file.profiles = { ...file.profiles, [name]: { address, token, ...(caFile ? { caFile } : {}) } };
+      // The first profile of a file without a cluster of its own becomes the default.
+      if (!file.default && !file.address) file.default = name;
+      writeCredentials(path, file);
+      out(`profile ${name}: ${address}${file.default === name ? ' (default)' : ''} in ${path}`, { profile: name, address, default: file.default === name });
+      return 0;
+    }
+    case 'list': {
+      const rows = Object.entries(file.profiles ?? {}).map(([n, p]) => ({ profile: n, address: p.address ?? '', tls: Boolean(p.caFile), default: file.default === n }));
+      out(rows.map((r) => `${r.profile}\t${r.address}${r.tls ? '\tTLS' : ''}${r.default ? '\t(default)' : ''}`).join('\n') || `no profiles in ${path}`, rows);
+      return 0;
+    }
+    case 'use':
+    case 'rm': {
+      if (!name) throw usage();
+      if (!file.profiles?.[name]) throw new UsageError(`no profile ${JSON.stringify(name)} in ${path}`);
+      if (verb === 'use') file.default = name;
+      else {
+        delete file.profiles[name];
+        if (file.default === name) delete file.default;
+      }
+      writeCredentials(path, file);
+      out(verb === 'use' ? `profile ${name} is the default` : `profile ${name} removed`, { profile: name, [verb === 'use' ? 'default' : 'removed']: true });
+      return 0;
+    }
+    default:
+      throw usage();
+  }
 }
 
 /**
@@ -130,9 +200,11 @@ function show(f: FileInfo): string {
 }
 
 export async function runUserCommand(name: string, argv: string[]): Promise<number> {
-  const { values, positionals, help } = parseFlags(argv, COMMON);
+  const flags = flagsFor(name);
+  const { values, positionals, help } = parseFlags(argv, flags);
   if (help) {
-    process.stdout.write(helpText(`blockstore ${USER_COMMANDS[name]}`, 'A blockstore client command.', COMMON));
+    const [usage, summary] = USER_COMMANDS[name]!.split(' — ');
+    process.stdout.write(helpText(`blockstore ${usage}`, `${summary}.`, flags));
     return 0;
   }
   const json = values.json === true;
@@ -141,7 +213,8 @@ export async function runUserCommand(name: string, argv: string[]): Promise<numb
   const need = (n: number) => {
     if (positionals.length < n) throw new UsageError(`usage: blockstore ${USER_COMMANDS[name]}`);
   };
-  const client = connect(values);
+  if (name === 'profile') return profileCommand(values, positionals, out);
+  const client = connect(values, parseFlags(argv, flags, {}).values);
   try {
     switch (name) {
       case 'put': {

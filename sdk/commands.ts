@@ -1,8 +1,10 @@
 /**
- * The CLI's user commands and their one-line usage, apart from their
- * implementation (sdk/cli.ts) so that `blockstore --help` and `--version`
- * load no client code.
+ * The CLI's user commands: their one-line usage and the flags each takes,
+ * apart from their implementation (sdk/cli.ts) so that `blockstore --help`,
+ * `--version` and shell completion load no client code.
  */
+import type { FlagSpec } from '../lib/cli/flags';
+
 export const USER_COMMANDS: Record<string, string> = {
   put: 'put LOCAL_FILE|- REMOTE_PATH — upload a file (- reads standard input)',
   get: 'get REMOTE_PATH [LOCAL_FILE|-] — download a file (default: stdout)',
@@ -19,4 +21,59 @@ export const USER_COMMANDS: Record<string, string> = {
   usage: 'usage — bytes used and quota',
   status: 'status — cluster status (admin token)',
   admin: 'admin user add ID --quota SIZE [--name NAME] | admin token issue USER [--admin] [--ttl SECONDS] | admin token revoke TOKEN_ID | admin drain NODE_ID — users, tokens and drains (admin token)',
+  profile: 'profile set NAME --address HOST:PORT (--token-file FILE | --token TOKEN) [--ca-file PEM] | profile list | profile use NAME | profile rm NAME — named clusters in the credentials file, chosen with --profile (like mc alias)',
 };
+
+/** Where a command finds its cluster; every user command takes these. */
+export const CONNECTION_FLAGS: FlagSpec[] = [
+  { name: 'address', env: 'BLOCKSTORE_ADDRESS', type: 'string', value: 'HOST:PORT[,…]', help: 'the balancer, or gateways (comma-separated)' },
+  { name: 'token', env: 'BLOCKSTORE_TOKEN', type: 'string', value: 'TOKEN', help: 'bearer token' },
+  { name: 'token-file', env: 'BLOCKSTORE_TOKEN_FILE', type: 'string', value: 'FILE', help: 'read the token from a file' },
+  { name: 'ca-file', env: 'BLOCKSTORE_CA_FILE', type: 'string', value: 'PEM', help: 'connect with TLS, trusting this CA (default: plaintext)' },
+  { name: 'profile', env: 'BLOCKSTORE_PROFILE', type: 'string', value: 'NAME', help: 'a named cluster from the credentials file (blockstore profile set)' },
+  { name: 'credentials', env: 'BLOCKSTORE_CREDENTIALS', type: 'string', value: 'FILE', help: 'JSON {address, token, caFile} or {profiles: {NAME: {…}}, default: NAME} (default ~/.config/blockstore/credentials.json)' },
+  { name: 'json', type: 'boolean', help: 'machine-readable output' },
+];
+
+const OWN: Record<string, FlagSpec> = Object.fromEntries(
+  ([
+    { name: 'version', type: 'string', value: 'N', help: 'that version (default: the current one)' },
+    { name: 'expected-version', type: 'string', value: 'N', help: 'compare-and-set: fail unless the current version is N (0: must not exist)' },
+    { name: 'sync', type: 'boolean', help: 'delta sync: send only the blocks the service lacks' },
+    { name: 'cursor', type: 'string', value: 'N', help: 'resume after this cursor' },
+    { name: 'quiet', type: 'boolean', help: 'no progress output' },
+    { name: 'prefix', type: 'boolean', help: 'the path is a prefix: delete every file under it (needs --yes)' },
+    { name: 'yes', type: 'boolean', help: 'with --prefix: do it' },
+    { name: 'name', type: 'string', value: 'GLOB', help: 'find: file names matching (* and ?); admin user add: the display name' },
+    { name: 'larger', type: 'string', value: 'SIZE', help: 'larger than SIZE (e.g. 10MiB)' },
+    { name: 'smaller', type: 'string', value: 'SIZE', help: 'smaller than SIZE' },
+    { name: 'quota', type: 'string', value: 'SIZE', help: 'user add: the user\'s quota (e.g. 100GiB)' },
+    { name: 'admin', type: 'boolean', help: 'token issue: an admin token' },
+    { name: 'ttl', type: 'string', value: 'SECONDS', help: 'token issue: the token expires after this long (default: never)' },
+  ] satisfies FlagSpec[]).map((f) => [f.name, f]),
+);
+
+/** Each command's own flags, beside the connection flags. */
+const COMMAND_FLAGS: Record<string, string[]> = {
+  put: ['expected-version', 'sync', 'quiet'],
+  get: ['version', 'quiet'],
+  cat: ['version'],
+  stat: ['version'],
+  ls: [],
+  du: [],
+  rm: ['expected-version', 'prefix', 'yes'],
+  find: ['name', 'larger', 'smaller'],
+  mv: [],
+  versions: [],
+  restore: ['version', 'expected-version'],
+  watch: ['cursor'],
+  usage: [],
+  status: [],
+  admin: ['name', 'quota', 'admin', 'ttl'],
+  profile: [],
+};
+
+/** The flags `name` accepts: its own, then where to connect. */
+export function flagsFor(name: string): FlagSpec[] {
+  return [...(COMMAND_FLAGS[name] ?? []).map((f) => OWN[f]!), ...CONNECTION_FLAGS];
+}

@@ -33,7 +33,7 @@ for tier in "${tiers[@]}"; do
   pgid=$!
   # The watchdog keeps no handle on our output (a caller reading it through
   # a pipe must see EOF when we finish) and is stopped with its sleep.
-  ( sleep "${TIER_TIMEOUT:-900}" && kill -KILL -- "-$pgid" ) </dev/null >/dev/null 2>&1 &
+  ( sleep "${TIER_TIMEOUT:-1800}" && kill -KILL -- "-$pgid" ) </dev/null >/dev/null 2>&1 &
   watchdog=$!
   wait "$pgid"
   rc=$?

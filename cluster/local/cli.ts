@@ -3,7 +3,7 @@
  * cluster on one machine, everything under one state directory.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { helpText, parseFlags, UsageError, type FlagSpec } from '../../lib/cli/flags';
 import { createLogger } from '../../lib/logger';
@@ -21,7 +21,7 @@ import { ROOT } from '../../lib/root';
 
 const BIN = join(ROOT, 'bin', 'blockstore');
 
-const FLAGS: FlagSpec[] = [
+export const FLAGS: FlagSpec[] = [
   { name: 'state', env: 'BLOCKSTORE_STATE_DIR', type: 'string', value: 'DIR', default: join(ROOT, '.cluster'), help: 'state directory (data, logs, PIDs, tokens)' },
   { name: 'balancer-port', env: 'BLOCKSTORE_BALANCER_PORT', type: 'string', value: 'PORT', help: `balancer port (default ${DEFAULT_CONFIG.balancerPort})` },
   { name: 'base-port', env: 'BLOCKSTORE_BASE_PORT', type: 'string', value: 'PORT', help: `node ports: base+100+i block daemons, +200+i metadata, +300+i gateways; HTTP side ports +500+i, +600+i, +400+i (default ${DEFAULT_CONFIG.basePort})` },
@@ -34,12 +34,13 @@ const FLAGS: FlagSpec[] = [
   { name: 'meta-host-cpu', env: 'BLOCKSTORE_META_HOST_CPU', type: 'string', value: 'CORES', help: 'up: the metadata nodes\' budget when it differs from --host-cpu' },
   { name: 'tls', type: 'boolean', help: 'up: TLS on the balancer and gateways, mutual TLS between nodes (a local CA under <state>/tls; kept for later ups)' },
   { name: 'lines', type: 'string', value: 'N', default: '50', help: 'logs: lines per log' },
+  { name: 'follow', short: 'f', type: 'boolean', help: 'logs: then keep printing what they add, each line marked with its node (new nodes\' logs too; Ctrl-C stops)' },
   { name: 'etcd', env: 'BLOCKSTORE_ETCD', type: 'string', value: 'URL[,URL…]', help: 'envoy-eds: etcd endpoints' },
   { name: 'out', type: 'string', value: 'DIR', default: '/etc/blockstore/envoy', help: 'envoy-eds: the directory Envoy watches' },
   { name: 'watch', type: 'boolean', help: 'envoy-eds: keep rewriting as membership changes' },
 ];
 
-const USAGE = 'blockstore cluster up|down|clean|status|scale ROLE=N…|logs ROLE|ID [flags]';
+const USAGE = 'blockstore cluster up|down|clean|status|scale ROLE=N…|logs ROLE|ID [-f] [flags]';
 
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals, help } = parseFlags(argv, FLAGS);
@@ -65,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'scale':
       return scale(dir, rest);
     case 'logs':
-      return logs(dir, rest[0], Number(values.lines));
+      return logs(dir, rest[0], Number(values.lines), values.follow === true);
     case 'supervise':
       return supervise(dir);
     case 'envoy-eds':
@@ -295,16 +296,58 @@ async function scale(dir: StateDir, args: string[]): Promise<number> {
   return 0;
 }
 
-function logs(dir: StateDir, which: string | undefined, lines: number): number {
+async function logs(dir: StateDir, which: string | undefined, lines: number, follow: boolean): Promise<number> {
   if (!which) throw new UsageError('logs takes a role (meta, blockd, gateway, etcd, haproxy, supervisor) or a node id');
-  const files = readdirSync(dir.path('logs')).filter((f) => {
-    const id = f.replace(/\.log$/, '');
-    return id === which || ({ meta: /^m\d+$/, blockd: /^b\d+$/, gateway: /^g\d+$/ } as Record<string, RegExp>)[which]?.test(id);
-  });
-  if (!files.length) throw new UsageError(`no logs for ${which}`);
-  for (const f of files.sort()) {
-    const text = readFileSync(dir.path('logs', f), 'utf8').split('\n');
-    process.stdout.write(`==> ${f} <==\n${text.slice(-lines - 1).join('\n')}\n`);
+  const matching = () =>
+    readdirSync(dir.path('logs'))
+      .filter((f) => {
+        const id = f.replace(/\.log$/, '');
+        return id === which || ({ meta: /^m\d+$/, blockd: /^b\d+$/, gateway: /^g\d+$/ } as Record<string, RegExp>)[which]?.test(id);
+      })
+      .sort();
+  const files = matching();
+  if (!files.length && !follow) throw new UsageError(`no logs for ${which}`);
+  const offsets = new Map<string, number>();
+  for (const f of files) {
+    const text = readFileSync(dir.path('logs', f), 'utf8');
+    offsets.set(f, Buffer.byteLength(text));
+    process.stdout.write(`==> ${f} <==\n${text.split('\n').slice(-lines - 1).join('\n')}\n`);
+  }
+  if (!follow) return 0;
+  // Like tail -F over every matching log: appended lines as they come, each
+  // marked with its node; a log that appears later (a new node) is followed
+  // from its start, one that was truncated from its new end.
+  let stop = false;
+  process.once('SIGINT', () => (stop = true));
+  process.once('SIGTERM', () => (stop = true));
+  const partial = new Map<string, string>();
+  while (!stop) {
+    for (const f of matching()) {
+      const path = dir.path('logs', f);
+      let size: number;
+      try {
+        size = statSync(path).size;
+      } catch {
+        continue;
+      }
+      const from = offsets.get(f) ?? 0;
+      if (size < from) offsets.set(f, size);
+      if (size <= from) continue;
+      const fd = openSync(path, 'r');
+      try {
+        const buf = Buffer.alloc(Math.min(size - from, 4 * 1024 * 1024));
+        const n = readSync(fd, buf, 0, buf.length, from);
+        offsets.set(f, from + n);
+        const text = (partial.get(f) ?? '') + buf.subarray(0, n).toString('utf8');
+        const parts = text.split('\n');
+        partial.set(f, parts.pop()!);
+        const id = f.replace(/\.log$/, '');
+        if (parts.length) process.stdout.write(parts.map((l) => `${id} | ${l}\n`).join(''));
+      } finally {
+        closeSync(fd);
+      }
+    }
+    await new Promise((r) => setTimeout(r, 250));
   }
   return 0;
 }

@@ -17,7 +17,7 @@ import { localTarget, qas001, qas002, qas003, remoteTarget, type ScenarioResult,
 import { installClusterCredentials, loadClusterCredentials } from '../../lib/security/cluster-credentials';
 import { ROOT } from '../../lib/root';
 
-const FLAGS: FlagSpec[] = [
+export const FLAGS: FlagSpec[] = [
   { name: 'scenario', type: 'string', value: '1|2|3|all', default: 'all', help: 'which scenario' },
   { name: 'duration', type: 'string', value: 'SECONDS', default: '60', help: 'QAS-001 and QAS-002 duration' },
   { name: 'rate', type: 'string', value: 'CALLS/S', default: '150', help: 'QAS-001 and QAS-002 offered rate' },

@@ -16,6 +16,8 @@ export interface FlagSpec {
   help: string;
   /** May be given several times (values are joined with commas). */
   multiple?: boolean;
+  /** A one-letter alias, e.g. 'f' for -f. */
+  short?: string;
 }
 
 export type FlagValues = Record<string, string | boolean | undefined>;
@@ -31,8 +33,8 @@ export class UsageError extends Error {
  * @throws UsageError for an unknown flag or a missing value.
  */
 export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.ProcessEnv = process.env): { values: FlagValues; positionals: string[]; help: boolean } {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' } };
-  for (const s of specs) options[s.name] = s.multiple ? { type: s.type, multiple: true } : { type: s.type };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const s of specs) options[s.name] = { type: s.type, ...(s.multiple ? { multiple: true } : {}), ...(s.short ? { short: s.short } : {}) };
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
@@ -55,9 +57,9 @@ export function parseFlags(argv: string[], specs: FlagSpec[], env: NodeJS.Proces
 
 export function helpText(usage: string, summary: string, specs: FlagSpec[]): string {
   const rows = specs.map((s) => {
-    const left = `  --${s.name}${s.type === 'string' ? ` ${s.value ?? 'VALUE'}` : ''}`;
+    const left = `  ${s.short ? `-${s.short}, ` : ''}--${s.name}${s.type === 'string' ? ` ${s.value ?? 'VALUE'}` : ''}`;
     const extra = [s.env ? `env ${s.env}` : '', s.default !== undefined ? `default ${s.default}` : ''].filter(Boolean).join('; ');
     return `${left.padEnd(34)} ${s.help}${extra ? ` (${extra})` : ''}`;
   });
-  return `usage: ${usage}\n\n${summary}\n\nflags:\n${rows.join('\n')}\n  --help                             this text\n`;
+  return `usage: ${usage}\n\n${summary}\n\nflags:\n${rows.join('\n')}\n  -h, --help                         this text\n`;
 }

@@ -355,6 +355,76 @@ test('the CLI: admin users, tokens and drains; find; rm --prefix', async () => {
   assert.match(drained.stderr, 'NOT_FOUND');
 });
 
+test('the CLI: named profiles, each command its own flags and help, shell completion, cluster logs -f', async () => {
+  const { makeTempDir, removeDir } = await import('../harness/temp');
+  const tmp = makeTempDir('cli-profiles');
+  // No address or token in the environment: only the credentials file says where to go.
+  const bare = { BLOCKSTORE_ADDRESS: '', BLOCKSTORE_TOKEN_FILE: '', BLOCKSTORE_CREDENTIALS: join(tmp, 'cfg', 'credentials.json') };
+  try {
+    assert.is((await cli(['ls'], undefined, bare)).code, 2, 'nowhere to connect: a usage error');
+    const set = await cli(['profile', 'set', 'local', '--address', address, '--token-file', dir.path('user.token')], undefined, bare);
+    assert.is(set.code, 0, set.stderr);
+    assert.match(set.stdout, '(default)', 'the first profile becomes the default');
+    assert.is(require('node:fs').statSync(bare.BLOCKSTORE_CREDENTIALS).mode & 0o777, 0o600, 'the credentials file is private');
+    assert.is((await cli(['put', '-', 'profiles/one'], Buffer.from('through the default profile'), bare)).code, 0);
+    const set2 = await cli(['profile', 'set', 'admin', '--address', address, '--token-file', dir.path('admin.token')], undefined, bare);
+    assert.is(set2.code, 0, set2.stderr);
+    assert.is((await cli(['status'], undefined, bare)).code, 5, 'the default profile (a user) is not an admin');
+    assert.is((await cli(['status', '--profile', 'admin'], undefined, bare)).code, 0);
+    assert.is((await cli(['status'], undefined, { ...bare, BLOCKSTORE_PROFILE: 'admin' })).code, 0);
+    const listed = JSON.parse((await cli(['profile', 'list', '--json'], undefined, bare)).stdout) as Array<{ profile: string; default: boolean }>;
+    assert.equal(listed.map((p) => [p.profile, p.default]), [['local', true], ['admin', false]]);
+    assert.not.match(JSON.stringify(listed), token('admin'), 'list never shows a token');
+    assert.is((await cli(['profile', 'use', 'admin'], undefined, bare)).code, 0);
+    assert.is((await cli(['status'], undefined, bare)).code, 0, 'admin is the default now');
+    const nosuch = await cli(['ls', '--profile', 'nosuch'], undefined, bare);
+    assert.is(nosuch.code, 2);
+    assert.match(nosuch.stderr, 'no profile "nosuch"');
+    assert.is((await cli(['profile', 'rm', 'admin'], undefined, bare)).code, 0);
+    assert.is((await cli(['status'], undefined, bare)).code, 2, 'the default profile removed: nowhere to connect');
+  } finally {
+    removeDir(tmp);
+  }
+
+  // Each command takes its own flags: another command's flag is a usage error, and --help lists only its own.
+  const wrong = await cli(['ls', '--sync']);
+  assert.is(wrong.code, 2, wrong.stderr);
+  const help = (await cli(['find', '--help'])).stdout;
+  assert.match(help, '--larger');
+  assert.match(help, '--profile');
+  assert.not.match(help, '--sync');
+
+  // bash completion from the same tables.
+  const script = (await cli(['completion', 'bash'])).stdout;
+  const complete = (line: string) => execFileSync('bash', ['-c', `${script}\nCOMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _blockstore; echo "\${COMPREPLY[*]}"`], { encoding: 'utf8' }).trim();
+  assert.equal(complete('blockstore ve').split(' '), ['versions']);
+  assert.equal(complete('blockstore find --la').split(' '), ['--larger']);
+  assert.equal(complete('blockstore cluster sc').split(' '), ['scale']);
+  assert.ok(complete('blockstore put --').split(' ').includes('--sync'));
+  assert.is((await cli(['completion', 'fish'])).code, 2);
+
+  // cluster logs -f: what a node writes from now on arrives, marked with the node.
+  const { spawn } = await import('node:child_process');
+  const follow = spawn(BLOCKSTORE_BIN, ['cluster', 'logs', 'supervisor', '-f', '--lines', '1', '--state', dir.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let seen = '';
+  follow.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+  try {
+    await waitFor('the tail printed', () => seen.includes('==> supervisor.log <=='), 10_000);
+    const g1 = dir.readState()!.nodes.find((n) => n.id === 'g1')!;
+    process.kill(g1.pid, 'SIGKILL');
+    await waitFor('the supervisor’s restart followed', () => /supervisor \| .*process exited/.test(seen) && /supervisor \| .*started/.test(seen.slice(seen.indexOf('process exited'))), 20_000);
+  } finally {
+    follow.kill('SIGINT');
+    await new Promise((r) => follow.once('exit', r));
+  }
+  const admin = new BlockstoreClient({ address, token: token('admin'), timeoutMs: 5000 });
+  try {
+    await waitFor('g1 serving again', async () => (await admin.clusterStatus().then((st) => st.nodes.filter((n) => n.kind === 'gateway' && n.state === 'serving').length, () => 0)) >= 2, 20_000);
+  } finally {
+    admin.close();
+  }
+});
+
 test('down, then up on the same state: the data survives', async () => {
   const client = new BlockstoreClient({ address, token: token('user'), timeoutMs: 20_000 });
   const data = randomBytes(1_234_567);
