@@ -187,6 +187,21 @@ export class MetaElection {
     return txn.succeeded;
   }
 
+  /**
+   * A metadata node restored from a backup declares its state the cluster's:
+   * the synchronous set record is replaced by `record` (sealed, naming the
+   * restored position), so that only a node holding that position may lead.
+   * Only while no master leads: a running cluster is never overruled.
+   * Resolves whether the record was written.
+   */
+  async declareRestored(record: SyncSetRecord): Promise<boolean> {
+    const txn = await this.etcd
+      .if(this.leaderKey, 'Create', '==', 0)
+      .then(this.etcd.put(this.syncKey).value(JSON.stringify(record)))
+      .commit();
+    return txn.succeeded;
+  }
+
   /** Gives up leadership: revokes the lease (the leader key goes with it). */
   async resign(): Promise<void> {
     const lease = this.lease;

@@ -7,9 +7,11 @@ import { createLogger } from '../lib/logger';
 import { META_FLAGS, metaConfigFromFlags } from './config';
 import { MetaNode } from './meta-node';
 
-export const META_USAGE = 'blockstore meta --id NAME --data-dir DIR [--listen HOST:PORT] [--etcd URL[,URL…]] [flags]';
+export const META_USAGE = 'blockstore meta --id NAME --data-dir DIR [--listen HOST:PORT] [--etcd URL[,URL…]] [flags]  |  blockstore meta snapshot save|restore|info FILE';
 
 export async function main(argv: string[]): Promise<number> {
+  // Backups: `blockstore meta snapshot save|restore|info`.
+  if (argv[0] === 'snapshot') return (await import('./snapshot-tool')).snapshotMain(argv.slice(1));
   const { values, help } = parseFlags(argv, META_FLAGS);
   if (help) {
     process.stdout.write(

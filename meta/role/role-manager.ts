@@ -144,6 +144,7 @@ export class RoleManager implements WritePath {
       }
       // No leader: campaign after a short random delay (fewer collisions).
       await new Promise((r) => setTimeout(r, Math.random() * 100));
+      if (this.store.restored) await this.declareRestored();
       const self = { id: this.options.id, incarnation: this.store.incarnation, holds: (pos: { seq: number; epoch: number }) => this.store.holds(pos) };
       const won = await this.election
         .campaign(this.options.id, this.address(), { deadline: performance.now() + 5000, mayLead: (record) => whyNotLeader(record, self) })
@@ -167,6 +168,24 @@ export class RoleManager implements WritePath {
       // does not rest on this poll: its lease fence stops it first.)
       this.schedule(again ? 0 : !this.stopWatch ? this.options.electionPollMs : this.options.electionPollMs * WATCHED_POLL_FACTOR);
     }
+  }
+
+  /**
+   * A data directory restored from a backup (`blockstore meta snapshot
+   * restore`): before its first campaign the node tells the cluster that the
+   * restored position is now the committed one (a sealed synchronous set
+   * record naming it), so that it — not a wiped node — leads, and the others
+   * bootstrap from it.
+   */
+  private async declareRestored(): Promise<void> {
+    const from = this.store.restored!;
+    const id = this.options.id;
+    const declared = await this.election.declareRestored({
+      epoch: 0, master: id, members: [], incarnations: { [id]: this.store.incarnation }, committed: { ...this.store.applied }, sealed: true,
+    });
+    if (!declared) return; // a master leads: nothing to overrule; the mark stays for the next look
+    await this.store.clearRestored();
+    this.logger.warn('restored from a backup: this node\'s state is now the cluster\'s', { position: this.store.applied, takenAt: from.takenAt, file: from.file, backupOf: { seq: from.seq, epoch: from.epoch } });
   }
 
   private async becomeMaster(leader: LeaderInfo): Promise<void> {

@@ -6,6 +6,7 @@ import type { MetadataHandlers } from '../../proto/gen/ts/blockstore/internal/v1
 import type { VersionInfo } from '../../proto/gen/ts/blockstore/internal/v1/VersionInfo';
 import type { WatchRequest__Output } from '../../proto/gen/ts/blockstore/internal/v1/WatchRequest';
 import type { ChangeEvent } from '../../proto/gen/ts/blockstore/internal/v1/ChangeEvent';
+import type { SnapshotPart } from '../../proto/gen/ts/blockstore/internal/v1/SnapshotPart';
 import { BlockstoreError } from '../../lib/errors';
 import { normalizePrefix } from '../../lib/paths';
 import type { RpcServer, StreamContext } from '../../lib/rpc/server';
@@ -19,7 +20,7 @@ import type { WritePath } from '../role/role-manager';
 /** What the adapter needs of a metadata node: reads, the write path, status (wired by MetaNode). */
 export interface MetadataNode extends WritePath {
   readonly reads: StateReader;
-  readonly store: Pick<MetaStore, 'reading'>;
+  readonly store: Pick<MetaStore, 'reading' | 'snapshot'>;
   status(): NodeStatus;
   revokeMasterLease(masterId: string): Promise<boolean>;
 }
@@ -31,6 +32,9 @@ function versionInfo(v: VersionRec | undefined): VersionInfo | null {
     deleted: v.deleted, blocks: v.blocks, movedFrom: v.movedFrom,
   };
 }
+
+/** Table pairs per SaveSnapshot message. */
+const SNAPSHOT_PART = 1000;
 
 const result = (r: WriteResult) => ({ position: r.position, epoch: r.epoch });
 
@@ -122,11 +126,31 @@ export function metadataHandlers(server: RpcServer, node: MetadataNode): Metadat
     Watch: server.serverStream('Watch', watch, { idleMs: 10 * 60_000 }),
 
     GetNodeStatus: server.unary('GetNodeStatus', async () => node.status()),
+    SaveSnapshot: server.serverStream('SaveSnapshot', saveSnapshot, { idleMs: 60_000 }),
     RevokeMasterLease: server.unary('RevokeMasterLease', async (req) => {
       if (!req.masterId) throw new BlockstoreError('INVALID_ARGUMENT', 'master_id is required');
       return { revoked: await node.revokeMasterLease(req.masterId) };
     }),
   };
+
+  /** The tables as of one applied position (a LevelDB snapshot), in parts of SNAPSHOT_PART pairs. */
+  async function saveSnapshot(_req: unknown, { send }: StreamContext<SnapshotPart>): Promise<void> {
+    await node.store.reading(async () => {
+      let pairs: SnapshotPart['pairs'] = [];
+      for await (const item of node.store.snapshot()) {
+        if ('applied' in item) {
+          await send({ first: true, appliedSeq: item.applied.seq, appliedEpoch: item.applied.epoch });
+          continue;
+        }
+        pairs.push({ key: item.key, value: Buffer.from(item.value) });
+        if (pairs.length >= SNAPSHOT_PART) {
+          await send({ pairs });
+          pairs = [];
+        }
+      }
+      await send({ pairs, last: true });
+    });
+  }
 
   async function watch(req: WatchRequest__Output, { signal, send }: StreamContext<ChangeEvent>): Promise<void> {
     let cursor = req.cursor;

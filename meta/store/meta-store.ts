@@ -7,6 +7,8 @@
  *   m:promised          the highest epoch this node promised to follow
  *   m:incarnation       this data directory's identity (random, made once):
  *                       a node that lost its disk comes back as another one
+ *   m:restored          set by a restore from a backup until the node has
+ *                       declared the restored state to the cluster
  *   t:…                 tables (meta/state/records.ts)
  *
  * Tables change only by applying committed log entries, in one batch with
@@ -35,6 +37,14 @@ export interface Position {
   epoch: number;
 }
 
+/** Where a restored data directory came from: the backup's position in the cluster it was taken from. */
+export interface RestoredFrom {
+  seq: number;
+  epoch: number;
+  takenAt: string;
+  file: string;
+}
+
 export class MetaStore implements KvReader {
   private readonly db: Level<string, string>;
   last: Position = { seq: 0, epoch: 0 };
@@ -46,6 +56,8 @@ export class MetaStore implements KvReader {
   compacted = 0;
   /** This data directory's identity (see m:incarnation). */
   incarnation = '';
+  /** Set when this data directory was made from a backup and the cluster has not taken it up yet (m:restored). */
+  restored: RestoredFrom | undefined;
   private applying: Promise<void> = Promise.resolve();
   /** Appends and truncations run one at a time, each checked against `last` when it runs. */
   private logging: Promise<void> = Promise.resolve();
@@ -86,6 +98,8 @@ export class MetaStore implements KvReader {
       this.incarnation = randomUUID();
       await this.db.put('m:incarnation', this.incarnation, { sync: true });
     }
+    const restored = await this.db.get('m:restored');
+    this.restored = restored ? (JSON.parse(restored) as RestoredFrom) : undefined;
     const applied = await this.db.get('m:applied');
     this.applied = applied ? (JSON.parse(applied) as Position) : { seq: 0, epoch: 0 };
     const promised = await this.db.get('m:promised');
@@ -328,6 +342,18 @@ export class MetaStore implements KvReader {
     this.logStart = pos.seq + 1;
     this.installing = false;
     this.onApplied(pos);
+  }
+
+  /** Marks this data directory as made from a backup (see `restored`); durable. */
+  async markRestored(from: RestoredFrom): Promise<void> {
+    await this.db.put('m:restored', JSON.stringify(from), { sync: true });
+    this.restored = from;
+  }
+
+  /** The cluster has taken the restored state up: the mark goes. */
+  async clearRestored(): Promise<void> {
+    await this.db.del('m:restored', { sync: true });
+    this.restored = undefined;
   }
 
   private async wipeState(): Promise<void> {

@@ -8,6 +8,7 @@ import type { ClusterCredentials } from '../../security/cluster-credentials';
 import * as grpc from '@grpc/grpc-js';
 import type { MetadataClient as Raw } from '../../../proto/gen/ts/blockstore/internal/v1/Metadata';
 import type { ChangeEvent__Output } from '../../../proto/gen/ts/blockstore/internal/v1/ChangeEvent';
+import type { SnapshotPart__Output } from '../../../proto/gen/ts/blockstore/internal/v1/SnapshotPart';
 import type { CommitVersionRequest } from '../../../proto/gen/ts/blockstore/internal/v1/CommitVersionRequest';
 import type { CommitVersionResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/CommitVersionResponse';
 import type { NodeStatus__Output } from '../../../proto/gen/ts/blockstore/internal/v1/NodeStatus';
@@ -122,6 +123,18 @@ export class MetaClient {
       throw fromServiceError(err as grpc.ServiceError);
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      call.cancel();
+    }
+  }
+
+  /** A backup copy of the node's tables: the first part carries the applied position, the last is marked. */
+  async *saveSnapshot(): AsyncGenerator<SnapshotPart__Output> {
+    const call = this.raw.saveSnapshot({});
+    try {
+      for await (const part of call as AsyncIterable<SnapshotPart__Output>) yield part;
+    } catch (err) {
+      throw fromServiceError(err as grpc.ServiceError);
+    } finally {
       call.cancel();
     }
   }

@@ -49,6 +49,7 @@ import type { RevokeMasterLeaseRequest as _blockstore_internal_v1_RevokeMasterLe
 import type { RevokeMasterLeaseResponse as _blockstore_internal_v1_RevokeMasterLeaseResponse, RevokeMasterLeaseResponse__Output as _blockstore_internal_v1_RevokeMasterLeaseResponse__Output } from './blockstore/internal/v1/RevokeMasterLeaseResponse';
 import type { RevokeTokenRequest as _blockstore_internal_v1_RevokeTokenRequest, RevokeTokenRequest__Output as _blockstore_internal_v1_RevokeTokenRequest__Output } from './blockstore/internal/v1/RevokeTokenRequest';
 import type { RevokeTokenResponse as _blockstore_internal_v1_RevokeTokenResponse, RevokeTokenResponse__Output as _blockstore_internal_v1_RevokeTokenResponse__Output } from './blockstore/internal/v1/RevokeTokenResponse';
+import type { SaveSnapshotRequest as _blockstore_internal_v1_SaveSnapshotRequest, SaveSnapshotRequest__Output as _blockstore_internal_v1_SaveSnapshotRequest__Output } from './blockstore/internal/v1/SaveSnapshotRequest';
 import type { SnapshotPart as _blockstore_internal_v1_SnapshotPart, SnapshotPart__Output as _blockstore_internal_v1_SnapshotPart__Output } from './blockstore/internal/v1/SnapshotPart';
 import type { StageBlocksRequest as _blockstore_internal_v1_StageBlocksRequest, StageBlocksRequest__Output as _blockstore_internal_v1_StageBlocksRequest__Output } from './blockstore/internal/v1/StageBlocksRequest';
 import type { StageBlocksResponse as _blockstore_internal_v1_StageBlocksResponse, StageBlocksResponse__Output as _blockstore_internal_v1_StageBlocksResponse__Output } from './blockstore/internal/v1/StageBlocksResponse';
@@ -118,6 +119,7 @@ export interface ProtoGrpcType {
         RevokeMasterLeaseResponse: MessageTypeDefinition<_blockstore_internal_v1_RevokeMasterLeaseResponse, _blockstore_internal_v1_RevokeMasterLeaseResponse__Output>
         RevokeTokenRequest: MessageTypeDefinition<_blockstore_internal_v1_RevokeTokenRequest, _blockstore_internal_v1_RevokeTokenRequest__Output>
         RevokeTokenResponse: MessageTypeDefinition<_blockstore_internal_v1_RevokeTokenResponse, _blockstore_internal_v1_RevokeTokenResponse__Output>
+        SaveSnapshotRequest: MessageTypeDefinition<_blockstore_internal_v1_SaveSnapshotRequest, _blockstore_internal_v1_SaveSnapshotRequest__Output>
         SnapshotPart: MessageTypeDefinition<_blockstore_internal_v1_SnapshotPart, _blockstore_internal_v1_SnapshotPart__Output>
         StageBlocksRequest: MessageTypeDefinition<_blockstore_internal_v1_StageBlocksRequest, _blockstore_internal_v1_StageBlocksRequest__Output>
         StageBlocksResponse: MessageTypeDefinition<_blockstore_internal_v1_StageBlocksResponse, _blockstore_internal_v1_StageBlocksResponse__Output>

@@ -36,6 +36,8 @@ import type { RevokeMasterLeaseRequest as _blockstore_internal_v1_RevokeMasterLe
 import type { RevokeMasterLeaseResponse as _blockstore_internal_v1_RevokeMasterLeaseResponse, RevokeMasterLeaseResponse__Output as _blockstore_internal_v1_RevokeMasterLeaseResponse__Output } from '../../../blockstore/internal/v1/RevokeMasterLeaseResponse';
 import type { RevokeTokenRequest as _blockstore_internal_v1_RevokeTokenRequest, RevokeTokenRequest__Output as _blockstore_internal_v1_RevokeTokenRequest__Output } from '../../../blockstore/internal/v1/RevokeTokenRequest';
 import type { RevokeTokenResponse as _blockstore_internal_v1_RevokeTokenResponse, RevokeTokenResponse__Output as _blockstore_internal_v1_RevokeTokenResponse__Output } from '../../../blockstore/internal/v1/RevokeTokenResponse';
+import type { SaveSnapshotRequest as _blockstore_internal_v1_SaveSnapshotRequest, SaveSnapshotRequest__Output as _blockstore_internal_v1_SaveSnapshotRequest__Output } from '../../../blockstore/internal/v1/SaveSnapshotRequest';
+import type { SnapshotPart as _blockstore_internal_v1_SnapshotPart, SnapshotPart__Output as _blockstore_internal_v1_SnapshotPart__Output } from '../../../blockstore/internal/v1/SnapshotPart';
 import type { StageBlocksRequest as _blockstore_internal_v1_StageBlocksRequest, StageBlocksRequest__Output as _blockstore_internal_v1_StageBlocksRequest__Output } from '../../../blockstore/internal/v1/StageBlocksRequest';
 import type { StageBlocksResponse as _blockstore_internal_v1_StageBlocksResponse, StageBlocksResponse__Output as _blockstore_internal_v1_StageBlocksResponse__Output } from '../../../blockstore/internal/v1/StageBlocksResponse';
 import type { StatFileRequest as _blockstore_internal_v1_StatFileRequest, StatFileRequest__Output as _blockstore_internal_v1_StatFileRequest__Output } from '../../../blockstore/internal/v1/StatFileRequest';
@@ -246,6 +248,21 @@ export interface MetadataClient extends grpc.Client {
   revokeToken(argument: _blockstore_internal_v1_RevokeTokenRequest, callback: grpc.requestCallback<_blockstore_internal_v1_RevokeTokenResponse__Output>): grpc.ClientUnaryCall;
   
   /**
+   * A backup (`blockstore meta snapshot save`): one consistent copy of this
+   * node's tables, from a LevelDB snapshot at its applied position. The
+   * first part carries the position, the last is marked; pairs in between.
+   */
+  SaveSnapshot(argument: _blockstore_internal_v1_SaveSnapshotRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_blockstore_internal_v1_SnapshotPart__Output>;
+  SaveSnapshot(argument: _blockstore_internal_v1_SaveSnapshotRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_blockstore_internal_v1_SnapshotPart__Output>;
+  /**
+   * A backup (`blockstore meta snapshot save`): one consistent copy of this
+   * node's tables, from a LevelDB snapshot at its applied position. The
+   * first part carries the position, the last is marked; pairs in between.
+   */
+  saveSnapshot(argument: _blockstore_internal_v1_SaveSnapshotRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_blockstore_internal_v1_SnapshotPart__Output>;
+  saveSnapshot(argument: _blockstore_internal_v1_SaveSnapshotRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_blockstore_internal_v1_SnapshotPart__Output>;
+  
+  /**
    * Records blocks uploaded into a namespace ahead of a commit (delta sync).
    */
   StageBlocks(argument: _blockstore_internal_v1_StageBlocksRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_StageBlocksResponse__Output>): grpc.ClientUnaryCall;
@@ -345,6 +362,13 @@ export interface MetadataHandlers extends grpc.UntypedServiceImplementation {
   RevokeToken: grpc.handleUnaryCall<_blockstore_internal_v1_RevokeTokenRequest__Output, _blockstore_internal_v1_RevokeTokenResponse>;
   
   /**
+   * A backup (`blockstore meta snapshot save`): one consistent copy of this
+   * node's tables, from a LevelDB snapshot at its applied position. The
+   * first part carries the position, the last is marked; pairs in between.
+   */
+  SaveSnapshot: grpc.handleServerStreamingCall<_blockstore_internal_v1_SaveSnapshotRequest__Output, _blockstore_internal_v1_SnapshotPart>;
+  
+  /**
    * Records blocks uploaded into a namespace ahead of a commit (delta sync).
    */
   StageBlocks: grpc.handleUnaryCall<_blockstore_internal_v1_StageBlocksRequest__Output, _blockstore_internal_v1_StageBlocksResponse>;
@@ -375,6 +399,7 @@ export interface MetadataDefinition extends grpc.ServiceDefinition {
   MoveFile: MethodDefinition<_blockstore_internal_v1_MoveFileRequest, _blockstore_internal_v1_MoveFileResponse, _blockstore_internal_v1_MoveFileRequest__Output, _blockstore_internal_v1_MoveFileResponse__Output>
   RevokeMasterLease: MethodDefinition<_blockstore_internal_v1_RevokeMasterLeaseRequest, _blockstore_internal_v1_RevokeMasterLeaseResponse, _blockstore_internal_v1_RevokeMasterLeaseRequest__Output, _blockstore_internal_v1_RevokeMasterLeaseResponse__Output>
   RevokeToken: MethodDefinition<_blockstore_internal_v1_RevokeTokenRequest, _blockstore_internal_v1_RevokeTokenResponse, _blockstore_internal_v1_RevokeTokenRequest__Output, _blockstore_internal_v1_RevokeTokenResponse__Output>
+  SaveSnapshot: MethodDefinition<_blockstore_internal_v1_SaveSnapshotRequest, _blockstore_internal_v1_SnapshotPart, _blockstore_internal_v1_SaveSnapshotRequest__Output, _blockstore_internal_v1_SnapshotPart__Output>
   StageBlocks: MethodDefinition<_blockstore_internal_v1_StageBlocksRequest, _blockstore_internal_v1_StageBlocksResponse, _blockstore_internal_v1_StageBlocksRequest__Output, _blockstore_internal_v1_StageBlocksResponse__Output>
   StatFile: MethodDefinition<_blockstore_internal_v1_StatFileRequest, _blockstore_internal_v1_StatFileResponse, _blockstore_internal_v1_StatFileRequest__Output, _blockstore_internal_v1_StatFileResponse__Output>
   Watch: MethodDefinition<_blockstore_internal_v1_WatchRequest, _blockstore_internal_v1_ChangeEvent, _blockstore_internal_v1_WatchRequest__Output, _blockstore_internal_v1_ChangeEvent__Output>
