@@ -1,11 +1,13 @@
 /**
  * Domain errors ⇄ gRPC statuses: the one table every server applies, and
- * the domain code carried in trailing metadata (`blockstore-error-code`) so
- * callers never parse message text.
+ * the domain code carried in trailing metadata (`blockstore-error-code`,
+ * and as a google.rpc.Status with an ErrorInfo in `grpc-status-details-bin`)
+ * so callers never parse message text.
  */
 import * as grpc from '@grpc/grpc-js';
 import { BlockstoreError, isErrorCode, type ErrorCode } from '../errors';
 import type { Logger } from '../logger';
+import { encodeRichStatus, ERROR_DOMAIN, STATUS_DETAILS_KEY } from './rich-status';
 
 export type StatusTable = Readonly<Record<ErrorCode, grpc.status>>;
 
@@ -54,11 +56,18 @@ export function toServiceError(err: unknown, logger: Logger, method: string): Pa
     // gRPC clients' retry policies honour this hint (gRFC A6).
     if (err.details.retryAfterMs) metadata.set('grpc-retry-pushback-ms', err.details.retryAfterMs);
     if (err.code === 'INTERNAL') logger.error('internal error', { method, err });
+    richStatus(metadata, STATUS_TABLE[err.code], err.message, err.code, err.details);
     return { code: STATUS_TABLE[err.code], details: err.message, metadata };
   }
   logger.error('unexpected error', { method, err: err instanceof Error ? err : String(err) });
   metadata.set(ERROR_CODE_KEY, 'INTERNAL');
+  richStatus(metadata, grpc.status.INTERNAL, 'internal error', 'INTERNAL', {});
   return { code: grpc.status.INTERNAL, details: 'internal error', metadata };
+}
+
+/** The same error as a google.rpc.Status with an ErrorInfo (lib/rpc/rich-status.ts), for clients in other languages. */
+function richStatus(metadata: grpc.Metadata, code: grpc.status, message: string, reason: ErrorCode, details: Record<string, string>): void {
+  metadata.set(STATUS_DETAILS_KEY, encodeRichStatus({ code, message, errorInfo: { reason, domain: ERROR_DOMAIN, metadata: details } }));
 }
 
 const STATUS_TO_CODE: Partial<Record<grpc.status, ErrorCode>> = {

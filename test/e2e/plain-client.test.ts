@@ -159,4 +159,19 @@ test('etcd paused for 6 s (every registration lease lapses): the balancer keeps 
   await allInService();
 });
 
+test('the Python example (examples/python): upload, download, a typed error with its google.rpc.ErrorInfo, the change feed', async () => {
+  const out = makeTempDir('python-example');
+  try {
+    const proto = join(ROOT, 'proto');
+    execFileSync('protoc', [`-I${proto}`, `--python_out=${out}`, join(proto, 'blockstore', 'v1', 'files.proto'), join(proto, 'google', 'rpc', 'status.proto'), join(proto, 'google', 'rpc', 'error_details.proto')]);
+    const r = await promisify(execFile)(SYSTEM_PYTHON, [join(ROOT, 'examples', 'python', 'blockstore_example.py'), address, token('user'), out, `py-${Date.now()}/`], { timeout: 120_000 });
+    const lines = r.stdout.trim().split('\n');
+    assert.is(lines[lines.length - 1], 'ok', r.stdout + r.stderr);
+    assert.match(r.stdout, 'reason NOT_FOUND (domain blockstore)');
+    assert.match(r.stdout, /watch: put \S+second\.txt/);
+  } finally {
+    removeDir(out);
+  }
+});
+
 test.run();
