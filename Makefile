@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: cluster-up cluster-down cluster-clean cluster-status help deps build test test-unit test-integration test-e2e typecheck proto proto-check bench bench-blockd bench-meta bench-gateway bench-load bench-balancer bench-datapath soak qas
+.PHONY: cluster-up cluster-down cluster-clean cluster-status help deps build test test-unit test-integration test-e2e typecheck proto proto-check proto-baseline bench bench-blockd bench-meta bench-gateway bench-load bench-balancer bench-datapath soak qas
 
 help:
 	@echo "make cluster-up    start a whole local cluster (installs what is missing); balancer on 127.0.0.1:7000"
@@ -52,6 +52,10 @@ proto: deps
 
 proto-check: deps
 	@proto/check.sh
+
+# At a release: the protos later changes are checked against (buf breaking).
+proto-baseline: deps
+	@cd proto && ../node_modules/.bin/buf build -o buf-baseline.binpb
 
 bench: bench-blockd bench-meta bench-gateway bench-load bench-balancer bench-datapath
 

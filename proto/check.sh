@@ -11,3 +11,13 @@ if ! diff -r "$root/proto/gen" "$tmp" >/dev/null; then
   exit 1
 fi
 echo "proto/gen is up to date"
+
+# Lint and breaking changes against the last release's protos
+# (proto/buf-baseline.binpb; rebuilt when releasing: make proto-baseline).
+buf="$root/node_modules/.bin/buf"
+if [ -x "$buf" ]; then
+  (cd "$root/proto" && "$buf" lint && "$buf" breaking --against buf-baseline.binpb)
+  echo "buf: lint clean, nothing breaks the last release's protos"
+else
+  echo "buf: not installed (npm install), lint and breaking checks skipped"
+fi
