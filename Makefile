@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: cluster-up cluster-down cluster-clean cluster-status help deps build test test-unit test-integration test-e2e typecheck proto proto-check proto-baseline bench bench-blockd bench-meta bench-gateway bench-load bench-balancer bench-datapath soak qas
+.PHONY: cluster-up cluster-down cluster-clean cluster-status help deps build test test-unit test-integration test-e2e typecheck proto proto-check proto-baseline sdk bench bench-blockd bench-meta bench-gateway bench-load bench-balancer bench-datapath soak qas
 
 help:
 	@echo "make cluster-up    start a whole local cluster (installs what is missing); balancer on 127.0.0.1:7000"
@@ -12,9 +12,14 @@ help:
 	@echo "make test          every test tier; last line 'N passed, N failed'"
 	@echo "make bench         benchmarks (see README)"
 	@echo "make proto         regenerate proto/gen after editing .proto files"
+	@echo "make sdk           the SDK as an npm package: build/packages/blockstore-sdk-VERSION.tgz"
 
 deps:
 	@scripts/deps.sh
+
+# The SDK as an installable package: build/packages/blockstore-sdk-VERSION.tgz.
+sdk: deps
+	@scripts/build-sdk.sh
 
 # deps builds too, when a source changed; this rebuilds regardless.
 build: deps

@@ -11,13 +11,13 @@
  * (version or existence), 5 permission/authentication, 6 unavailable,
  * 7 quota or capacity, 8 data loss.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { helpText, parseFlags, UsageError, type FlagValues } from '../lib/cli/flags';
 import { BlockstoreError, type ErrorCode } from '../lib/errors';
 import { parseBytes } from '../lib/units';
 import { BlockstoreClient, type FileInfo } from './client';
+import { credentialsPath, readCredentials, resolveConnection, tokenFrom, writeCredentials } from './connection';
 import { flagsFor, USER_COMMANDS } from './commands';
 
 
@@ -38,73 +38,18 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   CORRUPT_BLOCK: 8,
 };
 
-interface Profile {
-  address?: string;
-  token?: string;
-  caFile?: string;
-}
-
-/** The credentials file: one cluster at the top level, and/or named ones (`profile set`), one of them the default. */
-interface CredentialsFile extends Profile {
-  profiles?: Record<string, Profile>;
-  default?: string;
-}
-
-function credentialsPath(values: FlagValues): string {
-  return (values.credentials as string | undefined) ?? join(homedir(), '.config', 'blockstore', 'credentials.json');
-}
-
-function readCredentials(path: string): CredentialsFile {
-  if (!existsSync(path)) return {};
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as CredentialsFile;
-  } catch (err) {
-    throw new UsageError(`${path}: not a credentials file (${(err as Error).message})`);
-  }
-}
-
-/** Written whole, readable by its owner only. */
-function writeCredentials(path: string, file: CredentialsFile): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
-  renameSync(tmp, path);
-}
-
-/**
- * Where to connect: flags first; then a profile (--profile or
- * BLOCKSTORE_PROFILE, over the environment: naming a profile means that
- * cluster); then BLOCKSTORE_ADDRESS/BLOCKSTORE_TOKEN; then the credentials
- * file's default profile or its top-level cluster.
- * @param given what the command line itself says (no environment)
- */
+/** A client for the cluster the command line, the environment or the credentials file names (sdk/connection.ts). */
 function connect(values: FlagValues, given: FlagValues): BlockstoreClient {
-  const path = credentialsPath(values);
-  const file = readCredentials(path);
-  const named = values.profile as string | undefined;
-  const profile = (name: string): Profile => {
-    const p = file.profiles?.[name];
-    if (!p) throw new UsageError(`no profile ${JSON.stringify(name)} in ${path} (see: blockstore profile list)`);
-    return p;
-  };
-  const tokenOf = (v: FlagValues) => (v.token as string | undefined) ?? (v['token-file'] ? readFileSync(v['token-file'] as string, 'utf8').trim() : undefined);
-  const layers: Profile[] = [{ address: given.address as string | undefined, token: tokenOf(given), caFile: given['ca-file'] as string | undefined }];
-  if (named) layers.push(profile(named));
-  layers.push({ address: values.address as string | undefined, token: tokenOf(values), caFile: values['ca-file'] as string | undefined });
-  if (!named) layers.push(file.default ? profile(file.default) : file);
-  const pick = <K extends keyof Profile>(k: K) => layers.map((l) => l[k]).find((v) => v !== undefined && v !== '');
-  const address = pick('address');
-  const token = pick('token');
-  const caFile = pick('caFile');
-  if (!address) throw new UsageError('no address: use --address, BLOCKSTORE_ADDRESS, --profile or a credentials file');
-  if (!token) throw new UsageError('no token: use --token, --token-file, BLOCKSTORE_TOKEN, --profile or a credentials file');
-  const ca = caFile ? readFileSync(caFile) : undefined;
-  return new BlockstoreClient({ address: address.split(','), token, ca });
+  const c = resolveConnection(
+    { address: given.address as string | undefined, token: tokenFrom(given.token as string | undefined, given['token-file'] as string | undefined), caFile: given['ca-file'] as string | undefined },
+    { profile: values.profile as string | undefined, credentials: values.credentials as string | undefined },
+  );
+  return new BlockstoreClient(c);
 }
 
 /** `blockstore profile set|list|use|rm`: named clusters in the credentials file. */
 function profileCommand(values: FlagValues, positionals: string[], out: (text: string, obj: unknown) => void): number {
-  const path = credentialsPath(values);
+  const path = credentialsPath(values.credentials as string | undefined);
   const file = readCredentials(path);
   const [verb, name] = positionals;
   const usage = () => new UsageError(`usage: blockstore ${USER_COMMANDS.profile!.split(' — ')[0]}`);
@@ -112,7 +57,7 @@ function profileCommand(values: FlagValues, positionals: string[], out: (text: s
     case 'set': {
       if (!name) throw usage();
       const address = values.address as string | undefined;
-      const token = (values.token as string | undefined) ?? (values['token-file'] ? readFileSync(values['token-file'] as string, 'utf8').trim() : undefined);
+      const token = tokenFrom(values.token as string | undefined, values['token-file'] as string | undefined);
       if (!address || !token) throw new UsageError('profile set needs --address and a token (--token-file or --token)');
       const caFile = values['ca-file'] ? resolve(values['ca-file'] as string) : undefined;
       file.profiles = { ...file.profiles, [name]: { address, token, ...(caFile ? { caFile } : {}) } };

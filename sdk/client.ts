@@ -15,7 +15,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Chunker } from '../lib/chunking/fastcdc';
 import { BlockstoreError, hasCode } from '../lib/errors';
@@ -24,6 +24,7 @@ import { withRetry } from '../lib/retry';
 import { CHANNEL_OPTIONS } from '../lib/rpc/client';
 import { loadProtos } from '../lib/rpc/proto';
 import { fromServiceError } from '../lib/rpc/status';
+import { resolveConnection } from './connection';
 import type { FilesClient } from '../proto/gen/ts/blockstore/v1/Files';
 import type { AdminClient } from '../proto/gen/ts/blockstore/v1/Admin';
 import type { FileInfo__Output } from '../proto/gen/ts/blockstore/v1/FileInfo';
@@ -83,6 +84,19 @@ export class BlockstoreClient {
   private position = 0;
   private readonly timeoutMs: number;
   private readonly retries: number;
+
+  /**
+   * A client for the cluster the environment names, as the CLI finds it
+   * (sdk/connection.ts): BLOCKSTORE_PROFILE, BLOCKSTORE_ADDRESS,
+   * BLOCKSTORE_TOKEN or BLOCKSTORE_TOKEN_FILE, BLOCKSTORE_CA_FILE, then the
+   * credentials file. `options` win over all of them.
+   * @throws BlockstoreError INVALID_ARGUMENT when no address or token is found
+   */
+  static fromEnv(options: Partial<ClientOptions> & { profile?: string } = {}): BlockstoreClient {
+    const { profile, ...rest } = options;
+    const given = { address: Array.isArray(rest.address) ? rest.address.join(',') : rest.address, token: rest.token };
+    return new BlockstoreClient({ ...rest, ...resolveConnection(given, { profile }), ...(rest.ca ? { ca: rest.ca } : {}) });
+  }
 
   constructor(private readonly options: ClientOptions) {
     const { protos } = loadProtos();
@@ -200,6 +214,12 @@ export class BlockstoreClient {
       }
     }
     return { info: first.value.info, data: data() };
+  }
+
+  /** As download, the bytes as a Node Readable (for pipe and stream.pipeline). */
+  async downloadStream(path: string, opts: { version?: number; offset?: number; length?: number } = {}): Promise<{ info: FileInfo; stream: Readable }> {
+    const { info, data } = await this.download(path, opts);
+    return { info, stream: Readable.from(data, { objectMode: false }) };
   }
 
   /** The whole file (or a range) as a Buffer, retried on UNAVAILABLE. */

@@ -10,7 +10,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { StateDir } from '../../cluster/local/layout';
@@ -18,6 +18,7 @@ import { backendServers, inService, SERVER_UP, slotOf } from '../../cluster/loca
 import { BlockstoreClient } from '../../sdk/client';
 import { localClusterDown, localClusterUp } from '../harness/local-cluster';
 import { SYSTEM_PYTHON } from '../harness/strict-client';
+import { installSdkPackage } from '../harness/sdk-package';
 import { makeTempDir, removeDir } from '../harness/temp';
 import { waitFor } from '../harness/wait';
 
@@ -171,6 +172,23 @@ test('the Python example (examples/python): upload, download, a typed error with
     assert.match(r.stdout, /watch: put \S+second\.txt/);
   } finally {
     removeDir(out);
+  }
+});
+
+test('the SDK as a package, installed in a project of its own: the Node example runs against the cluster', async () => {
+  const project = makeTempDir('sdk-project');
+  try {
+    installSdkPackage(project);
+    copyFileSync(join(ROOT, 'examples', 'node', 'example.js'), join(project, 'example.js'));
+    const r = await promisify(execFile)('node', ['example.js', `sdk-${Date.now()}/`], {
+      cwd: project, timeout: 120_000, env: { ...process.env, BLOCKSTORE_ADDRESS: address, BLOCKSTORE_TOKEN_FILE: dir.path('user.token'), BLOCKSTORE_CREDENTIALS: join(project, 'none.json') },
+    });
+    const lines = r.stdout.trim().split('\n');
+    assert.is(lines[lines.length - 1], 'ok', r.stdout + r.stderr);
+    assert.match(r.stdout, 'NOT_FOUND (retryable: false)');
+    assert.match(r.stdout, 'as a stream 1500000');
+  } finally {
+    removeDir(project);
   }
 });
 
