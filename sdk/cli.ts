@@ -1,5 +1,5 @@
 /**
- * `blockstore put|get|cat|stat|ls|du|find|rm|mv|versions|restore|watch|usage|status|admin|profile`:
+ * `blockstore put|get|cat|stat|ls|du|find|rm|mv|mirror|versions|restore|watch|usage|status|admin|profile`:
  * the SDK for people. Where to connect: flags, then a named profile
  * (--profile, BLOCKSTORE_PROFILE), then BLOCKSTORE_ADDRESS/BLOCKSTORE_TOKEN,
  * then the credentials file's default profile or its top-level cluster
@@ -19,6 +19,7 @@ import { parseBytes } from '../lib/units';
 import { BlockstoreClient, type FileInfo } from './client';
 import { credentialsPath, readCredentials, resolveConnection, tokenFrom, writeCredentials } from './connection';
 import { flagsFor, USER_COMMANDS } from './commands';
+import { mirror } from './mirror';
 
 
 export { USER_COMMANDS };
@@ -280,6 +281,27 @@ export async function runUserCommand(name: string, argv: string[]): Promise<numb
           return r.accepted ? 0 : 1;
         }
         throw new UsageError(`usage: blockstore ${USER_COMMANDS.admin}`);
+      }
+      case 'mirror': {
+        need(2);
+        const [localDir, prefix] = positionals as [string, string];
+        let st;
+        try {
+          st = statSync(localDir);
+        } catch {
+          throw new LocalFileError(`${localDir}: no such local directory`);
+        }
+        if (!st.isDirectory()) throw new LocalFileError(`${localDir}: not a directory`);
+        const list = (k: string) => (typeof values[k] === 'string' ? (values[k] as string).split(',').filter(Boolean) : []);
+        const dry = values['dry-run'] === true;
+        const r = await mirror(client, localDir, prefix, {
+          include: list('include'), exclude: list('exclude'), remove: values.remove === true, dryRun: dry,
+          onFile: (path, what, sent) => {
+            if (!json && !values.quiet && what !== 'unchanged') out(`${dry ? 'would be ' : ''}${what === 'removed' ? 'removed' : `${what === 'new' ? 'added' : 'updated'}`}\t${path}${what === 'removed' || dry ? '' : `\t${humanBytes(sent)} sent`}`, undefined);
+          },
+        });
+        out(`${r.files} file${r.files === 1 ? '' : 's'}: ${r.added} new, ${r.changed} changed, ${r.unchanged} unchanged, ${r.removed} removed; ${humanBytes(r.bytesSent)} sent${dry ? ' (dry run: nothing changed)' : ''}`, r);
+        return 0;
       }
       case 'mv': {
         need(2);

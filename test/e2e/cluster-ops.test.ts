@@ -10,7 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { StateDir } from '../../cluster/local/layout';
@@ -355,7 +355,9 @@ test('the CLI: admin users, tokens and drains; find; rm --prefix', async () => {
   assert.match(drained.stderr, 'NOT_FOUND');
 });
 
-test('the CLI: named profiles, each command its own flags and help, shell completion, cluster logs -f', async () => {
+const pick = (r: { added: number; changed: number; unchanged: number; removed: number }) => ({ added: r.added, changed: r.changed, unchanged: r.unchanged, removed: r.removed });
+
+test('the CLI: named profiles, mirror, each command its own flags and help, shell completion, cluster logs -f', async () => {
   const { makeTempDir, removeDir } = await import('../harness/temp');
   const tmp = makeTempDir('cli-profiles');
   // No address or token in the environment: only the credentials file says where to go.
@@ -384,6 +386,42 @@ test('the CLI: named profiles, each command its own flags and help, shell comple
     assert.is((await cli(['status'], undefined, bare)).code, 2, 'the default profile removed: nowhere to connect');
   } finally {
     removeDir(tmp);
+  }
+
+  // mirror: a directory to a prefix; then only what changed travels, and --remove follows deletions.
+  const src = makeTempDir('mirror-src');
+  try {
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(src, 'photos', '2026'), { recursive: true });
+    mkdirSync(join(src, '.cache'));
+    const files: Record<string, Buffer> = { 'a.txt': randomBytes(10_000), 'photos/p1.jpg': randomBytes(6_000_000), 'photos/2026/p2.jpg': randomBytes(300_000), '.cache/tmp.bin': randomBytes(5_000) };
+    for (const [rel, data] of Object.entries(files)) writeFileSync(join(src, rel), data);
+    const first = await cli(['mirror', src, 'mirror/', '--exclude', '.cache/**', '--json']);
+    assert.is(first.code, 0, first.stderr);
+    const r1 = JSON.parse(first.stdout.trim().split('\n').pop()!) as { files: number; added: number; changed: number; unchanged: number; removed: number; bytesSent: number };
+    assert.equal(pick(r1), { added: 3, changed: 0, unchanged: 0, removed: 0 });
+    assert.ok(r1.bytesSent >= 6_310_000, `every byte of the three files sent once (${r1.bytesSent})`);
+    assert.ok((await cli(['cat', 'mirror/photos/2026/p2.jpg'])).bytes.equals(files['photos/2026/p2.jpg']!));
+    assert.is((await cli(['stat', 'mirror/.cache/tmp.bin'])).code, 3, 'excluded');
+    // One file changed at its end (6 MB: blocks of about 1 MiB, all but the last shared), one new, one deleted locally.
+    const p1 = Buffer.concat([files['photos/p1.jpg']!, Buffer.from('appended')]);
+    writeFileSync(join(src, 'photos', 'p1.jpg'), p1);
+    writeFileSync(join(src, 'b.txt'), 'new');
+    rmSync(join(src, 'a.txt'));
+    const dry = await cli(['mirror', src, 'mirror/', '--exclude', '.cache/**', '--remove', '--dry-run', '--json']);
+    assert.equal(pick(JSON.parse(dry.stdout.trim().split('\n').pop()!)), { added: 1, changed: 1, unchanged: 1, removed: 1 });
+    assert.is((await cli(['stat', 'mirror/a.txt'])).code, 0, 'a dry run changes nothing');
+    const second = await cli(['mirror', src, 'mirror/', '--exclude', '.cache/**', '--remove', '--json']);
+    const r2 = JSON.parse(second.stdout.trim().split('\n').pop()!) as { added: number; changed: number; unchanged: number; removed: number; bytesSent: number };
+    assert.equal(pick(r2), { added: 1, changed: 1, unchanged: 1, removed: 1 });
+    assert.ok(r2.bytesSent < 3_000_000, `only p1.jpg's last blocks and b.txt travel, not its 6 MB (${r2.bytesSent} bytes)`);
+    assert.ok((await cli(['cat', 'mirror/photos/p1.jpg'])).bytes.equals(p1));
+    assert.is((await cli(['stat', 'mirror/a.txt'])).code, 3, 'removed');
+    const third = await cli(['mirror', src, 'mirror/', '--exclude', '.cache/**', '--json']);
+    assert.equal(pick(JSON.parse(third.stdout.trim().split('\n').pop()!)), { added: 0, changed: 0, unchanged: 3, removed: 0 });
+    assert.is((await cli(['mirror', join(src, 'nope'), 'mirror/'])).code, 3);
+  } finally {
+    removeDir(src);
   }
 
   // Each command takes its own flags: another command's flag is a usage error, and --help lists only its own.
