@@ -6,6 +6,7 @@
  * descriptor pool.
  */
 import * as descriptor from 'protobufjs/ext/descriptor';
+import { bytesFields } from './wire';
 
 interface FileEntry {
   name: string;
@@ -38,7 +39,7 @@ export class DescriptorIndex {
 
   /** @throws Error when `set` is not a serialized FileDescriptorSet. */
   constructor(set: Buffer) {
-    for (const bytes of splitRepeatedField(set, 1)) {
+    for (const bytes of bytesFields(set, 1)) {
       const file = (descriptor.FileDescriptorProto as unknown as { decode(b: Uint8Array): DecodedFile }).decode(bytes);
       const name = file.name ?? '';
       this.files.set(name, { name, bytes, dependencies: file.dependency ?? [] });
@@ -89,29 +90,3 @@ export class DescriptorIndex {
   }
 }
 
-/** Splits out the raw bytes of each occurrence of a length-delimited field. */
-function splitRepeatedField(buf: Buffer, fieldNumber: number): Buffer[] {
-  const out: Buffer[] = [];
-  let pos = 0;
-  const varint = (): number => {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      if (pos >= buf.length) throw new Error('truncated descriptor set');
-      const b = buf[pos++]!;
-      result += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return result;
-      shift += 7;
-    }
-  };
-  while (pos < buf.length) {
-    const tag = varint();
-    const wire = tag & 7;
-    if (wire !== 2) throw new Error(`unexpected wire type ${wire} in descriptor set`);
-    const len = varint();
-    const body = buf.subarray(pos, pos + len);
-    pos += len;
-    if (tag >>> 3 === fieldNumber) out.push(body);
-  }
-  return out;
-}

@@ -10,6 +10,8 @@
  * Written with a few lines of protobuf wire format rather than a generated
  * codec: three small messages, strings and one varint.
  */
+import { protoFields } from './wire';
+
 export const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 export const ERROR_INFO_TYPE = 'type.googleapis.com/google.rpc.ErrorInfo';
 export const ERROR_DOMAIN = 'blockstore';
@@ -53,52 +55,20 @@ export function encodeRichStatus(s: RichStatus): Buffer {
   return Buffer.concat(parts);
 }
 
-/** The fields of one message: field number → values (varints as numbers, the rest as bytes). */
-function fields(buf: Buffer): Map<number, Array<number | Buffer>> {
-  const out = new Map<number, Array<number | Buffer>>();
-  let i = 0;
-  const read = (): number => {
-    let v = 0;
-    let shift = 0;
-    for (;;) {
-      if (i >= buf.length) throw new Error('truncated varint');
-      const b = buf[i++]!;
-      v += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return v;
-      shift += 7;
-    }
-  };
-  while (i < buf.length) {
-    const key = read();
-    const field = Math.floor(key / 8);
-    const type = key & 7;
-    let value: number | Buffer;
-    if (type === 0) value = read();
-    else if (type === 2) {
-      const len = read();
-      if (i + len > buf.length) throw new Error('truncated field');
-      value = buf.subarray(i, i + len);
-      i += len;
-    } else throw new Error(`unexpected wire type ${type}`);
-    out.set(field, [...(out.get(field) ?? []), value]);
-  }
-  return out;
-}
-
 const str = (v: number | Buffer | undefined) => (Buffer.isBuffer(v) ? v.toString('utf8') : '');
 
 /** Reads a google.rpc.Status and its ErrorInfo detail, if any. @throws Error on malformed input */
 export function decodeRichStatus(buf: Buffer): RichStatus {
-  const f = fields(buf);
+  const f = protoFields(buf);
   const s: RichStatus = { code: Number(f.get(1)?.[0] ?? 0), message: str(f.get(2)?.[0]) };
   for (const any of f.get(3) ?? []) {
     if (!Buffer.isBuffer(any)) continue;
-    const a = fields(any);
+    const a = protoFields(any);
     if (str(a.get(1)?.[0]) !== ERROR_INFO_TYPE) continue;
-    const info = fields(a.get(2)?.[0] as Buffer);
+    const info = protoFields(a.get(2)?.[0] as Buffer);
     const metadata: Record<string, string> = {};
     for (const entry of info.get(3) ?? []) {
-      const e = fields(entry as Buffer);
+      const e = protoFields(entry as Buffer);
       metadata[str(e.get(1)?.[0])] = str(e.get(2)?.[0]);
     }
     s.errorInfo = { reason: str(info.get(1)?.[0]), domain: str(info.get(2)?.[0]), metadata };
