@@ -33,6 +33,15 @@ import type { ClusterStatus__Output } from '../proto/gen/ts/blockstore/v1/Cluste
 import type { GetFileResponse__Output } from '../proto/gen/ts/blockstore/v1/GetFileResponse';
 
 export type FileInfo = FileInfo__Output;
+
+/** Reads: a version (0: the current one), a byte range, and the call options. */
+export interface ReadOptions extends CallOptions {
+  version?: number;
+  offset?: number;
+  length?: number;
+}
+
+const cancelled = () => new BlockstoreError('CANCELLED', 'the call was cancelled (its AbortSignal fired)');
 export type WatchEvent = WatchEvent__Output;
 
 export interface ClientOptions {
@@ -53,7 +62,13 @@ export interface ClientOptions {
   ca?: Buffer;
 }
 
-export interface PutOptions {
+/** Options every call takes. */
+export interface CallOptions {
+  /** Aborting it cancels the call (and its retries) at once: it rejects with CANCELLED. */
+  signal?: AbortSignal;
+}
+
+export interface PutOptions extends CallOptions {
   expectedVersion?: number;
   idempotencyKey?: string;
   /** Called with bytes sent so far. */
@@ -128,20 +143,29 @@ export class BlockstoreClient {
    * Runs `fn` under the retry policy (calls are idempotent): errors marked
    * retryable, RATE_LIMITED after the server's hint, within the timeout.
    */
-  private retry<T>(fn: () => Promise<T>, budgetMs = this.timeoutMs): Promise<T> {
-    return withRetry({ attempts: this.retries, baseDelayMs: 50, maxDelayMs: 1000, budgetMs }, fn);
+  private retry<T>(fn: () => Promise<T>, budgetMs = this.timeoutMs, signal?: AbortSignal): Promise<T> {
+    // CANCELLED is not retryable: an aborted call ends with its first attempt after the abort.
+    return withRetry({ attempts: this.retries, baseDelayMs: 50, maxDelayMs: 1000, budgetMs }, () => {
+      if (signal?.aborted) throw cancelled();
+      return fn();
+    });
   }
 
-  private unary<Req, Res>(client: grpc.Client, method: string, req: Req, timeoutMs = this.timeoutMs): Promise<Res> {
+  private unary<Req, Res>(client: grpc.Client, method: string, req: Req, timeoutMs = this.timeoutMs, signal?: AbortSignal): Promise<Res> {
     return this.retry(
       () =>
         new Promise<Res>((resolve, reject) => {
           const fn = (client as unknown as Record<string, Function>)[method]!;
-          fn.call(client, req, this.md(), { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: Res) =>
-            err ? reject(fromServiceError(err)) : resolve(res),
-          );
+          const call = fn.call(client, req, this.md(), { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: Res) => {
+            signal?.removeEventListener('abort', onAbort);
+            if (err) reject(fromServiceError(err));
+            else resolve(res);
+          }) as grpc.ClientUnaryCall;
+          const onAbort = () => call.cancel();
+          signal?.addEventListener('abort', onAbort, { once: true });
         }),
       timeoutMs,
+      signal,
     );
   }
 
@@ -155,13 +179,18 @@ export class BlockstoreClient {
     const attempt = async (src: AsyncIterable<Buffer>) =>
       new Promise<{ file: FileInfo; position: number; bytesStored: number; replayed: boolean }>((resolve, reject) => {
         const call = this.uploads.putFile(this.md(), { deadline: Date.now() + this.timeoutMs * 20 }, (err, res) => {
+          opts.signal?.removeEventListener('abort', onAbort);
           if (err) reject(fromServiceError(err));
           else resolve({ file: res!.file!, position: res!.position, bytesStored: res!.bytesStored, replayed: res!.replayed });
         });
+        // Cancelled before the last byte, nothing is committed.
+        const onAbort = () => call.cancel();
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
         void (async () => {
           call.write({ header: { path, idempotencyKey: key, ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}) } });
           let sent = 0;
           for await (const piece of src) {
+            if (opts.signal?.aborted) return;
             for (let i = 0; i < piece.length; i += PIECE) {
               const part = piece.subarray(i, i + PIECE);
               if (!call.write({ data: part })) await new Promise((r) => call.once('drain', r));
@@ -177,10 +206,11 @@ export class BlockstoreClient {
       });
     let r;
     if (Buffer.isBuffer(source)) {
-      r = await this.retry(() => attempt((async function* () { yield source; })()), this.timeoutMs * 20);
+      r = await this.retry(() => attempt((async function* () { yield source; })()), this.timeoutMs * 20, opts.signal);
     } else if (typeof source === 'string') {
-      r = await this.retry(() => attempt(createReadStream(source, { highWaterMark: PIECE }) as AsyncIterable<Buffer>), this.timeoutMs * 20);
+      r = await this.retry(() => attempt(createReadStream(source, { highWaterMark: PIECE }) as AsyncIterable<Buffer>), this.timeoutMs * 20, opts.signal);
     } else {
+      if (opts.signal?.aborted) throw cancelled();
       r = await attempt(source as AsyncIterable<Buffer>);
     }
     this.seen(r.position);
@@ -188,17 +218,22 @@ export class BlockstoreClient {
   }
 
   /** Streams a file's bytes (GetFile): the info first, then the data. */
-  async download(path: string, opts: { version?: number; offset?: number; length?: number } = {}): Promise<{ info: FileInfo; data: AsyncGenerator<Buffer> }> {
+  async download(path: string, opts: ReadOptions = {}): Promise<{ info: FileInfo; data: AsyncGenerator<Buffer> }> {
+    if (opts.signal?.aborted) throw cancelled();
     const call = this.files.getFile(
       { path, version: opts.version ?? 0, offset: opts.offset ?? 0, length: opts.length ?? 0, minPosition: this.position },
       this.md(),
       { deadline: Date.now() + this.timeoutMs * 20 },
     );
+    const signal = opts.signal;
+    const onAbort = () => call.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
     const it = (call as AsyncIterable<GetFileResponse__Output>)[Symbol.asyncIterator]();
     let first: IteratorResult<GetFileResponse__Output>;
     try {
       first = await it.next();
     } catch (err) {
+      signal?.removeEventListener('abort', onAbort);
       throw fromServiceError(err as grpc.ServiceError);
     }
     if (first.done || !first.value.info) throw new BlockstoreError('INTERNAL', 'GetFile sent no file info');
@@ -211,29 +246,31 @@ export class BlockstoreClient {
         }
       } catch (err) {
         throw fromServiceError(err as grpc.ServiceError);
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
       }
     }
     return { info: first.value.info, data: data() };
   }
 
   /** As download, the bytes as a Node Readable (for pipe and stream.pipeline). */
-  async downloadStream(path: string, opts: { version?: number; offset?: number; length?: number } = {}): Promise<{ info: FileInfo; stream: Readable }> {
+  async downloadStream(path: string, opts: ReadOptions = {}): Promise<{ info: FileInfo; stream: Readable }> {
     const { info, data } = await this.download(path, opts);
     return { info, stream: Readable.from(data, { objectMode: false }) };
   }
 
   /** The whole file (or a range) as a Buffer, retried on UNAVAILABLE. */
-  async get(path: string, opts: { version?: number; offset?: number; length?: number } = {}): Promise<Buffer> {
+  async get(path: string, opts: ReadOptions = {}): Promise<Buffer> {
     return this.retry(async () => {
       const { data } = await this.download(path, opts);
       const parts: Buffer[] = [];
       for await (const p of data) parts.push(p);
       return Buffer.concat(parts);
-    }, this.timeoutMs * 20);
+    }, this.timeoutMs * 20, opts.signal);
   }
 
   /** Downloads to a local path. */
-  async getToPath(path: string, localPath: string, opts: { version?: number; onProgress?: (n: number, total: number) => void } = {}): Promise<FileInfo> {
+  async getToPath(path: string, localPath: string, opts: { version?: number; onProgress?: (n: number, total: number) => void } & CallOptions = {}): Promise<FileInfo> {
     const { info, data } = await this.download(path, opts);
     let n = 0;
     const counted = async function* () {
@@ -247,44 +284,44 @@ export class BlockstoreClient {
     return info;
   }
 
-  async stat(path: string, version = 0): Promise<FileInfo> {
-    return this.unary(this.files, 'statFile', { path, version, minPosition: this.position });
+  async stat(path: string, version = 0, opts: CallOptions = {}): Promise<FileInfo> {
+    return this.unary(this.files, 'statFile', { path, version, minPosition: this.position }, this.timeoutMs, opts.signal);
   }
 
   /** Every file under a prefix, fetched a page at a time. */
-  async *list(prefix = '', pageSize = 100): AsyncGenerator<FileInfo> {
+  async *list(prefix = '', pageSize = 100, opts: CallOptions = {}): AsyncGenerator<FileInfo> {
     let token = '';
     do {
-      const r = await this.unary<object, { files: FileInfo[]; nextPageToken: string }>(this.files, 'listFiles', { prefix, pageSize, pageToken: token, minPosition: this.position });
+      const r = await this.unary<object, { files: FileInfo[]; nextPageToken: string }>(this.files, 'listFiles', { prefix, pageSize, pageToken: token, minPosition: this.position }, this.timeoutMs, opts.signal);
       yield* r.files;
       token = r.nextPageToken;
     } while (token);
   }
 
-  private async write(method: string, req: object): Promise<{ file: FileInfo; position: number; replayed: boolean }> {
-    const r = await this.unary<object, { file: FileInfo; position: number; replayed: boolean }>(this.files, method, { idempotencyKey: randomUUID(), ...req });
+  private async write(method: string, req: object, opts: CallOptions): Promise<{ file: FileInfo; position: number; replayed: boolean }> {
+    const r = await this.unary<object, { file: FileInfo; position: number; replayed: boolean }>(this.files, method, { idempotencyKey: randomUUID(), ...req }, this.timeoutMs, opts.signal);
     this.seen(r.position);
     return r;
   }
 
-  delete(path: string, expectedVersion?: number) {
-    return this.write('deleteFile', { path, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
+  delete(path: string, expectedVersion?: number, opts: CallOptions = {}) {
+    return this.write('deleteFile', { path, ...(expectedVersion !== undefined ? { expectedVersion } : {}) }, opts);
   }
 
-  move(from: string, to: string) {
-    return this.write('moveFile', { fromPath: from, toPath: to });
+  move(from: string, to: string, opts: CallOptions = {}) {
+    return this.write('moveFile', { fromPath: from, toPath: to }, opts);
   }
 
-  restore(path: string, version: number, expectedVersion?: number) {
-    return this.write('restoreVersion', { path, version, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
+  restore(path: string, version: number, expectedVersion?: number, opts: CallOptions = {}) {
+    return this.write('restoreVersion', { path, version, ...(expectedVersion !== undefined ? { expectedVersion } : {}) }, opts);
   }
 
-  async versions(path: string): Promise<FileInfo[]> {
-    return (await this.unary<object, { versions: FileInfo[] }>(this.files, 'listVersions', { path, minPosition: this.position })).versions;
+  async versions(path: string, opts: CallOptions = {}): Promise<FileInfo[]> {
+    return (await this.unary<object, { versions: FileInfo[] }>(this.files, 'listVersions', { path, minPosition: this.position }, this.timeoutMs, opts.signal)).versions;
   }
 
-  usage(): Promise<{ bytesUsed: number; quotaBytes: number }> {
-    return this.unary(this.files, 'getUsage', {});
+  usage(opts: CallOptions = {}): Promise<{ bytesUsed: number; quotaBytes: number }> {
+    return this.unary(this.files, 'getUsage', {}, this.timeoutMs, opts.signal);
   }
 
   /**
@@ -295,7 +332,7 @@ export class BlockstoreClient {
    * the file's size; the file must not change in between (a block whose
    * bytes no longer match its name is refused, and nothing is committed).
    */
-  async sync(path: string, source: Buffer | string, opts: { expectedVersion?: number; idempotencyKey?: string } = {}): Promise<SyncResult> {
+  async sync(path: string, source: Buffer | string, opts: { expectedVersion?: number; idempotencyKey?: string } & CallOptions = {}): Promise<SyncResult> {
     const blocksOf = async function* (): AsyncGenerator<Buffer> {
       const chunker = new Chunker();
       const input = typeof source === 'string' ? (createReadStream(source, { highWaterMark: PIECE }) as AsyncIterable<Buffer>) : [source];
@@ -318,7 +355,7 @@ export class BlockstoreClient {
     for (let attempt = 1; ; attempt++) {
       const missing = new Set<string>();
       for (let i = 0; i < distinct.length; i += 10_000) {
-        const r = await this.unary<object, { missing: string[] }>(this.files, 'findMissingBlocks', { hashes: distinct.slice(i, i + 10_000).map(([h]) => h) });
+        const r = await this.unary<object, { missing: string[] }>(this.files, 'findMissingBlocks', { hashes: distinct.slice(i, i + 10_000).map(([h]) => h) }, this.timeoutMs, opts.signal);
         r.missing.forEach((h) => missing.add(h));
       }
       if (missing.size) {
@@ -327,7 +364,13 @@ export class BlockstoreClient {
           () =>
             new Promise<{ blocks: number; bytes: number }>((resolve, reject) => {
               const count = { blocks: 0, bytes: 0 };
-              const call = this.uploads.putBlocks(this.md(), { deadline: Date.now() + this.timeoutMs * 20 }, (err) => (err ? reject(fromServiceError(err)) : resolve(count)));
+              const call = this.uploads.putBlocks(this.md(), { deadline: Date.now() + this.timeoutMs * 20 }, (err) => {
+                opts.signal?.removeEventListener('abort', onAbort);
+                if (err) reject(fromServiceError(err));
+                else resolve(count);
+              });
+              const onAbort = () => call.cancel();
+              opts.signal?.addEventListener('abort', onAbort, { once: true });
               void (async () => {
                 const pending = new Set(missing);
                 for await (const data of blocksOf()) {
@@ -344,6 +387,7 @@ export class BlockstoreClient {
               });
             }),
           this.timeoutMs * 20,
+          opts.signal,
         );
         blocksSent += sent.blocks;
         bytesSent += sent.bytes;
@@ -352,7 +396,7 @@ export class BlockstoreClient {
         const r = await this.write('commitFile', {
           path, blocks, contentHash, idempotencyKey: key,
           ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}),
-        });
+        }, opts);
         return { file: r.file, position: r.position, blocks: blocks.length, blocksSent, bytesSent };
       } catch (err) {
         if (attempt >= 3 || !hasCode(err, 'MISSING_BLOCKS')) throw err;

@@ -7,7 +7,7 @@
  *   await client.put('photos/a.jpg', './a.jpg');
  */
 export { BlockstoreClient } from './client';
-export type { ClientOptions, FileInfo, PutOptions, SyncResult, WatchEvent } from './client';
+export type { CallOptions, ClientOptions, FileInfo, PutOptions, ReadOptions, SyncResult, WatchEvent } from './client';
 export { resolveConnection } from './connection';
 export type { Connection, CredentialsFile, Profile } from './connection';
 export { BlockstoreError } from '../lib/errors';

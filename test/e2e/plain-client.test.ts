@@ -10,8 +10,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { StateDir } from '../../cluster/local/layout';
 import { backendServers, inService, SERVER_UP, slotOf } from '../../cluster/local/haproxy';
@@ -189,6 +191,38 @@ test('the SDK as a package, installed in a project of its own: the Node example 
     assert.match(r.stdout, 'as a stream 1500000');
   } finally {
     removeDir(project);
+  }
+});
+
+test('the SDK: an AbortSignal cancels a call at once — before it starts, mid-upload (nothing committed), mid-download', async () => {
+  const client = new BlockstoreClient({ address, token: token('user') });
+  const code = (p: Promise<unknown>) => p.then(() => 'OK', (e: { code?: string }) => e.code ?? String(e));
+  try {
+    const before = new AbortController();
+    before.abort();
+    assert.is(await code(client.stat('plain/seed', 0, { signal: before.signal })), 'CANCELLED');
+    // An upload cut off mid-stream: cancelled, and no version of it exists.
+    const mid = new AbortController();
+    const source = Readable.from((async function* () {
+      for (let i = 0; i < 40; i++) {
+        yield randomBytes(256 * 1024);
+        if (i === 4) mid.abort();
+      }
+    })());
+    const started = Date.now();
+    assert.is(await code(client.put('plain/aborted-upload', source, { signal: mid.signal })), 'CANCELLED');
+    assert.ok(Date.now() - started < 10_000, 'cancelled promptly');
+    assert.is(await code(client.stat('plain/aborted-upload')), 'NOT_FOUND', 'nothing half-written');
+    // A download aborted after its first piece.
+    await client.put('plain/big', randomBytes(6 * 1024 * 1024));
+    const down = new AbortController();
+    const { data } = await client.download('plain/big', { signal: down.signal });
+    const reading = (async () => {
+      for await (const _ of data) down.abort();
+    })();
+    assert.is(await code(reading), 'CANCELLED');
+  } finally {
+    client.close();
   }
 });
 
