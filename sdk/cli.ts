@@ -42,7 +42,10 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
 /** A client for the cluster the command line, the environment or the credentials file names (sdk/connection.ts). */
 function connect(values: FlagValues, given: FlagValues): BlockstoreClient {
   const c = resolveConnection(
-    { address: given.address as string | undefined, token: tokenFrom(given.token as string | undefined, given['token-file'] as string | undefined), caFile: given['ca-file'] as string | undefined },
+    {
+      address: given.address as string | undefined, token: tokenFrom(given.token as string | undefined, given['token-file'] as string | undefined),
+      caFile: given['ca-file'] as string | undefined, certFile: given['cert-file'] as string | undefined, keyFile: given['key-file'] as string | undefined,
+    },
     { profile: values.profile as string | undefined, credentials: values.credentials as string | undefined },
   );
   return new BlockstoreClient(c);
@@ -60,8 +63,9 @@ function profileCommand(values: FlagValues, positionals: string[], out: (text: s
       const address = values.address as string | undefined;
       const token = tokenFrom(values.token as string | undefined, values['token-file'] as string | undefined);
       if (!address || !token) throw new UsageError('profile set needs --address and a token (--token-file or --token)');
-      const caFile = values['ca-file'] ? resolve(values['ca-file'] as string) : undefined;
-      file.profiles = { ...file.profiles, [name]: { address, token, ...(caFile ? { caFile } : {}) } };
+      const path_ = (k: string) => (values[k] ? resolve(values[k] as string) : undefined);
+      const [caFile, certFile, keyFile] = [path_('ca-file'), path_('cert-file'), path_('key-file')];
+      file.profiles = { ...file.profiles, [name]: { address, token, ...(caFile ? { caFile } : {}), ...(certFile ? { certFile } : {}), ...(keyFile ? { keyFile } : {}) } };
       // The first profile of a file without a cluster of its own becomes the default.
       if (!file.default && !file.address) file.default = name;
       writeCredentials(path, file);

@@ -60,6 +60,9 @@ export interface ClientOptions {
   retries?: number;
   /** PEM CA file for TLS (when the cluster runs TLS). */
   ca?: Buffer;
+  /** PEM client certificate and its key, for a balancer that requires mutual TLS (with `ca`). */
+  cert?: Buffer;
+  key?: Buffer;
 }
 
 /** Options every call takes. */
@@ -110,7 +113,8 @@ export class BlockstoreClient {
   static fromEnv(options: Partial<ClientOptions> & { profile?: string } = {}): BlockstoreClient {
     const { profile, ...rest } = options;
     const given = { address: Array.isArray(rest.address) ? rest.address.join(',') : rest.address, token: rest.token };
-    return new BlockstoreClient({ ...rest, ...resolveConnection(given, { profile }), ...(rest.ca ? { ca: rest.ca } : {}) });
+    const c = resolveConnection(given, { profile });
+    return new BlockstoreClient({ ...rest, ...c, ...(rest.ca ? { ca: rest.ca } : {}), ...(rest.cert ? { cert: rest.cert, key: rest.key } : {}) });
   }
 
   constructor(private readonly options: ClientOptions) {
@@ -120,7 +124,9 @@ export class BlockstoreClient {
     const serviceConfig = {
       loadBalancingConfig: [{ round_robin: {} }],
     };
-    const creds = options.ca ? grpc.credentials.createSsl(options.ca) : grpc.credentials.createInsecure();
+    if ((options.cert === undefined) !== (options.key === undefined)) throw new BlockstoreError('INVALID_ARGUMENT', 'a client certificate needs its key, and a key its certificate');
+    if (options.cert && !options.ca) throw new BlockstoreError('INVALID_ARGUMENT', 'a client certificate is for TLS: give the CA too');
+    const creds = options.ca ? grpc.credentials.createSsl(options.ca, options.key ?? null, options.cert ?? null) : grpc.credentials.createInsecure();
     const channelOptions = { ...CHANNEL_OPTIONS, 'grpc.service_config': JSON.stringify(serviceConfig), 'grpc.enable_retries': 1 };
     this.files = new protos.blockstore.v1.Files(target, creds, channelOptions);
     this.uploads = new protos.blockstore.v1.Files(target, creds, { ...channelOptions, 'grpc.use_local_subchannel_pool': 1 });

@@ -31,6 +31,8 @@ export const CONNECTION_FLAGS: FlagSpec[] = [
   { name: 'token', env: 'BLOCKSTORE_TOKEN', type: 'string', value: 'TOKEN', help: 'bearer token' },
   { name: 'token-file', env: 'BLOCKSTORE_TOKEN_FILE', type: 'string', value: 'FILE', help: 'read the token from a file' },
   { name: 'ca-file', env: 'BLOCKSTORE_CA_FILE', type: 'string', value: 'PEM', help: 'connect with TLS, trusting this CA (default: plaintext)' },
+  { name: 'cert-file', env: 'BLOCKSTORE_CERT_FILE', type: 'string', value: 'PEM', help: 'a client certificate, for a balancer that requires mutual TLS (with --key-file)' },
+  { name: 'key-file', env: 'BLOCKSTORE_KEY_FILE', type: 'string', value: 'PEM', help: 'the client certificate\'s key' },
   { name: 'profile', env: 'BLOCKSTORE_PROFILE', type: 'string', value: 'NAME', help: 'a named cluster from the credentials file (blockstore profile set)' },
   { name: 'credentials', env: 'BLOCKSTORE_CREDENTIALS', type: 'string', value: 'FILE', help: 'JSON {address, token, caFile} or {profiles: {NAME: {…}}, default: NAME} (default ~/.config/blockstore/credentials.json)' },
   { name: 'json', type: 'boolean', help: 'machine-readable output' },

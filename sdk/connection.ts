@@ -3,7 +3,8 @@
  * `BlockstoreClient.fromEnv()`: what the caller gives; then a named profile
  * (BLOCKSTORE_PROFILE, or `--profile`), over the environment, since naming a
  * profile means that cluster; then BLOCKSTORE_ADDRESS, BLOCKSTORE_TOKEN or
- * BLOCKSTORE_TOKEN_FILE, BLOCKSTORE_CA_FILE; then the credentials file's
+ * BLOCKSTORE_TOKEN_FILE, BLOCKSTORE_CA_FILE, BLOCKSTORE_CERT_FILE and
+ * BLOCKSTORE_KEY_FILE (mutual TLS); then the credentials file's
  * default profile or its top-level cluster (BLOCKSTORE_CREDENTIALS, default
  * ~/.config/blockstore/credentials.json, written by `blockstore profile set`).
  */
@@ -17,6 +18,9 @@ export interface Profile {
   token?: string;
   /** PEM file of the CA that signed the balancer's certificate (TLS). */
   caFile?: string;
+  /** PEM client certificate and key files, for a balancer that requires mutual TLS. */
+  certFile?: string;
+  keyFile?: string;
 }
 
 /** The credentials file: one cluster at the top level, and/or named ones, one of them the default. */
@@ -29,6 +33,8 @@ export interface Connection {
   address: string[];
   token: string;
   ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
 }
 
 export function credentialsPath(given?: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -75,13 +81,18 @@ export function resolveConnection(given: Profile = {}, opts: { profile?: string;
   };
   const layers: Profile[] = [given];
   if (named) layers.push(profile(named));
-  layers.push({ address: env.BLOCKSTORE_ADDRESS, token: tokenFrom(env.BLOCKSTORE_TOKEN, env.BLOCKSTORE_TOKEN_FILE), caFile: env.BLOCKSTORE_CA_FILE });
+  layers.push({ address: env.BLOCKSTORE_ADDRESS, token: tokenFrom(env.BLOCKSTORE_TOKEN, env.BLOCKSTORE_TOKEN_FILE), caFile: env.BLOCKSTORE_CA_FILE, certFile: env.BLOCKSTORE_CERT_FILE, keyFile: env.BLOCKSTORE_KEY_FILE });
   if (!named) layers.push(file.default ? profile(file.default) : file);
   const pick = <K extends keyof Profile>(k: K) => layers.map((l) => l[k]).find((v) => v !== undefined && v !== '');
   const address = pick('address');
   const token = pick('token');
   const caFile = pick('caFile');
+  const certFile = pick('certFile');
+  const keyFile = pick('keyFile');
   if (!address) throw new BlockstoreError('INVALID_ARGUMENT', 'no address: give one, or set BLOCKSTORE_ADDRESS, BLOCKSTORE_PROFILE or a credentials file');
   if (!token) throw new BlockstoreError('INVALID_ARGUMENT', 'no token: give one, or set BLOCKSTORE_TOKEN(_FILE), BLOCKSTORE_PROFILE or a credentials file');
-  return { address: address.split(','), token, ca: caFile ? readFileSync(caFile) : undefined };
+  return {
+    address: address.split(','), token, ca: caFile ? readFileSync(caFile) : undefined,
+    ...(certFile ? { cert: readFileSync(certFile) } : {}), ...(keyFile ? { key: readFileSync(keyFile) } : {}),
+  };
 }
