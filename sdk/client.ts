@@ -14,9 +14,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Chunker } from '../lib/chunking/fastcdc';
 import { BlockstoreError, hasCode } from '../lib/errors';
 import { sha256Hex } from '../lib/hash';
@@ -276,18 +276,31 @@ export class BlockstoreClient {
   }
 
   /** Downloads to a local path. */
+  /**
+   * Downloads to a local path. A transfer that breaks off on a retryable
+   * error resumes where it stopped (a range read of the same version), so a
+   * long download survives a gateway that dies under it without starting over.
+   */
   async getToPath(path: string, localPath: string, opts: { version?: number; onProgress?: (n: number, total: number) => void } & CallOptions = {}): Promise<FileInfo> {
-    const { info, data } = await this.download(path, opts);
-    let n = 0;
-    const counted = async function* () {
-      for await (const p of data) {
-        n += p.length;
-        opts.onProgress?.(n, info.size);
-        yield p;
-      }
-    };
-    await pipeline(counted(), createWriteStream(localPath));
-    return info;
+    const out = await open(localPath, 'w');
+    let info: FileInfo | undefined;
+    let written = 0;
+    try {
+      await this.retry(async () => {
+        // After the first answer: the version it named, from the first byte not yet written.
+        const r = await this.download(path, { signal: opts.signal, version: info ? Number(info.version) : opts.version, offset: written });
+        info ??= r.info;
+        for await (const piece of r.data) {
+          await out.write(piece, 0, piece.length, written);
+          written += piece.length;
+          opts.onProgress?.(written, Number(info.size));
+        }
+      }, this.timeoutMs * 20, opts.signal);
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    return info!;
   }
 
   async stat(path: string, version = 0, opts: CallOptions = {}): Promise<FileInfo> {
