@@ -1,5 +1,5 @@
 /**
- * `blockstore put|get|cat|stat|ls|du|find|rm|mv|mirror|versions|restore|watch|usage|status|admin|profile`:
+ * `blockstore put|get|cat|stat|ls|du|find|rm|mv|cp|mirror|versions|restore|watch|usage|status|admin|profile`:
  * the SDK for people. Where to connect: flags, then a named profile
  * (--profile, BLOCKSTORE_PROFILE), then BLOCKSTORE_ADDRESS/BLOCKSTORE_TOKEN,
  * then the credentials file's default profile or its top-level cluster
@@ -165,6 +165,29 @@ export async function runUserCommand(name: string, argv: string[]): Promise<numb
   };
   if (name === 'profile') return profileCommand(values, positionals, out);
   const client = connect(values, parseFlags(argv, flags, {}).values);
+  /** mirror, and cp -r (which never removes: it has no --remove). */
+  const mirrorCommand = async (): Promise<number> => {
+    need(2);
+    const [localDir, prefix] = positionals as [string, string];
+    let st;
+    try {
+      st = statSync(localDir);
+    } catch {
+      throw new LocalFileError(`${localDir}: no such local directory`);
+    }
+    if (!st.isDirectory()) throw new LocalFileError(`${localDir}: not a directory`);
+    const list = (k: string) => (typeof values[k] === 'string' ? (values[k] as string).split(',').filter(Boolean) : []);
+    const dry = values['dry-run'] === true;
+    const r = await mirror(client, localDir, prefix, {
+      include: list('include'), exclude: list('exclude'), remove: values.remove === true, dryRun: dry,
+      onFile: (path, what, sent) => {
+        if (!json && !values.quiet && what !== 'unchanged') out(`${dry ? 'would be ' : ''}${what === 'removed' ? 'removed' : `${what === 'new' ? 'added' : 'updated'}`}\t${path}${what === 'removed' || dry ? '' : `\t${humanBytes(sent)} sent`}`, undefined);
+      },
+    });
+    out(`${r.files} file${r.files === 1 ? '' : 's'}: ${r.added} new, ${r.changed} changed, ${r.unchanged} unchanged, ${r.removed} removed; ${humanBytes(r.bytesSent)} sent${dry ? ' (dry run: nothing changed)' : ''}`, r);
+    return 0;
+  };
+
   try {
     switch (name) {
       case 'put': {
@@ -286,27 +309,13 @@ export async function runUserCommand(name: string, argv: string[]): Promise<numb
         }
         throw new UsageError(`usage: blockstore ${USER_COMMANDS.admin}`);
       }
-      case 'mirror': {
+      case 'cp':
         need(2);
-        const [localDir, prefix] = positionals as [string, string];
-        let st;
-        try {
-          st = statSync(localDir);
-        } catch {
-          throw new LocalFileError(`${localDir}: no such local directory`);
-        }
-        if (!st.isDirectory()) throw new LocalFileError(`${localDir}: not a directory`);
-        const list = (k: string) => (typeof values[k] === 'string' ? (values[k] as string).split(',').filter(Boolean) : []);
-        const dry = values['dry-run'] === true;
-        const r = await mirror(client, localDir, prefix, {
-          include: list('include'), exclude: list('exclude'), remove: values.remove === true, dryRun: dry,
-          onFile: (path, what, sent) => {
-            if (!json && !values.quiet && what !== 'unchanged') out(`${dry ? 'would be ' : ''}${what === 'removed' ? 'removed' : `${what === 'new' ? 'added' : 'updated'}`}\t${path}${what === 'removed' || dry ? '' : `\t${humanBytes(sent)} sent`}`, undefined);
-          },
-        });
-        out(`${r.files} file${r.files === 1 ? '' : 's'}: ${r.added} new, ${r.changed} changed, ${r.unchanged} unchanged, ${r.removed} removed; ${humanBytes(r.bytesSent)} sent${dry ? ' (dry run: nothing changed)' : ''}`, r);
-        return 0;
-      }
+        // cp of a file is put; cp -r is mirror without --remove.
+        if (!values.recursive) return await runUserCommand('put', argv);
+        return await mirrorCommand();
+      case 'mirror':
+        return await mirrorCommand();
       case 'mv': {
         need(2);
         const r = await client.move(positionals[0]!, positionals[1]!);

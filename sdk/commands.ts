@@ -21,6 +21,7 @@ export const USER_COMMANDS: Record<string, string> = {
   usage: 'usage — bytes used and quota',
   status: 'status — cluster status (admin token)',
   admin: 'admin user add ID --quota SIZE [--name NAME] | admin token issue USER [--admin] [--ttl SECONDS] | admin token revoke TOKEN_ID | admin drain NODE_ID — users, tokens and drains (admin token)',
+  cp: 'cp LOCAL_FILE REMOTE_PATH | cp -r LOCAL_DIR REMOTE_PREFIX — upload a file, or every file under a directory (files already there unchanged are not sent)',
   mirror: 'mirror LOCAL_DIR REMOTE_PREFIX [--include GLOB]… [--exclude GLOB]… [--remove] [--dry-run] — make a prefix hold a local directory: new and changed files by delta sync, unchanged ones not sent (like mc mirror)',
   profile: 'profile set NAME --address HOST:PORT (--token-file FILE | --token TOKEN) [--ca-file PEM] | profile list | profile use NAME | profile rm NAME — named clusters in the credentials file, chosen with --profile (like mc alias)',
 };
@@ -57,6 +58,7 @@ const OWN: Record<string, FlagSpec> = Object.fromEntries(
     { name: 'exclude', type: 'string', multiple: true, value: 'GLOB', help: 'leave out relative paths matching; repeatable' },
     { name: 'remove', type: 'boolean', help: 'delete remote files under the prefix that are gone locally (versions stay restorable)' },
     { name: 'dry-run', type: 'boolean', help: 'say what would be sent or removed; change nothing' },
+    { name: 'recursive', short: 'r', type: 'boolean', help: 'a directory: every file under it' },
   ] satisfies FlagSpec[]).map((f) => [f.name, f]),
 );
 
@@ -78,6 +80,7 @@ const COMMAND_FLAGS: Record<string, string[]> = {
   status: [],
   admin: ['name', 'quota', 'admin', 'ttl'],
   mirror: ['include', 'exclude', 'remove', 'dry-run', 'quiet'],
+  cp: ['recursive', 'include', 'exclude', 'dry-run', 'quiet'],
   profile: [],
 };
 

@@ -420,6 +420,13 @@ test('the CLI: named profiles, mirror, each command its own flags and help, shel
     const third = await cli(['mirror', src, 'mirror/', '--exclude', '.cache/**', '--json']);
     assert.equal(pick(JSON.parse(third.stdout.trim().split('\n').pop()!)), { added: 0, changed: 0, unchanged: 3, removed: 0 });
     assert.is((await cli(['mirror', join(src, 'nope'), 'mirror/'])).code, 3);
+    // cp -r is mirror without removal; cp of one file is put.
+    const cpr = await cli(['cp', '-r', src, 'copy/', '--exclude', '.cache/**', '--json']);
+    assert.is(cpr.code, 0, cpr.stderr);
+    assert.equal(pick(JSON.parse(cpr.stdout.trim().split('\n').pop()!)), { added: 3, changed: 0, unchanged: 0, removed: 0 });
+    assert.is((await cli(['cp', join(src, 'b.txt'), 'copy/single.txt'])).code, 0);
+    assert.is((await cli(['cat', 'copy/single.txt'])).stdout, 'new');
+    assert.is((await cli(['cp', src, 'copy/x'])).code, 3, 'a directory without -r is not a file to put');
   } finally {
     removeDir(src);
   }
