@@ -17,9 +17,8 @@ import { Supervisor } from './supervisor';
 import { detectCpuControl, localHosts } from './hosts';
 import { writeEds } from '../envoy/eds';
 import { findEnvoy } from '../envoy/local-config';
-import { ROOT } from '../../lib/root';
+import { BLOCKSTORE_BIN as BIN, ROOT } from '../../lib/root';
 
-const BIN = join(ROOT, 'bin', 'blockstore');
 
 export const FLAGS: FlagSpec[] = [
   { name: 'state', env: 'BLOCKSTORE_STATE_DIR', type: 'string', value: 'DIR', default: join(ROOT, '.cluster'), help: 'state directory (data, logs, PIDs, tokens)' },

@@ -15,7 +15,7 @@ import { preload } from './preload';
 import { writeReport } from './report';
 import { localTarget, qas001, qas002, qas003, remoteTarget, type ScenarioResult, type Target } from './scenarios';
 import { installClusterCredentials, loadClusterCredentials } from '../../lib/security/cluster-credentials';
-import { ROOT } from '../../lib/root';
+import { BLOCKSTORE_BIN, ROOT } from '../../lib/root';
 
 export const FLAGS: FlagSpec[] = [
   { name: 'scenario', type: 'string', value: '1|2|3|all', default: 'all', help: 'which scenario' },
@@ -49,7 +49,7 @@ export const FLAGS: FlagSpec[] = [
 async function onHosts(hostCpu: number, metaCpu: number, out: string, fn: (t: Target & { dir: StateDir }) => Promise<ScenarioResult>): Promise<ScenarioResult> {
   const dir = new StateDir(mkdtempSync(join(out, 'hosts-cluster-')));
   const base = await freeRange();
-  const bin = join(ROOT, 'bin', 'blockstore');
+  const bin = BLOCKSTORE_BIN;
   process.stderr.write(`QAS-003: a cluster on hosts of ${hostCpu} core (metadata ${metaCpu}) in ${dir.dir}\n`);
   try {
     await promisify(execFile)(bin, ['cluster', 'up', '--state', dir.dir, '--base-port', String(base), '--balancer-port', String(base + 1), '--etcd-port', String(base + 2),
@@ -95,7 +95,7 @@ export async function main(argv: string[]): Promise<number> {
     const dir = new StateDir(String(values.state));
     if (!dir.supervisorPid()) {
       process.stderr.write('no local cluster is up: starting one\n');
-      await promisify(execFile)(join(ROOT, 'bin', 'blockstore'), ['cluster', 'up', '--state', dir.dir], { timeout: 300_000 });
+      await promisify(execFile)(BLOCKSTORE_BIN, ['cluster', 'up', '--state', dir.dir], { timeout: 300_000 });
     }
     target = localTarget(dir);
     where = `the local cluster at ${target.address} (${dir.dir})`;

@@ -3,10 +3,10 @@
  * its "listening" line awaited, stopped by PID with a real signal.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { BLOCKSTORE_BIN } from '../../lib/root';
 import { within } from './wait';
 
-export const BLOCKSTORE_BIN = join(__dirname, '..', '..', 'bin', 'blockstore');
+export { BLOCKSTORE_BIN };
 
 export interface Proc {
   pid: number;
