@@ -91,12 +91,16 @@ export class Gateway {
     this.side = new SidePort({
       listen: config.httpListen,
       routes: consoleHandler({
-        auth, files, status, reportsDir: config.consoleReports,
+        // One read of the repair status per poll: the summary and, per draining node, the blocks still to move.
+        status: async () => {
+          const repair = await repairStatus().catch(() => undefined);
+          return { ...(await clusterStatus({ view: this.view, meta: this.meta, blockds: this.blocks, repair: async () => repair })), draining: repair?.draining ?? {} };
+        },
+        auth, files, reportsDir: config.consoleReports,
         operator: () => readJson<OperatorStatus>(this.etcd, operatorKey(config.etcdPrefix)),
         // As Files.Watch does: within the user's stream limit, from the feed's start.
         watch: (ns, prefix, signal, send) => limits.withStream(ns, () => followChanges(this.meta, ns, prefix, 0, signal, send)),
         drain: (id) => drainNode(this.view, askDrain, id),
-        drains: async () => (await repairStatus())?.draining ?? {},
         drill: (by) => requestDrill(this.etcd, config.etcdPrefix, by),
         // The view is kept by etcd watches: no read of etcd per poll.
         nodes: async () => {

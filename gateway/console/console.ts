@@ -56,10 +56,8 @@ const ASSETS: Record<string, string> = {
 export interface ConsoleDeps {
   auth: Pick<Authenticator, 'authenticate'>;
   files: Pick<FileService, 'list' | 'versions' | 'getFile' | 'putFile' | 'restore'>;
-  /** The cluster's status (what Admin.GetClusterStatus answers). */
+  /** The cluster's status (what Admin.GetClusterStatus answers), with `draining`: node → blocks that still list it. */
   status: () => Promise<unknown>;
-  /** The repair worker's last pass: for each node being drained, how many blocks still list it. */
-  drains: () => Promise<Record<string, number>>;
   /** What the operator (supervisor) last reported, if anything. */
   operator: () => Promise<unknown>;
   /** Follows a namespace's change feed under a prefix, from its start, until `signal` aborts. */
@@ -104,8 +102,7 @@ export function consoleHandler(deps: ConsoleDeps): (req: IncomingMessage, res: S
         return json(res, { userId: who.userId, scope: who.scope });
       case 'GET cluster':
         if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'the cluster view needs an admin token');
-        const [status, draining] = await Promise.all([deps.status(), deps.drains().catch(() => ({}))]);
-        return json(res, { ...(status as object), draining });
+        return json(res, await deps.status());
       case 'GET operator':
         if (who.scope !== 'admin') throw new BlockstoreError('PERMISSION_DENIED', 'the operator view needs an admin token');
         return json(res, (await deps.operator()) ?? {});
