@@ -323,7 +323,6 @@ export class MetaStore implements KvReader {
   /** Snapshot install, step 2 (repeated): table pairs. */
   async writeSnapshotPart(pairs: Array<{ key: string; value: string }>): Promise<void> {
     await this.beforeWrite?.();
-    this.cache.clear();
     if (pairs.length) await this.db.batch(pairs.map((p) => ({ type: 'put' as const, key: p.key, value: p.value })));
   }
 
@@ -357,9 +356,9 @@ export class MetaStore implements KvReader {
   }
 
   private async wipeState(): Promise<void> {
-    this.cache.clear();
     await this.db.clear({ gte: LOG, lt: `${LOG}\xff` });
     await this.db.clear({ gte: TableKeys.tablesPrefix, lt: `${TableKeys.tablesPrefix}\xff` });
+    // Reads are refused while tables are wiped (open, or a snapshot install): one clear, after, suffices.
     this.cache.clear();
     await this.db.del('m:applied');
     this.applied = { seq: 0, epoch: 0 };
