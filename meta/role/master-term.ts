@@ -17,7 +17,7 @@ import type { Replicator } from '../replication/replicator';
 import { applyOp } from '../state/apply';
 import { Overlay } from '../state/kv-view';
 import type { LogEntry } from '../state/ops';
-import { prepare, type WriteOutcome, type WriteRequest } from '../state/requests';
+import { keysReadBy, prepare, type WriteOutcome, type WriteRequest } from '../state/requests';
 import type { MetaStore } from '../store/meta-store';
 
 export interface WriteResult {
@@ -126,6 +126,7 @@ export class MasterTerm {
       // learns of their commit only now), and writes validated against it
       // could miss an idempotency key, a version or a fence already in force.
       const batch = this.queue.splice(0, this.ready ? max : 1).filter((p) => !p.settled || p.req.kind === 'noop');
+      await this.store.prefetch(batch.flatMap((p) => keysReadBy(p.req)));
       const view = new Overlay(this.store);
       const entries: LogEntry[] = [];
       const accepted: Array<{ p: Pending; seq: number; outcome: WriteOutcome }> = [];

@@ -321,6 +321,30 @@ const PREPARE_BY_KIND: { [K in WriteRequest['kind']]: (view: Overlay, req: Extra
  *   NOT_FOUND (namespace, file, token), ALREADY_EXISTS (user),
  *   VERSION_CONFLICT, MISSING_BLOCKS, QUOTA_EXCEEDED.
  */
+/**
+ * The table keys validating and applying `req` reads (a superset is
+ * harmless; a path that does not normalise is left to `prepare` to refuse):
+ * the master loads them for a whole batch with one LevelDB call.
+ */
+export function keysReadBy(req: WriteRequest): string[] {
+  if (req.kind !== 'commit' && req.kind !== 'delete') return [];
+  let path: string;
+  try {
+    path = normalizePath(req.path);
+  } catch {
+    return [];
+  }
+  const keys = [TableKeys.user(req.ns), TableKeys.file(req.ns, path), TableKeys.nsCounter(req.ns)];
+  if (req.idempotencyKey) keys.push(TableKeys.idem(req.ns, req.idempotencyKey));
+  if (req.kind === 'commit') {
+    keys.push(TableKeys.gcFence);
+    for (const hash of new Set([...req.locations.map((l) => l.hash), ...req.blocks.map((b) => b.hash)])) {
+      keys.push(TableKeys.block(hash), TableKeys.staged(req.ns, hash), TableKeys.nsBlock(req.ns, hash));
+    }
+  }
+  return keys;
+}
+
 export async function prepare(view: Overlay, req: WriteRequest, time: string): Promise<Prepared> {
   const handler = PREPARE_BY_KIND[req.kind] as (view: Overlay, req: WriteRequest, time: string) => Promise<Prepared>;
   return handler(view, req, time);

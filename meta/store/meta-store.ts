@@ -21,12 +21,14 @@
 import { randomUUID } from 'node:crypto';
 import { Level } from 'level';
 import { BlockstoreError } from '../../lib/errors';
-import { applyOp } from '../state/apply';
+import { applyOp, keysReadBy } from '../state/apply';
 import { Overlay, type KvReader } from '../state/kv-view';
 import type { LogEntry } from '../state/ops';
 import { TableKeys } from '../state/records';
 import { ReadCache } from './read-cache';
 
+/** Bound of the in-memory tail of unapplied entries. */
+const TAIL_MAX = 10_000;
 const LOG = 'l:';
 /** Default bound of the table read cache: some 300,000 block records. */
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
@@ -71,6 +73,14 @@ export class MetaStore implements KvReader {
    */
   beforeWrite: (() => Promise<void>) | undefined;
   private opened = false;
+  /**
+   * Appended entries not applied yet, as written, by position: an apply (and
+   * a follower's catch-up) takes them from here instead of reading back what
+   * this process just wrote. Kept equal to the log: truncation and wipes
+   * drop them, an apply forgets what it applied; bounded, and a gap falls
+   * back to the database.
+   */
+  private readonly tail = new Map<number, string>();
   /** Called after each apply with the new applied position (read waits, watches). */
   onApplied: (applied: Position) => void = () => {};
 
@@ -133,6 +143,20 @@ export class MetaStore implements KvReader {
     return value;
   }
 
+  /**
+   * Loads table keys a batch is about to read into the read cache with one
+   * LevelDB call (each point read is a trip through the thread pool).
+   */
+  async prefetch(keys: Iterable<string>): Promise<void> {
+    if (!this.cache.enabled) return;
+    const wanted = [...new Set(keys)].filter((k) => k.startsWith(TableKeys.tablesPrefix) && !this.cache.has(k));
+    if (!wanted.length) return;
+    this.cache.misses += wanted.length;
+    const since = this.cache.generation;
+    const values = await this.db.getMany(wanted);
+    wanted.forEach((k, i) => this.cache.fill(k, values[i] ?? undefined, since));
+  }
+
   async getJson<T>(key: string): Promise<T | undefined> {
     const v = await this.get(key);
     return v === undefined ? undefined : (JSON.parse(v) as T);
@@ -169,7 +193,9 @@ export class MetaStore implements KvReader {
         if (e.seq !== expect++) throw new Error(`log gap: entry ${e.seq} after ${expect - 2}`);
       }
       await this.beforeWrite?.();
-      await this.db.batch(entries.map((e) => ({ type: 'put' as const, key: LOG + pad(e.seq), value: JSON.stringify(e) })), { sync: true });
+      const values = entries.map((e) => JSON.stringify(e));
+      await this.db.batch(entries.map((e, i) => ({ type: 'put' as const, key: LOG + pad(e.seq), value: values[i]! })), { sync: true });
+      if (this.tail.size + entries.length <= TAIL_MAX) entries.forEach((e, i) => this.tail.set(e.seq, values[i]!));
       const tail = entries[entries.length - 1]!;
       this.last = { seq: tail.seq, epoch: tail.epoch };
     });
@@ -196,6 +222,14 @@ export class MetaStore implements KvReader {
 
   async readLog(fromSeq: number, limit: number): Promise<LogEntry[]> {
     const out: LogEntry[] = [];
+    const end = Math.min(fromSeq + limit - 1, this.last.seq);
+    for (let seq = fromSeq; seq <= end; seq++) {
+      const v = this.tail.get(seq);
+      if (v === undefined) break;
+      out.push(JSON.parse(v) as LogEntry);
+    }
+    if (out.length && fromSeq + out.length > end) return out;
+    out.length = 0;
     for await (const [, v] of this.db.iterator({ gte: LOG + pad(fromSeq), lt: `${LOG}\xff`, limit })) out.push(JSON.parse(v) as LogEntry);
     return out;
   }
@@ -223,6 +257,7 @@ export class MetaStore implements KvReader {
       if (seq < this.applied.seq) throw new Error(`cannot truncate to ${seq}: entries up to ${this.applied.seq} are applied`);
       if (seq >= this.last.seq) return;
       await this.db.clear({ gt: LOG + pad(seq), lt: `${LOG}\xff` });
+      for (const s of this.tail.keys()) if (s > seq) this.tail.delete(s);
       await this.db.put('m:truncated', String(seq), { sync: true });
       this.last = { seq, epoch: (await this.epochAt(seq)) ?? this.applied.epoch };
     });
@@ -265,6 +300,7 @@ export class MetaStore implements KvReader {
     while (this.applied.seq < target) {
       const entries = await this.readLog(this.applied.seq + 1, Math.min(1000, target - this.applied.seq));
       if (!entries.length) throw new Error(`log entries after ${this.applied.seq} are missing`);
+      await this.prefetch(entries.flatMap((e) => keysReadBy(e.op)));
       const view = new Overlay(this);
       let pos = this.applied;
       for (const e of entries) {
@@ -282,6 +318,7 @@ export class MetaStore implements KvReader {
         throw err;
       }
       this.cache.landed(mutations);
+      for (const e of entries) this.tail.delete(e.seq);
       this.applied = pos;
       this.onApplied(pos);
     }
@@ -336,6 +373,7 @@ export class MetaStore implements KvReader {
       { sync: true },
     );
     this.cache.clear();
+    this.tail.clear();
     this.applied = { ...pos };
     this.last = { ...pos };
     this.logStart = pos.seq + 1;
@@ -357,6 +395,7 @@ export class MetaStore implements KvReader {
 
   private async wipeState(): Promise<void> {
     await this.db.clear({ gte: LOG, lt: `${LOG}\xff` });
+    this.tail.clear();
     await this.db.clear({ gte: TableKeys.tablesPrefix, lt: `${TableKeys.tablesPrefix}\xff` });
     // Reads are refused while tables are wiped (open, or a snapshot install): one clear, after, suffices.
     this.cache.clear();

@@ -20,6 +20,10 @@ export class ReadCache {
 
   constructor(private readonly maxBytes: number) {}
 
+  get enabled(): boolean {
+    return this.maxBytes > 0;
+  }
+
   has(key: string): boolean {
     return this.map.has(key);
   }

@@ -38,10 +38,14 @@ test('entries are appended, acked after fsync, applied once committed; an older 
 test('a divergent tail is truncated; applied entries cannot be', async () => {
   await withStore(async (store) => {
     await store.appendLog([user(1, 5), user(2, 5), user(3, 5)]);
+    assert.equal(await store.readLog(1, 10), [user(1, 5), user(2, 5), user(3, 5)]);
     await store.applyUpTo(1);
+    assert.equal(await store.readLog(2, 1), [user(2, 5)]);
     await store.truncateAfter(1);
     assert.equal(store.last, { seq: 1, epoch: 5 });
+    assert.equal(await store.readLog(2, 10), [], 'the dropped entries are gone, in memory too');
     await store.appendLog([user(2, 7, 'new2')]);
+    assert.equal(await store.readLog(1, 10), [user(1, 5), user(2, 7, 'new2')]);
     await store.applyUpTo(2);
     assert.ok(await store.get(TableKeys.user('new2')));
     assert.is(await store.get(TableKeys.user('u2')), undefined);

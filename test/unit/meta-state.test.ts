@@ -5,10 +5,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BlockstoreError, type ErrorCode } from '../../lib/errors';
-import { applyOp } from '../../meta/state/apply';
+import { applyOp, keysReadBy } from '../../meta/state/apply';
 import { MapReader, Overlay } from '../../meta/state/kv-view';
 import { TableKeys, type BlockRec, type FileRec, type IdemRec, type NsBlockRec, type NsCounterRec, type UserRec } from '../../meta/state/records';
-import { prepare, type WriteRequest } from '../../meta/state/requests';
+import { keysReadBy as keysForRequest, prepare, type WriteRequest } from '../../meta/state/requests';
 
 const H = (c: string) => c.repeat(64);
 
@@ -243,6 +243,36 @@ test('trimming history drops old change events (the oldest kept is recorded) and
   const replay = await m.exec(commit({ idempotencyKey: 'k2' }));
   assert.is(replay.outcome.replayed, true);
   assert.is(replay.outcome.version!.version, 2);
+});
+
+
+test('the keys listed for a batch prefetch cover every table read of a commit and a delete (prepare on the master, apply on every node)', async () => {
+  const m = machine();
+  await m.exec({ kind: 'createUser', userId: 'alice', name: 'A', quotaBytes: 10_000 });
+  await m.exec(commit({ idempotencyKey: 'k0' }));
+  const reads = new Set<string>();
+  const recording = { get: async (k: string) => (reads.add(k), m.base.get(k)) };
+  const cases: WriteRequest[] = [
+    // a new file with a new block, an existing file with a block it already holds and a new one, a replayed key, a delete
+    commit({ path: 'docs/b.txt', blocks: [{ hash: H('c'), size: 10 }], locations: [{ hash: H('c'), nodes: ['b1'] }], idempotencyKey: 'k1' }),
+    commit({ blocks: [{ hash: H('a'), size: 100 }, { hash: H('d'), size: 5 }], locations: [{ hash: H('d'), nodes: ['b2'] }], expectedVersion: 1, uploadStartedMs: 1 }),
+    commit({ idempotencyKey: 'k0' }),
+    { kind: 'delete', ns: 'alice', path: '/docs/a.txt', expectedVersion: undefined, author: 'alice', idempotencyKey: 'k2' },
+  ];
+  for (const req of cases) {
+    reads.clear();
+    const view = new Overlay(recording);
+    const p = await prepare(view, req, '2026-01-01T00:00:00Z');
+    const listed = new Set(keysForRequest(req));
+    // (A replay also reads the version it answers with: rare, read on its own.)
+    for (const k of reads) if (!(p.outcome.replayed && k.startsWith('t:v:'))) assert.ok(listed.has(k), `prepare of ${req.kind} read ${k}, not listed`);
+    if (!p.op) continue;
+    reads.clear();
+    await applyOp(new Overlay(recording), p.op, 99);
+    const applyListed = new Set(keysReadBy(p.op));
+    for (const k of reads) assert.ok(applyListed.has(k), `apply of ${p.op.type} read ${k}, not listed`);
+    await m.exec(req);
+  }
 });
 
 test.run();
