@@ -15,10 +15,13 @@
  * BENCH_SCALE scales every call count (0.2 for a quick look).
  * BENCH_ONLY=put1m,get1m,put64k,get64k runs only those workloads.
  * BENCH_PROFILE_DIR=DIR runs every node under `node --cpu-prof` and leaves
- * the profiles there, with PID.role files naming each process's role.
+ * the profiles there, with PID.role files naming each process's role and
+ * windows.jsonl giving each workload's span (profile-summary.mjs --window
+ * counts only the samples inside one, leaving out start-up and warm-up).
+ * The client column is the Python client's own CPU.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterProcesses, cpuMs, writeBytes } from './proc-stats';
@@ -28,7 +31,10 @@ const ROOT = join(__dirname, '..', '..');
 const PYTHON = '/usr/bin/python3';
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const STORED_GB = Number(process.env.BENCH_STORED_GB ?? 0);
-const ROLES = ['gateway', 'blockd', 'meta', 'etcd', 'haproxy'] as const;
+const ROLES = ['gateway', 'blockd', 'meta', 'etcd', 'haproxy', 'client'] as const;
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+/** CLOCK_MONOTONIC in µs: the clock V8 stamps profile samples with. */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 interface Proc {
   role: string;
@@ -59,6 +65,8 @@ interface LoadResult {
   bytes: number;
   p50_ms: number;
   p99_ms: number;
+  /** The client's own CPU over the run (all its threads). */
+  cpu_seconds: number;
 }
 
 function pythonLoad(args: string[]): Promise<LoadResult> {
@@ -91,8 +99,13 @@ interface Row {
 
 async function run(name: string, procs: Proc[], args: string[], ceiling: string): Promise<Row> {
   const s0 = sample(procs);
+  const startUs = monotonicUs();
   const r = await pythonLoad(args);
+  const endUs = monotonicUs();
   const s1 = sample(procs);
+  s1.cpu.client = (s0.cpu.client ?? 0) + r.cpu_seconds * 1000;
+  // Each workload's span, for `profile-summary.mjs DIR --window NAME`.
+  if (PROFILE_DIR) appendFileSync(join(PROFILE_DIR, 'windows.jsonl'), `${JSON.stringify({ name, startUs, endUs })}\n`);
   const mb = r.bytes / 1e6;
   const cpuPerCall: Record<string, number> = {};
   const cpuPerMB: Record<string, number> = {};
@@ -191,7 +204,7 @@ async function main(): Promise<void> {
 }
 
 async function measureAll(stubs: string): Promise<void> {
-  const profileDir = process.env.BENCH_PROFILE_DIR;
+  const profileDir = PROFILE_DIR;
   if (profileDir) process.env.BLOCKSTORE_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${profileDir}`;
   const { dir, address } = await localClusterUp('bench-datapath');
   if (profileDir) for (const n of dir.readState()!.nodes) writeFileSync(join(profileDir, `${n.pid}.role`), n.role);

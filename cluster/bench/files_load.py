@@ -87,12 +87,15 @@ def worker():
 
 started = time.monotonic()
 threads = [threading.Thread(target=worker) for _ in range(inflight)]
+cpu_started = time.process_time()
 for t in threads:
     t.start()
 for t in threads:
     t.join()
 seconds = time.monotonic() - started
+cpu_seconds = time.process_time() - cpu_started
 latencies.sort()
 pct = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0  # noqa: E731
 print(json.dumps({"mode": mode, "size": size, "inflight": inflight, "ok": state["ok"], "failed": state["failed"], "errors": state["errors"],
-                  "seconds": seconds, "bytes": state["bytes"], "p50_ms": pct(0.5), "p99_ms": pct(0.99)}))
+                  "seconds": seconds, "bytes": state["bytes"], "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+                  "cpu_seconds": cpu_seconds}))

@@ -1,6 +1,16 @@
-// Summarise .cpuprofile files by role: self time per function (top N) and by file.
+// Summarise .cpuprofile files by role: self time per function (top N).
+// node profile-summary.mjs DIR [TOP] [--window NAME]: with --window, only the
+// samples taken during the bench workloads whose name contains NAME
+// (DIR/windows.jsonl, written by the data path bench), so start-up, warm-up
+// and idle time do not count.
 import fs from 'node:fs';
-const dir = process.argv[2]; const top = Number(process.argv[3] ?? 15);
+const args = process.argv.slice(2);
+const w = args.indexOf('--window');
+const windowName = w >= 0 ? args.splice(w, 2)[1] : undefined;
+const dir = args[0]; const top = Number(args[1] ?? 15);
+const windows = windowName === undefined ? undefined : fs.readFileSync(`${dir}/windows.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((x) => x.name.includes(windowName));
+if (windows && !windows.length) throw new Error(`no workload named like ${windowName} in ${dir}/windows.jsonl`);
+const inWindow = (t) => !windows || windows.some((x) => t >= x.startUs && t <= x.endUs);
 const byRole = {};
 for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
   const p = JSON.parse(fs.readFileSync(`${dir}/${f}`, 'utf8'));
@@ -10,7 +20,8 @@ for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
   try { role = fs.readFileSync(`${dir}/${pid}.role`, 'utf8').trim(); } catch {}
   const dt = (p.endTime - p.startTime) / 1000;
   const self = new Map(); const nodes = new Map(p.nodes.map((n) => [n.id, n]));
-  const counts = new Map(); for (const s of p.samples) counts.set(s, (counts.get(s) ?? 0) + 1);
+  const counts = new Map(); let t = p.startTime;
+  p.samples.forEach((s, i) => { t += p.timeDeltas[i]; if (inWindow(t)) counts.set(s, (counts.get(s) ?? 0) + 1); });
   const interval = dt / p.samples.length;
   for (const [id, c] of counts) { const n = nodes.get(id); const cf = n.callFrame; const url = (cf.url || '').replace(/^file:\/\/\/work\/main\//, '').replace(/.*node_modules\//, 'nm/'); const key = `${cf.functionName || '(anon)'} ${url}:${cf.lineNumber + 1}`; self.set(key, (self.get(key) ?? 0) + c * interval); }
   const r = (byRole[role] ??= { total: 0, fns: new Map(), files: 0 });

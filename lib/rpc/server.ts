@@ -109,11 +109,18 @@ function drained(call: { once(ev: 'drain', l: () => void): unknown; removeListen
   });
 }
 
-/** An AbortSignal that fires when the call is cancelled (client gone or deadline passed). */
-function cancelSignal(call: { on(ev: 'cancelled', l: () => void): unknown }): AbortSignal {
+/**
+ * An AbortSignal that fires when the call is cancelled (client gone or
+ * deadline passed) while its handler runs. grpc-js reports 'cancelled' when
+ * any call's stream closes, finished or not: `settled` stops listening once
+ * the handler is done, so a finished call aborts nothing (an abort also
+ * builds a DOMException, a stack capture per call).
+ */
+function cancelSignal(call: { on(ev: 'cancelled', l: () => void): unknown; removeListener(ev: 'cancelled', l: () => void): unknown }): { signal: AbortSignal; settled(): void } {
   const ac = new AbortController();
-  call.on('cancelled', () => ac.abort());
-  return ac.signal;
+  const onCancel = () => ac.abort();
+  call.on('cancelled', onCancel);
+  return { signal: ac.signal, settled: () => call.removeListener('cancelled', onCancel) };
 }
 
 /**
@@ -223,20 +230,24 @@ export class RpcServer {
   /** A unary handler: the request in, one reply out. */
   unary<Req, Res>(method: string, fn: UnaryFn<Req, Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      const signal = cancelSignal(call);
-      void this.pipeline(method, () => fn(requestOf(call.request), { metadata: call.metadata, signal, peer: call.getPeer() })).then((r) =>
-        r.ok ? callback(null, r.value) : callback(r.status),
-      );
+      const { signal, settled } = cancelSignal(call);
+      void this.pipeline(method, () => fn(requestOf(call.request), { metadata: call.metadata, signal, peer: call.getPeer() })).then((r) => {
+        settled();
+        if (r.ok) callback(null, r.value);
+        else callback(r.status);
+      });
     };
   }
 
   /** A client-streaming handler: reads the call's messages, one reply out. */
   clientStream<Req, Res>(method: string, fn: ClientStreamFn<Req, Res>): grpc.handleClientStreamingCall<Req, Res> {
     return (call, callback) => {
-      const signal = cancelSignal(call);
-      void this.pipeline(method, () => fn(call, { metadata: call.metadata, signal, peer: call.getPeer() })).then((r) =>
-        r.ok ? callback(null, r.value) : callback(r.status),
-      );
+      const { signal, settled } = cancelSignal(call);
+      void this.pipeline(method, () => fn(call, { metadata: call.metadata, signal, peer: call.getPeer() })).then((r) => {
+        settled();
+        if (r.ok) callback(null, r.value);
+        else callback(r.status);
+      });
     };
   }
 
@@ -247,12 +258,13 @@ export class RpcServer {
    */
   serverStream<Req, Res>(method: string, fn: ServerStreamFn<Req, Res>, options: { idleMs: number }): grpc.handleServerStreamingCall<Req, Res> {
     return (call) => {
-      const signal = cancelSignal(call);
+      const { signal, settled } = cancelSignal(call);
       const send = async (m: Res) => {
         if (signal.aborted) throw new BlockstoreError('CANCELLED', 'the client cancelled the stream');
         if (!call.write(m)) await drained(call, options.idleMs);
       };
       void this.pipeline(method, () => fn(requestOf(call.request), { metadata: call.metadata, signal, peer: call.getPeer(), send })).then((r) => {
+        settled();
         if (signal.aborted) return;
         // grpc-js sends an 'error' emitted on a server stream as its status.
         if (r.ok) call.end();

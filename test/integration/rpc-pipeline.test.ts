@@ -20,11 +20,14 @@ const server = new RpcServer({ listen: '127.0.0.1:0', logger: createLogger({ lev
 let release: () => void = () => {};
 let streamSent = 0;
 let streamEnded: string | undefined;
+const signals = new Map<string, AbortSignal>();
 
 const { protos } = loadProtos();
 server.addService('blockstore.v1.Files', protos.blockstore.v1.Files.service, {
-  StatFile: server.unary('StatFile', async (req: { path: string }) => {
+  StatFile: server.unary('StatFile', async (req: { path: string }, { signal }) => {
+    signals.set(req.path, signal);
     if (req.path === 'missing') throw new BlockstoreError('NOT_FOUND', 'no such file');
+    if (req.path === 'slow') await new Promise((r) => signal.addEventListener('abort', r));
     return { path: req.path };
   }),
   PutBlocks: server.clientStream('PutBlocks', async (call) => {
@@ -127,6 +130,15 @@ test('a server stream whose client stops reading is closed as idle and recorded'
   assert.ok(streamSent < 1000, `a bounded number of messages was buffered (${streamSent})`);
   await waitFor('nothing in flight', () => server.callsInFlight === 0, 5000);
   assert.is(await count('GetFile', 'DEADLINE_EXCEEDED'), 1);
+});
+
+test('a call\'s signal aborts when the client goes while its handler runs, and never once the call has finished', async () => {
+  await new Promise<void>((res, rej) => client.StatFile({ path: 'done' }, (err: Error | null) => (err ? rej(err) : res())));
+  const slow = await new Promise<grpc.ServiceError>((res) => client.StatFile({ path: 'slow' }, { deadline: Date.now() + 200 }, (e: grpc.ServiceError) => res(e)));
+  assert.is(slow.code, grpc.status.DEADLINE_EXCEEDED);
+  await waitFor('the running call aborted', () => signals.get('slow')?.aborted === true);
+  // The finished call's stream closed long before the slow one gave up.
+  assert.is(signals.get('done')!.aborted, false);
 });
 
 test.run();
