@@ -107,7 +107,7 @@ export class MetaRouter {
       // After a round where every node failed, ask etcd again.
       await this.refresh(attempt > 1);
       const n = this.addresses.length;
-      let lastErr: unknown = new BlockstoreError('UNAVAILABLE', 'no metadata node reachable');
+      let lastErr: unknown;
       for (let i = 0; i < n; i++) {
         const a = this.addresses[(this.rr++ + i) % n]!;
         try {
@@ -117,7 +117,8 @@ export class MetaRouter {
           lastErr = err;
         }
       }
-      throw lastErr;
+      // (Built only here: an error captures a stack, too dear for every read.)
+      throw lastErr ?? new BlockstoreError('UNAVAILABLE', 'no metadata node reachable');
     });
   }
 
