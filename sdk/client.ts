@@ -39,6 +39,8 @@ export interface ReadOptions extends CallOptions {
   version?: number;
   offset?: number;
   length?: number;
+  /** Called as bytes arrive: received so far, and how many this read returns in all. */
+  onProgress?: (received: number, total: number) => void;
 }
 
 const cancelled = () => new BlockstoreError('CANCELLED', 'the call was cancelled (its AbortSignal fired)');
@@ -243,12 +245,21 @@ export class BlockstoreClient {
       throw fromServiceError(err as grpc.ServiceError);
     }
     if (first.done || !first.value.info) throw new BlockstoreError('INTERNAL', 'GetFile sent no file info');
+    const info = first.value.info;
+    const onProgress = opts.onProgress;
+    const offset = opts.offset ?? 0;
+    const rest = Math.max(0, Number(info.size) - offset);
+    const total = opts.length ? Math.min(opts.length, rest) : rest;
     async function* data(): AsyncGenerator<Buffer> {
+      let received = 0;
       try {
         for (;;) {
           const n = await it.next();
           if (n.done) return;
-          if (n.value.data) yield n.value.data;
+          if (!n.value.data) continue;
+          received += n.value.data.length;
+          onProgress?.(received, total);
+          yield n.value.data;
         }
       } catch (err) {
         throw fromServiceError(err as grpc.ServiceError);
@@ -256,7 +267,7 @@ export class BlockstoreClient {
         signal?.removeEventListener('abort', onAbort);
       }
     }
-    return { info: first.value.info, data: data() };
+    return { info, data: data() };
   }
 
   /** As download, the bytes as a Node Readable (for pipe and stream.pipeline). */
@@ -275,7 +286,6 @@ export class BlockstoreClient {
     }, this.timeoutMs * 20, opts.signal);
   }
 
-  /** Downloads to a local path. */
   /**
    * Downloads to a local path. A transfer that breaks off on a retryable
    * error resumes where it stopped (a range read of the same version), so a

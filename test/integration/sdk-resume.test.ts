@@ -64,4 +64,25 @@ test('a download broken off resumes from the first missing byte, same version, a
   }
 });
 
+test('download() and downloadStream() report progress: bytes received so far against what the read returns', async () => {
+  const client = new BlockstoreClient({ address: `127.0.0.1:${port}`, token: 't', timeoutMs: 5000 });
+  try {
+    const seen: Array<[number, number]> = [];
+    const { data } = await client.download('big.bin', { offset: 1000, onProgress: (n, total) => seen.push([n, total]) });
+    let got = 0;
+    for await (const piece of data) got += piece.length;
+    assert.is(got, body.length - 1000);
+    assert.ok(seen.length > 1, 'more than one report');
+    assert.ok(seen.every(([, t]) => t === body.length - 1000), 'the total is what this range read returns');
+    assert.ok(seen.every(([n], i) => i === 0 || n > seen[i - 1]![0]), 'received only grows');
+    assert.is(seen[seen.length - 1]![0], body.length - 1000);
+    let last = 0;
+    const { stream } = await client.downloadStream('big.bin', { onProgress: (n) => (last = n) });
+    for await (const _ of stream) void _;
+    assert.is(last, body.length);
+  } finally {
+    client.close();
+  }
+});
+
 test.run();
