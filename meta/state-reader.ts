@@ -105,6 +105,18 @@ export class StateReader {
     return u;
   }
 
+  /** Users in id order, a page at a time (the token: the last id, base64url). */
+  async users(pageSize: number, pageToken: string): Promise<{ users: UserRec[]; next: string }> {
+    const size = pageSize === 0 ? 100 : pageSize;
+    if (size > 1000) throw new BlockstoreError('INVALID_ARGUMENT', `page_size: at most 1000, got ${pageSize}`);
+    const lo = TableKeys.user('');
+    const from = pageToken ? `${TableKeys.user(Buffer.from(pageToken, 'base64url').toString('utf8'))}\u0000` : lo;
+    const rows = await this.store.scan(from, `${lo}\uffff`, size + 1);
+    const users = rows.slice(0, size).map(([, v]) => JSON.parse(v) as UserRec);
+    const next = rows.length > size ? Buffer.from(users[users.length - 1]!.id, 'utf8').toString('base64url') : '';
+    return { users, next };
+  }
+
   /** A version (0: the current one) and where its blocks are. */
   async stat(ns: string, rawPath: string, version: number): Promise<{ version: VersionRec; locations: Array<{ hash: string; nodes: string[] }> }> {
     const path = normalizePath(rawPath);

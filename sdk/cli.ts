@@ -289,6 +289,16 @@ export async function runUserCommand(name: string, argv: string[]): Promise<numb
           out(`user ${r.id} created, quota ${humanBytes(Number(r.quotaBytes))}`, r);
           return 0;
         }
+        if (what === 'user' && verb === 'list' && !arg) {
+          const users = [];
+          if (!json) out('ID\tNAME\tUSED\tQUOTA\tCREATED', undefined);
+          for await (const u of client.listUsers(1000)) {
+            users.push(u);
+            if (!json) out(`${u.id}\t${u.name}\t${humanBytes(Number(u.usedBytes))}\t${humanBytes(Number(u.quotaBytes))}\t${u.createdAt}`, undefined);
+          }
+          if (json) out('', users);
+          return 0;
+        }
         if (what === 'token' && verb === 'issue' && arg) {
           const ttl = values.ttl === undefined ? 0 : Number(values.ttl);
           if (!Number.isSafeInteger(ttl) || ttl < 0) throw new UsageError('--ttl: whole seconds, 0 or more');

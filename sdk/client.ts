@@ -30,6 +30,8 @@ import type { AdminClient } from '../proto/gen/ts/blockstore/v1/Admin';
 import type { FileInfo__Output } from '../proto/gen/ts/blockstore/v1/FileInfo';
 import type { WatchEvent__Output } from '../proto/gen/ts/blockstore/v1/WatchEvent';
 import type { ClusterStatus__Output } from '../proto/gen/ts/blockstore/v1/ClusterStatus';
+import type { ListUsersResponse__Output } from '../proto/gen/ts/blockstore/v1/ListUsersResponse';
+import type { User__Output } from '../proto/gen/ts/blockstore/v1/User';
 import type { GetFileResponse__Output } from '../proto/gen/ts/blockstore/v1/GetFileResponse';
 
 export type FileInfo = FileInfo__Output;
@@ -472,6 +474,16 @@ export class BlockstoreClient {
 
   createUser(userId: string, name: string, quotaBytes: number): Promise<{ id: string; quotaBytes: number }> {
     return this.unary(this.admin, 'createUser', { userId, name, quotaBytes });
+  }
+
+  /** Every user, in id order, fetched a page at a time. */
+  async *listUsers(pageSize = 100, opts: CallOptions = {}): AsyncGenerator<User__Output> {
+    let pageToken = '';
+    do {
+      const r = await this.unary<object, ListUsersResponse__Output>(this.admin, 'listUsers', { pageSize, pageToken }, this.timeoutMs, opts.signal);
+      yield* r.users;
+      pageToken = r.nextPageToken;
+    } while (pageToken);
   }
 
   /** `ttlSeconds` > 0: the token stops working that long after it is issued. */

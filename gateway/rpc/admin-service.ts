@@ -39,6 +39,12 @@ export function adminHandlers(
       const r = await deps.meta.write((c) => c.createUser(req.userId, req.name, req.quotaBytes));
       return { id: r.user!.id, name: r.user!.name, quotaBytes: r.user!.quotaBytes, usedBytes: r.user!.usedBytes };
     }),
+    // From the master: a user created a moment ago is listed.
+    ListUsers: server.unary('ListUsers', async (req, ctx) => {
+      await admin(ctx.metadata);
+      const r = await deps.meta.readMaster((c) => c.listUsers(req.pageSize, req.pageToken));
+      return { users: r.users.map((u) => ({ id: u.id, name: u.name, quotaBytes: u.quotaBytes, usedBytes: u.usedBytes, createdAt: u.createdAt })), nextPageToken: r.nextPageToken };
+    }),
     IssueToken: server.unary('IssueToken', async (req, ctx) => {
       await admin(ctx.metadata);
       const t = newToken();

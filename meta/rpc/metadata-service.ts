@@ -104,6 +104,12 @@ export function metadataHandlers(server: RpcServer, node: MetadataNode): Metadat
       }),
     ),
     GetUser: server.unary('GetUser', (req) => read(req.read, async () => ({ user: await reads.user(req.userId) }))),
+    ListUsers: server.unary('ListUsers', (req) =>
+      read(req.read, async () => {
+        const { users, next } = await reads.users(req.pageSize, req.pageToken);
+        return { users, nextPageToken: next };
+      }),
+    ),
     StatFile: server.unary('StatFile', (req) =>
       read(req.read, async () => {
         const { version, locations } = await reads.stat(req.namespace, req.path, req.version);

@@ -320,6 +320,24 @@ test('the CLI: admin users, tokens and drains; find; rm --prefix', async () => {
   const refused = await cli(['admin', 'user', 'add', 'mallory', '--quota', '1GiB']);
   assert.is(refused.code, 5, 'a user token cannot add users');
   assert.is((await cli(['admin', 'user', 'add', 'dave'], undefined, asAdmin)).code, 2, 'no --quota: a usage error');
+  const listed = await cli(['admin', 'user', 'list', '--json'], undefined, asAdmin);
+  assert.is(listed.code, 0, listed.stderr);
+  const users = JSON.parse(listed.stdout) as Array<{ id: string; quotaBytes: number; usedBytes: number; createdAt: string }>;
+  const carol = users.find((u) => u.id === 'carol');
+  assert.ok(carol && Number(carol.quotaBytes) === 1024 * 1024 && Number(carol.usedBytes) === 0 && carol.createdAt, `carol listed: ${listed.stdout}`);
+  assert.ok(/^carol\t.*\t0 B\t1\.0 MiB\t/m.test((await cli(['admin', 'user', 'list'], undefined, asAdmin)).stdout), 'the table names carol, her use and quota');
+  assert.is((await cli(['admin', 'user', 'list'])).code, 5, 'a user token cannot list users');
+  // A page at a time (one user a page): every user once, in id order.
+  const admin = new BlockstoreClient({ address, token: token('admin') });
+  try {
+    const paged: string[] = [];
+    for await (const u of admin.listUsers(1)) paged.push(u.id);
+    assert.equal(paged, users.map((u) => u.id));
+    assert.equal(paged, [...paged].sort());
+    assert.ok(paged.length >= 2);
+  } finally {
+    admin.close();
+  }
   const issued = await cli(['admin', 'token', 'issue', 'carol'], undefined, asAdmin);
   assert.is(issued.code, 0, issued.stderr);
   const carolToken = issued.stdout.split('\n')[0]!;

@@ -132,7 +132,7 @@ test('both balancers replay the same calls: writes a replay could apply twice on
   const prefix = routes.findIndex((r) => r.match.prefix === '/blockstore.v1.');
   assert.ok(prefix > routes.indexOf(exact[exact.length - 1]!), 'the exact routes come first (Envoy takes the first match)');
   // Every public method is classified: a new write must be added to the unsafe list on purpose.
-  const SAFE = ['GetClusterStatus', 'RevokeToken', 'DrainNode', 'GetFile', 'StatFile', 'ListFiles', 'ListVersions', 'FindMissingBlocks', 'PutBlocks', 'Watch', 'GetUsage'];
+  const SAFE = ['GetClusterStatus', 'ListUsers', 'RevokeToken', 'DrainNode', 'GetFile', 'StatFile', 'ListFiles', 'ListVersions', 'FindMissingBlocks', 'PutBlocks', 'Watch', 'GetUsage'];
   for (const file of ['files', 'admin']) {
     const text = readFileSync(join(ROOT, 'proto', 'blockstore', 'v1', `${file}.proto`), 'utf8');
     const service = file === 'files' ? 'Files' : 'Admin';

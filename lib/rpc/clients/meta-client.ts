@@ -23,6 +23,7 @@ import type { MoveFileRequest } from '../../../proto/gen/ts/blockstore/internal/
 import type { MoveFileResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/MoveFileResponse';
 import type { AuthenticateResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/AuthenticateResponse';
 import type { GetUserResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/GetUserResponse';
+import type { ListUsersResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/ListUsersResponse';
 import type { WriteResult__Output } from '../../../proto/gen/ts/blockstore/internal/v1/WriteResult';
 import type { BlockLocations } from '../../../proto/gen/ts/blockstore/internal/v1/BlockLocations';
 import { callUnary, CHANNEL_OPTIONS, type CallOpts } from '../client';
@@ -85,6 +86,10 @@ export class MetaClient {
 
   getUser(userId: string, minPosition = 0, opts?: CallOpts): Promise<GetUserResponse__Output> {
     return callUnary(this.raw, this.raw.getUser, { userId, read: { minPosition } }, opts);
+  }
+
+  listUsers(pageSize = 0, pageToken = '', minPosition = 0, opts?: CallOpts): Promise<ListUsersResponse__Output> {
+    return callUnary(this.raw, this.raw.listUsers, { pageSize, pageToken, read: { minPosition } }, opts);
   }
 
   statFile(namespace: string, path: string, version = 0, minPosition = 0, opts?: CallOpts): Promise<StatFileResponse__Output> {

@@ -10,6 +10,8 @@ import type { DrainNodeResponse as _blockstore_v1_DrainNodeResponse, DrainNodeRe
 import type { GetClusterStatusRequest as _blockstore_v1_GetClusterStatusRequest, GetClusterStatusRequest__Output as _blockstore_v1_GetClusterStatusRequest__Output } from './blockstore/v1/GetClusterStatusRequest';
 import type { IssueTokenRequest as _blockstore_v1_IssueTokenRequest, IssueTokenRequest__Output as _blockstore_v1_IssueTokenRequest__Output } from './blockstore/v1/IssueTokenRequest';
 import type { IssueTokenResponse as _blockstore_v1_IssueTokenResponse, IssueTokenResponse__Output as _blockstore_v1_IssueTokenResponse__Output } from './blockstore/v1/IssueTokenResponse';
+import type { ListUsersRequest as _blockstore_v1_ListUsersRequest, ListUsersRequest__Output as _blockstore_v1_ListUsersRequest__Output } from './blockstore/v1/ListUsersRequest';
+import type { ListUsersResponse as _blockstore_v1_ListUsersResponse, ListUsersResponse__Output as _blockstore_v1_ListUsersResponse__Output } from './blockstore/v1/ListUsersResponse';
 import type { NodeInfo as _blockstore_v1_NodeInfo, NodeInfo__Output as _blockstore_v1_NodeInfo__Output } from './blockstore/v1/NodeInfo';
 import type { RevokeTokenRequest as _blockstore_v1_RevokeTokenRequest, RevokeTokenRequest__Output as _blockstore_v1_RevokeTokenRequest__Output } from './blockstore/v1/RevokeTokenRequest';
 import type { RevokeTokenResponse as _blockstore_v1_RevokeTokenResponse, RevokeTokenResponse__Output as _blockstore_v1_RevokeTokenResponse__Output } from './blockstore/v1/RevokeTokenResponse';
@@ -30,6 +32,8 @@ export interface ProtoGrpcType {
       GetClusterStatusRequest: MessageTypeDefinition<_blockstore_v1_GetClusterStatusRequest, _blockstore_v1_GetClusterStatusRequest__Output>
       IssueTokenRequest: MessageTypeDefinition<_blockstore_v1_IssueTokenRequest, _blockstore_v1_IssueTokenRequest__Output>
       IssueTokenResponse: MessageTypeDefinition<_blockstore_v1_IssueTokenResponse, _blockstore_v1_IssueTokenResponse__Output>
+      ListUsersRequest: MessageTypeDefinition<_blockstore_v1_ListUsersRequest, _blockstore_v1_ListUsersRequest__Output>
+      ListUsersResponse: MessageTypeDefinition<_blockstore_v1_ListUsersResponse, _blockstore_v1_ListUsersResponse__Output>
       NodeInfo: MessageTypeDefinition<_blockstore_v1_NodeInfo, _blockstore_v1_NodeInfo__Output>
       RevokeTokenRequest: MessageTypeDefinition<_blockstore_v1_RevokeTokenRequest, _blockstore_v1_RevokeTokenRequest__Output>
       RevokeTokenResponse: MessageTypeDefinition<_blockstore_v1_RevokeTokenResponse, _blockstore_v1_RevokeTokenResponse__Output>

@@ -34,6 +34,8 @@ import type { ListBlockIndexRequest as _blockstore_internal_v1_ListBlockIndexReq
 import type { ListBlockIndexResponse as _blockstore_internal_v1_ListBlockIndexResponse, ListBlockIndexResponse__Output as _blockstore_internal_v1_ListBlockIndexResponse__Output } from './blockstore/internal/v1/ListBlockIndexResponse';
 import type { ListFilesRequest as _blockstore_internal_v1_ListFilesRequest, ListFilesRequest__Output as _blockstore_internal_v1_ListFilesRequest__Output } from './blockstore/internal/v1/ListFilesRequest';
 import type { ListFilesResponse as _blockstore_internal_v1_ListFilesResponse, ListFilesResponse__Output as _blockstore_internal_v1_ListFilesResponse__Output } from './blockstore/internal/v1/ListFilesResponse';
+import type { ListUsersRequest as _blockstore_internal_v1_ListUsersRequest, ListUsersRequest__Output as _blockstore_internal_v1_ListUsersRequest__Output } from './blockstore/internal/v1/ListUsersRequest';
+import type { ListUsersResponse as _blockstore_internal_v1_ListUsersResponse, ListUsersResponse__Output as _blockstore_internal_v1_ListUsersResponse__Output } from './blockstore/internal/v1/ListUsersResponse';
 import type { ListVersionsRequest as _blockstore_internal_v1_ListVersionsRequest, ListVersionsRequest__Output as _blockstore_internal_v1_ListVersionsRequest__Output } from './blockstore/internal/v1/ListVersionsRequest';
 import type { ListVersionsResponse as _blockstore_internal_v1_ListVersionsResponse, ListVersionsResponse__Output as _blockstore_internal_v1_ListVersionsResponse__Output } from './blockstore/internal/v1/ListVersionsResponse';
 import type { LogEntries as _blockstore_internal_v1_LogEntries, LogEntries__Output as _blockstore_internal_v1_LogEntries__Output } from './blockstore/internal/v1/LogEntries';
@@ -101,6 +103,8 @@ export interface ProtoGrpcType {
         ListBlockIndexResponse: MessageTypeDefinition<_blockstore_internal_v1_ListBlockIndexResponse, _blockstore_internal_v1_ListBlockIndexResponse__Output>
         ListFilesRequest: MessageTypeDefinition<_blockstore_internal_v1_ListFilesRequest, _blockstore_internal_v1_ListFilesRequest__Output>
         ListFilesResponse: MessageTypeDefinition<_blockstore_internal_v1_ListFilesResponse, _blockstore_internal_v1_ListFilesResponse__Output>
+        ListUsersRequest: MessageTypeDefinition<_blockstore_internal_v1_ListUsersRequest, _blockstore_internal_v1_ListUsersRequest__Output>
+        ListUsersResponse: MessageTypeDefinition<_blockstore_internal_v1_ListUsersResponse, _blockstore_internal_v1_ListUsersResponse__Output>
         ListVersionsRequest: MessageTypeDefinition<_blockstore_internal_v1_ListVersionsRequest, _blockstore_internal_v1_ListVersionsRequest__Output>
         ListVersionsResponse: MessageTypeDefinition<_blockstore_internal_v1_ListVersionsResponse, _blockstore_internal_v1_ListVersionsResponse__Output>
         LogEntries: MessageTypeDefinition<_blockstore_internal_v1_LogEntries, _blockstore_internal_v1_LogEntries__Output>

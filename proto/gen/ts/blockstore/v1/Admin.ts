@@ -10,6 +10,8 @@ import type { DrainNodeResponse as _blockstore_v1_DrainNodeResponse, DrainNodeRe
 import type { GetClusterStatusRequest as _blockstore_v1_GetClusterStatusRequest, GetClusterStatusRequest__Output as _blockstore_v1_GetClusterStatusRequest__Output } from '../../blockstore/v1/GetClusterStatusRequest';
 import type { IssueTokenRequest as _blockstore_v1_IssueTokenRequest, IssueTokenRequest__Output as _blockstore_v1_IssueTokenRequest__Output } from '../../blockstore/v1/IssueTokenRequest';
 import type { IssueTokenResponse as _blockstore_v1_IssueTokenResponse, IssueTokenResponse__Output as _blockstore_v1_IssueTokenResponse__Output } from '../../blockstore/v1/IssueTokenResponse';
+import type { ListUsersRequest as _blockstore_v1_ListUsersRequest, ListUsersRequest__Output as _blockstore_v1_ListUsersRequest__Output } from '../../blockstore/v1/ListUsersRequest';
+import type { ListUsersResponse as _blockstore_v1_ListUsersResponse, ListUsersResponse__Output as _blockstore_v1_ListUsersResponse__Output } from '../../blockstore/v1/ListUsersResponse';
 import type { RevokeTokenRequest as _blockstore_v1_RevokeTokenRequest, RevokeTokenRequest__Output as _blockstore_v1_RevokeTokenRequest__Output } from '../../blockstore/v1/RevokeTokenRequest';
 import type { RevokeTokenResponse as _blockstore_v1_RevokeTokenResponse, RevokeTokenResponse__Output as _blockstore_v1_RevokeTokenResponse__Output } from '../../blockstore/v1/RevokeTokenResponse';
 import type { User as _blockstore_v1_User, User__Output as _blockstore_v1_User__Output } from '../../blockstore/v1/User';
@@ -65,6 +67,21 @@ export interface AdminClient extends grpc.Client {
   issueToken(argument: _blockstore_v1_IssueTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_v1_IssueTokenResponse__Output>): grpc.ClientUnaryCall;
   issueToken(argument: _blockstore_v1_IssueTokenRequest, callback: grpc.requestCallback<_blockstore_v1_IssueTokenResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * Every user (namespace) in id order, a page at a time, with quota and use.
+   */
+  ListUsers(argument: _blockstore_v1_ListUsersRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  ListUsers(argument: _blockstore_v1_ListUsersRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  ListUsers(argument: _blockstore_v1_ListUsersRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  ListUsers(argument: _blockstore_v1_ListUsersRequest, callback: grpc.requestCallback<_blockstore_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Every user (namespace) in id order, a page at a time, with quota and use.
+   */
+  listUsers(argument: _blockstore_v1_ListUsersRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  listUsers(argument: _blockstore_v1_ListUsersRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  listUsers(argument: _blockstore_v1_ListUsersRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  listUsers(argument: _blockstore_v1_ListUsersRequest, callback: grpc.requestCallback<_blockstore_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  
   RevokeToken(argument: _blockstore_v1_RevokeTokenRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_v1_RevokeTokenResponse__Output>): grpc.ClientUnaryCall;
   RevokeToken(argument: _blockstore_v1_RevokeTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_v1_RevokeTokenResponse__Output>): grpc.ClientUnaryCall;
   RevokeToken(argument: _blockstore_v1_RevokeTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_v1_RevokeTokenResponse__Output>): grpc.ClientUnaryCall;
@@ -92,6 +109,11 @@ export interface AdminHandlers extends grpc.UntypedServiceImplementation {
    */
   IssueToken: grpc.handleUnaryCall<_blockstore_v1_IssueTokenRequest__Output, _blockstore_v1_IssueTokenResponse>;
   
+  /**
+   * Every user (namespace) in id order, a page at a time, with quota and use.
+   */
+  ListUsers: grpc.handleUnaryCall<_blockstore_v1_ListUsersRequest__Output, _blockstore_v1_ListUsersResponse>;
+  
   RevokeToken: grpc.handleUnaryCall<_blockstore_v1_RevokeTokenRequest__Output, _blockstore_v1_RevokeTokenResponse>;
   
 }
@@ -101,5 +123,6 @@ export interface AdminDefinition extends grpc.ServiceDefinition {
   DrainNode: MethodDefinition<_blockstore_v1_DrainNodeRequest, _blockstore_v1_DrainNodeResponse, _blockstore_v1_DrainNodeRequest__Output, _blockstore_v1_DrainNodeResponse__Output>
   GetClusterStatus: MethodDefinition<_blockstore_v1_GetClusterStatusRequest, _blockstore_v1_ClusterStatus, _blockstore_v1_GetClusterStatusRequest__Output, _blockstore_v1_ClusterStatus__Output>
   IssueToken: MethodDefinition<_blockstore_v1_IssueTokenRequest, _blockstore_v1_IssueTokenResponse, _blockstore_v1_IssueTokenRequest__Output, _blockstore_v1_IssueTokenResponse__Output>
+  ListUsers: MethodDefinition<_blockstore_v1_ListUsersRequest, _blockstore_v1_ListUsersResponse, _blockstore_v1_ListUsersRequest__Output, _blockstore_v1_ListUsersResponse__Output>
   RevokeToken: MethodDefinition<_blockstore_v1_RevokeTokenRequest, _blockstore_v1_RevokeTokenResponse, _blockstore_v1_RevokeTokenRequest__Output, _blockstore_v1_RevokeTokenResponse__Output>
 }

@@ -8,6 +8,10 @@ export interface User {
   'name'?: (string);
   'quotaBytes'?: (number | string | Long);
   'usedBytes'?: (number | string | Long);
+  /**
+   * When the user was created (RFC 3339); set by ListUsers.
+   */
+  'createdAt'?: (string);
 }
 
 export interface User__Output {
@@ -15,4 +19,8 @@ export interface User__Output {
   'name': (string);
   'quotaBytes': (number);
   'usedBytes': (number);
+  /**
+   * When the user was created (RFC 3339); set by ListUsers.
+   */
+  'createdAt': (string);
 }

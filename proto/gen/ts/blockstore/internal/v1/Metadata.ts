@@ -27,6 +27,8 @@ import type { ListBlockIndexRequest as _blockstore_internal_v1_ListBlockIndexReq
 import type { ListBlockIndexResponse as _blockstore_internal_v1_ListBlockIndexResponse, ListBlockIndexResponse__Output as _blockstore_internal_v1_ListBlockIndexResponse__Output } from '../../../blockstore/internal/v1/ListBlockIndexResponse';
 import type { ListFilesRequest as _blockstore_internal_v1_ListFilesRequest, ListFilesRequest__Output as _blockstore_internal_v1_ListFilesRequest__Output } from '../../../blockstore/internal/v1/ListFilesRequest';
 import type { ListFilesResponse as _blockstore_internal_v1_ListFilesResponse, ListFilesResponse__Output as _blockstore_internal_v1_ListFilesResponse__Output } from '../../../blockstore/internal/v1/ListFilesResponse';
+import type { ListUsersRequest as _blockstore_internal_v1_ListUsersRequest, ListUsersRequest__Output as _blockstore_internal_v1_ListUsersRequest__Output } from '../../../blockstore/internal/v1/ListUsersRequest';
+import type { ListUsersResponse as _blockstore_internal_v1_ListUsersResponse, ListUsersResponse__Output as _blockstore_internal_v1_ListUsersResponse__Output } from '../../../blockstore/internal/v1/ListUsersResponse';
 import type { ListVersionsRequest as _blockstore_internal_v1_ListVersionsRequest, ListVersionsRequest__Output as _blockstore_internal_v1_ListVersionsRequest__Output } from '../../../blockstore/internal/v1/ListVersionsRequest';
 import type { ListVersionsResponse as _blockstore_internal_v1_ListVersionsResponse, ListVersionsResponse__Output as _blockstore_internal_v1_ListVersionsResponse__Output } from '../../../blockstore/internal/v1/ListVersionsResponse';
 import type { MoveFileRequest as _blockstore_internal_v1_MoveFileRequest, MoveFileRequest__Output as _blockstore_internal_v1_MoveFileRequest__Output } from '../../../blockstore/internal/v1/MoveFileRequest';
@@ -201,6 +203,15 @@ export interface MetadataClient extends grpc.Client {
   listFiles(argument: _blockstore_internal_v1_ListFilesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_ListFilesResponse__Output>): grpc.ClientUnaryCall;
   listFiles(argument: _blockstore_internal_v1_ListFilesRequest, callback: grpc.requestCallback<_blockstore_internal_v1_ListFilesResponse__Output>): grpc.ClientUnaryCall;
   
+  ListUsers(argument: _blockstore_internal_v1_ListUsersRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  ListUsers(argument: _blockstore_internal_v1_ListUsersRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  ListUsers(argument: _blockstore_internal_v1_ListUsersRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  ListUsers(argument: _blockstore_internal_v1_ListUsersRequest, callback: grpc.requestCallback<_blockstore_internal_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  listUsers(argument: _blockstore_internal_v1_ListUsersRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  listUsers(argument: _blockstore_internal_v1_ListUsersRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  listUsers(argument: _blockstore_internal_v1_ListUsersRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  listUsers(argument: _blockstore_internal_v1_ListUsersRequest, callback: grpc.requestCallback<_blockstore_internal_v1_ListUsersResponse__Output>): grpc.ClientUnaryCall;
+  
   ListVersions(argument: _blockstore_internal_v1_ListVersionsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
   ListVersions(argument: _blockstore_internal_v1_ListVersionsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
   ListVersions(argument: _blockstore_internal_v1_ListVersionsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_ListVersionsResponse__Output>): grpc.ClientUnaryCall;
@@ -348,6 +359,8 @@ export interface MetadataHandlers extends grpc.UntypedServiceImplementation {
   
   ListFiles: grpc.handleUnaryCall<_blockstore_internal_v1_ListFilesRequest__Output, _blockstore_internal_v1_ListFilesResponse>;
   
+  ListUsers: grpc.handleUnaryCall<_blockstore_internal_v1_ListUsersRequest__Output, _blockstore_internal_v1_ListUsersResponse>;
+  
   ListVersions: grpc.handleUnaryCall<_blockstore_internal_v1_ListVersionsRequest__Output, _blockstore_internal_v1_ListVersionsResponse>;
   
   MoveFile: grpc.handleUnaryCall<_blockstore_internal_v1_MoveFileRequest__Output, _blockstore_internal_v1_MoveFileResponse>;
@@ -395,6 +408,7 @@ export interface MetadataDefinition extends grpc.ServiceDefinition {
   IssueToken: MethodDefinition<_blockstore_internal_v1_IssueTokenRequest, _blockstore_internal_v1_IssueTokenResponse, _blockstore_internal_v1_IssueTokenRequest__Output, _blockstore_internal_v1_IssueTokenResponse__Output>
   ListBlockIndex: MethodDefinition<_blockstore_internal_v1_ListBlockIndexRequest, _blockstore_internal_v1_ListBlockIndexResponse, _blockstore_internal_v1_ListBlockIndexRequest__Output, _blockstore_internal_v1_ListBlockIndexResponse__Output>
   ListFiles: MethodDefinition<_blockstore_internal_v1_ListFilesRequest, _blockstore_internal_v1_ListFilesResponse, _blockstore_internal_v1_ListFilesRequest__Output, _blockstore_internal_v1_ListFilesResponse__Output>
+  ListUsers: MethodDefinition<_blockstore_internal_v1_ListUsersRequest, _blockstore_internal_v1_ListUsersResponse, _blockstore_internal_v1_ListUsersRequest__Output, _blockstore_internal_v1_ListUsersResponse__Output>
   ListVersions: MethodDefinition<_blockstore_internal_v1_ListVersionsRequest, _blockstore_internal_v1_ListVersionsResponse, _blockstore_internal_v1_ListVersionsRequest__Output, _blockstore_internal_v1_ListVersionsResponse__Output>
   MoveFile: MethodDefinition<_blockstore_internal_v1_MoveFileRequest, _blockstore_internal_v1_MoveFileResponse, _blockstore_internal_v1_MoveFileRequest__Output, _blockstore_internal_v1_MoveFileResponse__Output>
   RevokeMasterLease: MethodDefinition<_blockstore_internal_v1_RevokeMasterLeaseRequest, _blockstore_internal_v1_RevokeMasterLeaseResponse, _blockstore_internal_v1_RevokeMasterLeaseRequest__Output, _blockstore_internal_v1_RevokeMasterLeaseResponse__Output>
