@@ -1,7 +1,8 @@
 /**
- * The deploy files say what they mean: every systemd unit advertises its
- * own port (a shared BLOCKSTORE_ADVERTISE once gave every role the
- * metadata port) and a fixed metrics port; the Kubernetes manifests name
+ * The deploy files say what they mean: every systemd unit reads the shared
+ * env file and then its role's, advertises its own port (a shared
+ * BLOCKSTORE_ADVERTISE once gave every role the metadata port) and a fixed
+ * metrics port, and names only variables its role reads; the Kubernetes manifests name
  * the image the Dockerfile builds, at the package's version; the
  * Dockerfile is multi-stage, runs as a user of its own and carries every
  * folder a server imports from. (No container builder runs here: this is
@@ -17,23 +18,45 @@ const ROOT = join(__dirname, '..', '..');
 const SYSTEMD = join(ROOT, 'cluster', 'deploy', 'systemd');
 const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-test('systemd: each unit advertises this host with its own port and listens for metrics on a fixed one', () => {
-  const env = readFileSync(join(SYSTEMD, 'blockstore.env'), 'utf8');
-  assert.not.match(env, /^BLOCKSTORE_ADVERTISE=/m, 'one advertised address for every role on a host');
-  assert.match(env, /^BLOCKSTORE_HOST=/m);
+/** KEY=VALUE lines of a systemd EnvironmentFile. */
+function envFile(name: string): Map<string, string> {
+  const lines = readFileSync(join(SYSTEMD, name), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+  return new Map(lines.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+test('systemd: each unit reads the shared env file, then its role\'s; advertises this host with its own port; metrics on a fixed port; every variable is a flag of its role', async () => {
+  const { META_FLAGS } = await import('../../meta/config');
+  const { BLOCKD_FLAGS } = await import('../../daemon/config');
+  const { GATEWAY_FLAGS } = await import('../../gateway/config');
+  const flagsOf: Record<string, Array<{ env?: string }>> = { meta: META_FLAGS, blockd: BLOCKD_FLAGS, gateway: GATEWAY_FLAGS };
+  const shared = envFile('blockstore.env');
+  assert.ok(shared.has('BLOCKSTORE_HOST'));
   const units = readdirSync(SYSTEMD).filter((f) => f.endsWith('.service'));
   assert.is(units.length, 3);
-  const metricsPorts = new Set<string>();
+  const ports = new Set<string>();
   for (const u of units) {
-    const exec = /^ExecStart=(.*)$/m.exec(readFileSync(join(SYSTEMD, u), 'utf8'))![1]!;
+    const role = /^blockstore-(\w+)@\.service$/.exec(u)![1]!;
+    const text = readFileSync(join(SYSTEMD, u), 'utf8');
+    assert.equal([...text.matchAll(/^EnvironmentFile=(.*)$/gm)].map((m) => m[1]), ['/etc/blockstore/blockstore.env', `/etc/blockstore/${role}.env`], `${u}: the shared file, then the role's (later wins)`);
+    const own = envFile(`${role}.env`);
+    const env = new Map([...shared, ...own]);
+    // systemd substitutes ${VAR} in ExecStart from the environment files.
+    const exec = /^ExecStart=(.*)$/m.exec(text)![1]!.replace(/\$\{(\w+)\}/g, (_, k: string) => env.get(k) ?? `<${k} unset>`);
+    assert.not.match(exec, /unset>/, `${u}: every variable ExecStart names is set`);
     const listen = /--listen 0\.0\.0\.0:(\d+)/.exec(exec)?.[1];
-    const advertise = /--advertise \$\{BLOCKSTORE_HOST\}:(\d+)/.exec(exec)?.[1];
-    const http = /--http-listen 0\.0\.0\.0:(\d+)/.exec(exec)?.[1];
     assert.ok(listen, `${u} listens on a fixed port`);
-    assert.is(advertise, listen, `${u} advertises the port it listens on`);
+    assert.is(/--advertise (\S+)/.exec(exec)?.[1], `${shared.get('BLOCKSTORE_HOST')}:${listen}`, `${u} advertises this host with the port it listens on`);
+    const http = /^0\.0\.0\.0:(\d+)$/.exec(env.get('BLOCKSTORE_HTTP_LISTEN') ?? '')?.[1];
     assert.ok(http, `${u} serves metrics on a fixed port`);
-    assert.not.ok(metricsPorts.has(http!), `${u}'s metrics port is its own`);
-    metricsPorts.add(http!);
+    for (const p of [listen!, http!]) {
+      assert.not.ok(ports.has(p), `${u}: port ${p} is its own on the host`);
+      ports.add(p);
+    }
+    // A misspelt variable is silently ignored by the server: each must be one of the role's flags.
+    const known = new Set(flagsOf[role]!.map((f) => f.env).filter(Boolean));
+    for (const k of own.keys()) if (k !== 'BLOCKSTORE_PORT') assert.ok(known.has(k), `${role}.env: ${k} is not a flag of ${role}`);
+    for (const k of shared.keys()) if (k !== 'BLOCKSTORE_HOST') assert.ok(known.has(k), `blockstore.env: ${k} is not a flag of ${role}, which reads the file`);
+    for (const k of ['BLOCKSTORE_LISTEN', 'BLOCKSTORE_ADVERTISE', 'BLOCKSTORE_HTTP_LISTEN', 'BLOCKSTORE_PORT']) assert.not.ok(shared.has(k), `${k} in the shared file would reach every role`);
   }
 });
 
