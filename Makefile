@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: cluster-up cluster-down cluster-clean cluster-status help deps build test test-unit test-integration test-e2e typecheck proto proto-check proto-baseline sdk bench bench-blockd bench-meta bench-gateway bench-load bench-balancer bench-datapath soak qas
+.PHONY: cluster-up cluster-down cluster-clean cluster-status help deps build test test-unit test-integration test-e2e typecheck proto proto-check proto-baseline sdk go bench bench-blockd bench-meta bench-gateway bench-load bench-balancer bench-datapath soak qas
 
 help:
 	@echo "make cluster-up    start a whole local cluster (installs what is missing); balancer on 127.0.0.1:7000"
@@ -13,6 +13,7 @@ help:
 	@echo "make bench         benchmarks (see README)"
 	@echo "make proto         regenerate proto/gen after editing .proto files"
 	@echo "make sdk           the SDK as an npm package: build/packages/blockstore-sdk-VERSION.tgz"
+	@echo "make go            Go code from the protos and the Go example client (build/go)"
 
 deps:
 	@scripts/deps.sh
@@ -20,6 +21,13 @@ deps:
 # The SDK as an installable package: build/packages/blockstore-sdk-VERSION.tgz.
 sdk: deps
 	@scripts/build-sdk.sh
+
+# Go: code generated from the public protos (build/go, a GOPATH) and the
+# example client built against it offline (build/go/example ADDRESS TOKEN).
+go: deps
+	@scripts/gen-go.sh build/go
+	@GO111MODULE=off GOPATH=$(CURDIR)/build/go:/usr/share/gocode GOCACHE=$(CURDIR)/build/go/cache go build -o build/go/example ./examples/go
+	@echo "built build/go/example (usage: build/go/example ADDRESS TOKEN [PREFIX])"
 
 # deps builds too, when a source changed; this rebuilds regardless.
 build: deps

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what blockstore needs and is missing: npm packages, and from
 # Debian etcd-server, haproxy, protobuf-compiler (proto checks) and
-# python3-grpcio/python3-grpc-tools (the independent client in tests) and
-# chromium (the web console's browser tests, driven headless by puppeteer-core).
+# python3-grpcio/python3-grpc-tools (the independent client in tests),
+# chromium (the web console's browser tests, driven headless by puppeteer-core)
+# and Go with grpc-go, protoc-gen-go and protoc-gen-go-grpc (the Go example,
+# built offline from the sources Debian keeps under /usr/share/gocode).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -20,6 +22,14 @@ command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 /usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || missing+=(python3-grpcio)
 /usr/bin/python3 -c 'import grpc_tools' >/dev/null 2>&1 || missing+=(python3-grpc-tools)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+command -v protoc-gen-go >/dev/null 2>&1 || missing+=(protoc-gen-go)
+command -v protoc-gen-go-grpc >/dev/null 2>&1 || missing+=(protoc-gen-go-grpc)
+[ -d /usr/share/gocode/src/google.golang.org/grpc ] || missing+=(golang-google-grpc-dev)
+[ -d /usr/share/gocode/src/google.golang.org/genproto ] || missing+=(golang-google-genproto-dev)
+# grpc-go marshals through github.com/golang/protobuf: 1.5 (not Debian's
+# default 1.3) understands the messages protoc-gen-go generates today.
+dpkg -s golang-github-golang-protobuf-1-5-dev >/dev/null 2>&1 || missing+=(golang-github-golang-protobuf-1-5-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -177,6 +177,22 @@ test('the Python example (examples/python): upload, download, a typed error with
   }
 });
 
+test('the Go example (examples/go): code generated from the protos (go_package "blockstore/v1") and grpc-go, built offline; upload, download, ErrorInfo, the change feed', async () => {
+  const out = makeTempDir('go-example');
+  try {
+    execFileSync(join(ROOT, 'scripts', 'gen-go.sh'), [out]);
+    const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${out}:/usr/share/gocode`, GOCACHE: join(out, 'cache'), GOFLAGS: '' };
+    await promisify(execFile)('go', ['build', '-o', join(out, 'example'), './examples/go'], { cwd: ROOT, env, timeout: 300_000 });
+    const r = await promisify(execFile)(join(out, 'example'), [address, token('user'), `go-${Date.now()}/`], { timeout: 120_000 });
+    const lines = r.stdout.trim().split('\n');
+    assert.is(lines[lines.length - 1], 'ok', r.stdout + r.stderr);
+    assert.match(r.stdout, 'reason NOT_FOUND (domain blockstore)');
+    assert.match(r.stdout, /watch: put \S+second\.txt/);
+  } finally {
+    removeDir(out);
+  }
+});
+
 test('the SDK as a package, installed in a project of its own: the Node example runs against the cluster', async () => {
   const project = makeTempDir('sdk-project');
   try {
