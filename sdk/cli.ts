@@ -283,8 +283,8 @@ export async function runUserCommand(name: string, argv: string[]): Promise<numb
       }
       case 'admin': {
         const [what, verb, arg] = positionals as [string?, string?, string?];
-        if (what === 'user' && verb === 'add' && arg) {
-          if (values.quota === undefined) throw new UsageError('admin user add needs --quota SIZE (e.g. 100GiB)');
+        if (what === 'user' && (verb === 'add' || verb === 'create') && arg) {
+          if (values.quota === undefined) throw new UsageError(`admin user ${verb} needs --quota SIZE (e.g. 100GiB)`);
           const r = await client.createUser(arg, (values.name as string | undefined) ?? arg, parseBytes(values.quota as string, '--quota'));
           out(`user ${r.id} created, quota ${humanBytes(Number(r.quotaBytes))}`, r);
           return 0;

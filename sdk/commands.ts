@@ -20,7 +20,7 @@ export const USER_COMMANDS: Record<string, string> = {
   watch: 'watch [PREFIX] — print change events as they happen',
   usage: 'usage — bytes used and quota',
   status: 'status — cluster status (admin token)',
-  admin: 'admin user add ID --quota SIZE [--name NAME] | admin user list | admin token issue USER [--admin] [--ttl SECONDS] | admin token revoke TOKEN_ID | admin drain NODE_ID — users, tokens and drains (admin token)',
+  admin: 'admin user add|create ID --quota SIZE [--name NAME] | admin user list | admin token issue USER [--admin] [--ttl SECONDS] | admin token revoke TOKEN_ID | admin drain NODE_ID — users, tokens and drains (admin token)',
   cp: 'cp LOCAL_FILE REMOTE_PATH | cp -r LOCAL_DIR REMOTE_PREFIX — upload a file, or every file under a directory (files already there unchanged are not sent)',
   mirror: 'mirror LOCAL_DIR REMOTE_PREFIX [--include GLOB]… [--exclude GLOB]… [--remove] [--dry-run] — make a prefix hold a local directory: new and changed files by delta sync, unchanged ones not sent (like mc mirror)',
   profile: 'profile set NAME --address HOST:PORT (--token-file FILE | --token TOKEN) [--ca-file PEM] | profile list | profile use NAME | profile rm NAME — named clusters in the credentials file, chosen with --profile (like mc alias)',

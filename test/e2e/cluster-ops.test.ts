@@ -320,11 +320,13 @@ test('the CLI: admin users, tokens and drains; find; rm --prefix', async () => {
   const refused = await cli(['admin', 'user', 'add', 'mallory', '--quota', '1GiB']);
   assert.is(refused.code, 5, 'a user token cannot add users');
   assert.is((await cli(['admin', 'user', 'add', 'dave'], undefined, asAdmin)).code, 2, 'no --quota: a usage error');
+  assert.is((await cli(['admin', 'user', 'create', 'erin', '--quota', '2MiB'], undefined, asAdmin)).code, 0, 'create is add');
   const listed = await cli(['admin', 'user', 'list', '--json'], undefined, asAdmin);
   assert.is(listed.code, 0, listed.stderr);
   const users = JSON.parse(listed.stdout) as Array<{ id: string; quotaBytes: number; usedBytes: number; createdAt: string }>;
   const carol = users.find((u) => u.id === 'carol');
   assert.ok(carol && Number(carol.quotaBytes) === 1024 * 1024 && Number(carol.usedBytes) === 0 && carol.createdAt, `carol listed: ${listed.stdout}`);
+  assert.is(Number(users.find((u) => u.id === 'erin')?.quotaBytes), 2 * 1024 * 1024);
   assert.ok(/^carol\t.*\t0 B\t1\.0 MiB\t/m.test((await cli(['admin', 'user', 'list'], undefined, asAdmin)).stdout), 'the table names carol, her use and quota');
   assert.is((await cli(['admin', 'user', 'list'])).code, 5, 'a user token cannot list users');
   // A page at a time (one user a page): every user once, in id order.
