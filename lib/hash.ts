@@ -6,6 +6,13 @@ export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** sha256Hex of the concatenation of `parts`, without joining them. */
+export function sha256HexOf(parts: readonly Uint8Array[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
+}
+
 const HASH_RE = /^[0-9a-f]{64}$/;
 
 export function isBlockHash(value: string): boolean {

@@ -5,7 +5,7 @@
  */
 import { BlockstoreError } from '../../lib/errors';
 import { decode, type Encoding } from '../../lib/compression';
-import { assertBlockHash, sha256Hex } from '../../lib/hash';
+import { assertBlockHash, sha256Hex, sha256HexOf } from '../../lib/hash';
 import { MAX_BLOCK_BYTES } from '../../lib/limits';
 import type { StoredBlock, BlockTable } from '../store/block-table';
 
@@ -87,20 +87,25 @@ export class BlockStore {
    * @throws BlockstoreError INVALID_HASH, BLOCK_TOO_LARGE, INVALID_ARGUMENT (empty),
    *   HASH_MISMATCH (nothing stored), CAPACITY_EXCEEDED (nothing stored).
    */
-  async put(hash: string, data: Uint8Array, encoding: Encoding = ''): Promise<PutResult> {
+  async put(hash: string, data: Uint8Array | readonly Uint8Array[], encoding: Encoding = ''): Promise<PutResult> {
     assertBlockHash(hash);
-    const payload = data;
-    if (encoding !== '') data = decode(encoding, Buffer.from(data.buffer, data.byteOffset, data.length), MAX_BLOCK_BYTES);
-    if (data.length === 0) throw new BlockstoreError('INVALID_ARGUMENT', 'data: a block holds 1 byte to 4 MiB, got 0 bytes');
-    if (data.length > MAX_BLOCK_BYTES) {
-      throw new BlockstoreError('BLOCK_TOO_LARGE', `data: a block holds at most ${MAX_BLOCK_BYTES} bytes, got ${data.length}`);
+    // One buffer, or the pieces it arrived in (kept apart: hashed one by
+    // one, written with one writev).
+    let payload = (Array.isArray(data) ? data : [data]).map((p) => Buffer.from(p.buffer, p.byteOffset, p.length));
+    const payloadBytes = payload.reduce((n, p) => n + p.length, 0);
+    if (encoding !== '' && payload.length > 1) payload = [Buffer.concat(payload, payloadBytes)];
+    const plain = encoding !== '' ? [decode(encoding, payload[0] ?? Buffer.alloc(0), MAX_BLOCK_BYTES)] : payload;
+    const size = plain.reduce((n, p) => n + p.length, 0);
+    if (size === 0) throw new BlockstoreError('INVALID_ARGUMENT', 'data: a block holds 1 byte to 4 MiB, got 0 bytes');
+    if (size > MAX_BLOCK_BYTES) {
+      throw new BlockstoreError('BLOCK_TOO_LARGE', `data: a block holds at most ${MAX_BLOCK_BYTES} bytes, got ${size}`);
     }
-    const actual = sha256Hex(data);
+    const actual = sha256HexOf(plain);
     if (actual !== hash) throw new BlockstoreError('HASH_MISMATCH', `data hashes to ${actual}, not ${hash}; nothing stored`);
     const running = this.inProgress.get(hash);
     if (running) return running.then((r) => ({ ...r, alreadyPresent: true }));
-    const stored = [ENC_HEADER[encoding], Buffer.from(payload.buffer, payload.byteOffset, payload.length)];
-    const p = this.serial(hash, () => this.store(hash, data.length, stored)).finally(() => this.inProgress.delete(hash));
+    const stored = [ENC_HEADER[encoding], ...payload];
+    const p = this.serial(hash, () => this.store(hash, size, stored)).finally(() => this.inProgress.delete(hash));
     this.inProgress.set(hash, p);
     return p;
   }

@@ -99,6 +99,24 @@ test('an encoded (brotli) put is verified against the original bytes and stored 
   assert.is(maybeCompress(random).encoding, '', 'random data is not compressed');
 });
 
+test('a block put as the pieces it arrived in is verified and stored as their concatenation (plain and brotli)', async () => {
+  const { store, chunks } = make();
+  const { randomBytes } = await import('node:crypto');
+  const whole = randomBytes(300_000);
+  const pieces = [whole.subarray(0, 65_536), whole.subarray(65_536, 65_537), whole.subarray(65_537)];
+  await rejectsWith(store.put(sha256Hex(whole), [pieces[0]!, pieces[2]!]), 'HASH_MISMATCH');
+  assert.is(chunks.totals().blocks, 0, 'a piece missing: nothing stored');
+  assert.equal(await store.put(sha256Hex(whole), pieces), { alreadyPresent: false, size: whole.length });
+  assert.ok((await store.get(sha256Hex(whole))).data.equals(whole));
+  assert.ok((await store.get(sha256Hex(whole), 65_000, 1000)).data.equals(whole.subarray(65_000, 66_000)), 'a range across the pieces');
+  const text = Buffer.from('blockstore '.repeat(5000));
+  const { maybeCompress } = await import('../../lib/compression');
+  const c = maybeCompress(text).payload;
+  const half = Math.floor(c.length / 2);
+  assert.equal(await store.put(sha256Hex(text), [c.subarray(0, half), c.subarray(half)], 'br'), { alreadyPresent: false, size: text.length });
+  assert.ok((await store.get(sha256Hex(text))).data.equals(text));
+});
+
 test('a corrupt copy is DATA_LOSS, counted, reported missing, and repaired by a fresh put', async () => {
   const { store, chunks } = make();
   await store.put(hash, data);
