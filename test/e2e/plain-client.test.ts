@@ -162,16 +162,21 @@ test('etcd paused for 6 s (every registration lease lapses): the balancer keeps 
   await allInService();
 });
 
+/** The examples in other languages print a line per step and "ok" last: the typed error's ErrorInfo and the live change event among them. */
+function exampleRan(r: { stdout: string; stderr: string }): void {
+  const lines = r.stdout.trim().split('\n');
+  assert.is(lines[lines.length - 1], 'ok', r.stdout + r.stderr);
+  assert.match(r.stdout, 'reason NOT_FOUND (domain blockstore)');
+  assert.match(r.stdout, /watch: put \S+second\.txt/);
+}
+
 test('the Python example (examples/python): upload, download, a typed error with its google.rpc.ErrorInfo, the change feed', async () => {
   const out = makeTempDir('python-example');
   try {
     const proto = join(ROOT, 'proto');
     execFileSync('protoc', [`-I${proto}`, `--python_out=${out}`, join(proto, 'blockstore', 'v1', 'files.proto'), join(proto, 'google', 'rpc', 'status.proto'), join(proto, 'google', 'rpc', 'error_details.proto')]);
     const r = await promisify(execFile)(SYSTEM_PYTHON, [join(ROOT, 'examples', 'python', 'blockstore_example.py'), address, token('user'), out, `py-${Date.now()}/`], { timeout: 120_000 });
-    const lines = r.stdout.trim().split('\n');
-    assert.is(lines[lines.length - 1], 'ok', r.stdout + r.stderr);
-    assert.match(r.stdout, 'reason NOT_FOUND (domain blockstore)');
-    assert.match(r.stdout, /watch: put \S+second\.txt/);
+    exampleRan(r);
   } finally {
     removeDir(out);
   }
@@ -184,10 +189,7 @@ test('the Go example (examples/go): code generated from the protos (go_package "
     const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${out}:/usr/share/gocode`, GOCACHE: join(out, 'cache'), GOFLAGS: '' };
     await promisify(execFile)('go', ['build', '-o', join(out, 'example'), './examples/go'], { cwd: ROOT, env, timeout: 300_000 });
     const r = await promisify(execFile)(join(out, 'example'), [address, token('user'), `go-${Date.now()}/`], { timeout: 120_000 });
-    const lines = r.stdout.trim().split('\n');
-    assert.is(lines[lines.length - 1], 'ok', r.stdout + r.stderr);
-    assert.match(r.stdout, 'reason NOT_FOUND (domain blockstore)');
-    assert.match(r.stdout, /watch: put \S+second\.txt/);
+    exampleRan(r);
   } finally {
     removeDir(out);
   }
