@@ -15,6 +15,7 @@ import * as assert from 'uvu/assert';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
+import { readJson } from '../../coordination/job-lock';
 import { BlockdClient } from '../../lib/rpc/clients/blockd-client';
 import { CLUSTER_AUTH_HEADER } from '../../lib/security/cluster-credentials';
 import { seededRandom } from '../harness/random';
@@ -129,6 +130,11 @@ test.before(async () => {
   const gws = c.gatewayAddresses();
   gw = rawClient(gws[0]!);
   gw2 = rawClient(gws[1]!);
+  // The repair worker's first pass collects garbage, which begins with a
+  // metadata write (the collection fence); the next is a quarter of the GC
+  // grace away. Let it land before the snapshot, so the campaign's window
+  // holds only what the campaign itself could write.
+  await waitFor('the repair worker\'s first pass', async () => Boolean((await readJson<{ lastPass: string }>([c.etcd.endpoint], '/blockstore/repair/status'))?.lastPass), 60_000, 200);
   before = await snapshot();
 });
 
