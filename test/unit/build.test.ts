@@ -55,4 +55,17 @@ test('this tree: every source compiles (bin/blockstore runs the result)', () => 
   }
 });
 
+test('bin/blockstore: block daemons run with single-threaded GC, every other command with V8\'s default', () => {
+  const dir = makeTempDir('launcher');
+  try {
+    // A stand-in for node on PATH that prints the flags it was given.
+    writeFileSync(join(dir, 'node'), '#!/bin/sh\necho "$@"\n', { mode: 0o755 });
+    const run = (...args: string[]) => execFileSync(join(ROOT, 'bin', 'blockstore'), args, { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, BLOCKSTORE_NODE_ARGS: '' } });
+    assert.match(run('blockd', '--id', 'b1'), /^--single-threaded-gc .*blockstore\.(js|ts) blockd --id b1$/m);
+    for (const cmd of ['gateway', 'meta', 'put']) assert.not.match(run(cmd), /single-threaded-gc/, cmd);
+  } finally {
+    removeDir(dir);
+  }
+});
+
 test.run();
