@@ -92,9 +92,9 @@ export class BlockStore {
     // One buffer, or the pieces it arrived in (kept apart: hashed one by
     // one, written with one writev).
     let payload = (Array.isArray(data) ? data : [data]).map((p) => Buffer.from(p.buffer, p.byteOffset, p.length));
-    const payloadBytes = payload.reduce((n, p) => n + p.length, 0);
-    if (encoding !== '' && payload.length > 1) payload = [Buffer.concat(payload, payloadBytes)];
-    const plain = encoding !== '' ? [decode(encoding, payload[0] ?? Buffer.alloc(0), MAX_BLOCK_BYTES)] : payload;
+    // An encoded block is decoded whole (rare: only blocks compression pays for).
+    if (encoding !== '') payload = [Buffer.concat(payload)];
+    const plain = encoding !== '' ? [decode(encoding, payload[0]!, MAX_BLOCK_BYTES)] : payload;
     const size = plain.reduce((n, p) => n + p.length, 0);
     if (size === 0) throw new BlockstoreError('INVALID_ARGUMENT', 'data: a block holds 1 byte to 4 MiB, got 0 bytes');
     if (size > MAX_BLOCK_BYTES) {

@@ -196,6 +196,13 @@ async function change(view: Overlay, ns: string, ev: Omit<ChangeRec, 'cursor'>):
   view.putJson(TableKeys.nsCounter(ns), { ...counter, next: counter.next + 1 });
 }
 
+/** What writing a version of `path` (head, usage, change feed) with these blocks reads. */
+export function versionKeys(ns: string, path: string, hashes: readonly string[]): string[] {
+  const keys = [TableKeys.file(ns, path), TableKeys.user(ns), TableKeys.nsCounter(ns)];
+  for (const hash of new Set(hashes)) keys.push(TableKeys.block(hash), TableKeys.staged(ns, hash), TableKeys.nsBlock(ns, hash));
+  return keys;
+}
+
 /**
  * The table keys applying `op` reads (a superset is harmless): a node loads
  * them for a whole batch of entries with one LevelDB call before applying
@@ -204,15 +211,10 @@ async function change(view: Overlay, ns: string, ev: Omit<ChangeRec, 'cursor'>):
  */
 export function keysReadBy(op: Op): string[] {
   switch (op.type) {
-    case 'commit': {
-      const keys = [TableKeys.file(op.ns, op.path), TableKeys.user(op.ns), TableKeys.nsCounter(op.ns)];
-      for (const hash of new Set([...op.locations.map((l) => l.hash), ...op.blocks.map((b) => b.hash)])) {
-        keys.push(TableKeys.block(hash), TableKeys.staged(op.ns, hash), TableKeys.nsBlock(op.ns, hash));
-      }
-      return keys;
-    }
+    case 'commit':
+      return versionKeys(op.ns, op.path, [...op.locations.map((l) => l.hash), ...op.blocks.map((b) => b.hash)]);
     case 'delete':
-      return [TableKeys.file(op.ns, op.path), TableKeys.user(op.ns), TableKeys.nsCounter(op.ns)];
+      return versionKeys(op.ns, op.path, []);
     case 'addLocations':
       return [...op.locations, ...(op.remove ?? [])].map((l) => TableKeys.block(l.hash));
     case 'stageBlocks':

@@ -7,6 +7,7 @@ import { BlockstoreError } from '../../lib/errors';
 import { isBlockHash } from '../../lib/hash';
 import { MAX_BLOCK_BYTES, MAX_BLOCKS_PER_VERSION } from '../../lib/limits';
 import { normalizePath } from '../../lib/paths';
+import { versionKeys } from './apply';
 import type { Overlay } from './kv-view';
 import type { Op } from './ops';
 import { TableKeys, type FileRec, type IdemRec, type NsBlockRec, type StagedRec, type TokenRec, type UserRec, type VersionRec } from './records';
@@ -334,14 +335,10 @@ export function keysReadBy(req: WriteRequest): string[] {
   } catch {
     return [];
   }
-  const keys = [TableKeys.user(req.ns), TableKeys.file(req.ns, path), TableKeys.nsCounter(req.ns)];
+  const hashes = req.kind === 'commit' ? [...req.locations.map((l) => l.hash), ...req.blocks.map((b) => b.hash)] : [];
+  const keys = versionKeys(req.ns, path, hashes);
   if (req.idempotencyKey) keys.push(TableKeys.idem(req.ns, req.idempotencyKey));
-  if (req.kind === 'commit') {
-    keys.push(TableKeys.gcFence);
-    for (const hash of new Set([...req.locations.map((l) => l.hash), ...req.blocks.map((b) => b.hash)])) {
-      keys.push(TableKeys.block(hash), TableKeys.staged(req.ns, hash), TableKeys.nsBlock(req.ns, hash));
-    }
-  }
+  if (req.kind === 'commit') keys.push(TableKeys.gcFence);
   return keys;
 }
 

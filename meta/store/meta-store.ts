@@ -221,16 +221,23 @@ export class MetaStore implements KvReader {
   }
 
   async readLog(fromSeq: number, limit: number): Promise<LogEntry[]> {
+    const held = this.fromTail(fromSeq, limit);
+    if (held) return held;
     const out: LogEntry[] = [];
+    for await (const [, v] of this.db.iterator({ gte: LOG + pad(fromSeq), lt: `${LOG}\xff`, limit })) out.push(JSON.parse(v) as LogEntry);
+    return out;
+  }
+
+  /** The entries readLog would return, when the in-memory tail holds all of them. */
+  private fromTail(fromSeq: number, limit: number): LogEntry[] | undefined {
     const end = Math.min(fromSeq + limit - 1, this.last.seq);
+    if (fromSeq > end) return undefined;
+    const out: LogEntry[] = [];
     for (let seq = fromSeq; seq <= end; seq++) {
       const v = this.tail.get(seq);
-      if (v === undefined) break;
+      if (v === undefined) return undefined;
       out.push(JSON.parse(v) as LogEntry);
     }
-    if (out.length && fromSeq + out.length > end) return out;
-    out.length = 0;
-    for await (const [, v] of this.db.iterator({ gte: LOG + pad(fromSeq), lt: `${LOG}\xff`, limit })) out.push(JSON.parse(v) as LogEntry);
     return out;
   }
 
