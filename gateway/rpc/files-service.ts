@@ -16,12 +16,20 @@ import { BlockstoreError } from '../../lib/errors';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import type { RpcServer, StreamContext } from '../../lib/rpc/server';
 import { readClientStream } from '../../lib/rpc/stream-reader';
+import { frameBytesField, framedSendInstalled, type FramedMessage } from '../../lib/rpc/framed';
 import type { Authenticator, Caller } from '../auth/authenticator';
 import type { UserLimits } from '../auth/user-limits';
 import { followChanges } from '../files/change-feed';
 import type { FileInfo, FileService, WriteOutcome } from '../files/file-service';
 
 const DATA_MESSAGE_BYTES = 1024 * 1024;
+/** GetFileResponse's `data` field (proto/blockstore/v1/files.proto). */
+const GET_FILE_DATA_FIELD = 2;
+
+/** A GetFile data message: framed here (one copy at most, none for a block read with headroom) where grpc-js allows. */
+function dataMessage(bytes: Buffer): GetFileResponse | FramedMessage {
+  return framedSendInstalled() ? frameBytesField(GET_FILE_DATA_FIELD, bytes) : { data: bytes };
+}
 
 function caller(auth: Authenticator, md: grpc.Metadata): Promise<Caller> {
   const v = md.get('authorization')[0];
@@ -68,7 +76,8 @@ export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers
           const { info, data } = await files.getFile(who.userId, req.path, req.version, req.offset, req.length, req.minPosition, signal);
           await send({ info: fileMsg(info) });
           for await (const piece of data) {
-            for (let i = 0; i < piece.length; i += DATA_MESSAGE_BYTES) await send({ data: piece.subarray(i, i + DATA_MESSAGE_BYTES) });
+            // A piece that fits one message is sent as it is (its headroom, if any, holds the frame).
+            for (let i = 0; i < piece.length; i += DATA_MESSAGE_BYTES) await send(dataMessage(piece.length <= DATA_MESSAGE_BYTES ? piece : piece.subarray(i, i + DATA_MESSAGE_BYTES)));
           }
         });
       },

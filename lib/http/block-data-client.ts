@@ -12,6 +12,7 @@ import { parseHostPort } from '../units';
 import { clusterAuthHeaders, type ClusterCredentials } from '../security/cluster-credentials';
 import { BLOCK_SIZE_HEADER, BLOCKS_PATH, ENCODING_HEADER, errorFromAnswer } from './block-data';
 import { ERROR_CODE_HEADER } from './errors';
+import { allocWithHeadroom } from '../rpc/framed';
 
 /** The request went out on a kept-alive connection the daemon had already closed. */
 class StaleConnection extends Error {}
@@ -103,8 +104,10 @@ export class BlockDataClient {
       req.on('response', (res) => {
         answered = true;
         const declared = Number(res.headers['content-length']);
-        // One buffer of the announced size when there is one: no list of pieces to join.
-        const whole = Number.isSafeInteger(declared) && declared >= 0 ? Buffer.allocUnsafe(declared) : undefined;
+        // One buffer of the announced size when there is one: no list of pieces
+        // to join. A block's body keeps room in front for the gRPC frame a
+        // gateway sends it on in (lib/rpc/framed.ts): no further copy.
+        const whole = Number.isSafeInteger(declared) && declared >= 0 ? (res.statusCode === 200 ? allocWithHeadroom(declared) : Buffer.allocUnsafe(declared)) : undefined;
         const pieces: Buffer[] = [];
         let at = 0;
         res.on('data', (d: Buffer) => {

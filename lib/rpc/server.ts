@@ -17,6 +17,7 @@ import { BlockstoreError } from '../errors';
 import { clusterCredentials, requireClusterCredentials, type ClusterCredentials } from '../security/cluster-credentials';
 import { serverCredentials, verifyClusterCall } from './credentials';
 import { markMalformed, requestOf } from './malformed';
+import { installFramedSend, type FramedMessage } from './framed';
 
 /**
  * HTTP/2 receive window for uploads. Node's default (64 KiB) makes every
@@ -82,9 +83,10 @@ export interface StreamContext<Res> extends CallContext {
   /**
    * Sends one message, waiting while the client's buffer is full; a client
    * that reads nothing for the stream's idle limit gets the stream closed.
+   * A FramedMessage (lib/rpc/framed.ts) goes out as it was framed.
    * @throws BlockstoreError DEADLINE_EXCEEDED when the client stopped reading.
    */
-  send(message: Res): Promise<void>;
+  send(message: Res | FramedMessage): Promise<void>;
 }
 
 /** A client-streaming handler reads the request stream from the call. */
@@ -166,6 +168,7 @@ export class RpcServer {
   constructor(options: RpcServerOptions) {
     this.options = options;
     this.credentials = options.credentials ?? clusterCredentials();
+    installFramedSend();
     if (options.exposure === 'internal') requireClusterCredentials(this.credentials);
     const max = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     this.server = new grpc.Server({
@@ -259,9 +262,9 @@ export class RpcServer {
   serverStream<Req, Res>(method: string, fn: ServerStreamFn<Req, Res>, options: { idleMs: number }): grpc.handleServerStreamingCall<Req, Res> {
     return (call) => {
       const { signal, settled } = cancelSignal(call);
-      const send = async (m: Res) => {
+      const send = async (m: Res | FramedMessage) => {
         if (signal.aborted) throw new BlockstoreError('CANCELLED', 'the client cancelled the stream');
-        if (!call.write(m)) await drained(call, options.idleMs);
+        if (!call.write(m as Res)) await drained(call, options.idleMs);
       };
       void this.pipeline(method, () => fn(requestOf(call.request), { metadata: call.metadata, signal, peer: call.getPeer(), send })).then((r) => {
         settled();

@@ -12,6 +12,7 @@ import { createLogger } from '../../lib/logger';
 import { Metrics } from '../../lib/metrics';
 import { loadProtos } from '../../lib/rpc/proto';
 import { RpcServer } from '../../lib/rpc/server';
+import { allocWithHeadroom, frameBytesField, framedSendInstalled } from '../../lib/rpc/framed';
 import { waitFor } from '../harness/wait';
 
 let faulty = false;
@@ -41,6 +42,12 @@ server.addService('blockstore.v1.Files', protos.blockstore.v1.Files.service, {
     async (req: { path: string }, { send, signal }) => {
       try {
         await send({ info: { path: req.path } });
+        if (req.path === 'framed') {
+          // Frames built here beside a plain message: with headroom, without, and a subarray of a buffer with headroom.
+          for (const d of framedPayloads()) await send(frameBytesField(2, d));
+          await send({ data: Buffer.from('plain') });
+          return;
+        }
         // An endless stream: only the idle limit (or the client) ends it.
         for (;;) {
           await send({ data: Buffer.alloc(256 * 1024) });
@@ -55,6 +62,11 @@ server.addService('blockstore.v1.Files', protos.blockstore.v1.Files.service, {
     { idleMs: 300 },
   ),
 });
+
+function framedPayloads(): Buffer[] {
+  const roomy = allocWithHeadroom(70_000).fill(3);
+  return [roomy, allocWithHeadroom(0), Buffer.from('x'), Buffer.alloc(200, 9), roomy.subarray(5, 300)];
+}
 
 let client: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
 
@@ -130,6 +142,21 @@ test('a server stream whose client stops reading is closed as idle and recorded'
   assert.ok(streamSent < 1000, `a bounded number of messages was buffered (${streamSent})`);
   await waitFor('nothing in flight', () => server.callsInFlight === 0, 5000);
   assert.is(await count('GetFile', 'DEADLINE_EXCEEDED'), 1);
+});
+
+test('messages framed by the handler reach a gRPC client as the same messages, beside plain ones', async () => {
+  assert.ok(framedSendInstalled(), 'this grpc-js is taught to send framed messages');
+  const got: Array<{ info?: unknown; data?: Buffer }> = [];
+  await new Promise<void>((res, rej) => {
+    const call = client.GetFile({ path: 'framed' }) as grpc.ClientReadableStream<{ info?: unknown; data?: Buffer }>;
+    call.on('data', (m) => got.push(m));
+    call.on('error', rej);
+    call.on('end', res);
+  });
+  const expected = [...framedPayloads(), Buffer.from('plain')];
+  assert.is(got.length, 1 + expected.length);
+  expected.forEach((d, i) => assert.ok(Buffer.from(got[i + 1]!.data ?? []).equals(d), `message ${i + 1}: ${d.length} bytes`));
+  assert.is(await count('GetFile', 'OK'), 1);
 });
 
 test('a call\'s signal aborts when the client goes while its handler runs, and never once the call has finished', async () => {

@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { wireFormatError } from '../../lib/rpc/malformed';
 import { encodePutBlock } from '../../lib/rpc/clients/blockd-client';
 import { loadProtos } from '../../lib/rpc/proto';
+import { allocWithHeadroom, frameBytesField } from '../../lib/rpc/framed';
 
 const test = suite('protobuf wire-format check');
 
@@ -47,6 +48,22 @@ test('a PutBlock request encoded once decodes as the protobuf library encodes it
       // (the library also writes an empty encoding field; proto3 reads both alike)
       if (encoding) assert.ok(wire.equals(method.requestSerialize({ hash: 'ab'.repeat(32), data, encoding })), `same bytes as the library for ${size} ${encoding}`);
     }
+  }
+});
+
+test('a GetFile data message framed here is grpc-js\'s frame of the library\'s encoding (sizes across varint widths, with and without headroom)', () => {
+  const { protos } = loadProtos();
+  const method = protos.blockstore.v1.Files.service.GetFile;
+  for (const size of [0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152]) {
+    const plain = Buffer.alloc(size, 5);
+    const roomy = allocWithHeadroom(size).fill(5);
+    const message = method.responseSerialize({ data: plain });
+    const expected = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), message]);
+    expected.writeUInt32BE(message.length, 1);
+    assert.ok(frameBytesField(2, plain).frame.equals(expected), `copied frame of ${size}`);
+    const inPlace = frameBytesField(2, roomy).frame;
+    assert.ok(inPlace.equals(expected), `in-place frame of ${size}`);
+    assert.is(inPlace.buffer, roomy.buffer, `the frame of ${size} shares the block's memory`);
   }
 });
 
