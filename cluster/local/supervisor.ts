@@ -19,7 +19,8 @@ import type { Logger } from '../../lib/logger';
 import { MetaElection } from '../../coordination/meta-election';
 import { Membership } from '../../coordination/membership';
 import { connectEtcd, type Etcd3 } from '../../coordination/etcd';
-import { operatorKey, type OperatorStatus } from '../../coordination/keys';
+import { nodesPrefix, operatorKey, type NodeRecord, type OperatorStatus } from '../../coordination/keys';
+import { PrefixMirror } from '../../coordination/prefix-mirror';
 import { ensureLocalTls } from './tls';
 import { addGateway, backendServers, drainGateway, haproxyConfig, inService, readyGateway, removeGateway, SERVER_UP, slotOf, slotState, writeGrpcErrorFiles } from './haproxy';
 import { findEnvoy, localEnvoyConfig } from '../envoy/local-config';
@@ -29,6 +30,14 @@ import { localHosts, type CpuHosts } from './hosts';
 import { DrillRunner } from './drill';
 import { BLOCKSTORE_BIN as BIN } from '../../lib/root';
 
+/** How often the supervisor looks at processes, cluster.json counts and the balancer. */
+const RECONCILE_MS = 500;
+/** The balancer is checked against the registrations at least this often, changed or not. */
+const BALANCER_BACKSTOP_MS = 5000;
+/** The console's view of HAProxy's slots is at most this old. */
+const STATUS_MS = 2000;
+/** The watched gateway registrations are listed again this often (a watch is a shortcut, not the truth). */
+const RELIST_MS = 10_000;
 
 interface Child {
   state: NodeState;
@@ -66,6 +75,15 @@ export class Supervisor {
   private lastPublished = '';
   /** Runs the console's QAS-001 drills. */
   private drill: DrillRunner | undefined;
+  /** Gateway registrations, kept current by an etcd watch (listed again every RELIST_MS). */
+  private gatewayMirror: PrefixMirror | undefined;
+  private relistTimer: NodeJS.Timeout | undefined;
+  /** The gateway registrations changed since the balancer was last brought in line. */
+  private gatewaysChanged = true;
+  private lastBalancerSync = 0;
+  /** HAProxy's servers as last read, and when (the console's balancer view). */
+  private servers: { at: number; list: Awaited<ReturnType<typeof backendServers>> } | undefined;
+  private lastSaved = '';
 
   constructor(
     private readonly dir: StateDir,
@@ -84,15 +102,35 @@ export class Supervisor {
     this.saveState();
   }
 
+  /** Writes state.json when what it says has changed. */
   private saveState(): void {
-    const s: SupervisorState = {
+    const s: Omit<SupervisorState, 'updatedAt'> = {
       supervisorPid: process.pid,
-      updatedAt: new Date().toISOString(),
       nodes: [...this.children.values()].filter((c) => !c.stopping).map((c) => c.state),
       actions: this.actions.slice(-30),
       ready: this.ready,
     };
-    this.dir.writeState(s);
+    const key = JSON.stringify(s);
+    if (key === this.lastSaved) return;
+    this.dir.writeState({ ...s, updatedAt: new Date().toISOString() });
+    this.lastSaved = key;
+  }
+
+  /** Registered gateways: from the watched copy while the watch stands, else listed. */
+  private async gateways(): Promise<NodeRecord[]> {
+    const m = this.gatewayMirror;
+    if (!m?.watching) {
+      this.gatewaysChanged = true;
+      return this.membership!.list('gateway');
+    }
+    return [...m.entries.values()].map((v) => JSON.parse(v) as NodeRecord).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** HAProxy's servers, read now. */
+  private async readServers(): Promise<Awaited<ReturnType<typeof backendServers>>> {
+    const list = await backendServers(this.socket);
+    this.servers = { at: Date.now(), list };
+    return list;
   }
 
   /** Starts everything in order; resolves once the cluster is up. */
@@ -106,13 +144,22 @@ export class Supervisor {
       '--initial-cluster', `etcd=http://${c.host}:${c.etcdPeerPort}`, '--log-level', 'warn',
     ], this.etcdUrl, 'probe');
     this.membership = new Membership([this.etcdUrl]);
+    this.gatewayMirror = new PrefixMirror([this.etcdUrl], nodesPrefix('/blockstore/', 'gateway'), () => {
+      this.gatewaysChanged = true;
+      if (this.ready) void this.reconcile();
+    });
+    await this.gatewayMirror.start().catch((err: unknown) => this.logger.warn('gateway watch failed; listing instead', { err: err as Error }));
+    this.relistTimer = setInterval(() => {
+      if (this.gatewayMirror?.watching) void this.gatewayMirror.relist().catch(() => undefined);
+      else void this.gatewayMirror?.start().catch(() => undefined);
+    }, RELIST_MS);
     this.coordinator = new MetaElection({ etcd: [this.etcdUrl], prefix: '/blockstore/', ttlSeconds: c.leaseTtl, logger: this.logger });
     const metaIds = this.existingIds('meta', c.counts.meta);
     await Promise.all(metaIds.map((id) => this.startRole('meta', id)));
     await Promise.all(this.existingIds('blockd', c.counts.blockd).map((id) => this.startRole('blockd', id)));
     await this.startBalancer();
     await Promise.all(this.existingIds('gateway', c.counts.gateway).map((id) => this.startRole('gateway', id)));
-    this.timer = setInterval(() => void this.reconcile(), 500);
+    this.timer = setInterval(() => void this.reconcile(), RECONCILE_MS);
     await this.reconcile();
     this.ready = true;
     this.act('cluster up');
@@ -165,7 +212,7 @@ export class Supervisor {
     const c = this.config;
     const edsDir = this.dir.path('envoy');
     mkdirSync(edsDir, { recursive: true });
-    writeEds(edsDir, await this.membership!.list('gateway'));
+    writeEds(edsDir, await this.gateways());
     const cfg = this.dir.path('envoy.yaml');
     const tls = c.tls ? ensureLocalTls(this.dir.dir, [c.host]) : undefined;
     writeFileSync(cfg, localEnvoyConfig({ host: c.host, port: c.balancerPort, consolePort: consolePort(c), adminPort: c.basePort + 99, edsDir, tls: tls && { ca: tls.ca, cert: tls.cert, key: tls.key } }));
@@ -322,7 +369,9 @@ export class Supervisor {
     if (!this.membership) return;
     const balancer: OperatorStatus['balancer'] = [];
     if (!this.envoy && existsSync(this.socket)) {
-      for (const s of await backendServers(this.socket)) {
+      // Slot states change with HAProxy's health checks: read again when the last read is older than STATUS_MS.
+      const servers = this.servers && Date.now() - this.servers.at < STATUS_MS ? this.servers.list : await this.readServers();
+      for (const s of servers) {
         if (!s.address) continue;
         const child = [...this.children.values()].find((c) => c.state.role === 'gateway' && c.state.address === s.address);
         balancer.push({ id: child?.state.id ?? this.slotIds.get(s.name) ?? '', address: s.address, slot: s.name, state: slotState(s) });
@@ -340,7 +389,7 @@ export class Supervisor {
   /** HAProxy follows gateway registrations in etcd. */
   private async syncBalancer(): Promise<void> {
     if (this.envoy && this.membership) {
-      const gateways = await this.membership.list('gateway');
+      const gateways = await this.gateways();
       const key = JSON.stringify(gateways.map((g) => [g.id, g.address, g.info.state]));
       if (key !== this.lastEds) {
         writeEds(this.dir.path('envoy'), gateways);
@@ -350,9 +399,15 @@ export class Supervisor {
       return;
     }
     if (!this.membership || !existsSync(this.socket)) return;
-    const gateways = await this.membership.list('gateway');
+    // Nothing to bring in line unless the registrations changed or a slot
+    // is on its way out; a full look every BALANCER_BACKSTOP_MS regardless.
+    const due = this.gatewaysChanged || this.drainingSince.size > 0 || this.unlisted.size > 0 || Date.now() - this.lastBalancerSync > BALANCER_BACKSTOP_MS;
+    if (!due) return;
+    this.gatewaysChanged = false;
+    this.lastBalancerSync = Date.now();
+    const gateways = await this.gateways();
     // Gateways are matched to HAProxy slots by address.
-    let servers = await backendServers(this.socket);
+    let servers = await this.readServers();
     for (const g of gateways) {
       const http = String(g.info.httpAddress ?? '');
       if (g.info.state !== 'serving' || !http) continue;
@@ -365,7 +420,7 @@ export class Supervisor {
       } else if (!slot) {
         const name = await addGateway(this.socket, g.address, http);
         this.slotIds.set(name, g.id);
-        servers = await backendServers(this.socket);
+        servers = await this.readServers();
         this.act('balancer: gateway added', { id: g.id, address: g.address, slot: name });
       }
     }
@@ -437,6 +492,8 @@ export class Supervisor {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.timer);
+    clearInterval(this.relistTimer);
+    this.gatewayMirror?.close();
     this.drill?.close();
     for (const role of ['gateway', 'haproxy', 'blockd', 'meta', 'etcd'] as const) {
       await Promise.all(this.ofRole(role).map((c) => this.stopChild(c)));

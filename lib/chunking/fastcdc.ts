@@ -31,6 +31,9 @@ const GEAR: Uint32Array = (() => {
   return t;
 })();
 
+/** The same table read as signed 32-bit words: the rolling hash stays a small integer in V8 (same bits, same cuts). */
+const GEAR_I32 = new Int32Array(GEAR.buffer);
+
 function topBits(n: number): number {
   return n >= 32 ? 0xffffffff : ((((1 << n) - 1) << (32 - n)) >>> 0);
 }
@@ -47,8 +50,8 @@ export class Chunker {
 
   constructor(private readonly o: ChunkerOptions = DEFAULT_CHUNKING) {
     const bits = Math.round(Math.log2(o.avgSize));
-    this.maskS = topBits(bits + 2);
-    this.maskL = topBits(bits - 2);
+    this.maskS = topBits(bits + 2) | 0;
+    this.maskL = topBits(bits - 2) | 0;
   }
 
   /** Adds bytes; returns the chunks completed by them. */
@@ -88,7 +91,7 @@ export class Chunker {
       partIndex++;
     }
     const limit = Math.min(this.length, maxSize);
-    const gear = GEAR;
+    const gear = GEAR_I32;
     while (pos < limit) {
       const part = this.parts[partIndex]!;
       const end = Math.min(part.length, offset + (limit - pos));
@@ -98,12 +101,12 @@ export class Chunker {
       const maskS = this.maskS;
       let i = offset;
       for (; i < split; i++) {
-        hash = ((hash << 1) + gear[part[i]!]!) >>> 0;
+        hash = ((hash << 1) + gear[part[i]!]!) | 0;
         if ((hash & maskS) === 0) return this.cutAt(pos + (i - offset) + 1);
       }
       const maskL = this.maskL;
       for (; i < end; i++) {
-        hash = ((hash << 1) + gear[part[i]!]!) >>> 0;
+        hash = ((hash << 1) + gear[part[i]!]!) | 0;
         if ((hash & maskL) === 0) return this.cutAt(pos + (i - offset) + 1);
       }
       pos += end - offset;
