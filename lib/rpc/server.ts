@@ -118,11 +118,43 @@ function drained(call: { once(ev: 'drain', l: () => void): unknown; removeListen
  * the handler is done, so a finished call aborts nothing (an abort also
  * builds a DOMException, a stack capture per call).
  */
-function cancelSignal(call: { on(ev: 'cancelled', l: () => void): unknown; removeListener(ev: 'cancelled', l: () => void): unknown }): { signal: AbortSignal; settled(): void } {
-  const ac = new AbortController();
-  const onCancel = () => ac.abort();
+function cancelSignal(call: { on(ev: 'cancelled', l: () => void): unknown; removeListener(ev: 'cancelled', l: () => void): unknown }): { readonly signal: AbortSignal; readonly cancelled: boolean; settled(): void } {
+  // The controller is made when a handler first asks for the signal (most
+  // unary handlers never do): an AbortController and its signal cost a few
+  // microseconds a call.
+  let ac: AbortController | undefined;
+  let cancelled = false;
+  const onCancel = () => {
+    cancelled = true;
+    ac?.abort();
+  };
   call.on('cancelled', onCancel);
-  return { signal: ac.signal, settled: () => call.removeListener('cancelled', onCancel) };
+  return {
+    get signal() {
+      if (!ac) {
+        ac = new AbortController();
+        if (cancelled) ac.abort();
+      }
+      return ac.signal;
+    },
+    get cancelled() {
+      return cancelled;
+    },
+    settled: () => call.removeListener('cancelled', onCancel),
+  };
+}
+
+/** A handler's view of its call; the signal and the peer's address are made only when asked for. */
+function callContext(call: { metadata: grpc.Metadata; getPeer(): string }, cancel: { readonly signal: AbortSignal }): CallContext {
+  return {
+    metadata: call.metadata,
+    get signal() {
+      return cancel.signal;
+    },
+    get peer() {
+      return call.getPeer();
+    },
+  };
 }
 
 /**
@@ -233,9 +265,9 @@ export class RpcServer {
   /** A unary handler: the request in, one reply out. */
   unary<Req, Res>(method: string, fn: UnaryFn<Req, Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      const { signal, settled } = cancelSignal(call);
-      void this.pipeline(method, () => fn(requestOf(call.request), { metadata: call.metadata, signal, peer: call.getPeer() })).then((r) => {
-        settled();
+      const cancel = cancelSignal(call);
+      void this.pipeline(method, () => fn(requestOf(call.request), callContext(call, cancel))).then((r) => {
+        cancel.settled();
         if (r.ok) callback(null, r.value);
         else callback(r.status);
       });
@@ -245,9 +277,9 @@ export class RpcServer {
   /** A client-streaming handler: reads the call's messages, one reply out. */
   clientStream<Req, Res>(method: string, fn: ClientStreamFn<Req, Res>): grpc.handleClientStreamingCall<Req, Res> {
     return (call, callback) => {
-      const { signal, settled } = cancelSignal(call);
-      void this.pipeline(method, () => fn(call, { metadata: call.metadata, signal, peer: call.getPeer() })).then((r) => {
-        settled();
+      const cancel = cancelSignal(call);
+      void this.pipeline(method, () => fn(call, callContext(call, cancel))).then((r) => {
+        cancel.settled();
         if (r.ok) callback(null, r.value);
         else callback(r.status);
       });
@@ -261,14 +293,15 @@ export class RpcServer {
    */
   serverStream<Req, Res>(method: string, fn: ServerStreamFn<Req, Res>, options: { idleMs: number }): grpc.handleServerStreamingCall<Req, Res> {
     return (call) => {
-      const { signal, settled } = cancelSignal(call);
+      const cancel = cancelSignal(call);
       const send = async (m: Res | FramedMessage) => {
-        if (signal.aborted) throw new BlockstoreError('CANCELLED', 'the client cancelled the stream');
+        if (cancel.cancelled) throw new BlockstoreError('CANCELLED', 'the client cancelled the stream');
         if (!call.write(m as Res)) await drained(call, options.idleMs);
       };
-      void this.pipeline(method, () => fn(requestOf(call.request), { metadata: call.metadata, signal, peer: call.getPeer(), send })).then((r) => {
-        settled();
-        if (signal.aborted) return;
+      const ctx: StreamContext<Res> = Object.assign(callContext(call, cancel), { send });
+      void this.pipeline(method, () => fn(requestOf(call.request), ctx)).then((r) => {
+        cancel.settled();
+        if (cancel.cancelled) return;
         // grpc-js sends an 'error' emitted on a server stream as its status.
         if (r.ok) call.end();
         else call.emit('error', r.status);

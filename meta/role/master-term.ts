@@ -75,6 +75,11 @@ export class MasterTerm {
     return this.running && this.leaseRemainingMs() > this.options.fenceMarginMs;
   }
 
+  /** How long the term stays `accepting` if the lease is not renewed meanwhile (0 once it is not). */
+  get acceptingForMs(): number {
+    return this.running ? Math.max(0, this.leaseRemainingMs() - this.options.fenceMarginMs) : 0;
+  }
+
   /**
    * Queues a write; resolves once it is durable on the master and every
    * synchronous replica, and applied.
