@@ -195,7 +195,7 @@ export class FileService {
     }
     const r = await this.meta
       .write((c) =>
-        c.commitVersion({
+        c.commit({
           namespace: ns, path, blocks, contentHash, author, idempotencyKey: header.idempotencyKey,
           hasExpectedVersion: header.expectedVersion !== undefined, expectedVersion: header.expectedVersion ?? 0,
           locations: [...locations].map(([hash, nodes]) => ({ hash, nodes })),
@@ -334,7 +334,7 @@ export class FileService {
     const p = normalizePath(path);
     return this.meta
       .write((c) =>
-        c.commitVersion({
+        c.commit({
           namespace: ns, path: p, blocks, contentHash, author, idempotencyKey,
           hasExpectedVersion: expectedVersion !== undefined, expectedVersion: expectedVersion ?? 0, locations: [],
         }),

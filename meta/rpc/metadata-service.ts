@@ -7,6 +7,8 @@ import type { VersionInfo } from '../../proto/gen/ts/blockstore/internal/v1/Vers
 import type { WatchRequest__Output } from '../../proto/gen/ts/blockstore/internal/v1/WatchRequest';
 import type { ChangeEvent } from '../../proto/gen/ts/blockstore/internal/v1/ChangeEvent';
 import type { SnapshotPart } from '../../proto/gen/ts/blockstore/internal/v1/SnapshotPart';
+import type { CommitOutcome } from '../../proto/gen/ts/blockstore/internal/v1/CommitOutcome';
+import type { CommitVersionRequest__Output } from '../../proto/gen/ts/blockstore/internal/v1/CommitVersionRequest';
 import { BlockstoreError } from '../../lib/errors';
 import { normalizePrefix } from '../../lib/paths';
 import type { RpcServer, StreamContext } from '../../lib/rpc/server';
@@ -38,6 +40,20 @@ const SNAPSHOT_PART = 1000;
 
 const result = (r: WriteResult) => ({ position: r.position, epoch: r.epoch });
 
+/** Commits one CommitVersions call may carry. */
+export const MAX_COMMITS_PER_CALL = 256;
+
+/**
+ * A commit's error as CommitVersions answers it: what CommitVersion's status
+ * would have carried (anything not a BlockstoreError is a bug: logged, and
+ * INTERNAL, as the call pipeline treats it).
+ */
+function failedOutcome(err: unknown, server: RpcServer): CommitOutcome {
+  server.toStatus(err, 'CommitVersions'); // logs what would be logged for a call failing this way
+  if (err instanceof BlockstoreError) return { errorCode: err.code, errorMessage: err.message, errorDetails: { ...err.details } };
+  return { errorCode: 'INTERNAL', errorMessage: 'internal error', errorDetails: {} };
+}
+
 function expected(has: boolean, v: number): number | undefined {
   return has ? v : undefined;
 }
@@ -45,6 +61,21 @@ function expected(has: boolean, v: number): number | undefined {
 export function metadataHandlers(server: RpcServer, node: MetadataNode): MetadataHandlers {
   const reads = node.reads;
   const read = <T>(opts: { minPosition: number } | null | undefined, fn: () => Promise<T>) => reads.run(opts?.minPosition ?? 0, fn);
+  const commit = async (req: CommitVersionRequest__Output) => {
+    const r = await node.write({
+      kind: 'commit',
+      ns: req.namespace,
+      path: req.path,
+      expectedVersion: expected(req.hasExpectedVersion, req.expectedVersion),
+      blocks: req.blocks.map((b) => ({ hash: b.hash, size: b.size })),
+      contentHash: req.contentHash,
+      author: req.author,
+      idempotencyKey: req.idempotencyKey,
+      locations: req.locations.map((l) => ({ hash: l.hash, nodes: l.nodes })),
+      uploadStartedMs: req.uploadStartedMs,
+    });
+    return { version: versionInfo(r.outcome.version), result: result(r), replayed: r.outcome.replayed === true };
+  };
   return {
     CreateUser: server.unary('CreateUser', async (req) => {
       const r = await node.write({ kind: 'createUser', userId: req.userId, name: req.name, quotaBytes: req.quotaBytes });
@@ -55,20 +86,12 @@ export function metadataHandlers(server: RpcServer, node: MetadataNode): Metadat
       return { result: result(r) };
     }),
     RevokeToken: server.unary('RevokeToken', async (req) => ({ result: result(await node.write({ kind: 'revokeToken', tokenId: req.tokenId })) })),
-    CommitVersion: server.unary('CommitVersion', async (req) => {
-      const r = await node.write({
-        kind: 'commit',
-        ns: req.namespace,
-        path: req.path,
-        expectedVersion: expected(req.hasExpectedVersion, req.expectedVersion),
-        blocks: req.blocks.map((b) => ({ hash: b.hash, size: b.size })),
-        contentHash: req.contentHash,
-        author: req.author,
-        idempotencyKey: req.idempotencyKey,
-        locations: req.locations.map((l) => ({ hash: l.hash, nodes: l.nodes })),
-        uploadStartedMs: req.uploadStartedMs,
-      });
-      return { version: versionInfo(r.outcome.version), result: result(r), replayed: r.outcome.replayed === true };
+    CommitVersion: server.unary('CommitVersion', (req) => commit(req)),
+    CommitVersions: server.unary('CommitVersions', async (req) => {
+      if (req.commits.length > MAX_COMMITS_PER_CALL) throw new BlockstoreError('INVALID_ARGUMENT', `commits: at most ${MAX_COMMITS_PER_CALL} a call, got ${req.commits.length}`);
+      // All at once: the master writes commits that wait together as one log batch.
+      const settled = await Promise.allSettled(req.commits.map((c) => commit(c)));
+      return { outcomes: settled.map((s) => (s.status === 'fulfilled' ? { response: s.value } : failedOutcome(s.reason, server))) };
     }),
     DeleteFile: server.unary('DeleteFile', async (req) => {
       const r = await node.write({

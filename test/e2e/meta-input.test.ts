@@ -70,6 +70,54 @@ test('every bad write gets a clear status and the log does not move', async () =
   assert.is((await c.status()).lastSeq, before, 'no bad write reached the log');
 });
 
+test('commits sent together: each answered on its own, an error exactly as its own call ends, a replica refuses each naming the master', async () => {
+  const master = await cluster.waitForMaster();
+  const c = master.client;
+  await c.createUser('carol', 'Carol', 10_000);
+  const ok = (path: string) => ({ namespace: 'carol', path, blocks: [{ hash: H('e'), size: 10 }], locations: [{ hash: H('e'), nodes: ['b1'] }] });
+  const batch = [
+    ok('one'),
+    { ...ok('two'), hasExpectedVersion: true, expectedVersion: 7 },
+    ok('three'),
+    { ...ok('four'), blocks: [{ hash: H('e'), size: 20_000 }] },
+    ok('x/../../y'),
+  ];
+  const res = await c.commitVersions(batch);
+  assert.is(res.outcomes.length, batch.length);
+  assert.is(res.outcomes[0]!.response!.version!.path, 'one');
+  assert.is(res.outcomes[2]!.response!.version!.path, 'three');
+  assert.equal(res.outcomes.map((o) => o.errorCode), ['', 'VERSION_CONFLICT', '', 'QUOTA_EXCEEDED', 'INVALID_PATH']);
+  // The same refusals as single calls, code, message and details alike.
+  for (const i of [1, 3, 4]) {
+    const alone = (await status(c.commitVersion(batch[i]!))).err;
+    const together = await status(
+      (async () => {
+        const o = (await c.commitVersions([batch[i]!, ok(`pad${i}`)])).outcomes[0]!;
+        if (o.errorCode) throw (await import('../../lib/rpc/clients/commit-batcher')).outcomeError(o);
+      })(),
+    );
+    assert.is(together.code, alone.code, `commit ${i}`);
+    assert.is(together.err.message, alone.message, `commit ${i}`);
+    assert.equal({ ...together.err.details }, { ...alone.details }, `commit ${i}`);
+  }
+  // Through the batcher: concurrent commits share calls, each gets its own version.
+  const calls = c.batcher.calls;
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => c.commit(ok(`b/${i}`))));
+  results.forEach((r, i) => {
+    assert.is(r.version!.path, `b/${i}`);
+    assert.is(r.version!.version, 1);
+  });
+  assert.ok(c.batcher.calls - calls < 20, `${c.batcher.calls - calls} calls for 20 commits`);
+  assert.is(new Set(results.map((r) => r.result!.position)).size, 20, 'twenty log positions');
+  // A replica refuses every commit of a call, each naming the master.
+  const replica = cluster.alive().find((n) => n.id !== master.id)!;
+  const refused = await Promise.all([0, 1, 2, 3].map((i) => status(replica.client.commit(ok(`r/${i}`)))));
+  for (const r of refused) {
+    assert.is(r.code, 'NOT_MASTER');
+    assert.is(r.err.details['master'], master.address);
+  }
+});
+
 test('a write to a replica is UNAVAILABLE (NOT_MASTER) and names the master', async () => {
   const master = await cluster.waitForMaster();
   const replica = cluster.alive().find((n) => n.id !== master.id)!;

@@ -39,7 +39,7 @@ function metaTwin() {
       calls.push('statFile');
       throw new BlockstoreError('NOT_FOUND', 'no such file');
     },
-    commitVersion: async (req: Commit & { path: string }) => {
+    commit: async (req: Commit & { path: string }) => {
       calls.push('commitVersion');
       commits.push(req);
       for (const b of req.blocks) known.add(b.hash);

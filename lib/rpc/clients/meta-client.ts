@@ -29,9 +29,15 @@ import type { BlockLocations } from '../../../proto/gen/ts/blockstore/internal/v
 import { callUnary, CHANNEL_OPTIONS, type CallOpts } from '../client';
 import { fromServiceError } from '../status';
 import { loadProtos } from '../proto';
+import { CommitBatcher } from './commit-batcher';
+import type { CommitVersionsResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/CommitVersionsResponse';
 
 export class MetaClient {
   readonly raw: Raw;
+  readonly batcher = new CommitBatcher(
+    (reqs) => this.commitVersions(reqs),
+    (req) => this.commitVersion(req),
+  );
 
   /** `credentials`: the calling node's (default: the process's, for tools and tests). */
   constructor(readonly address: string, credentials?: ClusterCredentials) {
@@ -53,6 +59,19 @@ export class MetaClient {
 
   commitVersion(req: CommitVersionRequest, opts?: CallOpts): Promise<CommitVersionResponse__Output> {
     return callUnary(this.raw, this.raw.commitVersion, req, opts);
+  }
+
+  /** Several commits in one call, each answered on its own (see commit). */
+  commitVersions(commits: CommitVersionRequest[], opts?: CallOpts): Promise<CommitVersionsResponse__Output> {
+    return callUnary(this.raw, this.raw.commitVersions, { commits }, opts);
+  }
+
+  /**
+   * A commit, sent with the others waiting on this node (CommitBatcher):
+   * resolves or fails as commitVersion would.
+   */
+  commit(req: CommitVersionRequest): Promise<CommitVersionResponse__Output> {
+    return this.batcher.commit(req);
   }
 
   deleteFile(req: DeleteFileRequest, opts?: CallOpts): Promise<DeleteFileResponse__Output> {

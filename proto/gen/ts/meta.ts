@@ -10,8 +10,11 @@ import type { BlockIndexEntry as _blockstore_internal_v1_BlockIndexEntry, BlockI
 import type { BlockLocations as _blockstore_internal_v1_BlockLocations, BlockLocations__Output as _blockstore_internal_v1_BlockLocations__Output } from './blockstore/internal/v1/BlockLocations';
 import type { BlockRef as _blockstore_internal_v1_BlockRef, BlockRef__Output as _blockstore_internal_v1_BlockRef__Output } from './blockstore/internal/v1/BlockRef';
 import type { ChangeEvent as _blockstore_internal_v1_ChangeEvent, ChangeEvent__Output as _blockstore_internal_v1_ChangeEvent__Output } from './blockstore/internal/v1/ChangeEvent';
+import type { CommitOutcome as _blockstore_internal_v1_CommitOutcome, CommitOutcome__Output as _blockstore_internal_v1_CommitOutcome__Output } from './blockstore/internal/v1/CommitOutcome';
 import type { CommitVersionRequest as _blockstore_internal_v1_CommitVersionRequest, CommitVersionRequest__Output as _blockstore_internal_v1_CommitVersionRequest__Output } from './blockstore/internal/v1/CommitVersionRequest';
 import type { CommitVersionResponse as _blockstore_internal_v1_CommitVersionResponse, CommitVersionResponse__Output as _blockstore_internal_v1_CommitVersionResponse__Output } from './blockstore/internal/v1/CommitVersionResponse';
+import type { CommitVersionsRequest as _blockstore_internal_v1_CommitVersionsRequest, CommitVersionsRequest__Output as _blockstore_internal_v1_CommitVersionsRequest__Output } from './blockstore/internal/v1/CommitVersionsRequest';
+import type { CommitVersionsResponse as _blockstore_internal_v1_CommitVersionsResponse, CommitVersionsResponse__Output as _blockstore_internal_v1_CommitVersionsResponse__Output } from './blockstore/internal/v1/CommitVersionsResponse';
 import type { CreateUserRequest as _blockstore_internal_v1_CreateUserRequest, CreateUserRequest__Output as _blockstore_internal_v1_CreateUserRequest__Output } from './blockstore/internal/v1/CreateUserRequest';
 import type { CreateUserResponse as _blockstore_internal_v1_CreateUserResponse, CreateUserResponse__Output as _blockstore_internal_v1_CreateUserResponse__Output } from './blockstore/internal/v1/CreateUserResponse';
 import type { DeleteFileRequest as _blockstore_internal_v1_DeleteFileRequest, DeleteFileRequest__Output as _blockstore_internal_v1_DeleteFileRequest__Output } from './blockstore/internal/v1/DeleteFileRequest';
@@ -79,8 +82,11 @@ export interface ProtoGrpcType {
         BlockLocations: MessageTypeDefinition<_blockstore_internal_v1_BlockLocations, _blockstore_internal_v1_BlockLocations__Output>
         BlockRef: MessageTypeDefinition<_blockstore_internal_v1_BlockRef, _blockstore_internal_v1_BlockRef__Output>
         ChangeEvent: MessageTypeDefinition<_blockstore_internal_v1_ChangeEvent, _blockstore_internal_v1_ChangeEvent__Output>
+        CommitOutcome: MessageTypeDefinition<_blockstore_internal_v1_CommitOutcome, _blockstore_internal_v1_CommitOutcome__Output>
         CommitVersionRequest: MessageTypeDefinition<_blockstore_internal_v1_CommitVersionRequest, _blockstore_internal_v1_CommitVersionRequest__Output>
         CommitVersionResponse: MessageTypeDefinition<_blockstore_internal_v1_CommitVersionResponse, _blockstore_internal_v1_CommitVersionResponse__Output>
+        CommitVersionsRequest: MessageTypeDefinition<_blockstore_internal_v1_CommitVersionsRequest, _blockstore_internal_v1_CommitVersionsRequest__Output>
+        CommitVersionsResponse: MessageTypeDefinition<_blockstore_internal_v1_CommitVersionsResponse, _blockstore_internal_v1_CommitVersionsResponse__Output>
         CreateUserRequest: MessageTypeDefinition<_blockstore_internal_v1_CreateUserRequest, _blockstore_internal_v1_CreateUserRequest__Output>
         CreateUserResponse: MessageTypeDefinition<_blockstore_internal_v1_CreateUserResponse, _blockstore_internal_v1_CreateUserResponse__Output>
         DeleteFileRequest: MessageTypeDefinition<_blockstore_internal_v1_DeleteFileRequest, _blockstore_internal_v1_DeleteFileRequest__Output>

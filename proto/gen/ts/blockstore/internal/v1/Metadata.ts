@@ -10,6 +10,8 @@ import type { AuthenticateResponse as _blockstore_internal_v1_AuthenticateRespon
 import type { ChangeEvent as _blockstore_internal_v1_ChangeEvent, ChangeEvent__Output as _blockstore_internal_v1_ChangeEvent__Output } from '../../../blockstore/internal/v1/ChangeEvent';
 import type { CommitVersionRequest as _blockstore_internal_v1_CommitVersionRequest, CommitVersionRequest__Output as _blockstore_internal_v1_CommitVersionRequest__Output } from '../../../blockstore/internal/v1/CommitVersionRequest';
 import type { CommitVersionResponse as _blockstore_internal_v1_CommitVersionResponse, CommitVersionResponse__Output as _blockstore_internal_v1_CommitVersionResponse__Output } from '../../../blockstore/internal/v1/CommitVersionResponse';
+import type { CommitVersionsRequest as _blockstore_internal_v1_CommitVersionsRequest, CommitVersionsRequest__Output as _blockstore_internal_v1_CommitVersionsRequest__Output } from '../../../blockstore/internal/v1/CommitVersionsRequest';
+import type { CommitVersionsResponse as _blockstore_internal_v1_CommitVersionsResponse, CommitVersionsResponse__Output as _blockstore_internal_v1_CommitVersionsResponse__Output } from '../../../blockstore/internal/v1/CommitVersionsResponse';
 import type { CreateUserRequest as _blockstore_internal_v1_CreateUserRequest, CreateUserRequest__Output as _blockstore_internal_v1_CreateUserRequest__Output } from '../../../blockstore/internal/v1/CreateUserRequest';
 import type { CreateUserResponse as _blockstore_internal_v1_CreateUserResponse, CreateUserResponse__Output as _blockstore_internal_v1_CreateUserResponse__Output } from '../../../blockstore/internal/v1/CreateUserResponse';
 import type { DeleteFileRequest as _blockstore_internal_v1_DeleteFileRequest, DeleteFileRequest__Output as _blockstore_internal_v1_DeleteFileRequest__Output } from '../../../blockstore/internal/v1/DeleteFileRequest';
@@ -87,6 +89,25 @@ export interface MetadataClient extends grpc.Client {
   commitVersion(argument: _blockstore_internal_v1_CommitVersionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_CommitVersionResponse__Output>): grpc.ClientUnaryCall;
   commitVersion(argument: _blockstore_internal_v1_CommitVersionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_CommitVersionResponse__Output>): grpc.ClientUnaryCall;
   commitVersion(argument: _blockstore_internal_v1_CommitVersionRequest, callback: grpc.requestCallback<_blockstore_internal_v1_CommitVersionResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Several commits in one call: a gateway sends the commits waiting on the
+   * master together. Each is validated and applied exactly as CommitVersion
+   * would, and answered on its own (one commit's refusal fails no other).
+   */
+  CommitVersions(argument: _blockstore_internal_v1_CommitVersionsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_CommitVersionsResponse__Output>): grpc.ClientUnaryCall;
+  CommitVersions(argument: _blockstore_internal_v1_CommitVersionsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_CommitVersionsResponse__Output>): grpc.ClientUnaryCall;
+  CommitVersions(argument: _blockstore_internal_v1_CommitVersionsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_CommitVersionsResponse__Output>): grpc.ClientUnaryCall;
+  CommitVersions(argument: _blockstore_internal_v1_CommitVersionsRequest, callback: grpc.requestCallback<_blockstore_internal_v1_CommitVersionsResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Several commits in one call: a gateway sends the commits waiting on the
+   * master together. Each is validated and applied exactly as CommitVersion
+   * would, and answered on its own (one commit's refusal fails no other).
+   */
+  commitVersions(argument: _blockstore_internal_v1_CommitVersionsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_CommitVersionsResponse__Output>): grpc.ClientUnaryCall;
+  commitVersions(argument: _blockstore_internal_v1_CommitVersionsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_CommitVersionsResponse__Output>): grpc.ClientUnaryCall;
+  commitVersions(argument: _blockstore_internal_v1_CommitVersionsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_CommitVersionsResponse__Output>): grpc.ClientUnaryCall;
+  commitVersions(argument: _blockstore_internal_v1_CommitVersionsRequest, callback: grpc.requestCallback<_blockstore_internal_v1_CommitVersionsResponse__Output>): grpc.ClientUnaryCall;
   
   /**
    * ---- Writes (master only; a replica answers UNAVAILABLE, code NOT_MASTER,
@@ -325,6 +346,13 @@ export interface MetadataHandlers extends grpc.UntypedServiceImplementation {
   CommitVersion: grpc.handleUnaryCall<_blockstore_internal_v1_CommitVersionRequest__Output, _blockstore_internal_v1_CommitVersionResponse>;
   
   /**
+   * Several commits in one call: a gateway sends the commits waiting on the
+   * master together. Each is validated and applied exactly as CommitVersion
+   * would, and answered on its own (one commit's refusal fails no other).
+   */
+  CommitVersions: grpc.handleUnaryCall<_blockstore_internal_v1_CommitVersionsRequest__Output, _blockstore_internal_v1_CommitVersionsResponse>;
+  
+  /**
    * ---- Writes (master only; a replica answers UNAVAILABLE, code NOT_MASTER,
    * with the master's address in the `blockstore-detail-master` trailer).
    * Every write returns a position: pass it as min_position to read it back
@@ -399,6 +427,7 @@ export interface MetadataDefinition extends grpc.ServiceDefinition {
   AddBlockLocations: MethodDefinition<_blockstore_internal_v1_AddBlockLocationsRequest, _blockstore_internal_v1_AddBlockLocationsResponse, _blockstore_internal_v1_AddBlockLocationsRequest__Output, _blockstore_internal_v1_AddBlockLocationsResponse__Output>
   Authenticate: MethodDefinition<_blockstore_internal_v1_AuthenticateRequest, _blockstore_internal_v1_AuthenticateResponse, _blockstore_internal_v1_AuthenticateRequest__Output, _blockstore_internal_v1_AuthenticateResponse__Output>
   CommitVersion: MethodDefinition<_blockstore_internal_v1_CommitVersionRequest, _blockstore_internal_v1_CommitVersionResponse, _blockstore_internal_v1_CommitVersionRequest__Output, _blockstore_internal_v1_CommitVersionResponse__Output>
+  CommitVersions: MethodDefinition<_blockstore_internal_v1_CommitVersionsRequest, _blockstore_internal_v1_CommitVersionsResponse, _blockstore_internal_v1_CommitVersionsRequest__Output, _blockstore_internal_v1_CommitVersionsResponse__Output>
   CreateUser: MethodDefinition<_blockstore_internal_v1_CreateUserRequest, _blockstore_internal_v1_CreateUserResponse, _blockstore_internal_v1_CreateUserRequest__Output, _blockstore_internal_v1_CreateUserResponse__Output>
   DeleteFile: MethodDefinition<_blockstore_internal_v1_DeleteFileRequest, _blockstore_internal_v1_DeleteFileResponse, _blockstore_internal_v1_DeleteFileRequest__Output, _blockstore_internal_v1_DeleteFileResponse__Output>
   FenceCollection: MethodDefinition<_blockstore_internal_v1_FenceCollectionRequest, _blockstore_internal_v1_FenceCollectionResponse, _blockstore_internal_v1_FenceCollectionRequest__Output, _blockstore_internal_v1_FenceCollectionResponse__Output>
