@@ -13,6 +13,7 @@ import { clusterAuthHeaders, type ClusterCredentials } from '../security/cluster
 import { BLOCK_SIZE_HEADER, BLOCKS_PATH, ENCODING_HEADER, errorFromAnswer } from './block-data';
 import { ERROR_CODE_HEADER } from './errors';
 import { allocWithHeadroom } from '../rpc/framed';
+import { BlockReader } from './block-reader';
 
 /** The request went out on a kept-alive connection the daemon had already closed. */
 class StaleConnection extends Error {}
@@ -32,6 +33,8 @@ export class BlockDataClient {
   private readonly port: number;
   private readonly tls: boolean;
   private readonly auth: Record<string, string>;
+  /** Block reads over plain TCP (lib/http/block-reader.ts); with TLS, reads use the HTTP client. */
+  private readonly reader: BlockReader | undefined;
 
   constructor(readonly address: string, credentials: ClusterCredentials) {
     ({ host: this.host, port: this.port } = parseHostPort(address, 'data address'));
@@ -42,6 +45,7 @@ export class BlockDataClient {
       ? new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS, ca: t.ca, cert: t.cert, key: t.key, servername: isIP(this.host) ? '' : this.host })
       : new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS });
     this.auth = clusterAuthHeaders(credentials);
+    this.reader = t ? undefined : new BlockReader(this.host, this.port, address, this.auth);
   }
 
   /**
@@ -57,6 +61,7 @@ export class BlockDataClient {
 
   /** @throws BlockstoreError BLOCK_NOT_FOUND, CORRUPT_BLOCK, …; UNAVAILABLE when it could not be reached. */
   async getBlock(hash: string, range: { offset?: number; length?: number } = {}, opts: DataCallOpts = {}): Promise<{ data: Buffer; blockSize: number }> {
+    if (this.reader) return this.reader.getBlock(hash, range, opts);
     const query = range.offset || range.length ? `?offset=${range.offset ?? 0}&length=${range.length ?? 0}` : '';
     const { body, res } = await this.call('GET', `${BLOCKS_PATH}${hash}${query}`, { ...this.auth }, undefined, opts);
     return { data: body, blockSize: Number(res.headers[BLOCK_SIZE_HEADER] ?? body.length) };
@@ -138,6 +143,7 @@ export class BlockDataClient {
   }
 
   close(): void {
+    this.reader?.close();
     this.agent.destroy();
   }
 }
