@@ -12,26 +12,17 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { ensureLocalTls } from '../../cluster/local/tls';
 import { maybeCompress } from '../../lib/compression';
-import { BlockstoreError } from '../../lib/errors';
 import { sha256Hex } from '../../lib/hash';
 import { BlockDataClient } from '../../lib/http/block-data-client';
 import { MAX_BLOCK_BYTES } from '../../lib/limits';
 import { clusterCredentials, type ClusterCredentials } from '../../lib/security/cluster-credentials';
+import { codeOf } from '../harness/codes';
 import { startTestDaemon, type TestDaemon } from '../harness/blockd';
 import { makeTempDir, removeDir } from '../harness/temp';
 
 const test = suite('block data port');
 let d: TestDaemon;
 let client: BlockDataClient;
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (err) {
-    return err instanceof BlockstoreError ? err.code : `not a BlockstoreError: ${String(err)}`;
-  }
-}
 
 /** One raw HTTP/1.1 request: status, the error code header, the body. */
 function raw(address: string, method: string, path: string, headers: Record<string, string | number>, body?: Buffer, sendOnly?: number): Promise<{ status: number; code: string; body: string }> {

@@ -9,12 +9,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
-import { BlockstoreError } from '../../lib/errors';
 import { sha256Hex } from '../../lib/hash';
 import { BlockDataClient } from '../../lib/http/block-data-client';
 import { BlockReader } from '../../lib/http/block-reader';
 import { frameBytesField } from '../../lib/rpc/framed';
 import { clusterCredentials, clusterAuthHeaders } from '../../lib/security/cluster-credentials';
+import { codeOf } from '../harness/codes';
 import { startTestDaemon, type TestDaemon } from '../harness/blockd';
 
 const test = suite('block reader');
@@ -24,15 +24,6 @@ let reader: BlockReader;
 const blocks: Array<{ hash: string; data: Buffer }> = [];
 
 const hostPort = (a: string) => ({ host: a.slice(0, a.lastIndexOf(':')), port: Number(a.slice(a.lastIndexOf(':') + 1)) });
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (err) {
-    return err instanceof BlockstoreError ? err.code : `not a BlockstoreError: ${String(err)}`;
-  }
-}
 
 /** A TCP server that answers every request with `answer` (or never, when it returns undefined). */
 async function fakeDaemon(answer: (req: string, s: Socket) => string | Buffer | undefined): Promise<{ server: Server; port: number; sockets: Set<Socket> }> {
