@@ -16,7 +16,7 @@ import { BlockstoreError } from '../../lib/errors';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import type { RpcServer, StreamContext } from '../../lib/rpc/server';
 import { readClientStream } from '../../lib/rpc/stream-reader';
-import { frameBytesField, framedSendInstalled, type FramedMessage } from '../../lib/rpc/framed';
+import { blockBuffers, frameBytesField, framedSendInstalled, type FramedMessage } from '../../lib/rpc/framed';
 import type { Authenticator, Caller } from '../auth/authenticator';
 import type { UserLimits } from '../auth/user-limits';
 import { followChanges } from '../files/change-feed';
@@ -76,8 +76,12 @@ export function filesHandlers(server: RpcServer, deps: FilesDeps): FilesHandlers
           const { info, data } = await files.getFile(who.userId, req.path, req.version, req.offset, req.length, req.minPosition, signal);
           await send({ info: fileMsg(info) });
           for await (const piece of data) {
-            // A piece that fits one message is sent as it is (its headroom, if any, holds the frame).
-            for (let i = 0; i < piece.length; i += DATA_MESSAGE_BYTES) await send(dataMessage(piece.length <= DATA_MESSAGE_BYTES ? piece : piece.subarray(i, i + DATA_MESSAGE_BYTES)));
+            // A piece that fits one message is sent as it is (its headroom, if
+            // any, holds the frame), and its buffer goes back to the pool once
+            // written; a larger one is sent a copy at a time.
+            if (piece.length === 0) continue;
+            if (piece.length <= DATA_MESSAGE_BYTES) await send(dataMessage(piece), () => blockBuffers.release(piece));
+            else for (let i = 0; i < piece.length; i += DATA_MESSAGE_BYTES) await send(dataMessage(piece.subarray(i, i + DATA_MESSAGE_BYTES)));
           }
         });
       },

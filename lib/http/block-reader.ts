@@ -20,7 +20,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { BlockstoreError } from '../errors';
-import { allocWithHeadroom } from '../rpc/framed';
+import { blockBuffers } from '../rpc/framed';
 import { BLOCK_SIZE_HEADER, BLOCKS_PATH, errorFromAnswer } from './block-data';
 import { ERROR_CODE_HEADER } from './errors';
 
@@ -118,7 +118,7 @@ class Conn {
       }
       if (!this.parseHead(this.head.subarray(0, end).toString('latin1'))) return;
       const length = Number(this.headers.get('content-length'));
-      this.body = this.status === 200 ? allocWithHeadroom(length) : Buffer.allocUnsafe(Math.min(length, MAX_ERROR_BODY));
+      this.body = this.status === 200 ? blockBuffers.take(length) : Buffer.allocUnsafe(Math.min(length, MAX_ERROR_BODY));
       let rest = this.head.subarray(end + 4);
       if (rest.length > length) {
         // Bytes nobody asked for: the answer stands, the connection goes.

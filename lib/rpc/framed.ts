@@ -32,6 +32,69 @@ export function allocWithHeadroom(size: number): Buffer {
   return b;
 }
 
+/** Smallest and largest memory a pooled block buffer has (powers of two). */
+const POOL_MIN_BYTES = 64 * 1024;
+const POOL_MAX_BYTES = 8 * 1024 * 1024;
+/** Memory the pool keeps while nobody uses it. */
+const POOL_KEPT_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Block-sized buffers with headroom, used again once what was read into
+ * them has been written out. A block read lives for tens of milliseconds
+ * (the daemon's answer, then the client's HTTP/2 window): long enough for
+ * a fresh buffer to outlive a young-generation collection, so under GET
+ * every block's memory ended in the old generation and a gateway ran a full
+ * collection several times a second. A buffer comes back only through
+ * `release`, called by whoever took it once nothing refers to its bytes any
+ * more (for GetFile: grpc-js's callback that the frame was written to the
+ * socket); one that is never released is the garbage collector's, as before.
+ */
+export class BlockBufferPool {
+  private readonly free = new Map<number, ArrayBuffer[]>();
+  /** Views handed out and not yet released: view → its memory. */
+  private readonly out = new WeakMap<Buffer, ArrayBuffer>();
+  private kept = 0;
+  /** Buffers handed out that came from the pool (tests, status). */
+  reused = 0;
+
+  /** `size` bytes (uninitialised) with headroom, from the pool when a buffer of its class is free. */
+  take(size: number): Buffer {
+    const cls = classOf(FRAME_HEADROOM + size);
+    if (cls === undefined) return allocWithHeadroom(size);
+    let mem = this.free.get(cls)?.pop();
+    if (mem) {
+      this.kept -= cls;
+      this.reused++;
+    } else mem = new ArrayBuffer(cls);
+    const b = Buffer.from(mem, FRAME_HEADROOM, size);
+    withHeadroom.add(b);
+    this.out.set(b, mem);
+    return b;
+  }
+
+  /** Gives back a buffer `take` returned, once nothing refers to its bytes; anything else is ignored. */
+  release(b: Buffer): void {
+    const mem = this.out.get(b);
+    if (!mem) return;
+    this.out.delete(b);
+    if (this.kept + mem.byteLength > POOL_KEPT_BYTES) return;
+    let list = this.free.get(mem.byteLength);
+    if (!list) this.free.set(mem.byteLength, (list = []));
+    list.push(mem);
+    this.kept += mem.byteLength;
+  }
+}
+
+function classOf(bytes: number): number | undefined {
+  if (bytes > POOL_MAX_BYTES) return undefined;
+  let c = POOL_MIN_BYTES;
+  while (c < bytes) c *= 2;
+  return c;
+}
+
+/** The gateway's pool of block buffers (reads fill them, GetFile releases them once written). */
+export const blockBuffers = new BlockBufferPool();
+
 function varintLength(n: number): number {
   let len = 1;
   while (n >= 0x80) {

@@ -84,9 +84,12 @@ export interface StreamContext<Res> extends CallContext {
    * Sends one message, waiting while the client's buffer is full; a client
    * that reads nothing for the stream's idle limit gets the stream closed.
    * A FramedMessage (lib/rpc/framed.ts) goes out as it was framed.
+   * `onWritten` runs once the message has been written to the connection
+   * (not when it fails or the call ends first): then nothing refers to its
+   * bytes any more.
    * @throws BlockstoreError DEADLINE_EXCEEDED when the client stopped reading.
    */
-  send(message: Res | FramedMessage): Promise<void>;
+  send(message: Res | FramedMessage, onWritten?: () => void): Promise<void>;
 }
 
 /** A client-streaming handler reads the request stream from the call. */
@@ -294,9 +297,11 @@ export class RpcServer {
   serverStream<Req, Res>(method: string, fn: ServerStreamFn<Req, Res>, options: { idleMs: number }): grpc.handleServerStreamingCall<Req, Res> {
     return (call) => {
       const cancel = cancelSignal(call);
-      const send = async (m: Res | FramedMessage) => {
+      const send = async (m: Res | FramedMessage, onWritten?: () => void) => {
         if (cancel.cancelled) throw new BlockstoreError('CANCELLED', 'the client cancelled the stream');
-        if (!call.write(m as Res)) await drained(call, options.idleMs);
+        // grpc-js calls a write's callback only once the message is on the connection.
+        const written = onWritten && ((err?: Error | null) => err || onWritten());
+        if (!call.write(m as Res, written)) await drained(call, options.idleMs);
       };
       const ctx: StreamContext<Res> = Object.assign(callContext(call, cancel), { send });
       void this.pipeline(method, () => fn(requestOf(call.request), ctx)).then((r) => {

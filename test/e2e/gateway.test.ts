@@ -65,6 +65,22 @@ test('byte-identical round trips (0 B … 64 MiB) via PutFile/GetFile and via de
   assert.is(tail.grpcCode, grpc.status.INVALID_ARGUMENT);
 });
 
+test('many downloads at once, again and again: every byte right while block buffers are reused', async () => {
+  // Gateways read blocks into pooled buffers and reuse one once its frame is
+  // written; a buffer reused too early would serve another block's bytes.
+  const files = await Promise.all(
+    [65_536, 100_000, 300_000, 1 << 20, 1_500_000, 2_500_000, 70_000, 900_000].map(async (size, i) => {
+      const data = randomBytes(size);
+      await alice.put(`pool/${i}`, data);
+      return { path: `pool/${i}`, data };
+    }),
+  );
+  for (let round = 0; round < 3; round++) {
+    const got = await Promise.all(Array.from({ length: 40 }, (_, i) => files[(i + round) % files.length]!).map(async (f) => ({ f, bytes: await alice.get(f.path) })));
+    for (const { f, bytes } of got) assert.ok(bytes.equals(f.data), `${f.path} (${f.data.length} bytes), round ${round}`);
+  }
+});
+
 test('edit 1 KiB in the middle of 64 MiB: delta sync sends a small fraction; both versions read back', async () => {
   const v1 = randomBytes(64 * 1024 * 1024);
   const first = await alice.sync('delta/big.bin', v1);

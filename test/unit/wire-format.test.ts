@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { wireFormatError } from '../../lib/rpc/malformed';
 import { encodePutBlock } from '../../lib/rpc/clients/blockd-client';
 import { loadProtos } from '../../lib/rpc/proto';
-import { allocWithHeadroom, frameBytesField } from '../../lib/rpc/framed';
+import { allocWithHeadroom, BlockBufferPool, frameBytesField } from '../../lib/rpc/framed';
 
 const test = suite('protobuf wire-format check');
 
@@ -65,6 +65,27 @@ test('a GetFile data message framed here is grpc-js\'s frame of the library\'s e
     assert.ok(inPlace.equals(expected), `in-place frame of ${size}`);
     assert.is(inPlace.buffer, roomy.buffer, `the frame of ${size} shares the block's memory`);
   }
+});
+
+test('the block buffer pool: a released buffer is handed out again, with headroom; foreign, repeated and oversized releases change nothing', () => {
+  const pool = new BlockBufferPool();
+  const a = pool.take(100_000);
+  assert.is(a.length, 100_000);
+  assert.is(frameBytesField(2, a.fill(1)).frame.buffer, a.buffer, 'framed in place');
+  pool.release(a);
+  pool.release(a); // twice: ignored
+  const b = pool.take(120_000);
+  assert.is(b.buffer, a.buffer, 'the same memory, again');
+  assert.is(pool.reused, 1);
+  const c = pool.take(120_000);
+  assert.is.not(c.buffer, b.buffer, 'a buffer in use is never handed out twice');
+  pool.release(Buffer.alloc(10)); // not the pool's: ignored
+  pool.release(b.subarray(1)); // a view of one: ignored
+  assert.is(pool.take(100).length, 100);
+  assert.is(pool.reused, 1, 'nothing came back but what was released');
+  const huge = pool.take(9 * 1024 * 1024);
+  assert.is(huge.length, 9 * 1024 * 1024, 'beyond the largest class: a plain buffer with headroom');
+  assert.is(frameBytesField(2, huge).frame.buffer, huge.buffer);
 });
 
 test.run();
