@@ -44,7 +44,7 @@ const HELP: Record<string, string> = {
 };
 
 /** How often the event loop's delay is sampled, in ms. */
-export const EVENT_LOOP_SAMPLE_MS = 100;
+const EVENT_LOOP_SAMPLE_MS = 100;
 
 /** Latency buckets in seconds: 1 ms to 30 s. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

@@ -119,10 +119,7 @@ export class Supervisor {
   /** Registered gateways: from the watched copy while the watch stands, else listed. */
   private async gateways(): Promise<NodeRecord[]> {
     const m = this.gatewayMirror;
-    if (!m?.watching) {
-      this.gatewaysChanged = true;
-      return this.membership!.list('gateway');
-    }
+    if (!m?.watching) return this.membership!.list('gateway');
     return [...m.entries.values()].map((v) => JSON.parse(v) as NodeRecord).sort((a, b) => a.id.localeCompare(b.id));
   }
 
@@ -399,9 +396,10 @@ export class Supervisor {
       return;
     }
     if (!this.membership || !existsSync(this.socket)) return;
-    // Nothing to bring in line unless the registrations changed or a slot
-    // is on its way out; a full look every BALANCER_BACKSTOP_MS regardless.
-    const due = this.gatewaysChanged || this.drainingSince.size > 0 || this.unlisted.size > 0 || Date.now() - this.lastBalancerSync > BALANCER_BACKSTOP_MS;
+    // Nothing to bring in line unless the registrations changed (or, with no
+    // watch standing, may have) or a slot is on its way out; a full look
+    // every BALANCER_BACKSTOP_MS regardless.
+    const due = !this.gatewayMirror?.watching || this.gatewaysChanged || this.drainingSince.size > 0 || this.unlisted.size > 0 || Date.now() - this.lastBalancerSync > BALANCER_BACKSTOP_MS;
     if (!due) return;
     this.gatewaysChanged = false;
     this.lastBalancerSync = Date.now();

@@ -110,9 +110,10 @@ export class BlockDataClient {
         answered = true;
         const declared = Number(res.headers['content-length']);
         // One buffer of the announced size when there is one: no list of pieces
-        // to join. A block's body keeps room in front for the gRPC frame a
+        // to join. A block read keeps room in front for the gRPC frame a
         // gateway sends it on in (lib/rpc/framed.ts): no further copy.
-        const whole = Number.isSafeInteger(declared) && declared >= 0 ? (res.statusCode === 200 ? allocWithHeadroom(declared) : Buffer.allocUnsafe(declared)) : undefined;
+        const block = method === 'GET' && res.statusCode === 200;
+        const whole = Number.isSafeInteger(declared) && declared >= 0 ? (block ? allocWithHeadroom(declared) : Buffer.allocUnsafe(declared)) : undefined;
         const pieces: Buffer[] = [];
         let at = 0;
         res.on('data', (d: Buffer) => {

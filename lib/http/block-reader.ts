@@ -271,12 +271,14 @@ export class BlockReader {
     if (this.closed) return Promise.reject(new BlockstoreError('UNAVAILABLE', `block daemon ${this.address}: client closed`));
     const idle = fresh ? undefined : this.idle.pop();
     if (idle) return Promise.resolve(idle);
-    if (fresh || this.all.size < MAX_SOCKETS) {
-      const c = new Conn(this.host, this.port, (x) => this.release(x), (x) => this.forget(x));
-      this.all.add(c);
-      return Promise.resolve(c);
-    }
+    if (fresh || this.all.size < MAX_SOCKETS) return Promise.resolve(this.open());
     return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private open(): Conn {
+    const c = new Conn(this.host, this.port, (x) => this.release(x), (x) => this.forget(x));
+    this.all.add(c);
+    return c;
   }
 
   private release(c: Conn): void {
@@ -292,12 +294,7 @@ export class BlockReader {
     if (i >= 0) this.idle.splice(i, 1);
     // A caller waiting for a connection gets a new one in its place.
     const next = this.waiting.shift();
-    if (next) {
-      if (this.closed) return;
-      const n = new Conn(this.host, this.port, (x) => this.release(x), (x) => this.forget(x));
-      this.all.add(n);
-      next(n);
-    }
+    if (next && !this.closed) next(this.open());
   }
 
   close(): void {
