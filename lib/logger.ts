@@ -67,5 +67,7 @@ function describeError(err: Error): LogFields {
   const code = (err as { code?: unknown }).code;
   if (code !== undefined) out.code = code;
   if (err.stack) out.stack = err.stack.split('\n').slice(0, 6).join('\n');
+  // What an error wraps is often the actual fault (one level: causes can chain far).
+  if (err.cause instanceof Error) out.cause = { name: err.cause.name, message: err.cause.message, stack: err.cause.stack?.split('\n').slice(0, 6).join('\n') };
   return out;
 }

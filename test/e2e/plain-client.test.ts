@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import type { StateDir } from '../../cluster/local/layout';
 import { backendServers, inService, SERVER_UP, slotOf } from '../../cluster/local/haproxy';
 import { BlockstoreClient } from '../../sdk/client';
-import { localClusterDown, localClusterUp } from '../harness/local-cluster';
+import { localClusterDown, localClusterUp, loggedErrors } from '../harness/local-cluster';
 import { SYSTEM_PYTHON } from '../harness/strict-client';
 import { installSdkPackage } from '../harness/sdk-package';
 import { makeTempDir, removeDir } from '../harness/temp';
@@ -58,7 +58,9 @@ function report(label: string, r: LoadResult): number {
 
 /** Failures that reach the client must be UNAVAILABLE (or a deadline): never UNKNOWN, INTERNAL or CANCELLED. */
 function onlyRetryable(r: LoadResult): void {
-  for (const code of Object.keys(r.codes)) assert.ok(code === 'UNAVAILABLE' || code === 'DEADLINE_EXCEEDED', `a failure reached the client as ${code}: ${r.samples[code]}`);
+  for (const code of Object.keys(r.codes)) {
+    if (code !== 'UNAVAILABLE' && code !== 'DEADLINE_EXCEEDED') assert.unreachable(`a failure reached the client as ${code}: ${r.samples[code]}\n${loggedErrors(dir) || '(no error logged by any node)'}`);
+  }
 }
 
 /**

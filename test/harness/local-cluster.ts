@@ -31,6 +31,21 @@ export async function localClusterUp(label: string, extra: string[] = []): Promi
   return { dir, base, address: `127.0.0.1:${base + 1}` };
 }
 
+/**
+ * The error lines (level "error": an unexpected error's stack among them)
+ * the cluster's processes logged, last `limit` of each log: what a failed
+ * assertion prints so a rare failure carries its cause.
+ */
+export function loggedErrors(dir: StateDir, limit = 5): string {
+  if (!existsSync(dir.path('logs'))) return '';
+  const out: string[] = [];
+  for (const f of readdirSync(dir.path('logs'))) {
+    const lines = readFileSync(dir.path('logs', f), 'utf8').split('\n').filter((l) => l.includes('"level":"error"'));
+    for (const l of lines.slice(-limit)) out.push(`${f}: ${l.slice(0, 2000)}`);
+  }
+  return out.join('\n');
+}
+
 /** `cluster down`, then asserts every process it ran is gone (by PID) and removes the state. */
 export async function localClusterDown(dir: StateDir | undefined): Promise<void> {
   if (!dir) return; // up failed (and cleaned up after itself)
