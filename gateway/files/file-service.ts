@@ -16,6 +16,7 @@ import { assertBlockHash, sha256Hex } from '../../lib/hash';
 import { MAX_BLOCK_BYTES } from '../../lib/limits';
 import { normalizePath } from '../../lib/paths';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
+import { blockBuffers } from '../../lib/rpc/framed';
 import type { BlockIo } from '../blocks/block-io';
 
 export interface FileInfo {
@@ -121,7 +122,10 @@ export class FileService {
       const current = await this.meta.read((c) => c.statFile(ns, path, 0, 0)).then((st) => st.version?.size ?? 0, () => 0);
       return { bytes: user.quotaBytes - user.usedBytes + current, quota: user.quotaBytes, used: user.usedBytes };
     };
-    const chunker = new Chunker();
+    // A block that spans the request's messages is assembled in a pooled
+    // buffer, given back once stored (and, for the first block, hashed into
+    // the whole file's hash): see `release` below.
+    const chunker = new Chunker(undefined, (n) => blockBuffers.take(n));
     const whole = createHash('sha256');
     const blocks: Array<{ hash: string; size: number }> = [];
     const locations = new Map<string, string[]>();
@@ -132,6 +136,20 @@ export class FileService {
     let failure: unknown;
 
     let cutBytes = 0;
+    // A pooled block goes back only when nothing will read it again: after a
+    // store that succeeded (every daemon's answer is in, so its bytes are
+    // written), and — the first block — once the whole-file hash has it. A
+    // failed store may leave a write under way: that buffer is not given
+    // back (the collector's, as any other).
+    const pending = new Map<Buffer, number>();
+    const release = (block: Buffer) => {
+      const left = (pending.get(block) ?? 1) - 1;
+      if (left > 0) pending.set(block, left);
+      else {
+        pending.delete(block);
+        blockBuffers.release(block);
+      }
+    };
     const storeBlock = async (block: Buffer, hash: string, direct: boolean) => {
       // Blocks of the first DIRECT_WRITE_BYTES go straight to the daemons
       // (a daemon that has one only renews it): a small file costs one
@@ -139,11 +157,12 @@ export class FileService {
       // large file uploaded again is not sent again.
       if (!direct) {
         const found = await this.meta.read((c) => c.findBlocks(ns, [hash]));
-        if (found.known.length) return;
+        if (found.known.length) return release(block);
       }
       const { nodes, fresh } = await this.blocks.store(hash, block, signal);
       locations.set(hash, nodes);
       if (fresh) bytesStored += block.length;
+      release(block);
     };
     // The whole-file hash is fed the blocks in order (the same bytes); a
     // one-block file's content hash is its block's hash, computed once.
@@ -152,15 +171,23 @@ export class FileService {
       for (const block of cut) {
         const hash = sha256Hex(block);
         blocks.push({ hash, size: block.length });
-        if (blocks.length === 1) first = block;
-        else {
-          if (first) whole.update(first);
+        if (blocks.length === 1) {
+          first = block;
+          pending.set(block, 2); // its store, and the whole-file hash
+        } else {
+          if (first) {
+            whole.update(first);
+            release(first);
+          }
           first = undefined;
           whole.update(block);
         }
         const direct = cutBytes < DIRECT_WRITE_BYTES;
         cutBytes += block.length;
-        if (seen.has(hash)) continue;
+        if (seen.has(hash)) {
+          release(block); // hashed, and its twin is stored
+          continue;
+        }
         seen.add(hash);
         const p = storeBlock(block, hash, direct).catch((err: unknown) => {
           failure ??= err;
@@ -185,6 +212,7 @@ export class FileService {
     await take(chunker.finish());
     await Promise.all(inFlight);
     if (failure) throw failure;
+    if (first) release(first); // a one-block file: its hash is the content hash, no whole-file pass
     if (signal.aborted) throw new BlockstoreError('CANCELLED', 'the upload was cancelled; nothing was committed');
     if (Date.now() - startedAt > this.maxUploadMs) {
       throw new BlockstoreError('DEADLINE_EXCEEDED', `the upload took longer than ${this.maxUploadMs} ms; nothing was committed (retry, or use delta sync for very large files)`, { retryable: false });

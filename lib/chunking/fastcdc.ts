@@ -48,7 +48,11 @@ export class Chunker {
   private readonly maskS: number;
   private readonly maskL: number;
 
-  constructor(private readonly o: ChunkerOptions = DEFAULT_CHUNKING) {
+  constructor(
+    private readonly o: ChunkerOptions = DEFAULT_CHUNKING,
+    /** Memory for a chunk that spans pushed pieces (a pool's, say); default: a fresh buffer. */
+    private readonly alloc: (size: number) => Buffer = Buffer.allocUnsafe,
+  ) {
     const bits = Math.round(Math.log2(o.avgSize));
     this.maskS = topBits(bits + 2) | 0;
     this.maskL = topBits(bits - 2) | 0;
@@ -137,7 +141,7 @@ export class Chunker {
       if (first.length === n) this.parts.shift();
       else this.parts[0] = first.subarray(n);
     } else {
-      chunk = Buffer.allocUnsafe(n);
+      chunk = this.alloc(n);
       let at = 0;
       while (at < n) {
         const p = this.parts[0]!;

@@ -20,6 +20,8 @@ export class TwinDaemon implements BlockdPeer {
   failWith: ErrorCode | undefined;
   corrupt = false;
   puts = 0;
+  /** Reads a put's bytes only this long after the call (a socket still sending them). */
+  putLagMs = 0;
   constructor(readonly id: string) {}
   /** Stores `bytes` as a block put at `touchedMs`; returns its hash. */
   hold(bytes: Buffer, touchedMs = Date.now()): string {
@@ -31,6 +33,7 @@ export class TwinDaemon implements BlockdPeer {
   async putBlock(hash: string, data: Uint8Array, opts?: { encoding?: '' | 'br' }) {
     this.puts++;
     if (this.failWith) throw new BlockstoreError(this.failWith, `${this.id} fails`);
+    if (this.putLagMs) await new Promise((r) => setTimeout(r, this.putLagMs));
     const bytes = decode(opts?.encoding ?? '', Buffer.from(data), 8 * 1024 * 1024);
     if (sha256Hex(bytes) !== hash) throw new BlockstoreError('HASH_MISMATCH', 'bytes do not match the name');
     const alreadyPresent = this.blocks.has(hash);

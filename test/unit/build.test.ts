@@ -55,14 +55,16 @@ test('this tree: every source compiles (bin/blockstore runs the result)', () => 
   }
 });
 
-test('bin/blockstore: block daemons run with single-threaded GC, every other command with V8\'s default', () => {
+test('bin/blockstore: block daemons run with single-threaded GC, gateways with a larger starting heap, every other command with V8\'s defaults', () => {
   const dir = makeTempDir('launcher');
   try {
     // A stand-in for node on PATH that prints the flags it was given.
     writeFileSync(join(dir, 'node'), '#!/bin/sh\necho "$@"\n', { mode: 0o755 });
     const run = (...args: string[]) => execFileSync(join(ROOT, 'bin', 'blockstore'), args, { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, BLOCKSTORE_NODE_ARGS: '' } });
     assert.match(run('blockd', '--id', 'b1'), /^--single-threaded-gc .*blockstore\.(js|ts) blockd --id b1$/m);
+    assert.match(run('gateway', '--id', 'g1'), /^--initial-heap-size=128 .*blockstore\.(js|ts) gateway --id g1$/m);
     for (const cmd of ['gateway', 'meta', 'put']) assert.not.match(run(cmd), /single-threaded-gc/, cmd);
+    for (const cmd of ['blockd', 'meta', 'put']) assert.not.match(run(cmd), /initial-heap-size/, cmd);
   } finally {
     removeDir(dir);
   }

@@ -13,6 +13,7 @@ import { silentLogger } from '../../lib/logger';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import { BlockIo } from '../../gateway/blocks/block-io';
 import { FileService } from '../../gateway/files/file-service';
+import { blockBuffers } from '../../lib/rpc/framed';
 import { twinDaemons } from '../harness/twins';
 
 interface Commit {
@@ -115,6 +116,22 @@ test('a content hash that does not match, or too few daemons, commits nothing', 
   await t.put('down', randomBytes(300_000)).catch((e: BlockstoreError) => (code = e.code));
   assert.is(code, 'UNAVAILABLE');
   assert.not.ok(t.calls.includes('commitVersion'), 'no commit for either');
+});
+
+test('block buffers are reused across uploads, and never before a block is stored and hashed: every stored block and content hash is right', async () => {
+  const t = setup();
+  for (const d of t.daemons) d.putLagMs = 3; // each put reads its bytes later, as a socket would
+  const reusedBefore = blockBuffers.reused;
+  const files = Array.from({ length: 6 }, (_, i) => randomBytes(3 * 1024 * 1024 + i * 100_003));
+  for (let round = 0; round < 2; round++) {
+    const rs = await Promise.all(files.map((data, i) => t.put(`f${round}-${i}`, data)));
+    for (const r of rs) assert.ok(r.file);
+  }
+  // The twins check each block's hash when they read it: a buffer given back too early fails there.
+  assert.is(t.commits.length, 12);
+  t.commits.forEach((c, i) => assert.is(c.contentHash, sha(files[i % 6]!), `file ${i % 6}: the whole-file hash`));
+  for (const d of t.daemons) for (const [hash, bytes] of d.blocks) assert.is(sha(bytes), hash);
+  assert.ok(blockBuffers.reused > reusedBefore, 'assembled blocks came from the pool');
 });
 
 test.run();
