@@ -35,16 +35,15 @@ export class StateReader {
   /**
    * Runs a read once `minPosition` is applied here, on a state that stays
    * whole while it runs (a snapshot install waits for it, or it is refused).
-   * `waitMs` bounds the wait for the position (default: the node's read wait).
    * @throws BlockstoreError UNAVAILABLE when this node is behind, not yet
    *   caught up (reads without a position), or installing a snapshot; the
    *   caller tries another node. Whatever `fn` throws.
    */
-  async run<T>(minPosition: number, fn: () => Promise<T>, waitMs = this.readWaitMs): Promise<T> {
+  async run<T>(minPosition: number, fn: () => Promise<T>): Promise<T> {
     if (minPosition === 0 && !this.isMaster() && !this.synced()) {
       throw new BlockstoreError('UNAVAILABLE', `this node has not caught up with the master since it started (applied ${this.store.applied.seq}); try another node`);
     }
-    await this.waitFor(minPosition, Math.min(waitMs, this.readWaitMs));
+    await this.waitFor(minPosition);
     return this.store.reading(async () => {
       // An install that began after the wait may have replaced the state.
       if (this.store.applied.seq < minPosition) {
@@ -69,7 +68,7 @@ export class StateReader {
    * Waits until `minPosition` is applied here.
    * @throws BlockstoreError UNAVAILABLE when this node is still behind after the bound.
    */
-  async waitFor(minPosition: number, waitMs = this.readWaitMs): Promise<void> {
+  async waitFor(minPosition: number): Promise<void> {
     if (minPosition <= this.store.applied.seq) return;
     // Every acknowledged write is in the master's log (synchronous
     // replication), so a position past its end was never handed out.
@@ -81,7 +80,7 @@ export class StateReader {
       const t = setTimeout(() => {
         this.waiters.delete(w);
         reject(new BlockstoreError('UNAVAILABLE', `this node has applied position ${this.store.applied.seq}, not yet ${minPosition}; try another node`));
-      }, waitMs);
+      }, this.readWaitMs);
       this.waiters.add(w);
     });
   }

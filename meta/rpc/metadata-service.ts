@@ -7,7 +7,7 @@ import type { VersionInfo } from '../../proto/gen/ts/blockstore/internal/v1/Vers
 import type { WatchRequest__Output } from '../../proto/gen/ts/blockstore/internal/v1/WatchRequest';
 import type { ChangeEvent } from '../../proto/gen/ts/blockstore/internal/v1/ChangeEvent';
 import type { SnapshotPart } from '../../proto/gen/ts/blockstore/internal/v1/SnapshotPart';
-import type { StatFileRequest__Output } from '../../proto/gen/ts/blockstore/internal/v1/StatFileRequest';
+import type { CommitOutcome } from '../../proto/gen/ts/blockstore/internal/v1/CommitOutcome';
 import type { CommitVersionRequest__Output } from '../../proto/gen/ts/blockstore/internal/v1/CommitVersionRequest';
 import { BlockstoreError } from '../../lib/errors';
 import { normalizePrefix } from '../../lib/paths';
@@ -40,33 +40,18 @@ const SNAPSHOT_PART = 1000;
 
 const result = (r: WriteResult) => ({ position: r.position, epoch: r.epoch });
 
-/** Commits one CommitVersions call may carry, and stats one StatFiles call may. */
+/** Commits one CommitVersions call may carry. */
 export const MAX_COMMITS_PER_CALL = 256;
-export const MAX_STATS_PER_CALL = 256;
-/**
- * How long a stat in a StatFiles call waits for its position: a batch is
- * answered at once, so one stat waiting the whole read wait (a lagging
- * replica) would hold up the others. Past this it is answered UNAVAILABLE
- * and the caller asks another node, as after the full wait.
- */
-const BATCHED_READ_WAIT_MS = 250;
 
 /**
- * A request's error as a batched call answers it: what its own call's
- * status would have carried (anything not a BlockstoreError is a bug:
- * logged, and INTERNAL, as the call pipeline treats it).
+ * A commit's error as CommitVersions answers it: what CommitVersion's status
+ * would have carried (anything not a BlockstoreError is a bug: logged, and
+ * INTERNAL, as the call pipeline treats it).
  */
-function failedOutcome(err: unknown, server: RpcServer, method: string): { errorCode: string; errorMessage: string; errorDetails: Record<string, string> } {
-  server.toStatus(err, method); // logs what would be logged for a call failing this way
+function failedOutcome(err: unknown, server: RpcServer): CommitOutcome {
+  server.toStatus(err, 'CommitVersions'); // logs what would be logged for a call failing this way
   if (err instanceof BlockstoreError) return { errorCode: err.code, errorMessage: err.message, errorDetails: { ...err.details } };
   return { errorCode: 'INTERNAL', errorMessage: 'internal error', errorDetails: {} };
-}
-
-/** Each request's outcome, in order: its response, or its error as `failedOutcome` puts it. */
-async function outcomes<Req, Res>(reqs: Req[], max: number, what: string, server: RpcServer, method: string, each: (r: Req) => Promise<Res>) {
-  if (reqs.length > max) throw new BlockstoreError('INVALID_ARGUMENT', `${what}: at most ${max} a call, got ${reqs.length}`);
-  const settled = await Promise.allSettled(reqs.map(each));
-  return { outcomes: settled.map((s) => (s.status === 'fulfilled' ? { response: s.value } : failedOutcome(s.reason, server, method))) };
 }
 
 function expected(has: boolean, v: number): number | undefined {
@@ -75,16 +60,7 @@ function expected(has: boolean, v: number): number | undefined {
 
 export function metadataHandlers(server: RpcServer, node: MetadataNode): MetadataHandlers {
   const reads = node.reads;
-  const read = <T>(opts: { minPosition: number } | null | undefined, fn: () => Promise<T>, waitMs?: number) => reads.run(opts?.minPosition ?? 0, fn, waitMs);
-  const stat = (req: StatFileRequest__Output, waitMs?: number) =>
-    read(
-      req.read,
-      async () => {
-        const { version, locations } = await reads.stat(req.namespace, req.path, req.version);
-        return { version: versionInfo(version), locations };
-      },
-      waitMs,
-    );
+  const read = <T>(opts: { minPosition: number } | null | undefined, fn: () => Promise<T>) => reads.run(opts?.minPosition ?? 0, fn);
   const commit = async (req: CommitVersionRequest__Output) => {
     const r = await node.write({
       kind: 'commit',
@@ -111,8 +87,12 @@ export function metadataHandlers(server: RpcServer, node: MetadataNode): Metadat
     }),
     RevokeToken: server.unary('RevokeToken', async (req) => ({ result: result(await node.write({ kind: 'revokeToken', tokenId: req.tokenId })) })),
     CommitVersion: server.unary('CommitVersion', (req) => commit(req)),
-    // All at once: the master writes commits that wait together as one log batch.
-    CommitVersions: server.unary('CommitVersions', (req) => outcomes(req.commits, MAX_COMMITS_PER_CALL, 'commits', server, 'CommitVersions', commit)),
+    CommitVersions: server.unary('CommitVersions', async (req) => {
+      if (req.commits.length > MAX_COMMITS_PER_CALL) throw new BlockstoreError('INVALID_ARGUMENT', `commits: at most ${MAX_COMMITS_PER_CALL} a call, got ${req.commits.length}`);
+      // All at once: the master writes commits that wait together as one log batch.
+      const settled = await Promise.allSettled(req.commits.map((c) => commit(c)));
+      return { outcomes: settled.map((s) => (s.status === 'fulfilled' ? { response: s.value } : failedOutcome(s.reason, server))) };
+    }),
     DeleteFile: server.unary('DeleteFile', async (req) => {
       const r = await node.write({
         kind: 'delete', ns: req.namespace, path: req.path, expectedVersion: expected(req.hasExpectedVersion, req.expectedVersion),
@@ -153,8 +133,12 @@ export function metadataHandlers(server: RpcServer, node: MetadataNode): Metadat
         return { users, nextPageToken: next };
       }),
     ),
-    StatFile: server.unary('StatFile', (req) => stat(req)),
-    StatFiles: server.unary('StatFiles', (req) => outcomes(req.stats, MAX_STATS_PER_CALL, 'stats', server, 'StatFiles', (r) => stat(r, BATCHED_READ_WAIT_MS))),
+    StatFile: server.unary('StatFile', (req) =>
+      read(req.read, async () => {
+        const { version, locations } = await reads.stat(req.namespace, req.path, req.version);
+        return { version: versionInfo(version), locations };
+      }),
+    ),
     ListFiles: server.unary('ListFiles', (req) =>
       read(req.read, async () => {
         const { files, next } = await reads.listFiles(req.namespace, req.prefix, req.pageSize, req.pageToken, req.includeDeleted);

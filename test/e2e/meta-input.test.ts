@@ -93,7 +93,7 @@ test('commits sent together: each answered on its own, an error exactly as its o
     const together = await status(
       (async () => {
         const o = (await c.commitVersions([batch[i]!, ok(`pad${i}`)])).outcomes[0]!;
-        if (o.errorCode) throw (await import('../../lib/rpc/clients/call-batcher')).outcomeError(o);
+        if (o.errorCode) throw (await import('../../lib/rpc/clients/commit-batcher')).outcomeError(o);
       })(),
     );
     assert.is(together.code, alone.code, `commit ${i}`);
@@ -101,13 +101,13 @@ test('commits sent together: each answered on its own, an error exactly as its o
     assert.equal({ ...together.err.details }, { ...alone.details }, `commit ${i}`);
   }
   // Through the batcher: concurrent commits share calls, each gets its own version.
-  const calls = c.commits.calls;
+  const calls = c.batcher.calls;
   const results = await Promise.all(Array.from({ length: 20 }, (_, i) => c.commit(ok(`b/${i}`))));
   results.forEach((r, i) => {
     assert.is(r.version!.path, `b/${i}`);
     assert.is(r.version!.version, 1);
   });
-  assert.ok(c.commits.calls - calls < 20, `${c.commits.calls - calls} calls for 20 commits`);
+  assert.ok(c.batcher.calls - calls < 20, `${c.batcher.calls - calls} calls for 20 commits`);
   assert.is(new Set(results.map((r) => r.result!.position)).size, 20, 'twenty log positions');
   // A replica refuses every commit of a call, each naming the master.
   const replica = cluster.alive().find((n) => n.id !== master.id)!;
@@ -116,48 +116,6 @@ test('commits sent together: each answered on its own, an error exactly as its o
     assert.is(r.code, 'NOT_MASTER');
     assert.is(r.err.details['master'], master.address);
   }
-});
-
-test('stats sent together: each answered as its own StatFile call, errors alike; a stat ahead of a replica is refused without holding up the rest', async () => {
-  const master = await cluster.waitForMaster();
-  const c = master.client;
-  await c.createUser('dave', 'Dave', 10_000);
-  const w = await c.commitVersion({ namespace: 'dave', path: 'here.txt', blocks: [{ hash: H('f'), size: 10 }], locations: [{ hash: H('f'), nodes: ['b2'] }] });
-  const position = w.result!.position;
-  const replica = cluster.alive().find((n) => n.id !== master.id)!;
-  const r = replica.client;
-  const stats = [
-    { namespace: 'dave', path: 'here.txt', version: 0, read: { minPosition: position } },
-    { namespace: 'dave', path: 'missing.txt', version: 0, read: { minPosition: position } },
-    { namespace: 'dave', path: 'here.txt', version: 9, read: { minPosition: position } },
-    { namespace: 'dave', path: 'a/../../b', version: 0, read: { minPosition: position } },
-  ];
-  const res = await r.statFiles(stats);
-  assert.equal(res.outcomes.map((o) => o.errorCode), ['', 'NOT_FOUND', 'NOT_FOUND', 'INVALID_PATH']);
-  assert.is(res.outcomes[0]!.response!.version!.path, 'here.txt');
-  assert.equal(res.outcomes[0]!.response!.locations.map((l) => l.nodes), [['b2']]);
-  const { outcomeError } = await import('../../lib/rpc/clients/call-batcher');
-  for (const i of [1, 2, 3]) {
-    const s = stats[i]!;
-    const alone = (await status(r.statFile(s.namespace, s.path, s.version, position, { timeoutMs: 5000 }))).err;
-    const together = outcomeError(res.outcomes[i]!);
-    assert.is(together.code, alone.code, `stat ${i}`);
-    assert.is(together.message, alone.message, `stat ${i}`);
-    assert.equal({ ...together.details }, { ...alone.details }, `stat ${i}`);
-  }
-  // A position this replica will not reach: that stat alone is refused (UNAVAILABLE: ask another node).
-  const ahead = await r.statFiles([stats[0]!, { ...stats[0]!, read: { minPosition: position + 1_000_000 } }]);
-  assert.is(ahead.outcomes[0]!.errorCode, '');
-  assert.is(ahead.outcomes[1]!.errorCode, 'UNAVAILABLE');
-  // Through the batcher (statFile without call options): concurrent stats share calls.
-  const calls = r.stats.calls;
-  const got = await Promise.all(
-    Array.from({ length: 20 }, (_, i) => r.statFile('dave', i % 2 ? 'here.txt' : `none-${i}`, 0, position).then((x) => x.version!.path, (e: BlockstoreError) => e.code)),
-  );
-  got.forEach((g, i) => assert.is(g, i % 2 ? 'here.txt' : 'NOT_FOUND', `stat ${i}`));
-  assert.ok(r.stats.calls - calls < 20, `${r.stats.calls - calls} calls for 20 stats`);
-  const over = await status(r.statFiles(Array(257).fill(stats[0])));
-  assert.is(over.code, 'INVALID_ARGUMENT', 'at most 256 stats a call');
 });
 
 test('a write to a replica is UNAVAILABLE (NOT_MASTER) and names the master', async () => {

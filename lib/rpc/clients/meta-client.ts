@@ -29,21 +29,15 @@ import type { BlockLocations } from '../../../proto/gen/ts/blockstore/internal/v
 import { callUnary, CHANNEL_OPTIONS, type CallOpts } from '../client';
 import { fromServiceError } from '../status';
 import { loadProtos } from '../proto';
-import { CallBatcher } from './call-batcher';
+import { CommitBatcher } from './commit-batcher';
 import type { CommitVersionsResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/CommitVersionsResponse';
-import type { StatFileRequest } from '../../../proto/gen/ts/blockstore/internal/v1/StatFileRequest';
-import type { StatFilesResponse__Output } from '../../../proto/gen/ts/blockstore/internal/v1/StatFilesResponse';
-
-/** Commits per CommitVersions call (the master takes up to 256), and block references, so a call stays far below the message limit. */
-const COMMIT_BATCH = { maxItems: 64, maxWeight: 20_000, weight: (r: CommitVersionRequest) => r.blocks?.length ?? 0 };
-/** Stats per StatFiles call (a node takes up to 256). */
-const STAT_BATCH = { maxItems: 64 };
 
 export class MetaClient {
   readonly raw: Raw;
-  /** Commits and stats sent with the others waiting on this node (lib/rpc/clients/call-batcher.ts). */
-  readonly commits = new CallBatcher((reqs: CommitVersionRequest[]) => this.commitVersions(reqs), (req) => this.commitVersion(req), COMMIT_BATCH);
-  readonly stats = new CallBatcher((reqs: StatFileRequest[]) => this.statFiles(reqs), (req) => callUnary(this.raw, this.raw.statFile, req), STAT_BATCH);
+  readonly batcher = new CommitBatcher(
+    (reqs) => this.commitVersions(reqs),
+    (req) => this.commitVersion(req),
+  );
 
   /** `credentials`: the calling node's (default: the process's, for tools and tests). */
   constructor(readonly address: string, credentials?: ClusterCredentials) {
@@ -73,11 +67,11 @@ export class MetaClient {
   }
 
   /**
-   * A commit, sent with the others waiting on this node: resolves or fails
-   * as commitVersion would.
+   * A commit, sent with the others waiting on this node (CommitBatcher):
+   * resolves or fails as commitVersion would.
    */
   commit(req: CommitVersionRequest): Promise<CommitVersionResponse__Output> {
-    return this.commits.call(req);
+    return this.batcher.commit(req);
   }
 
   deleteFile(req: DeleteFileRequest, opts?: CallOpts): Promise<DeleteFileResponse__Output> {
@@ -117,19 +111,8 @@ export class MetaClient {
     return callUnary(this.raw, this.raw.listUsers, { pageSize, pageToken, read: { minPosition } }, opts);
   }
 
-  /**
-   * A version and where its blocks are. Without call options, sent with the
-   * other stats waiting on this node (StatFiles); it resolves or fails as
-   * its own StatFile call would.
-   */
   statFile(namespace: string, path: string, version = 0, minPosition = 0, opts?: CallOpts): Promise<StatFileResponse__Output> {
-    const req = { namespace, path, version, read: { minPosition } };
-    return opts ? callUnary(this.raw, this.raw.statFile, req, opts) : this.stats.call(req);
-  }
-
-  /** Several stats in one call, each answered on its own (see statFile). */
-  statFiles(stats: StatFileRequest[], opts?: CallOpts): Promise<StatFilesResponse__Output> {
-    return callUnary(this.raw, this.raw.statFiles, { stats }, opts);
+    return callUnary(this.raw, this.raw.statFile, { namespace, path, version, read: { minPosition } }, opts);
   }
 
   listFiles(namespace: string, prefix: string, pageSize = 0, pageToken = '', minPosition = 0, opts?: CallOpts): Promise<ListFilesResponse__Output> {

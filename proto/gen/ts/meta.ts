@@ -61,9 +61,6 @@ import type { StageBlocksResponse as _blockstore_internal_v1_StageBlocksResponse
 import type { StagedBlock as _blockstore_internal_v1_StagedBlock, StagedBlock__Output as _blockstore_internal_v1_StagedBlock__Output } from './blockstore/internal/v1/StagedBlock';
 import type { StatFileRequest as _blockstore_internal_v1_StatFileRequest, StatFileRequest__Output as _blockstore_internal_v1_StatFileRequest__Output } from './blockstore/internal/v1/StatFileRequest';
 import type { StatFileResponse as _blockstore_internal_v1_StatFileResponse, StatFileResponse__Output as _blockstore_internal_v1_StatFileResponse__Output } from './blockstore/internal/v1/StatFileResponse';
-import type { StatFilesRequest as _blockstore_internal_v1_StatFilesRequest, StatFilesRequest__Output as _blockstore_internal_v1_StatFilesRequest__Output } from './blockstore/internal/v1/StatFilesRequest';
-import type { StatFilesResponse as _blockstore_internal_v1_StatFilesResponse, StatFilesResponse__Output as _blockstore_internal_v1_StatFilesResponse__Output } from './blockstore/internal/v1/StatFilesResponse';
-import type { StatOutcome as _blockstore_internal_v1_StatOutcome, StatOutcome__Output as _blockstore_internal_v1_StatOutcome__Output } from './blockstore/internal/v1/StatOutcome';
 import type { User as _blockstore_internal_v1_User, User__Output as _blockstore_internal_v1_User__Output } from './blockstore/internal/v1/User';
 import type { VersionInfo as _blockstore_internal_v1_VersionInfo, VersionInfo__Output as _blockstore_internal_v1_VersionInfo__Output } from './blockstore/internal/v1/VersionInfo';
 import type { WatchRequest as _blockstore_internal_v1_WatchRequest, WatchRequest__Output as _blockstore_internal_v1_WatchRequest__Output } from './blockstore/internal/v1/WatchRequest';
@@ -139,9 +136,6 @@ export interface ProtoGrpcType {
         StagedBlock: MessageTypeDefinition<_blockstore_internal_v1_StagedBlock, _blockstore_internal_v1_StagedBlock__Output>
         StatFileRequest: MessageTypeDefinition<_blockstore_internal_v1_StatFileRequest, _blockstore_internal_v1_StatFileRequest__Output>
         StatFileResponse: MessageTypeDefinition<_blockstore_internal_v1_StatFileResponse, _blockstore_internal_v1_StatFileResponse__Output>
-        StatFilesRequest: MessageTypeDefinition<_blockstore_internal_v1_StatFilesRequest, _blockstore_internal_v1_StatFilesRequest__Output>
-        StatFilesResponse: MessageTypeDefinition<_blockstore_internal_v1_StatFilesResponse, _blockstore_internal_v1_StatFilesResponse__Output>
-        StatOutcome: MessageTypeDefinition<_blockstore_internal_v1_StatOutcome, _blockstore_internal_v1_StatOutcome__Output>
         User: MessageTypeDefinition<_blockstore_internal_v1_User, _blockstore_internal_v1_User__Output>
         VersionInfo: MessageTypeDefinition<_blockstore_internal_v1_VersionInfo, _blockstore_internal_v1_VersionInfo__Output>
         WatchRequest: MessageTypeDefinition<_blockstore_internal_v1_WatchRequest, _blockstore_internal_v1_WatchRequest__Output>

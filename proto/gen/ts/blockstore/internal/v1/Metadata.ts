@@ -46,8 +46,6 @@ import type { StageBlocksRequest as _blockstore_internal_v1_StageBlocksRequest, 
 import type { StageBlocksResponse as _blockstore_internal_v1_StageBlocksResponse, StageBlocksResponse__Output as _blockstore_internal_v1_StageBlocksResponse__Output } from '../../../blockstore/internal/v1/StageBlocksResponse';
 import type { StatFileRequest as _blockstore_internal_v1_StatFileRequest, StatFileRequest__Output as _blockstore_internal_v1_StatFileRequest__Output } from '../../../blockstore/internal/v1/StatFileRequest';
 import type { StatFileResponse as _blockstore_internal_v1_StatFileResponse, StatFileResponse__Output as _blockstore_internal_v1_StatFileResponse__Output } from '../../../blockstore/internal/v1/StatFileResponse';
-import type { StatFilesRequest as _blockstore_internal_v1_StatFilesRequest, StatFilesRequest__Output as _blockstore_internal_v1_StatFilesRequest__Output } from '../../../blockstore/internal/v1/StatFilesRequest';
-import type { StatFilesResponse as _blockstore_internal_v1_StatFilesResponse, StatFilesResponse__Output as _blockstore_internal_v1_StatFilesResponse__Output } from '../../../blockstore/internal/v1/StatFilesResponse';
 import type { WatchRequest as _blockstore_internal_v1_WatchRequest, WatchRequest__Output as _blockstore_internal_v1_WatchRequest__Output } from '../../../blockstore/internal/v1/WatchRequest';
 
 export interface MetadataClient extends grpc.Client {
@@ -321,21 +319,6 @@ export interface MetadataClient extends grpc.Client {
   statFile(argument: _blockstore_internal_v1_StatFileRequest, callback: grpc.requestCallback<_blockstore_internal_v1_StatFileResponse__Output>): grpc.ClientUnaryCall;
   
   /**
-   * Several stats in one call, each answered as its own StatFile call would be.
-   */
-  StatFiles(argument: _blockstore_internal_v1_StatFilesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_StatFilesResponse__Output>): grpc.ClientUnaryCall;
-  StatFiles(argument: _blockstore_internal_v1_StatFilesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_StatFilesResponse__Output>): grpc.ClientUnaryCall;
-  StatFiles(argument: _blockstore_internal_v1_StatFilesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_StatFilesResponse__Output>): grpc.ClientUnaryCall;
-  StatFiles(argument: _blockstore_internal_v1_StatFilesRequest, callback: grpc.requestCallback<_blockstore_internal_v1_StatFilesResponse__Output>): grpc.ClientUnaryCall;
-  /**
-   * Several stats in one call, each answered as its own StatFile call would be.
-   */
-  statFiles(argument: _blockstore_internal_v1_StatFilesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_StatFilesResponse__Output>): grpc.ClientUnaryCall;
-  statFiles(argument: _blockstore_internal_v1_StatFilesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_StatFilesResponse__Output>): grpc.ClientUnaryCall;
-  statFiles(argument: _blockstore_internal_v1_StatFilesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_StatFilesResponse__Output>): grpc.ClientUnaryCall;
-  statFiles(argument: _blockstore_internal_v1_StatFilesRequest, callback: grpc.requestCallback<_blockstore_internal_v1_StatFilesResponse__Output>): grpc.ClientUnaryCall;
-  
-  /**
    * The change feed of a namespace from a cursor: past events, then live ones.
    */
   Watch(argument: _blockstore_internal_v1_WatchRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_blockstore_internal_v1_ChangeEvent__Output>;
@@ -434,11 +417,6 @@ export interface MetadataHandlers extends grpc.UntypedServiceImplementation {
   StatFile: grpc.handleUnaryCall<_blockstore_internal_v1_StatFileRequest__Output, _blockstore_internal_v1_StatFileResponse>;
   
   /**
-   * Several stats in one call, each answered as its own StatFile call would be.
-   */
-  StatFiles: grpc.handleUnaryCall<_blockstore_internal_v1_StatFilesRequest__Output, _blockstore_internal_v1_StatFilesResponse>;
-  
-  /**
    * The change feed of a namespace from a cursor: past events, then live ones.
    */
   Watch: grpc.handleServerStreamingCall<_blockstore_internal_v1_WatchRequest__Output, _blockstore_internal_v1_ChangeEvent>;
@@ -467,6 +445,5 @@ export interface MetadataDefinition extends grpc.ServiceDefinition {
   SaveSnapshot: MethodDefinition<_blockstore_internal_v1_SaveSnapshotRequest, _blockstore_internal_v1_SnapshotPart, _blockstore_internal_v1_SaveSnapshotRequest__Output, _blockstore_internal_v1_SnapshotPart__Output>
   StageBlocks: MethodDefinition<_blockstore_internal_v1_StageBlocksRequest, _blockstore_internal_v1_StageBlocksResponse, _blockstore_internal_v1_StageBlocksRequest__Output, _blockstore_internal_v1_StageBlocksResponse__Output>
   StatFile: MethodDefinition<_blockstore_internal_v1_StatFileRequest, _blockstore_internal_v1_StatFileResponse, _blockstore_internal_v1_StatFileRequest__Output, _blockstore_internal_v1_StatFileResponse__Output>
-  StatFiles: MethodDefinition<_blockstore_internal_v1_StatFilesRequest, _blockstore_internal_v1_StatFilesResponse, _blockstore_internal_v1_StatFilesRequest__Output, _blockstore_internal_v1_StatFilesResponse__Output>
   Watch: MethodDefinition<_blockstore_internal_v1_WatchRequest, _blockstore_internal_v1_ChangeEvent, _blockstore_internal_v1_WatchRequest__Output, _blockstore_internal_v1_ChangeEvent__Output>
 }

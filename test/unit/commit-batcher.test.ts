@@ -1,23 +1,18 @@
 /**
- * CallBatcher, as the metadata client uses it for commits, with twin calls:
- * commits that arrive while calls are under way go together, each is
- * answered with its own outcome (errors rebuilt as their own call would
- * have ended), and a node without CommitVersions is sent one call per
- * commit.
+ * CommitBatcher with twin calls: commits that arrive while calls are under
+ * way go together, each is answered with its own outcome (errors rebuilt as
+ * their own call would have ended), and a node without CommitVersions is
+ * sent one call per commit.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as grpc from '@grpc/grpc-js';
 import { BlockstoreError } from '../../lib/errors';
-import { CallBatcher } from '../../lib/rpc/clients/call-batcher';
+import { CommitBatcher } from '../../lib/rpc/clients/commit-batcher';
 import type { CommitVersionRequest } from '../../proto/gen/ts/blockstore/internal/v1/CommitVersionRequest';
-import type { CommitVersionResponse__Output } from '../../proto/gen/ts/blockstore/internal/v1/CommitVersionResponse';
 import type { CommitOutcome__Output } from '../../proto/gen/ts/blockstore/internal/v1/CommitOutcome';
 
 const req = (path: string, blocks = 1): CommitVersionRequest => ({ namespace: 'u', path, blocks: Array.from({ length: blocks }, () => ({ hash: 'a'.repeat(64), size: 1 })) });
-/** The limits the metadata client gives its commit batcher. */
-const LIMITS = { maxItems: 64, maxWeight: 20_000, weight: (r: CommitVersionRequest) => r.blocks?.length ?? 0 };
-const batcher = (many: (reqs: CommitVersionRequest[]) => Promise<{ outcomes: CommitOutcome__Output[] }>, one: (r: CommitVersionRequest) => Promise<CommitVersionResponse__Output>) => new CallBatcher(many, one, LIMITS);
 const answer = (r: CommitVersionRequest) => ({ version: { path: r.path! } as never, result: { position: 1, epoch: 1 }, replayed: false });
 
 function twin(outcome: (r: CommitVersionRequest) => CommitOutcome__Output = (r) => ({ response: answer(r), errorCode: '', errorMessage: '', errorDetails: {} })) {
@@ -25,7 +20,7 @@ function twin(outcome: (r: CommitVersionRequest) => CommitOutcome__Output = (r) 
   const ones: string[] = [];
   let release: () => void = () => {};
   let gate = Promise.resolve();
-  const b = batcher(
+  const b = new CommitBatcher(
     async (reqs) => {
       many.push(reqs.length);
       await gate;
@@ -45,7 +40,7 @@ function twin(outcome: (r: CommitVersionRequest) => CommitOutcome__Output = (r) 
 test('commits arriving while calls are under way go together, each gets its own answer', async () => {
   const t = twin();
   t.hold();
-  const all = Array.from({ length: 10 }, (_, i) => t.b.call(req(`f${i}`)));
+  const all = Array.from({ length: 10 }, (_, i) => t.b.commit(req(`f${i}`)));
   t.release();
   const got = await Promise.all(all);
   got.forEach((r, i) => assert.is(r.version!.path, `f${i}`));
@@ -61,8 +56,8 @@ test('a commit\'s error is its own: code, message and details (keys as a status 
       : { response: answer(r), errorCode: '', errorMessage: '', errorDetails: {} },
   );
   t.hold();
-  const first = [t.b.call(req('a')), t.b.call(req('b'))];
-  const rest = [t.b.call(req('c')), t.b.call(req('bad')), t.b.call(req('d'))].map((p) => p.then((r) => r, (e: unknown) => e));
+  const first = [t.b.commit(req('a')), t.b.commit(req('b'))];
+  const rest = [t.b.commit(req('c')), t.b.commit(req('bad')), t.b.commit(req('d'))].map((p) => p.then((r) => r, (e: unknown) => e));
   t.release();
   await Promise.all(first);
   const [c, bad, d] = await Promise.all(rest);
@@ -77,12 +72,12 @@ test('a commit\'s error is its own: code, message and details (keys as a status 
 });
 
 test('a call that fails fails every commit in it (each caller retries its own); an unknown code is INTERNAL', async () => {
-  const down = batcher(async () => { throw new BlockstoreError('UNAVAILABLE', 'master gone'); }, async () => { await new Promise((r) => setTimeout(r, 5)); return answer(req('x')); });
-  const ps = Array.from({ length: 5 }, (_, i) => down.call(req(`f${i}`)).then(() => 'ok', (e: BlockstoreError) => e.code));
+  const down = new CommitBatcher(async () => { throw new BlockstoreError('UNAVAILABLE', 'master gone'); }, async () => { await new Promise((r) => setTimeout(r, 5)); return answer(req('x')); });
+  const ps = Array.from({ length: 5 }, (_, i) => down.commit(req(`f${i}`)).then(() => 'ok', (e: BlockstoreError) => e.code));
   assert.equal(await Promise.all(ps), ['ok', 'ok', 'UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
   const odd = twin(() => ({ response: null, errorCode: 'SOMETHING_NEW', errorMessage: 'x', errorDetails: {} }));
   odd.hold();
-  const ps2 = Array.from({ length: 4 }, () => odd.b.call(req('f')).then(() => 'ok', (e: BlockstoreError) => e.code));
+  const ps2 = Array.from({ length: 4 }, () => odd.b.commit(req('f')).then(() => 'ok', (e: BlockstoreError) => e.code));
   odd.release();
   // (the first two went alone, through the twin's own single call)
   assert.equal((await Promise.all(ps2)).slice(2), ['INTERNAL', 'INTERNAL'], 'a code this side does not know is INTERNAL');
@@ -93,7 +88,7 @@ test('a node without CommitVersions (UNIMPLEMENTED) is sent one call per commit 
   const ones: string[] = [];
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => (release = r));
-  const b = batcher(
+  const b = new CommitBatcher(
     async () => {
       many++;
       throw Object.assign(new BlockstoreError('INTERNAL', 'unknown method'), { grpcCode: grpc.status.UNIMPLEMENTED });
@@ -104,21 +99,21 @@ test('a node without CommitVersions (UNIMPLEMENTED) is sent one call per commit 
       return answer(r);
     },
   );
-  const ps = Array.from({ length: 6 }, (_, i) => b.call(req(`f${i}`)));
+  const ps = Array.from({ length: 6 }, (_, i) => b.commit(req(`f${i}`)));
   release();
   (await Promise.all(ps)).forEach((r, i) => assert.is(r.version!.path, `f${i}`));
   assert.is(many, 1, 'asked once');
   assert.is(ones.length, 6);
-  await b.call(req('later'));
+  await b.commit(req('later'));
   assert.is(many, 1, 'not asked again');
 });
 
 test('a call carries at most 64 commits and about 20,000 block references', async () => {
   const t = twin();
   t.hold();
-  const ps = [t.b.call(req('a')), t.b.call(req('b'))];
-  for (let i = 0; i < 100; i++) ps.push(t.b.call(req(`s${i}`)));
-  ps.push(t.b.call(req('big1', 15_000)), t.b.call(req('big2', 15_000)));
+  const ps = [t.b.commit(req('a')), t.b.commit(req('b'))];
+  for (let i = 0; i < 100; i++) ps.push(t.b.commit(req(`s${i}`)));
+  ps.push(t.b.commit(req('big1', 15_000)), t.b.commit(req('big2', 15_000)));
   t.release();
   await Promise.all(ps);
   assert.ok(t.many.every((n) => n <= 64), `calls of ${t.many}`);
