@@ -7,6 +7,7 @@ import { BlockstoreError } from '../../lib/errors';
 import { decode, type Encoding } from '../../lib/compression';
 import { assertBlockHash, sha256Hex, sha256HexOf } from '../../lib/hash';
 import { MAX_BLOCK_BYTES } from '../../lib/limits';
+import type { BlockBufferPool } from '../../lib/rpc/framed';
 import type { StoredBlock, BlockTable } from '../store/block-table';
 
 
@@ -144,25 +145,31 @@ export class BlockStore {
 
   /**
    * Reads a block (or `length` bytes from `offset`; length 0 = to the end),
-   * re-hashing the whole block first.
+   * re-hashing the whole block first. With a pool, a body kept in a segment
+   * file is read into one of its buffers: `release` gives it back, to be
+   * called once nothing reads `data` any more (never called: the
+   * collector's, as a fresh buffer would be).
    * @throws BlockstoreError INVALID_HASH, BLOCK_NOT_FOUND, CORRUPT_BLOCK (the copy
    *   is recorded as corrupt and not served), INVALID_ARGUMENT (range beyond the block).
    */
-  async get(hash: string, offset = 0, length = 0): Promise<{ data: Buffer; blockSize: number }> {
+  async get(hash: string, offset = 0, length = 0, pool?: BlockBufferPool): Promise<{ data: Buffer; blockSize: number; release: () => void }> {
     assertBlockHash(hash);
     if (this.corrupt.has(hash)) throw corruptError(hash);
-    const stored = await this.table.get(hash);
+    const stored = await this.table.get(hash, pool && ((n) => pool.take(n)));
     if (!stored) throw new BlockstoreError('BLOCK_NOT_FOUND', `block ${hash} is not stored here`);
+    const release = () => pool?.release(stored);
     const data = decodeStored(stored);
     if (!data || sha256Hex(data) !== hash) {
+      release();
       this.markCorrupt(hash);
       throw corruptError(hash);
     }
     if (offset > data.length || offset < 0 || length < 0) {
+      release();
       throw new BlockstoreError('INVALID_ARGUMENT', `range: offset ${offset} is beyond the block's ${data.length} bytes`);
     }
     const end = length === 0 ? data.length : Math.min(data.length, offset + length);
-    return { data: offset === 0 && end === data.length ? data : data.subarray(offset, end), blockSize: data.length };
+    return { data: offset === 0 && end === data.length ? data : data.subarray(offset, end), blockSize: data.length, release };
   }
 
   /**

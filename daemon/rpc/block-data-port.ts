@@ -14,7 +14,15 @@ import type { Logger } from '../../lib/logger';
 import type { Metrics } from '../../lib/metrics';
 import { parseHostPort } from '../../lib/units';
 import { CLUSTER_AUTH_HEADER, verifyClusterSecret, type ClusterCredentials } from '../../lib/security/cluster-credentials';
+import { BlockBufferPool } from '../../lib/rpc/framed';
 import type { BlockStore } from '../blocks/block-store';
+
+/**
+ * Buffers block bodies are read into, used again once an answer is on the
+ * socket: a fresh block-sized buffer per read is a page fault per 4 KiB and
+ * garbage to collect.
+ */
+const readBuffers = new BlockBufferPool(0);
 
 export interface BlockDataPortOptions {
   listen: string;
@@ -102,7 +110,10 @@ export class BlockDataPort {
   }
 
   private async get(hash: string, url: URL, res: ServerResponse): Promise<void> {
-    const r = await this.o.store.get(hash, intParam(url, 'offset'), intParam(url, 'length'));
+    const r = await this.o.store.get(hash, intParam(url, 'offset'), intParam(url, 'length'), readBuffers);
+    // 'finish': every byte of the answer is with the kernel. A connection
+    // that ends first never gives the buffer back (the collector's).
+    res.once('finish', r.release);
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': r.data.length, [BLOCK_SIZE_HEADER]: r.blockSize }).end(r.data);
   }
 

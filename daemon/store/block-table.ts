@@ -35,7 +35,8 @@ export interface BlockTable {
    * header and a body, without joining them into a new buffer first).
    */
   put(hash: string, data: Uint8Array | readonly Uint8Array[], options?: { overwrite?: boolean }): Promise<{ written: boolean; size: number }>;
-  get(hash: string): Promise<Buffer | undefined>;
+  /** The stored bytes; a body kept outside the index is read into memory from `alloc` when given. */
+  get(hash: string, alloc?: (size: number) => Buffer): Promise<Buffer | undefined>;
   /** Size of each stored block, undefined where absent, in input order. */
   sizes(hashes: string[]): Promise<Array<number | undefined>>;
   /** Removes blocks durably; returns the entries that existed. */

@@ -271,11 +271,11 @@ export class LevelBlockTable implements BlockTable {
     }
   }
 
-  async get(hash: string): Promise<Buffer | undefined> {
+  async get(hash: string, alloc?: (size: number) => Buffer): Promise<Buffer | undefined> {
     const rec = await this.db.get(SIZE + hash);
     if (!rec) return undefined;
     const at = pointerOf(rec);
-    if (at) return this.segments.read(at);
+    if (at) return this.segments.read(at, alloc);
     return (await this.db.get(DATA + hash)) ?? undefined;
   }
 

@@ -144,10 +144,10 @@ export class SegmentLog {
     await Promise.all([...new Set(segments)].map(async (id) => (await this.handle(id)).datasync()));
   }
 
-  /** Reads a block body back. */
-  async read(p: SegmentPointer): Promise<Buffer> {
+  /** Reads a block body back, into memory from `alloc` (default: a fresh buffer). */
+  async read(p: SegmentPointer, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Promise<Buffer> {
     const h = await this.handle(p.segment);
-    const buf = Buffer.allocUnsafe(p.length);
+    const buf = alloc(p.length);
     let done = 0;
     while (done < p.length) {
       const r = await h.read(buf, done, p.length - done, p.offset + done);

@@ -51,23 +51,25 @@ const POOL_KEPT_BYTES = 32 * 1024 * 1024;
  */
 export class BlockBufferPool {
   private readonly free = new Map<number, ArrayBuffer[]>();
+  /** Spare bytes in front of every buffer: a frame's header (the gateway), or none (the block daemon). */
+  constructor(private readonly headroom: number = FRAME_HEADROOM) {}
   /** Views handed out and not yet released: view → its memory. */
   private readonly out = new WeakMap<Buffer, ArrayBuffer>();
   private kept = 0;
   /** Buffers handed out that came from the pool (tests, status). */
   reused = 0;
 
-  /** `size` bytes (uninitialised) with headroom, from the pool when a buffer of its class is free. */
+  /** `size` bytes (uninitialised) with the pool's headroom, from the pool when a buffer of its class is free. */
   take(size: number): Buffer {
-    const cls = classOf(FRAME_HEADROOM + size);
-    if (cls === undefined) return allocWithHeadroom(size);
+    const cls = classOf(this.headroom + size);
+    if (cls === undefined) return this.headroom === FRAME_HEADROOM ? allocWithHeadroom(size) : Buffer.allocUnsafeSlow(size);
     let mem = this.free.get(cls)?.pop();
     if (mem) {
       this.kept -= cls;
       this.reused++;
     } else mem = new ArrayBuffer(cls);
-    const b = Buffer.from(mem, FRAME_HEADROOM, size);
-    withHeadroom.add(b);
+    const b = Buffer.from(mem, this.headroom, size);
+    if (this.headroom === FRAME_HEADROOM) withHeadroom.add(b);
     this.out.set(b, mem);
     return b;
   }

@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { ensureLocalTls } from '../../cluster/local/tls';
 import { maybeCompress } from '../../lib/compression';
 import { sha256Hex } from '../../lib/hash';
@@ -19,6 +20,7 @@ import { clusterCredentials, type ClusterCredentials } from '../../lib/security/
 import { codeOf } from '../harness/codes';
 import { startTestDaemon, type TestDaemon } from '../harness/blockd';
 import { makeTempDir, removeDir } from '../harness/temp';
+import { waitFor } from '../harness/wait';
 
 const test = suite('block data port');
 let d: TestDaemon;
@@ -70,6 +72,49 @@ test('a block put over the data port reads back whole and in ranges, over both t
   assert.is(part.blockSize, data.length);
   // The same block through gRPC: one store behind both.
   assert.ok((await d.client.getBlock(hash)).data.equals(data));
+});
+
+test('read buffers are used again only once an answer is on the socket: a slow reader gets its bytes while many reads go on', async () => {
+  // One size class (2–4 MiB), so the reads compete for the same buffers.
+  const blocks = Array.from({ length: 8 }, (_, i) => randomBytes(2_100_000 + i * 250_001));
+  for (const b of blocks) await client.putBlock(sha256Hex(b), b);
+  const slowBlock = blocks[7]!;
+  // A reader that asks for a block three times over one connection
+  // (pipelined) and does not read: the kernel takes about one answer, the
+  // others wait in the daemon, their buffers still to be sent.
+  const [host, port] = [d.dataAddress.slice(0, d.dataAddress.lastIndexOf(':')), Number(d.dataAddress.slice(d.dataAddress.lastIndexOf(':') + 1))];
+  const slow = connect(port, host);
+  slow.pause();
+  await new Promise<void>((resolve) => slow.once('connect', resolve));
+  const ask = `GET /v1/blocks/${sha256Hex(slowBlock)} HTTP/1.1\r\nhost: x\r\nx-blockstore-cluster-auth: ${clusterCredentials().secret ?? ''}\r\n\r\n`;
+  slow.write(ask.repeat(3));
+  for (let round = 0; round < 3; round++) {
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const b = blocks[i % 7]!;
+        const ranged = i % 5 === 4;
+        const got = await client.getBlock(sha256Hex(b), ranged ? { offset: 1234, length: 40_000 } : {});
+        assert.ok(got.data.equals(ranged ? b.subarray(1234, 41_234) : b), `block ${i % 7}${ranged ? ' (range)' : ''}, round ${round}`);
+      }),
+    );
+  }
+  const chunks: Buffer[] = [];
+  let received = 0;
+  slow.on('data', (c: Buffer) => {
+    chunks.push(c);
+    received += c.length;
+  });
+  slow.resume();
+  await waitFor('the slow answers in full', () => received >= 3 * slowBlock.length, 10_000);
+  slow.destroy();
+  let rest = Buffer.concat(chunks);
+  for (let n = 0; n < 3; n++) {
+    const headEnd = rest.indexOf('\r\n\r\n');
+    const length = Number(/content-length: (\d+)/i.exec(rest.subarray(0, headEnd).toString('latin1'))?.[1]);
+    assert.is(length, slowBlock.length, `answer ${n}: its length`);
+    assert.ok(rest.subarray(headEnd + 4, headEnd + 4 + length).equals(slowBlock), `answer ${n}: the bytes asked for`);
+    rest = rest.subarray(headEnd + 4 + length);
+  }
 });
 
 test('a Brotli-encoded body is stored as the block it decodes to', async () => {
