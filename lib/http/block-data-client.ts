@@ -33,7 +33,7 @@ export class BlockDataClient {
   private readonly port: number;
   private readonly tls: boolean;
   private readonly auth: Record<string, string>;
-  /** Block reads over plain TCP (lib/http/block-reader.ts); with TLS, reads use the HTTP client. */
+  /** Block reads and writes over plain TCP (lib/http/block-reader.ts); with TLS, the HTTP client. */
   private readonly reader: BlockReader | undefined;
 
   constructor(readonly address: string, credentials: ClusterCredentials) {
@@ -53,6 +53,7 @@ export class BlockDataClient {
    * @throws BlockstoreError as the daemon sent it (HASH_MISMATCH, CAPACITY_EXCEEDED, …); UNAVAILABLE when it could not be reached.
    */
   async putBlock(hash: string, data: Uint8Array, opts: DataCallOpts & { encoding?: '' | 'br' } = {}): Promise<{ alreadyPresent: boolean; size: number }> {
+    if (this.reader) return this.reader.putBlock(hash, data, opts);
     const headers: Record<string, string | number> = { ...this.auth, 'content-type': 'application/octet-stream', 'content-length': data.length };
     if (opts.encoding) headers[ENCODING_HEADER] = opts.encoding;
     const { body } = await this.call('PUT', `${BLOCKS_PATH}${hash}`, headers, data, opts);

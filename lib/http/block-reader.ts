@@ -1,7 +1,7 @@
 /**
- * Block reads (GET) from a daemon's data port over plain TCP, with the
- * block's bytes read by the kernel straight into the buffer they are served
- * from: `net.Socket`'s `onread` takes the next read's buffer from us, and
+ * Block reads (GET) and writes (PUT) on a daemon's data port over plain
+ * TCP. A block read has its bytes read by the kernel straight into the
+ * buffer they are served from: `net.Socket`'s `onread` takes the next read's buffer from us, and
  * once an answer's headers are in, that is the rest of the block's own
  * buffer (with room in front for the gRPC frame, lib/rpc/framed.ts).
  *
@@ -9,7 +9,9 @@
  * and the body is then copied into one block-sized buffer; under GET 1 MiB
  * that garbage (external memory, sixteen buffers a block) made a gateway
  * run a full collection every ~100 ms. Here a block costs one buffer and
- * no copy, and a call no ClientRequest, agent or header objects.
+ * no copy, and a call no ClientRequest, agent or header objects. A block
+ * write is its request head and the block's bytes in one corked write, and
+ * a short JSON answer.
  *
  * The protocol is the data port's (lib/http/block-data.ts), which this
  * client's daemons answer with Content-Length on every answer; anything
@@ -21,7 +23,7 @@
 import { connect, type Socket } from 'node:net';
 import { BlockstoreError } from '../errors';
 import { blockBuffers } from '../rpc/framed';
-import { BLOCK_SIZE_HEADER, BLOCKS_PATH, errorFromAnswer } from './block-data';
+import { BLOCK_SIZE_HEADER, BLOCKS_PATH, ENCODING_HEADER, errorFromAnswer } from './block-data';
 import { ERROR_CODE_HEADER } from './errors';
 
 /** Connections kept open to one daemon. */
@@ -58,6 +60,8 @@ class Conn {
   private status = 0;
   private headers = new Map<string, string>();
   private closeAfter = false;
+  /** A block's answer (GET 200) goes into a pooled block buffer; any other answer into a buffer of its own. */
+  private intoPool = false;
   private call: { resolve(a: Answer): void; reject(e: Error): void; reused: boolean; answered: boolean } | undefined;
   /** Calls this connection has carried. */
   uses = 0;
@@ -81,8 +85,8 @@ class Conn {
     this.socket.on('end', () => this.socket.destroy());
   }
 
-  /** Sends a request; resolves with the whole answer. */
-  request(text: string): Promise<Answer> {
+  /** Sends a request (its head, then `body` if any, in one corked write); resolves with the whole answer. */
+  request(text: string, body: Uint8Array | undefined, intoPool: boolean): Promise<Answer> {
     return new Promise((resolve, reject) => {
       this.call = { resolve, reject, reused: this.uses > 0, answered: false };
       this.uses++;
@@ -91,7 +95,15 @@ class Conn {
       this.at = 0;
       this.headers = new Map();
       this.closeAfter = false;
+      this.intoPool = intoPool;
+      if (!body) {
+        this.socket.write(text, 'latin1');
+        return;
+      }
+      this.socket.cork();
       this.socket.write(text, 'latin1');
+      this.socket.write(body);
+      this.socket.uncork();
     });
   }
 
@@ -118,7 +130,7 @@ class Conn {
       }
       if (!this.parseHead(this.head.subarray(0, end).toString('latin1'))) return;
       const length = Number(this.headers.get('content-length'));
-      this.body = this.status === 200 ? blockBuffers.take(length) : Buffer.allocUnsafe(Math.min(length, MAX_ERROR_BODY));
+      this.body = this.status === 200 && this.intoPool ? blockBuffers.take(length) : Buffer.allocUnsafe(Math.min(length, MAX_ERROR_BODY));
       let rest = this.head.subarray(end + 4);
       if (rest.length > length) {
         // Bytes nobody asked for: the answer stands, the connection goes.
@@ -128,10 +140,10 @@ class Conn {
       rest.copy(this.body, 0, 0, Math.min(rest.length, this.body.length));
       this.at = Math.min(rest.length, this.body.length);
       this.head = undefined;
-      if (this.status !== 200 && length > MAX_ERROR_BODY) this.closeAfter = true;
+      if ((this.status !== 200 || !this.intoPool) && length > MAX_ERROR_BODY) this.closeAfter = true;
     }
-    if (this.status !== 200 && this.at >= this.body.length) {
-      // An error answer, complete (or as much of it as is kept).
+    if ((this.status !== 200 || !this.intoPool) && this.at >= this.body.length) {
+      // An error answer or a short one, complete (or as much of it as is kept).
       this.finish({ status: this.status, headers: this.headers, body: this.body.subarray(0, this.at) });
       return;
     }
@@ -217,22 +229,44 @@ export class BlockReader {
    */
   async getBlock(hash: string, range: { offset?: number; length?: number } = {}, opts: BlockReadOpts = {}): Promise<{ data: Buffer; blockSize: number }> {
     const query = range.offset || range.length ? `?offset=${range.offset ?? 0}&length=${range.length ?? 0}` : '';
-    const text = `GET ${BLOCKS_PATH}${hash}${query} HTTP/1.1\r\n${this.fixedHeaders}`;
+    const a = await this.call(`GET ${BLOCKS_PATH}${hash}${query} HTTP/1.1\r\n${this.fixedHeaders}`, undefined, true, opts);
+    return { data: a.body, blockSize: Number(a.headers.get(BLOCK_SIZE_HEADER) ?? a.body.length) };
+  }
+
+  /**
+   * Stores a block (`data` as sent: Brotli when `encoding` is 'br'). A
+   * block is named by its hash, so sending it again (the retry on a closed
+   * kept-alive connection) changes nothing.
+   * @throws BlockstoreError as the daemon sent it (HASH_MISMATCH, CAPACITY_EXCEEDED, …); UNAVAILABLE when it could not be reached or answered out of protocol.
+   */
+  async putBlock(hash: string, data: Uint8Array, opts: BlockReadOpts & { encoding?: '' | 'br' } = {}): Promise<{ alreadyPresent: boolean; size: number }> {
+    const encoding = opts.encoding ? `${ENCODING_HEADER}: ${opts.encoding}\r\n` : '';
+    const text = `PUT ${BLOCKS_PATH}${hash} HTTP/1.1\r\ncontent-type: application/octet-stream\r\ncontent-length: ${data.length}\r\n${encoding}${this.fixedHeaders}`;
+    const a = await this.call(text, data, false, opts);
+    try {
+      return JSON.parse(a.body.toString('utf8')) as { alreadyPresent: boolean; size: number };
+    } catch {
+      throw new BlockstoreError('UNAVAILABLE', `block daemon ${this.address}: an answer that is not the data port's`);
+    }
+  }
+
+  /** One request, tried again once on a new connection when a kept-alive one turns out closed; a non-200 answer as its error. */
+  private async call(text: string, body: Uint8Array | undefined, intoPool: boolean, opts: BlockReadOpts): Promise<Answer> {
     let a: Answer;
     try {
-      a = await this.once(text, opts, false);
+      a = await this.once(text, body, intoPool, opts, false);
     } catch (err) {
       if (!(err instanceof StaleConnection)) throw err;
       // Once more, on a new connection (the other idle ones may be closed too).
-      a = await this.once(text, opts, true).catch((e: unknown) => {
+      a = await this.once(text, body, intoPool, opts, true).catch((e: unknown) => {
         throw e instanceof StaleConnection ? new BlockstoreError('UNAVAILABLE', `block daemon ${this.address}: ${e.message}`, { cause: e }) : e;
       });
     }
     if (a.status !== 200) throw errorFromAnswer(a.status, a.headers.get(ERROR_CODE_HEADER), a.body.toString('utf8'));
-    return { data: a.body, blockSize: Number(a.headers.get(BLOCK_SIZE_HEADER) ?? a.body.length) };
+    return a;
   }
 
-  private async once(text: string, opts: BlockReadOpts, fresh: boolean): Promise<Answer> {
+  private async once(text: string, body: Uint8Array | undefined, intoPool: boolean, opts: BlockReadOpts, fresh: boolean): Promise<Answer> {
     if (opts.signal?.aborted) throw new BlockstoreError('CANCELLED', 'the call was cancelled');
     const timeoutMs = opts.timeoutMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
@@ -254,7 +288,7 @@ export class BlockReader {
     const taking = this.take(fresh);
     try {
       conn = await Promise.race([taking, stop]);
-      return await Promise.race([conn.request(text), stop]);
+      return await Promise.race([conn.request(text, body, intoPool), stop]);
     } catch (err) {
       // Gave up while waiting for a connection: it goes back when it comes.
       if (!conn) void taking.then((c) => this.release(c), () => undefined);

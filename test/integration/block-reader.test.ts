@@ -1,8 +1,8 @@
 /**
- * BlockReader, the gateway's block reads over plain TCP with the body read
- * straight into the block's buffer: against a real block daemon (many reads
- * at once, ranges, error answers on a kept-alive connection, connections
- * the daemon closed) and against servers that break the protocol or never
+ * BlockReader, the gateway's block reads and writes over plain TCP (a
+ * read's body straight into the block's buffer): against a real block
+ * daemon (many reads and writes at once, ranges, error answers on a
+ * kept-alive connection, connections the daemon closed) and against servers that break the protocol or never
  * answer (a clear error, never a hang or a wrong block).
  */
 import { suite } from 'uvu';
@@ -95,6 +95,29 @@ test('an error answer keeps the connection usable; a missing block is BLOCK_NOT_
   assert.is(await codeOf(reader.getBlock(blocks[2]!.hash, { offset: 70_000, length: 1 })), 'INVALID_ARGUMENT');
 });
 
+test('writes: 60 at once, new then present; refusals (one before the body is read) leave the connections usable; Brotli bodies; every block reads back', async () => {
+  const fresh = Array.from({ length: 60 }, (_, i) => randomBytes(1 + ((i * 37_171) % (2 << 20))));
+  const first = await Promise.all(fresh.map((b) => reader.putBlock(sha256Hex(b), b)));
+  first.forEach((r, i) => assert.equal(r, { alreadyPresent: false, size: fresh[i]!.length }));
+  const again = await Promise.all(fresh.slice(0, 10).map((b) => reader.putBlock(sha256Hex(b), b)));
+  for (const r of again) assert.is(r.alreadyPresent, true);
+  for (let i = 0; i < 3; i++) {
+    assert.is(await codeOf(reader.putBlock(sha256Hex(randomBytes(8)), randomBytes(1000))), 'HASH_MISMATCH');
+    // Refused on its Content-Length: the answer comes while the body is still going out.
+    const big = randomBytes(4 * 1024 * 1024 + 1);
+    assert.is(await codeOf(reader.putBlock(sha256Hex(big), big)), 'BLOCK_TOO_LARGE');
+    const next = randomBytes(50_000 + i);
+    assert.equal(await reader.putBlock(sha256Hex(next), next), { alreadyPresent: false, size: next.length });
+    assert.ok((await reader.getBlock(sha256Hex(next))).data.equals(next));
+  }
+  const text = Buffer.from('compressible '.repeat(20_000));
+  const { brotliCompressSync } = await import('node:zlib');
+  assert.equal(await reader.putBlock(sha256Hex(text), brotliCompressSync(text), { encoding: 'br' }), { alreadyPresent: false, size: text.length });
+  assert.ok((await reader.getBlock(sha256Hex(text))).data.equals(text));
+  const back = await Promise.all(fresh.map((b) => reader.getBlock(sha256Hex(b))));
+  back.forEach((r, i) => assert.ok(r.data.equals(fresh[i]!), `block ${i}`));
+});
+
 test('connections the daemon closed while idle are replaced: the next reads succeed', async () => {
   const { host, port } = hostPort(d.dataAddress!);
   const fresh = new BlockReader(host, port, d.dataAddress!, clusterAuthHeaders(clusterCredentials()));
@@ -130,6 +153,18 @@ test('answers out of protocol fail the call with UNAVAILABLE and close the conne
     assert.is((await r.getBlock('a'.repeat(64))).data.toString(), 'abc');
     mode = 'ok';
     assert.is((await r.getBlock('a'.repeat(64))).data.toString(), 'right');
+  } finally {
+    r.close();
+    await stopFake(f);
+  }
+});
+
+test('a write answered with something that is not the data port\'s JSON: UNAVAILABLE', async () => {
+  const f = await fakeDaemon(() => 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello');
+  const r = new BlockReader('127.0.0.1', f.port, `127.0.0.1:${f.port}`, {});
+  try {
+    const b = randomBytes(100);
+    assert.is(await codeOf(r.putBlock(sha256Hex(b), b)), 'UNAVAILABLE');
   } finally {
     r.close();
     await stopFake(f);
