@@ -9,11 +9,11 @@ import type { NodeState } from '../local/layout';
 
 const CLOCK_TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
 
-/** User + system CPU of a process, in ms (0 once it is gone). */
-export function cpuMs(pid: number): number {
+/** User + system CPU of a process, in ms (0 once it is gone); `system`: the kernel's part only. */
+export function cpuMs(pid: number, which: 'all' | 'system' = 'all'): number {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) * CLOCK_TICK_MS;
+    return ((which === 'all' ? Number(f[11]) : 0) + Number(f[12])) * CLOCK_TICK_MS;
   } catch {
     return 0;
   }
