@@ -9,6 +9,9 @@
  * cluster's processes wrote to disk per byte uploaded (/proc/PID/io) — beside
  * the ceiling measured in the same run: raw durable writes of the same size
  * (a file written and fsync'd, as many in flight) divided by 3 replicas.
+ * After each pass: every goal beside what the pass measured, the block
+ * daemons' CPU in the kernel apart, and what this host's page cache costs
+ * per MB written (into memory it grows into, into memory just freed).
  *
  * BENCH_STORED_GB=N first fills the cluster to N GB (1 MiB files) and runs
  * the workloads again: costs that grow with stored data show there.
@@ -137,6 +140,33 @@ async function run(name: string, procs: Proc[], args: string[], ceiling: string)
   };
 }
 
+/** The data path's goals on a 2-core machine (docs/performance.md), by workload name. */
+const GOALS: Array<{ workload: string; what: string; measured: (r: Row) => number; goal: number; unit: string }> = [
+  { workload: 'PUT 1 MiB', what: 'PUT 1 MiB', measured: (r) => r.mbps, goal: 60, unit: 'MB/s' },
+  { workload: 'GET 1 MiB', what: 'GET 1 MiB', measured: (r) => r.mbps, goal: 250, unit: 'MB/s' },
+  { workload: 'PUT 64 KiB', what: 'PUT 64 KiB', measured: (r) => r.perSec, goal: 300, unit: 'calls/s' },
+  { workload: 'GET 64 KiB', what: 'GET 64 KiB', measured: (r) => r.perSec, goal: 1000, unit: 'calls/s' },
+];
+/** Disk bytes written per byte uploaded, three replicas: at most this. */
+const DISK_GOAL = 7;
+/** An idle cluster's CPU: at most this many cores. */
+const IDLE_GOAL = 0.05;
+
+/** Each goal beside what this pass measured (the PUT 1 MiB goal holds with data stored: see the second pass). */
+function goals(rows: Row[], idle?: number): void {
+  const lines: string[] = [];
+  for (const g of GOALS) {
+    const r = rows.find((x) => x.name.includes(g.workload));
+    if (!r) continue;
+    const m = g.measured(r);
+    lines.push(`${g.what}: ${m.toFixed(g.unit === 'MB/s' ? 1 : 0)} ${g.unit}, goal ${g.goal} (${m >= g.goal ? 'met' : `${((m / g.goal) * 100).toFixed(0)} % of it`})`);
+  }
+  const disk = rows.filter((r) => !Number.isNaN(r.diskPerByte)).map((r) => r.diskPerByte);
+  if (disk.length) lines.push(`disk bytes written per byte uploaded: at most ${Math.max(...disk).toFixed(2)}, goal ≤ ${DISK_GOAL} (${Math.max(...disk) <= DISK_GOAL ? 'met' : 'not met'})`);
+  if (idle !== undefined) lines.push(`idle cluster: ${idle.toFixed(3)} cores, goal ≤ ${IDLE_GOAL} (${idle <= IDLE_GOAL ? 'met' : 'not met'})`);
+  console.log(`\ngoals:\n${lines.map((l) => `- ${l}`).join('\n')}`);
+}
+
 function table(title: string, rows: Row[]): void {
   console.log(`\n${title}\n`);
   console.log(`| workload | calls | failed | calls/s | MB/s | p50 ms | p99 ms | ceiling (same run) | ${ROLES.map((r) => `${r} ms CPU/call`).join(' | ')} | ${ROLES.map((r) => `${r} ms CPU/MB`).join(' | ')} | of which blockd in the kernel, ms/MB | disk bytes written per byte uploaded |`);
@@ -245,6 +275,7 @@ async function measureAll(stubs: string): Promise<void> {
     const idle = await idleCores(procs, 5);
     const fresh = await workloads(address, token, stubs, procs, 'fresh:');
     table(`data path through HAProxy (Python grpcio client), fresh cluster; idle cluster: ${idle.toFixed(3)} cores`, fresh);
+    goals(fresh, idle);
     pageCacheLine();
     if (STORED_GB > 0) {
       const files = Math.ceil((STORED_GB * 1e9) / (1 << 20));
@@ -253,6 +284,7 @@ async function measureAll(stubs: string): Promise<void> {
       console.log(`\nfilled ${(fill.bytes / 1e9).toFixed(2)} GB in ${((performance.now() - t0) / 1000).toFixed(0)} s (${(fill.bytes / 1e6 / fill.seconds).toFixed(1)} MB/s, ${fill.failed} failed)`);
       const stored = await workloads(address, token, stubs, procs, `${STORED_GB} GB stored:`);
       table(`the same with ${STORED_GB} GB stored`, stored);
+      goals(stored);
       pageCacheLine();
     }
   } finally {
