@@ -39,6 +39,19 @@ export function candidateBases(ephemeral = ephemeralPorts()): number[] {
   return out;
 }
 
+/** The port bound on 127.0.0.1 (0: the kernel's choice) and released at once, or undefined when it cannot be bound now. */
+export function bindable(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.unref();
+    s.once('error', () => resolve(undefined));
+    s.listen(port, '127.0.0.1', () => {
+      const got = (s.address() as { port: number }).port;
+      s.close(() => resolve(got));
+    });
+  });
+}
+
 /**
  * A base port whose whole local-cluster range (base+1 … base+3, the
  * console's base+80, and base+100…+605 for nodes and their side ports) is
@@ -46,19 +59,13 @@ export function candidateBases(ephemeral = ephemeralPorts()): number[] {
  * other clusters: tests, the QAS host-budget cluster).
  */
 export async function freeRange(): Promise<number> {
-  const free = (p: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
   const bases = candidateBases();
   if (!bases.length) throw new Error('no port range outside the ephemeral ports (/proc/sys/net/ipv4/ip_local_port_range)');
   for (let attempt = 0; attempt < 50; attempt++) {
     const b = bases[Math.floor(Math.random() * bases.length)]!;
     const ports = [b + 1, b + 2, b + 3, b + 80, b + 99, ...[100, 200, 300, 400, 500, 600].flatMap((o) => [1, 2, 3, 4, 5].map((i) => b + o + i))];
     let ok = true;
-    for (const p of ports) if (!(await free(p))) ok = false;
+    for (const p of ports) if ((await bindable(p)) === undefined) ok = false;
     if (ok) return b;
   }
   throw new Error('no free port range');

@@ -2,9 +2,11 @@
  * Client of a block daemon's data port (lib/http/block-data.ts): PUT and GET
  * of block bodies over pooled keep-alive HTTP/1.1 connections, with the
  * caller's cluster credentials (client certificate, cluster secret).
- * Mirrors BlockdClient's putBlock/getBlock and their errors.
+ * Mirrors BlockdClient's putBlock/getBlock and their errors. Over plain TCP
+ * the calls go through BlockReader (lib/http/block-reader.ts); with TLS,
+ * through Node's HTTPS client.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import type { IncomingMessage, RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { BlockstoreError } from '../errors';
@@ -28,24 +30,20 @@ export interface DataCallOpts {
 const MAX_SOCKETS = 32;
 
 export class BlockDataClient {
-  private readonly agent: HttpAgent;
   private readonly host: string;
   private readonly port: number;
-  private readonly tls: boolean;
   private readonly auth: Record<string, string>;
-  /** Block reads and writes over plain TCP (lib/http/block-reader.ts); with TLS, the HTTP client. */
+  /** Plain TCP: every call; with TLS, the HTTPS client's agent instead. */
   private readonly reader: BlockReader | undefined;
+  private readonly agent: HttpsAgent | undefined;
 
   constructor(readonly address: string, credentials: ClusterCredentials) {
     ({ host: this.host, port: this.port } = parseHostPort(address, 'data address'));
     this.host = this.host.replace(/^\[(.*)\]$/, '$1');
-    const t = credentials.tls;
-    this.tls = t !== undefined;
-    this.agent = t
-      ? new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS, ca: t.ca, cert: t.cert, key: t.key, servername: isIP(this.host) ? '' : this.host })
-      : new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS });
     this.auth = clusterAuthHeaders(credentials);
-    this.reader = t ? undefined : new BlockReader(this.host, this.port, address, this.auth);
+    const t = credentials.tls;
+    if (t) this.agent = new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS, ca: t.ca, cert: t.cert, key: t.key, servername: isIP(this.host) ? '' : this.host });
+    else this.reader = new BlockReader(this.host, this.port, address, this.auth);
   }
 
   /**
@@ -86,7 +84,7 @@ export class BlockDataClient {
         return;
       }
       const options: RequestOptions = { host: this.host, port: this.port, method, path, headers, agent: this.agent };
-      const req = (this.tls ? httpsRequest : httpRequest)(options);
+      const req = httpsRequest(options);
       let settled = false;
       const fail = (err: Error) => {
         if (settled) return;
@@ -146,6 +144,6 @@ export class BlockDataClient {
 
   close(): void {
     this.reader?.close();
-    this.agent.destroy();
+    this.agent?.destroy();
   }
 }

@@ -1,18 +1,4 @@
-import { createServer } from 'node:net';
-import { ephemeralPorts, SINGLE_PORTS_FROM } from '../../cluster/local/ports';
-
-/** True when `port` can be bound on 127.0.0.1 right now. */
-function bindable(port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.unref();
-    s.once('error', () => resolve(undefined));
-    s.listen(port, '127.0.0.1', () => {
-      const got = (s.address() as { port: number }).port;
-      s.close(() => resolve(got));
-    });
-  });
-}
+import { bindable, ephemeralPorts, SINGLE_PORTS_FROM } from '../../cluster/local/ports';
 
 /**
  * A port that was free a moment ago, for programs that cannot take port 0
