@@ -106,12 +106,16 @@ export class MetaRouter {
     return withRetry({ attempts: Infinity, baseDelayMs: 25, maxDelayMs: 200, budgetMs: this.options.readDeadlineMs ?? 10_000 }, async (attempt) => {
       // After a round where every node failed, ask etcd again.
       await this.refresh(attempt > 1);
-      const n = this.addresses.length;
+      // This round's list: a read running beside it may replace
+      // this.addresses with a shorter one (nodes registering again after
+      // etcd's leases lapsed) while this one waits on a node.
+      const addresses = this.addresses;
+      const n = addresses.length;
+      const start = this.rr++ % n;
       let lastErr: unknown;
       for (let i = 0; i < n; i++) {
-        const a = this.addresses[(this.rr++ + i) % n]!;
         try {
-          return await call(this.clients.get(a));
+          return await call(this.clients.get(addresses[(start + i) % n]!));
         } catch (err) {
           if (!isRetryable(err)) throw err;
           lastErr = err;
