@@ -37,6 +37,8 @@ export interface GatewayConfig extends ServerIdentity {
   /** SIGTERM: report NOT_SERVING this long before refusing new calls (balancer notice). */
   drainNoticeMs: number;
   drainGraceMs: number;
+  /** Bytes of file heads kept between reads (0: every read asks a metadata node). */
+  metaCacheBytes: number;
   /** Where `blockstore qas` writes its reports, shown by the console ('' : none). */
   consoleReports: string;
 }
@@ -62,6 +64,7 @@ export const GATEWAY_FLAGS: FlagSpec[] = [
   { name: 'stream-idle-ms', env: 'BLOCKSTORE_STREAM_IDLE_MS', type: 'string', value: 'MS', default: '60000', help: 'close an upload that sends, or a download/watch that reads, nothing this long' },
   { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: NOT_SERVING this long before closing' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '15000', help: 'SIGTERM: wait this long for in-flight calls' },
+  { name: 'meta-cache', env: 'BLOCKSTORE_META_CACHE', type: 'string', value: 'SIZE', default: '64MiB', help: 'file heads kept between reads, kept exact by a metadata node\'s applied feed; 0: none' },
   { name: 'console-reports', env: 'BLOCKSTORE_CONSOLE_REPORTS', type: 'string', value: 'DIR', default: '', help: 'the directory `blockstore qas` writes its reports to; the console shows the latest (admins)' },
   ...COMMON.tail,
 ];
@@ -88,6 +91,7 @@ export function gatewayConfigFromFlags(v: FlagValues): GatewayConfig {
     streamIdleMs: parseNumber(required('stream-idle-ms'), '--stream-idle-ms', 100),
     drainNoticeMs: parseNumber(required('drain-notice-ms'), '--drain-notice-ms'),
     drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
+    metaCacheBytes: parseBytes(required('meta-cache'), '--meta-cache'),
     consoleReports: str('console-reports') ?? '',
   };
   if (c.gcGraceMs > 0 && c.maxUploadMs >= c.gcGraceMs) {

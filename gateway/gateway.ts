@@ -29,6 +29,7 @@ import { followChanges } from './files/change-feed';
 import { ClusterView } from './cluster-view';
 import type { GatewayConfig } from './config';
 import { FileService } from './files/file-service';
+import { MetaCache, feedMetaCache } from './files/meta-cache';
 import { UserLimits } from './auth/user-limits';
 import { clusterStatus } from './admin/cluster-status';
 import { adminHandlers } from './rpc/admin-service';
@@ -44,6 +45,8 @@ export class Gateway {
   private readonly view: ClusterView;
   private readonly meta: MetaRouter;
   private readonly blocks: BlockIo;
+  private readonly metaCache: MetaCache;
+  private readonly stopFeed = new AbortController();
   /** Clients of the block daemons' data ports (bodies of PutBlock/GetBlock). */
   private readonly dataClients: ClientPool<BlockDataClient>;
   private registration: Registration | undefined;
@@ -74,7 +77,8 @@ export class Gateway {
     );
     const limits = new UserLimits({ ratePerSecond: config.userRate, burst: config.userBurst, maxStreams: config.userStreams });
     const auth = new Authenticator(this.meta, config.authCacheMs, limits);
-    const files = new FileService(this.meta, this.blocks, config.maxUploadMs);
+    this.metaCache = new MetaCache(config.metaCacheBytes);
+    const files = new FileService(this.meta, this.blocks, config.maxUploadMs, this.metaCache);
     this.metrics = new Metrics({ node: config.id, role: 'gateway' });
     this.server = new RpcServer({
       listen: config.listen,
@@ -85,6 +89,10 @@ export class Gateway {
       credentials: config.credentials,
     });
     this.metrics.gauge('blockstore_rpc_in_flight', () => this.server.callsInFlight);
+    this.metrics.gauge('blockstore_gateway_meta_cache_hits_total', () => this.metaCache.stats().hits);
+    this.metrics.gauge('blockstore_gateway_meta_cache_misses_total', () => this.metaCache.stats().misses);
+    this.metrics.gauge('blockstore_gateway_meta_cache_entries', () => this.metaCache.stats().entries);
+    this.metrics.gauge('blockstore_gateway_meta_cache_live', () => (this.metaCache.stats().live ? 1 : 0));
     const askDrain = (id: string) => requestDrain(this.etcd, config.etcdPrefix, id);
     const repairStatus = () => readJson<RepairStatus>(this.etcd, `${config.etcdPrefix}repair/status`);
     const status = () => clusterStatus({ view: this.view, meta: this.meta, blockds: this.blocks, repair: repairStatus });
@@ -162,6 +170,7 @@ export class Gateway {
     });
     this.registration.start();
     this.repair?.start();
+    if (this.metaCache.enabled) void feedMetaCache(this.meta, this.metaCache, this.stopFeed.signal, this.logger.child({ component: 'meta-cache' }));
     // Admin.DrainNode on this gateway: stop taking new calls, let in-flight ones finish.
     this.drainWatch = setInterval(() => {
       if (this.state === 'serving' && this.view.draining.has(this.config.id)) void this.softDrain();
@@ -216,6 +225,7 @@ export class Gateway {
 
   private async shutdownRest(): Promise<void> {
     clearInterval(this.drainWatch);
+    this.stopFeed.abort();
     this.side.close();
     this.view.close();
     // The repair lock's lease is revoked (bounded) before the etcd client goes.

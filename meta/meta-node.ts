@@ -17,6 +17,7 @@ import { nodeKey, type NodeRecord } from '../coordination/keys';
 import { Registration } from '../coordination/registration';
 import type { MetaConfig } from './config';
 import { registerMetaMetrics } from './meta-metrics';
+import { AppliedFeed } from './applied-feed';
 import { StateReader } from './state-reader';
 import { Follower } from './replication/follower';
 import { Pruner } from './role/pruner';
@@ -34,6 +35,7 @@ export type { Role };
 export class MetaNode {
   readonly store: MetaStore;
   readonly reads: StateReader;
+  readonly feed: AppliedFeed;
   readonly roles: RoleManager;
   readonly pruner: Pruner;
   private readonly server: RpcServer;
@@ -71,7 +73,11 @@ export class MetaNode {
     this.follower = new Follower(this.store, config.id, () => this.address, (address) => dialMaster(address, config.credentials), logger.child({ component: 'follower' }));
     this.roles = new RoleManager(this.store, this.election, this.follower, config, () => this.address, logger);
     this.reads = new StateReader(this.store, config.readWaitMs, () => this.roles.role === 'master', () => this.follower.synced);
-    this.store.onApplied = (pos) => this.reads.applied(pos);
+    this.feed = new AppliedFeed(() => this.store.applied.seq);
+    this.store.onApplied = (pos, changed) => {
+      this.reads.applied(pos);
+      this.feed.applied(pos, changed);
+    };
     this.pruner = new Pruner(
       this.store,
       (req) => this.roles.write(req),
@@ -89,6 +95,7 @@ export class MetaNode {
       protos.blockstore.internal.v1.Metadata.service,
       metadataHandlers(this.server, {
         reads: this.reads,
+        feed: this.feed,
         store: this.store,
         write: (req) => roles.write(req),
         readAsMaster: (fn) => roles.readAsMaster(fn),

@@ -27,6 +27,11 @@ export class StateReader {
     private readonly synced: () => boolean = () => true,
   ) {}
 
+  /** The applied position: a read that begins now reflects at least every write up to it. */
+  get position(): number {
+    return this.store.applied.seq;
+  }
+
   /** True while a snapshot install has the tables half-written. */
   get installing(): boolean {
     return this.store.installing;

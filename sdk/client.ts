@@ -466,6 +466,15 @@ export class BlockstoreClient {
     return this.position;
   }
 
+  /**
+   * Makes this client's reads from now on reflect at least `position`: a
+   * token another client's write returned (`put(...).position`,
+   * `lastPosition`), so a reader sees a writer's writes through any gateway.
+   */
+  observePosition(position: number): void {
+    this.seen(position);
+  }
+
   // ---- Admin (admin tokens only)
 
   clusterStatus(): Promise<ClusterStatus__Output> {

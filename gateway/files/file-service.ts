@@ -18,6 +18,8 @@ import { normalizePath } from '../../lib/paths';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import { blockBuffers } from '../../lib/rpc/framed';
 import type { BlockIo } from '../blocks/block-io';
+import { MetaCache } from './meta-cache';
+import type { StatFileResponse__Output } from '../../proto/gen/ts/blockstore/internal/v1/StatFileResponse';
 
 export interface FileInfo {
   path: string;
@@ -102,7 +104,25 @@ export class FileService {
     private readonly blocks: BlockIo,
     /** Longest upload allowed: garbage collection relies on it (see RepairWorker). */
     private readonly maxUploadMs = 30 * 60 * 1000,
+    /** File heads kept between reads (see meta-cache.ts); none by default. */
+    private readonly cache: MetaCache = new MetaCache(0),
   ) {}
+
+  /**
+   * StatFile through the cache: the current version of a file (version 0)
+   * comes from it when it may be served, and a metadata answer fills it.
+   */
+  private async statFile(ns: string, path: string, version: number, minPosition: number): Promise<StatFileResponse__Output> {
+    const floor = this.positions.floor(ns, minPosition);
+    const cacheable = version === 0 && this.cache.enabled;
+    if (cacheable) {
+      const hit = this.cache.lookup(ns, path, floor);
+      if (hit) return hit;
+    }
+    const st = await this.meta.read((c) => c.statFile(ns, path, version, floor));
+    if (cacheable) this.cache.fill(ns, path, st);
+    return st;
+  }
 
   /**
    * Uploads a file from a stream of byte pieces.
@@ -243,6 +263,10 @@ export class FileService {
         throw err;
       });
     this.positions.wrote(ns, r.result!.position);
+    // The version is the file's head at this position: the next read of it
+    // here needs no metadata call. (Blocks this upload reused are missing from
+    // `locations`; a read of one finds it by placement.)
+    if (!r.replayed && r.version) this.cache.fill(ns, path, { version: r.version, locations: [...locations].map(([hash, nodes]) => ({ hash, nodes })), readPosition: r.result!.position });
     return { file: toFileInfo(r.version), position: r.result!.position, replayed: r.replayed, bytesStored: r.replayed ? 0 : bytesStored };
   }
 
@@ -252,7 +276,7 @@ export class FileService {
    */
   async getFile(ns: string, rawPath: string, version: number, offset: number, length: number, minPosition: number, signal: AbortSignal): Promise<{ info: FileInfo; data: AsyncGenerator<Buffer> }> {
     const path = normalizePath(rawPath);
-    const st = await this.meta.read((c) => c.statFile(ns, path, version, this.positions.floor(ns, minPosition)));
+    const st = await this.statFile(ns, path, version, minPosition);
     const info = toFileInfo(st.version)!;
     if (info.deleted) throw new BlockstoreError('NOT_FOUND', `${path} version ${info.version} is a delete marker`);
     if (offset > info.size) throw new BlockstoreError('INVALID_ARGUMENT', `offset ${offset} is beyond the file's ${info.size} bytes`);
@@ -278,7 +302,7 @@ export class FileService {
   }
 
   async stat(ns: string, path: string, version: number, minPosition: number): Promise<FileInfo> {
-    const st = await this.meta.read((c) => c.statFile(ns, normalizePath(path), version, this.positions.floor(ns, minPosition)));
+    const st = await this.statFile(ns, normalizePath(path), version, minPosition);
     return toFileInfo(st.version)!;
   }
 

@@ -14,6 +14,7 @@ import { normalizePrefix } from '../../lib/paths';
 import type { RpcServer, StreamContext } from '../../lib/rpc/server';
 import type { NodeStatus } from '../../proto/gen/ts/blockstore/internal/v1/NodeStatus';
 import type { StateReader } from '../state-reader';
+import type { AppliedFeed } from '../applied-feed';
 import type { VersionRec } from '../state/records';
 import type { MetaStore } from '../store/meta-store';
 import type { WriteResult } from '../role/master-term';
@@ -22,6 +23,7 @@ import type { WritePath } from '../role/role-manager';
 /** What the adapter needs of a metadata node: reads, the write path, status (wired by MetaNode). */
 export interface MetadataNode extends WritePath {
   readonly reads: StateReader;
+  readonly feed: AppliedFeed;
   readonly store: Pick<MetaStore, 'reading' | 'snapshot'>;
   status(): NodeStatus;
   revokeMasterLease(masterId: string): Promise<boolean>;
@@ -135,8 +137,9 @@ export function metadataHandlers(server: RpcServer, node: MetadataNode): Metadat
     ),
     StatFile: server.unary('StatFile', (req) =>
       read(req.read, async () => {
+        const readPosition = reads.position;
         const { version, locations } = await reads.stat(req.namespace, req.path, req.version);
-        return { version: versionInfo(version), locations };
+        return { version: versionInfo(version), locations, readPosition };
       }),
     ),
     ListFiles: server.unary('ListFiles', (req) =>
@@ -153,6 +156,16 @@ export function metadataHandlers(server: RpcServer, node: MetadataNode): Metadat
     ListBlockIndex: server.unary('ListBlockIndex', (req) => node.readAsMaster(() => read(req.read, () => reads.blockIndex(req.after, req.limit)))),
     // A gateway that reads nothing for this long (its own client stopped) is let go.
     Watch: server.serverStream('Watch', watch, { idleMs: 10 * 60_000 }),
+    // A gateway's metadata cache: refused where a read without a position
+    // would be (a replica not yet caught up since it started).
+    FollowApplied: server.serverStream(
+      'FollowApplied',
+      async (_req, { signal, send }) => {
+        await reads.run(0, async () => undefined);
+        await node.feed.follow(signal, send);
+      },
+      { idleMs: 60_000 },
+    ),
 
     GetNodeStatus: server.unary('GetNodeStatus', async () => node.status()),
     SaveSnapshot: server.serverStream('SaveSnapshot', saveSnapshot, { idleMs: 60_000 }),

@@ -127,3 +127,18 @@ export const TableKeys = {
 export function pathFromFileKey(key: string): string {
   return key.slice(key.indexOf(SEP) + 1);
 }
+
+const FILE_KEY = TableKeys.file('', '').slice(0, -SEP.length); // t:f:
+const VERSION_KEY = TableKeys.versionPrefix('', '').slice(0, -2 * SEP.length); // t:v:
+
+/** The file a head (t:f:) or version (t:v:) key belongs to; undefined for any other key. */
+export function fileOfKey(key: string): { ns: string; path: string } | undefined {
+  let rest: string;
+  if (key.startsWith(FILE_KEY)) rest = key.slice(FILE_KEY.length);
+  else if (key.startsWith(VERSION_KEY)) {
+    rest = key.slice(VERSION_KEY.length);
+    rest = rest.slice(0, rest.lastIndexOf(SEP));
+  } else return undefined;
+  const sep = rest.indexOf(SEP);
+  return sep < 0 ? undefined : { ns: rest.slice(0, sep), path: rest.slice(sep + 1) };
+}

@@ -82,7 +82,12 @@ export class MetaStore implements KvReader {
    */
   private readonly tail = new Map<number, string>();
   /** Called after each apply with the new applied position (read waits, watches). */
-  onApplied: (applied: Position) => void = () => {};
+  /**
+   * Called with each new applied position and the table keys the batch
+   * changed; `changed` undefined: the whole state may have changed (a
+   * snapshot install began or finished).
+   */
+  onApplied: (applied: Position, changed?: readonly string[]) => void = () => {};
 
   /** Table reads, kept equal to the database by applyNow and the snapshot steps. */
   readonly cache: ReadCache;
@@ -327,7 +332,7 @@ export class MetaStore implements KvReader {
       this.cache.landed(mutations);
       for (const e of entries) this.tail.delete(e.seq);
       this.applied = pos;
-      this.onApplied(pos);
+      this.onApplied(pos, mutations.map(([key]) => key));
     }
   }
 
@@ -362,6 +367,7 @@ export class MetaStore implements KvReader {
     await this.beforeWrite?.();
     await this.db.put('m:snapshot-incomplete', '1', { sync: true });
     await this.wipeState();
+    this.onApplied(this.applied);
   }
 
   /** Snapshot install, step 2 (repeated): table pairs. */

@@ -7,6 +7,7 @@ import { internalChannelCredentials, internalChannelOptions } from '../credentia
 import type { ClusterCredentials } from '../../security/cluster-credentials';
 import * as grpc from '@grpc/grpc-js';
 import type { MetadataClient as Raw } from '../../../proto/gen/ts/blockstore/internal/v1/Metadata';
+import type { AppliedBatch__Output } from '../../../proto/gen/ts/blockstore/internal/v1/AppliedBatch';
 import type { ChangeEvent__Output } from '../../../proto/gen/ts/blockstore/internal/v1/ChangeEvent';
 import type { SnapshotPart__Output } from '../../../proto/gen/ts/blockstore/internal/v1/SnapshotPart';
 import type { CommitVersionRequest } from '../../../proto/gen/ts/blockstore/internal/v1/CommitVersionRequest';
@@ -149,6 +150,29 @@ export class MetaClient {
       signal?.removeEventListener('abort', onAbort);
       call.cancel();
     }
+  }
+
+  /**
+   * Follows the node's applied positions (FollowApplied), handing each
+   * message to `onMessage` as it arrives; settles when the stream ends:
+   * resolves when `signal` aborted it or the node ended it cleanly.
+   * @throws BlockstoreError with the stream's status otherwise.
+   */
+  followApplied(onMessage: (m: AppliedBatch__Output) => void, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return resolve();
+      const call = this.raw.followApplied({});
+      const onAbort = () => call.cancel();
+      signal.addEventListener('abort', onAbort, { once: true });
+      const done = (err?: grpc.ServiceError) => {
+        signal.removeEventListener('abort', onAbort);
+        if (!err || signal.aborted) resolve();
+        else reject(fromServiceError(err));
+      };
+      call.on('data', onMessage);
+      call.on('error', done);
+      call.on('end', () => done());
+    });
   }
 
   /** A backup copy of the node's tables: the first part carries the applied position, the last is marked. */

@@ -4,6 +4,7 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { AddBlockLocationsRequest as _blockstore_internal_v1_AddBlockLocationsRequest, AddBlockLocationsRequest__Output as _blockstore_internal_v1_AddBlockLocationsRequest__Output } from './blockstore/internal/v1/AddBlockLocationsRequest';
 import type { AddBlockLocationsResponse as _blockstore_internal_v1_AddBlockLocationsResponse, AddBlockLocationsResponse__Output as _blockstore_internal_v1_AddBlockLocationsResponse__Output } from './blockstore/internal/v1/AddBlockLocationsResponse';
+import type { AppliedBatch as _blockstore_internal_v1_AppliedBatch, AppliedBatch__Output as _blockstore_internal_v1_AppliedBatch__Output } from './blockstore/internal/v1/AppliedBatch';
 import type { AuthenticateRequest as _blockstore_internal_v1_AuthenticateRequest, AuthenticateRequest__Output as _blockstore_internal_v1_AuthenticateRequest__Output } from './blockstore/internal/v1/AuthenticateRequest';
 import type { AuthenticateResponse as _blockstore_internal_v1_AuthenticateResponse, AuthenticateResponse__Output as _blockstore_internal_v1_AuthenticateResponse__Output } from './blockstore/internal/v1/AuthenticateResponse';
 import type { BlockIndexEntry as _blockstore_internal_v1_BlockIndexEntry, BlockIndexEntry__Output as _blockstore_internal_v1_BlockIndexEntry__Output } from './blockstore/internal/v1/BlockIndexEntry';
@@ -21,9 +22,11 @@ import type { DeleteFileRequest as _blockstore_internal_v1_DeleteFileRequest, De
 import type { DeleteFileResponse as _blockstore_internal_v1_DeleteFileResponse, DeleteFileResponse__Output as _blockstore_internal_v1_DeleteFileResponse__Output } from './blockstore/internal/v1/DeleteFileResponse';
 import type { FenceCollectionRequest as _blockstore_internal_v1_FenceCollectionRequest, FenceCollectionRequest__Output as _blockstore_internal_v1_FenceCollectionRequest__Output } from './blockstore/internal/v1/FenceCollectionRequest';
 import type { FenceCollectionResponse as _blockstore_internal_v1_FenceCollectionResponse, FenceCollectionResponse__Output as _blockstore_internal_v1_FenceCollectionResponse__Output } from './blockstore/internal/v1/FenceCollectionResponse';
+import type { FileRef as _blockstore_internal_v1_FileRef, FileRef__Output as _blockstore_internal_v1_FileRef__Output } from './blockstore/internal/v1/FileRef';
 import type { FindBlocksRequest as _blockstore_internal_v1_FindBlocksRequest, FindBlocksRequest__Output as _blockstore_internal_v1_FindBlocksRequest__Output } from './blockstore/internal/v1/FindBlocksRequest';
 import type { FindBlocksResponse as _blockstore_internal_v1_FindBlocksResponse, FindBlocksResponse__Output as _blockstore_internal_v1_FindBlocksResponse__Output } from './blockstore/internal/v1/FindBlocksResponse';
 import type { FollowAck as _blockstore_internal_v1_FollowAck, FollowAck__Output as _blockstore_internal_v1_FollowAck__Output } from './blockstore/internal/v1/FollowAck';
+import type { FollowAppliedRequest as _blockstore_internal_v1_FollowAppliedRequest, FollowAppliedRequest__Output as _blockstore_internal_v1_FollowAppliedRequest__Output } from './blockstore/internal/v1/FollowAppliedRequest';
 import type { FollowHello as _blockstore_internal_v1_FollowHello, FollowHello__Output as _blockstore_internal_v1_FollowHello__Output } from './blockstore/internal/v1/FollowHello';
 import type { FollowRequest as _blockstore_internal_v1_FollowRequest, FollowRequest__Output as _blockstore_internal_v1_FollowRequest__Output } from './blockstore/internal/v1/FollowRequest';
 import type { FollowResponse as _blockstore_internal_v1_FollowResponse, FollowResponse__Output as _blockstore_internal_v1_FollowResponse__Output } from './blockstore/internal/v1/FollowResponse';
@@ -76,6 +79,7 @@ export interface ProtoGrpcType {
       v1: {
         AddBlockLocationsRequest: MessageTypeDefinition<_blockstore_internal_v1_AddBlockLocationsRequest, _blockstore_internal_v1_AddBlockLocationsRequest__Output>
         AddBlockLocationsResponse: MessageTypeDefinition<_blockstore_internal_v1_AddBlockLocationsResponse, _blockstore_internal_v1_AddBlockLocationsResponse__Output>
+        AppliedBatch: MessageTypeDefinition<_blockstore_internal_v1_AppliedBatch, _blockstore_internal_v1_AppliedBatch__Output>
         AuthenticateRequest: MessageTypeDefinition<_blockstore_internal_v1_AuthenticateRequest, _blockstore_internal_v1_AuthenticateRequest__Output>
         AuthenticateResponse: MessageTypeDefinition<_blockstore_internal_v1_AuthenticateResponse, _blockstore_internal_v1_AuthenticateResponse__Output>
         BlockIndexEntry: MessageTypeDefinition<_blockstore_internal_v1_BlockIndexEntry, _blockstore_internal_v1_BlockIndexEntry__Output>
@@ -93,9 +97,11 @@ export interface ProtoGrpcType {
         DeleteFileResponse: MessageTypeDefinition<_blockstore_internal_v1_DeleteFileResponse, _blockstore_internal_v1_DeleteFileResponse__Output>
         FenceCollectionRequest: MessageTypeDefinition<_blockstore_internal_v1_FenceCollectionRequest, _blockstore_internal_v1_FenceCollectionRequest__Output>
         FenceCollectionResponse: MessageTypeDefinition<_blockstore_internal_v1_FenceCollectionResponse, _blockstore_internal_v1_FenceCollectionResponse__Output>
+        FileRef: MessageTypeDefinition<_blockstore_internal_v1_FileRef, _blockstore_internal_v1_FileRef__Output>
         FindBlocksRequest: MessageTypeDefinition<_blockstore_internal_v1_FindBlocksRequest, _blockstore_internal_v1_FindBlocksRequest__Output>
         FindBlocksResponse: MessageTypeDefinition<_blockstore_internal_v1_FindBlocksResponse, _blockstore_internal_v1_FindBlocksResponse__Output>
         FollowAck: MessageTypeDefinition<_blockstore_internal_v1_FollowAck, _blockstore_internal_v1_FollowAck__Output>
+        FollowAppliedRequest: MessageTypeDefinition<_blockstore_internal_v1_FollowAppliedRequest, _blockstore_internal_v1_FollowAppliedRequest__Output>
         FollowHello: MessageTypeDefinition<_blockstore_internal_v1_FollowHello, _blockstore_internal_v1_FollowHello__Output>
         FollowRequest: MessageTypeDefinition<_blockstore_internal_v1_FollowRequest, _blockstore_internal_v1_FollowRequest__Output>
         FollowResponse: MessageTypeDefinition<_blockstore_internal_v1_FollowResponse, _blockstore_internal_v1_FollowResponse__Output>

@@ -5,6 +5,7 @@ import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { AddBlockLocationsRequest as _blockstore_internal_v1_AddBlockLocationsRequest, AddBlockLocationsRequest__Output as _blockstore_internal_v1_AddBlockLocationsRequest__Output } from '../../../blockstore/internal/v1/AddBlockLocationsRequest';
 import type { AddBlockLocationsResponse as _blockstore_internal_v1_AddBlockLocationsResponse, AddBlockLocationsResponse__Output as _blockstore_internal_v1_AddBlockLocationsResponse__Output } from '../../../blockstore/internal/v1/AddBlockLocationsResponse';
+import type { AppliedBatch as _blockstore_internal_v1_AppliedBatch, AppliedBatch__Output as _blockstore_internal_v1_AppliedBatch__Output } from '../../../blockstore/internal/v1/AppliedBatch';
 import type { AuthenticateRequest as _blockstore_internal_v1_AuthenticateRequest, AuthenticateRequest__Output as _blockstore_internal_v1_AuthenticateRequest__Output } from '../../../blockstore/internal/v1/AuthenticateRequest';
 import type { AuthenticateResponse as _blockstore_internal_v1_AuthenticateResponse, AuthenticateResponse__Output as _blockstore_internal_v1_AuthenticateResponse__Output } from '../../../blockstore/internal/v1/AuthenticateResponse';
 import type { ChangeEvent as _blockstore_internal_v1_ChangeEvent, ChangeEvent__Output as _blockstore_internal_v1_ChangeEvent__Output } from '../../../blockstore/internal/v1/ChangeEvent';
@@ -20,6 +21,7 @@ import type { FenceCollectionRequest as _blockstore_internal_v1_FenceCollectionR
 import type { FenceCollectionResponse as _blockstore_internal_v1_FenceCollectionResponse, FenceCollectionResponse__Output as _blockstore_internal_v1_FenceCollectionResponse__Output } from '../../../blockstore/internal/v1/FenceCollectionResponse';
 import type { FindBlocksRequest as _blockstore_internal_v1_FindBlocksRequest, FindBlocksRequest__Output as _blockstore_internal_v1_FindBlocksRequest__Output } from '../../../blockstore/internal/v1/FindBlocksRequest';
 import type { FindBlocksResponse as _blockstore_internal_v1_FindBlocksResponse, FindBlocksResponse__Output as _blockstore_internal_v1_FindBlocksResponse__Output } from '../../../blockstore/internal/v1/FindBlocksResponse';
+import type { FollowAppliedRequest as _blockstore_internal_v1_FollowAppliedRequest, FollowAppliedRequest__Output as _blockstore_internal_v1_FollowAppliedRequest__Output } from '../../../blockstore/internal/v1/FollowAppliedRequest';
 import type { GetNodeStatusRequest as _blockstore_internal_v1_GetNodeStatusRequest, GetNodeStatusRequest__Output as _blockstore_internal_v1_GetNodeStatusRequest__Output } from '../../../blockstore/internal/v1/GetNodeStatusRequest';
 import type { GetUserRequest as _blockstore_internal_v1_GetUserRequest, GetUserRequest__Output as _blockstore_internal_v1_GetUserRequest__Output } from '../../../blockstore/internal/v1/GetUserRequest';
 import type { GetUserResponse as _blockstore_internal_v1_GetUserResponse, GetUserResponse__Output as _blockstore_internal_v1_GetUserResponse__Output } from '../../../blockstore/internal/v1/GetUserResponse';
@@ -166,6 +168,21 @@ export interface MetadataClient extends grpc.Client {
   findBlocks(argument: _blockstore_internal_v1_FindBlocksRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_blockstore_internal_v1_FindBlocksResponse__Output>): grpc.ClientUnaryCall;
   findBlocks(argument: _blockstore_internal_v1_FindBlocksRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_blockstore_internal_v1_FindBlocksResponse__Output>): grpc.ClientUnaryCall;
   findBlocks(argument: _blockstore_internal_v1_FindBlocksRequest, callback: grpc.requestCallback<_blockstore_internal_v1_FindBlocksResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Every applied position and the files whose head it changed, across
+   * every namespace, then a heartbeat while nothing is applied: what a
+   * gateway's metadata cache drops entries by (see gateway/files/meta-cache.ts).
+   */
+  FollowApplied(argument: _blockstore_internal_v1_FollowAppliedRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_blockstore_internal_v1_AppliedBatch__Output>;
+  FollowApplied(argument: _blockstore_internal_v1_FollowAppliedRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_blockstore_internal_v1_AppliedBatch__Output>;
+  /**
+   * Every applied position and the files whose head it changed, across
+   * every namespace, then a heartbeat while nothing is applied: what a
+   * gateway's metadata cache drops entries by (see gateway/files/meta-cache.ts).
+   */
+  followApplied(argument: _blockstore_internal_v1_FollowAppliedRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_blockstore_internal_v1_AppliedBatch__Output>;
+  followApplied(argument: _blockstore_internal_v1_FollowAppliedRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_blockstore_internal_v1_AppliedBatch__Output>;
   
   /**
    * ---- Operations.
@@ -372,6 +389,13 @@ export interface MetadataHandlers extends grpc.UntypedServiceImplementation {
   FindBlocks: grpc.handleUnaryCall<_blockstore_internal_v1_FindBlocksRequest__Output, _blockstore_internal_v1_FindBlocksResponse>;
   
   /**
+   * Every applied position and the files whose head it changed, across
+   * every namespace, then a heartbeat while nothing is applied: what a
+   * gateway's metadata cache drops entries by (see gateway/files/meta-cache.ts).
+   */
+  FollowApplied: grpc.handleServerStreamingCall<_blockstore_internal_v1_FollowAppliedRequest__Output, _blockstore_internal_v1_AppliedBatch>;
+  
+  /**
    * ---- Operations.
    */
   GetNodeStatus: grpc.handleUnaryCall<_blockstore_internal_v1_GetNodeStatusRequest__Output, _blockstore_internal_v1_NodeStatus>;
@@ -432,6 +456,7 @@ export interface MetadataDefinition extends grpc.ServiceDefinition {
   DeleteFile: MethodDefinition<_blockstore_internal_v1_DeleteFileRequest, _blockstore_internal_v1_DeleteFileResponse, _blockstore_internal_v1_DeleteFileRequest__Output, _blockstore_internal_v1_DeleteFileResponse__Output>
   FenceCollection: MethodDefinition<_blockstore_internal_v1_FenceCollectionRequest, _blockstore_internal_v1_FenceCollectionResponse, _blockstore_internal_v1_FenceCollectionRequest__Output, _blockstore_internal_v1_FenceCollectionResponse__Output>
   FindBlocks: MethodDefinition<_blockstore_internal_v1_FindBlocksRequest, _blockstore_internal_v1_FindBlocksResponse, _blockstore_internal_v1_FindBlocksRequest__Output, _blockstore_internal_v1_FindBlocksResponse__Output>
+  FollowApplied: MethodDefinition<_blockstore_internal_v1_FollowAppliedRequest, _blockstore_internal_v1_AppliedBatch, _blockstore_internal_v1_FollowAppliedRequest__Output, _blockstore_internal_v1_AppliedBatch__Output>
   GetNodeStatus: MethodDefinition<_blockstore_internal_v1_GetNodeStatusRequest, _blockstore_internal_v1_NodeStatus, _blockstore_internal_v1_GetNodeStatusRequest__Output, _blockstore_internal_v1_NodeStatus__Output>
   GetUser: MethodDefinition<_blockstore_internal_v1_GetUserRequest, _blockstore_internal_v1_GetUserResponse, _blockstore_internal_v1_GetUserRequest__Output, _blockstore_internal_v1_GetUserResponse__Output>
   IssueToken: MethodDefinition<_blockstore_internal_v1_IssueTokenRequest, _blockstore_internal_v1_IssueTokenResponse, _blockstore_internal_v1_IssueTokenRequest__Output, _blockstore_internal_v1_IssueTokenResponse__Output>

@@ -3,6 +3,7 @@
 
 import type { VersionInfo as _blockstore_internal_v1_VersionInfo, VersionInfo__Output as _blockstore_internal_v1_VersionInfo__Output } from '../../../blockstore/internal/v1/VersionInfo';
 import type { BlockLocations as _blockstore_internal_v1_BlockLocations, BlockLocations__Output as _blockstore_internal_v1_BlockLocations__Output } from '../../../blockstore/internal/v1/BlockLocations';
+import type { Long } from '@grpc/proto-loader';
 
 export interface StatFileResponse {
   'version'?: (_blockstore_internal_v1_VersionInfo | null);
@@ -10,6 +11,11 @@ export interface StatFileResponse {
    * Where each block of the version is stored.
    */
   'locations'?: (_blockstore_internal_v1_BlockLocations)[];
+  /**
+   * The node's applied position when the read began: the answer reflects
+   * at least every write up to it.
+   */
+  'readPosition'?: (number | string | Long);
 }
 
 export interface StatFileResponse__Output {
@@ -18,4 +24,9 @@ export interface StatFileResponse__Output {
    * Where each block of the version is stored.
    */
   'locations': (_blockstore_internal_v1_BlockLocations__Output)[];
+  /**
+   * The node's applied position when the read began: the answer reflects
+   * at least every write up to it.
+   */
+  'readPosition': (number);
 }
