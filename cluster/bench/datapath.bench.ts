@@ -220,8 +220,10 @@ async function durableCeiling(size: number, inflight: number, seconds: number): 
 
 async function idleCores(procs: Proc[], seconds: number): Promise<number> {
   const s0 = sample(procs);
+  const startUs = monotonicUs();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const s1 = sample(procs);
+  if (PROFILE_DIR) appendFileSync(join(PROFILE_DIR, 'windows.jsonl'), `${JSON.stringify({ name: 'idle', startUs, endUs: monotonicUs() })}\n`);
   const used = Object.keys(s1.cpu).reduce((a, k) => a + (s1.cpu[k]! - (s0.cpu[k] ?? 0)), 0);
   return used / (s1.at - s0.at);
 }
