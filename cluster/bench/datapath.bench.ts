@@ -103,15 +103,35 @@ interface Row {
   /** Of the block daemons' CPU per MB, the kernel's part. */
   blockdKernelPerMB: number;
   diskPerByte: number;
+  /** The share of the pass's file reads answered from the gateways' cache of file heads. */
+  cacheShare: number;
   ceiling: string;
 }
 
+/** The gateways' side ports (set once the cluster is up): their metadata cache counters. */
+let gatewayMetrics: string[] = [];
+
+/** Hits and misses of every gateway's cache of file heads so far. */
+async function cacheCounts(): Promise<{ hits: number; misses: number }> {
+  const out = { hits: 0, misses: 0 };
+  for (const address of gatewayMetrics) {
+    const text = await (await fetch(`http://${address}/metrics`)).text().catch(() => '');
+    for (const line of text.split('\n')) {
+      if (line.startsWith('blockstore_gateway_meta_cache_hits_total{')) out.hits += Number(line.split(' ').pop());
+      if (line.startsWith('blockstore_gateway_meta_cache_misses_total{')) out.misses += Number(line.split(' ').pop());
+    }
+  }
+  return out;
+}
+
 async function run(name: string, procs: Proc[], args: string[], ceiling: string): Promise<Row> {
+  const c0 = await cacheCounts();
   const s0 = sample(procs);
   const startUs = monotonicUs();
   const r = await pythonLoad(args);
   const endUs = monotonicUs();
   const s1 = sample(procs);
+  const c1 = await cacheCounts();
   s1.cpu.client = (s0.cpu.client ?? 0) + r.cpu_seconds * 1000;
   // Each workload's span, for `profile-summary.mjs DIR --window NAME`.
   if (PROFILE_DIR) appendFileSync(join(PROFILE_DIR, 'windows.jsonl'), `${JSON.stringify({ name, startUs, endUs })}\n`);
@@ -136,6 +156,7 @@ async function run(name: string, procs: Proc[], args: string[], ceiling: string)
     cpuPerMB,
     blockdKernelPerMB: (s1.blockdKernel - s0.blockdKernel) / Math.max(1e-9, mb),
     diskPerByte: uploaded ? (s1.disk - s0.disk) / uploaded : NaN,
+    cacheShare: c1.hits - c0.hits + (c1.misses - c0.misses) > 0 ? (c1.hits - c0.hits) / (c1.hits - c0.hits + (c1.misses - c0.misses)) : NaN,
     ceiling,
   };
 }
@@ -169,6 +190,8 @@ function goals(rows: Row[], idle?: number): void {
 
 function table(title: string, rows: Row[]): void {
   console.log(`\n${title}\n`);
+  const cached = rows.filter((r) => r.name.includes('GET') && !Number.isNaN(r.cacheShare));
+  if (cached.length) console.log(`gateways' cache of file heads: ${cached.map((r) => `${r.name.replace(/^.*?: /, '')}: ${(r.cacheShare * 100).toFixed(0)} % of reads answered from it`).join('; ')}\n`);
   console.log(`| workload | calls | failed | calls/s | MB/s | p50 ms | p99 ms | ceiling (same run) | ${ROLES.map((r) => `${r} ms CPU/call`).join(' | ')} | ${ROLES.map((r) => `${r} ms CPU/MB`).join(' | ')} | of which blockd in the kernel, ms/MB | disk bytes written per byte uploaded |`);
   console.log(`|---|---|---|---|---|---|---|---|${ROLES.map(() => '---|').join('')}${ROLES.map(() => '---|').join('')}---|---|`);
   for (const r of rows) {
@@ -269,6 +292,7 @@ async function measureAll(stubs: string): Promise<void> {
   if (profileDir) process.env.BLOCKSTORE_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${profileDir}`;
   const { dir, address } = await localClusterUp('bench-datapath');
   if (profileDir) for (const n of dir.readState()!.nodes) writeFileSync(join(profileDir, `${n.pid}.role`), n.role);
+  gatewayMetrics = dir.readState()!.nodes.filter((n) => n.role === 'gateway' && n.httpAddress).map((n) => n.httpAddress!);
   try {
     const token = readFileSync(dir.path('user.token'), 'utf8').trim();
     const procs: Proc[] = clusterProcesses(dir.readState()!.nodes);
