@@ -1,19 +1,54 @@
 /**
  * The applied-position feed (Metadata.FollowApplied): every follower (a
  * gateway's metadata cache) is told, in order, each position this node
- * applies and the files whose head or versions it changed, with a
+ * applies and the files whose head or versions it changed (with the new
+ * head itself when the batch wrote it whole: a commit), with a
  * heartbeat while nothing is applied, and a reset when the node's state is
  * replaced. A follower that falls too far behind is let go (it starts over
  * with a reset) rather than buffered without bound.
  */
 import { BlockstoreError } from '../lib/errors';
-import { fileOfKey } from './state/records';
+import { fileOfKey, TableKeys, type BlockRec, type FileRec, type VersionRec } from './state/records';
 import type { Position } from './store/meta-store';
+
+/** A file's head as StatFile answers it, at `readPosition`. */
+export interface AppliedHead {
+  version: VersionRec;
+  locations: Array<{ hash: string; nodes: string[] }>;
+  readPosition: number;
+}
 
 export interface AppliedMessage {
   position: number;
-  files: Array<{ namespace: string; path: string }>;
+  /** In the order the changes were applied: a file listed twice, the later entry is its state. */
+  files: Array<{ namespace: string; path: string; head?: AppliedHead }>;
   reset: boolean;
+}
+
+/** Heads of files with more blocks than this are not sent (the follower reads them if it needs them). */
+const MAX_HEAD_BLOCKS = 64;
+
+/**
+ * The head a batch wrote whole: the file's record, the version it names
+ * and every one of its blocks' records are all among the batch's pairs
+ * (a commit); undefined otherwise (a delete, a move, a prune).
+ */
+function headOf(values: ReadonlyMap<string, string | undefined>, ns: string, path: string, position: number): AppliedHead | undefined {
+  const fileVal = values.get(TableKeys.file(ns, path));
+  if (!fileVal) return undefined;
+  const file = JSON.parse(fileVal) as FileRec;
+  if (file.deleted) return undefined;
+  const versionVal = values.get(TableKeys.version(ns, path, file.version));
+  if (!versionVal) return undefined;
+  const version = JSON.parse(versionVal) as VersionRec;
+  if (version.blocks.length > MAX_HEAD_BLOCKS) return undefined;
+  const locations: AppliedHead['locations'] = [];
+  for (const hash of new Set(version.blocks.map((b) => b.hash))) {
+    const blockVal = values.get(TableKeys.block(hash));
+    if (!blockVal) return undefined;
+    locations.push({ hash, nodes: (JSON.parse(blockVal) as BlockRec).locations });
+  }
+  return { version, locations, readPosition: position };
 }
 
 interface Follower {
@@ -35,19 +70,21 @@ export class AppliedFeed {
     return this.followers.size;
   }
 
-  /** From the store: a batch applied (`changed`: its table keys), or the whole state replaced (`changed` undefined). */
-  applied(pos: Position, changed?: readonly string[]): void {
+  /** From the store: a batch applied (`changed`: its table pairs), or the whole state replaced (`changed` undefined). */
+  applied(pos: Position, changed?: ReadonlyArray<readonly [string, string | undefined]>): void {
     if (!this.followers.size) return;
     const files: AppliedMessage['files'] = [];
     if (changed) {
       const seen = new Set<string>();
-      for (const key of changed) {
+      let values: Map<string, string | undefined> | undefined;
+      for (const [key] of changed) {
         const f = fileOfKey(key);
         if (!f) continue;
         const k = `${f.ns}\u0000${f.path}`;
         if (seen.has(k)) continue;
         seen.add(k);
-        files.push({ namespace: f.ns, path: f.path });
+        values ??= new Map(changed);
+        files.push({ namespace: f.ns, path: f.path, head: headOf(values, f.ns, f.path, pos.seq) });
       }
     }
     for (const f of this.followers) {

@@ -5,7 +5,9 @@
  *
  * It is kept exact by the applied-position feed of one metadata node
  * (FollowApplied), the master's when it can: every position that node
- * applies, with the files whose head or versions it changed. An entry is dropped when its file appears.
+ * applies, with the files whose head or versions it changed, and the new
+ * head itself when a commit wrote it (so a file just written through any
+ * gateway is read through every gateway without a metadata call). An entry is dropped when its file appears.
  * Three rules make a cached answer never older than what a metadata read
  * would give at the same moment:
  * - fill: an answer read at position R is kept only if no change to its
@@ -144,6 +146,8 @@ export class MetaCache {
       const k = key(f.namespace, f.path);
       if (this.remove(k)) this.counts.dropped++;
       this.recent.set(k, m.position);
+      // The head the change wrote (a commit), read at its batch's position: kept like an answer.
+      if (f.head) this.fill(f.namespace, f.path, f.head);
     }
     if (m.position > this.position) this.position = m.position;
   }

@@ -162,7 +162,13 @@ export function metadataHandlers(server: RpcServer, node: MetadataNode): Metadat
       'FollowApplied',
       async (_req, { signal, send }) => {
         await reads.run(0, async () => undefined);
-        await node.feed.follow(signal, send);
+        await node.feed.follow(signal, (m) =>
+          send({
+            position: m.position,
+            reset: m.reset,
+            files: m.files.map((f) => ({ namespace: f.namespace, path: f.path, head: f.head ? { version: versionInfo(f.head.version), locations: f.head.locations, readPosition: f.head.readPosition } : null })),
+          }),
+        );
       },
       { idleMs: 60_000 },
     ),

@@ -83,11 +83,11 @@ export class MetaStore implements KvReader {
   private readonly tail = new Map<number, string>();
   /** Called after each apply with the new applied position (read waits, watches). */
   /**
-   * Called with each new applied position and the table keys the batch
-   * changed; `changed` undefined: the whole state may have changed (a
-   * snapshot install began or finished).
+   * Called with each new applied position and the table pairs the batch
+   * changed (a value undefined: deleted); `changed` undefined: the whole
+   * state may have changed (a snapshot install began or finished).
    */
-  onApplied: (applied: Position, changed?: readonly string[]) => void = () => {};
+  onApplied: (applied: Position, changed?: ReadonlyArray<readonly [string, string | undefined]>) => void = () => {};
 
   /** Table reads, kept equal to the database by applyNow and the snapshot steps. */
   readonly cache: ReadCache;
@@ -332,7 +332,7 @@ export class MetaStore implements KvReader {
       this.cache.landed(mutations);
       for (const e of entries) this.tail.delete(e.seq);
       this.applied = pos;
-      this.onApplied(pos, mutations.map(([key]) => key));
+      this.onApplied(pos, mutations);
     }
   }
 

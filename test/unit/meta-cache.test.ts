@@ -16,7 +16,9 @@ const answer = (path: string, version: number, readPosition: number, deleted = f
     locations: [{ hash: 'a'.repeat(64), nodes: ['b1'] }],
     readPosition,
   }) as StatFileResponse__Output;
-const feed = (position: number, files: Array<[string, string]> = [], reset = false) => ({ position, files: files.map(([namespace, path]) => ({ namespace, path })), reset });
+const feed = (position: number, files: Array<[string, string]> = [], reset = false) => ({ position, files: files.map(([namespace, path]) => ({ namespace, path, head: null })), reset });
+/** Table pairs as a batch changed them (values: JSON records), keys only (values irrelevant). */
+const keys = (...ks: string[]): Array<[string, string | undefined]> => ks.map((k) => [k, undefined]);
 
 function cache(maxBytes = 1 << 20) {
   let t = 1000;
@@ -138,21 +140,21 @@ test('the applied feed: a reset first, then each batch\'s files (head and versio
   assert.equal(got[0], { position: 7, files: [], reset: true });
   gate = new Promise((r) => (release = r));
   applied = 8;
-  f.applied({ seq: 8, epoch: 1 }, [TableKeys.file('u', 'a'), TableKeys.version('u', 'a', 2), TableKeys.user('u')]);
+  f.applied({ seq: 8, epoch: 1 }, keys(TableKeys.file('u', 'a'), TableKeys.version('u', 'a', 2), TableKeys.user('u')));
   await new Promise((r) => setImmediate(r));
   // The follower is busy with position 8; 9 and 10 arrive meanwhile and go as one.
-  f.applied({ seq: 9, epoch: 1 }, [TableKeys.file('u', 'b')]);
-  f.applied({ seq: 10, epoch: 1 }, [TableKeys.block('c'.repeat(64)), TableKeys.version('v', 'x/y', 1)]);
+  f.applied({ seq: 9, epoch: 1 }, keys(TableKeys.file('u', 'b')));
+  f.applied({ seq: 10, epoch: 1 }, keys(TableKeys.block('c'.repeat(64)), TableKeys.version('v', 'x/y', 1)));
   applied = 10;
   gate = undefined;
   release();
   const until = Date.now() + 2000;
   while (got.length < 4 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-  assert.equal(got[1], { position: 8, files: [{ namespace: 'u', path: 'a' }], reset: false });
-  assert.equal(got[2], { position: 10, files: [{ namespace: 'u', path: 'b' }, { namespace: 'v', path: 'x/y' }], reset: false });
+  assert.equal(got[1], { position: 8, files: [{ namespace: 'u', path: 'a', head: undefined }], reset: false });
+  assert.equal(got[2], { position: 10, files: [{ namespace: 'u', path: 'b', head: undefined }, { namespace: 'v', path: 'x/y', head: undefined }], reset: false });
   assert.equal(got[3], { position: 10, files: [], reset: false }, 'a heartbeat carries the applied position');
   // The state replaced: a reset, and the files before it are void.
-  f.applied({ seq: 11, epoch: 1 }, [TableKeys.file('u', 'z')]);
+  f.applied({ seq: 11, epoch: 1 }, keys(TableKeys.file('u', 'z')));
   f.applied({ seq: 0, epoch: 0 });
   while (!got.some((m, i) => i > 3 && m.reset) && Date.now() < until + 2000) await new Promise((r) => setTimeout(r, 5));
   const last = got.slice(4).find((m) => m.reset);
@@ -163,6 +165,54 @@ test('the applied feed: a reset first, then each batch\'s files (head and versio
   assert.is(f.size, 0);
 });
 
+test('the feed carries the head a commit wrote whole (file, version and every block record in the batch), and nothing more', async () => {
+  const f = new AppliedFeed(() => 1, { heartbeatMs: 1000, maxPendingFiles: 1000 });
+  const got: AppliedMessage[] = [];
+  const stop = new AbortController();
+  const running = f.follow(stop.signal, async (m) => {
+    got.push(structuredClone(m));
+  });
+  const h1 = 'a'.repeat(64);
+  const h2 = 'b'.repeat(64);
+  const version = (path: string, v: number, hashes: string[], deleted = false) => ({ path, version: v, size: hashes.length, contentHash: '', author: 'u', time: 't', deleted, blocks: hashes.map((hash) => ({ hash, size: 1 })), movedFrom: '', seq: 2 });
+  const block = (nodes: string[]) => JSON.stringify({ size: 1, refs: 1, locations: nodes });
+  // A commit: head, version, both blocks (one of them twice in the file).
+  f.applied({ seq: 2, epoch: 1 }, [
+    [TableKeys.file('u', 'a'), JSON.stringify({ path: 'a', version: 3, size: 3, deleted: false })],
+    [TableKeys.version('u', 'a', 3), JSON.stringify(version('a', 3, [h1, h2, h1]))],
+    [TableKeys.block(h1), block(['b1', 'b2'])],
+    [TableKeys.block(h2), block(['b3'])],
+    [TableKeys.user('u'), '{}'],
+  ]);
+  // A head whose block record is not in the batch (a move), and a delete marker.
+  f.applied({ seq: 3, epoch: 1 }, [
+    [TableKeys.file('u', 'm'), JSON.stringify({ path: 'm', version: 1, size: 1, deleted: false })],
+    [TableKeys.version('u', 'm', 1), JSON.stringify(version('m', 1, [h2.replace(/b/g, 'c')]))],
+    [TableKeys.file('u', 'd'), JSON.stringify({ path: 'd', version: 2, size: 0, deleted: true })],
+    [TableKeys.version('u', 'd', 2), JSON.stringify(version('d', 2, [], true))],
+  ]);
+  const until = Date.now() + 2000;
+  while (!got.some((m) => m.files.some((x) => x.path === 'd')) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  const files = got.flatMap((m) => m.files);
+  const a = files.find((x) => x.path === 'a');
+  assert.equal(a?.head?.readPosition, 2);
+  assert.equal(a?.head?.version.version, 3);
+  assert.equal(a?.head?.locations, [{ hash: h1, nodes: ['b1', 'b2'] }, { hash: h2, nodes: ['b3'] }]);
+  assert.is(files.find((x) => x.path === 'm')?.head, undefined);
+  assert.is(files.find((x) => x.path === 'd')?.head, undefined);
+  assert.ok(files.some((x) => x.path === 'm') && files.some((x) => x.path === 'd'), 'both are still listed');
+  stop.abort();
+  await running;
+});
+
+test('a pushed head fills the cache at its position; a later change in the same message wins', () => {
+  const { c } = cache();
+  c.applied(feed(1, [], true));
+  c.applied({ position: 5, reset: false, files: [{ namespace: 'u', path: 'a', head: answer('a', 1, 4) }, { namespace: 'u', path: 'b', head: answer('b', 1, 4) }, { namespace: 'u', path: 'b', head: null }] });
+  assert.is(c.lookup('u', 'a', 5)?.version?.version, 1);
+  assert.is(c.lookup('u', 'b', 0), undefined, 'b changed again after its head');
+});
+
 test('a follower that falls too far behind is let go', async () => {
   const f = new AppliedFeed(() => 1, { heartbeatMs: 1000, maxPendingFiles: 3 });
   let release!: () => void;
@@ -171,7 +221,7 @@ test('a follower that falls too far behind is let go', async () => {
   const running = f.follow(new AbortController().signal, async () => {
     if (sent++ === 0) await gate;
   });
-  for (let i = 0; i < 5; i++) f.applied({ seq: 2 + i, epoch: 1 }, [TableKeys.file('u', `f${i}`)]);
+  for (let i = 0; i < 5; i++) f.applied({ seq: 2 + i, epoch: 1 }, keys(TableKeys.file('u', `f${i}`)));
   release();
   try {
     await running;
