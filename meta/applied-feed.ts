@@ -51,8 +51,15 @@ function headOf(values: ReadonlyMap<string, string | undefined>, ns: string, pat
   return { version, locations, readPosition: position };
 }
 
+/**
+ * Blocks of heads one message may carry (a head is ~150 bytes a block):
+ * past it, files are only listed, so a follower that fell behind gets a
+ * message well under the 5 MiB a gRPC message may be.
+ */
+const MAX_MESSAGE_HEAD_BLOCKS = 4096;
+
 interface Follower {
-  pending: AppliedMessage | undefined;
+  pending: (AppliedMessage & { headBlocks: number }) | undefined;
   overflowed: boolean;
   wake: (() => void) | undefined;
 }
@@ -63,7 +70,7 @@ export class AppliedFeed {
   constructor(
     /** The node's applied position now. */
     private readonly position: () => number,
-    private readonly options: { heartbeatMs: number; maxPendingFiles: number } = { heartbeatMs: 250, maxPendingFiles: 100_000 },
+    private readonly options: { heartbeatMs: number; maxPendingFiles: number } = { heartbeatMs: 250, maxPendingFiles: 20_000 },
   ) {}
 
   get size(): number {
@@ -88,13 +95,20 @@ export class AppliedFeed {
       }
     }
     for (const f of this.followers) {
-      const p = (f.pending ??= { position: pos.seq, files: [], reset: false });
+      const p = (f.pending ??= { position: pos.seq, files: [], reset: false, headBlocks: 0 });
       p.position = pos.seq;
       if (!changed) {
         p.reset = true;
         p.files = [];
       } else if (!p.reset) {
-        for (const x of files) p.files.push(x);
+        for (const x of files) {
+          if (x.head && p.headBlocks + x.head.version.blocks.length > MAX_MESSAGE_HEAD_BLOCKS) {
+            p.files.push({ namespace: x.namespace, path: x.path });
+            continue;
+          }
+          p.headBlocks += x.head?.version.blocks.length ?? 0;
+          p.files.push(x);
+        }
         if (p.files.length > this.options.maxPendingFiles) f.overflowed = true;
       }
       f.wake?.();
@@ -109,7 +123,7 @@ export class AppliedFeed {
    *   than maxPendingFiles files behind.
    */
   async follow(signal: AbortSignal, send: (m: AppliedMessage) => Promise<void>): Promise<void> {
-    const f: Follower = { pending: { position: this.position(), files: [], reset: true }, overflowed: false, wake: undefined };
+    const f: Follower = { pending: { position: this.position(), files: [], reset: true, headBlocks: 0 }, overflowed: false, wake: undefined };
     this.followers.add(f);
     const onAbort = () => f.wake?.();
     signal.addEventListener('abort', onAbort);
@@ -118,7 +132,7 @@ export class AppliedFeed {
         if (f.overflowed) throw new BlockstoreError('UNAVAILABLE', 'the follower fell too far behind the applied positions; follow again');
         const m = f.pending ?? { position: this.position(), files: [], reset: false };
         f.pending = undefined;
-        await send(m);
+        await send({ position: m.position, files: m.files, reset: m.reset });
         if (f.pending || signal.aborted) continue;
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, this.options.heartbeatMs);

@@ -205,6 +205,37 @@ test('the feed carries the head a commit wrote whole (file, version and every bl
   await running;
 });
 
+test('a follower that is behind gets heads up to a bound per message, then the files alone', async () => {
+  const f = new AppliedFeed(() => 1, { heartbeatMs: 1000, maxPendingFiles: 1000 });
+  const got: AppliedMessage[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const stop = new AbortController();
+  const running = f.follow(stop.signal, async (m) => {
+    got.push(m);
+    if (got.length === 1) await gate;
+  });
+  const hashes = Array.from({ length: 64 }, (_, i) => i.toString(16).padStart(64, '0'));
+  const blockPairs = hashes.map((h): [string, string] => [TableKeys.block(h), JSON.stringify({ size: 1, refs: 1, locations: ['b1'] })]);
+  for (let i = 0; i < 70; i++) {
+    const path = `f${i}`;
+    f.applied({ seq: 2 + i, epoch: 1 }, [
+      [TableKeys.file('u', path), JSON.stringify({ path, version: 1, size: 64, deleted: false })],
+      [TableKeys.version('u', path, 1), JSON.stringify({ path, version: 1, size: 64, contentHash: '', author: 'u', time: 't', deleted: false, blocks: hashes.map((hash) => ({ hash, size: 1 })), movedFrom: '', seq: 2 + i })],
+      ...blockPairs,
+    ]);
+  }
+  release();
+  const until = Date.now() + 2000;
+  while (got.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  const m = got[1]!;
+  assert.is(m.files.length, 70);
+  assert.is(m.files.filter((x) => x.head).length, 64, '64 heads of 64 blocks fill the bound');
+  assert.is(m.position, 71);
+  stop.abort();
+  await running;
+});
+
 test('a pushed head fills the cache at its position; a later change in the same message wins', () => {
   const { c } = cache();
   c.applied(feed(1, [], true));
