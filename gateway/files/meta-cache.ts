@@ -25,6 +25,7 @@
  * daemon loses them); a block read falls back to every live daemon, so that
  * costs a miss, never a wrong answer: blocks are named by their content.
  */
+import { BlockstoreError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import type { MetaRouter } from '../../lib/rpc/clients/meta-router';
 import type { StatFileResponse__Output } from '../../proto/gen/ts/blockstore/internal/v1/StatFileResponse';
@@ -180,36 +181,37 @@ export class MetaCache {
 }
 
 /**
- * Keeps `cache` fed from some metadata node's FollowApplied until `signal`
- * aborts. When a stream ends (its node died, fell behind, was replaced) or
- * goes silent past the cache's freshness (a stopped node), the cache goes
- * down at once and another stream starts, on the next node.
+ * Keeps `cache` fed from the metadata master's FollowApplied until `signal`
+ * aborts. A stream that ends (its node died, fell behind, was replaced) or
+ * goes silent past the cache's freshness (a stopped node) takes the cache
+ * down at once and counts as the master being unavailable: the router looks
+ * for the master again (a stopped one is not followed twice) and the next
+ * stream starts there.
  */
 export async function feedMetaCache(meta: MetaRouter, cache: MetaCache, signal: AbortSignal, logger: Logger): Promise<void> {
   while (!signal.aborted) {
-    const stream = new AbortController();
-    const stop = () => stream.abort();
-    signal.addEventListener('abort', stop, { once: true });
-    const startedAt = Date.now();
-    const watchdog = setInterval(() => {
-      if (Math.min(cache.silentMs(), Date.now() - startedAt) > cache.freshMs) stream.abort();
-    }, cache.freshMs / 2);
     try {
       // The master applies each write before acknowledging it, so its feed
       // drops an entry before the write's acknowledgement can reach a client.
       await meta.readMaster(async (c) => {
+        const stream = new AbortController();
+        const stop = () => stream.abort();
+        signal.addEventListener('abort', stop, { once: true });
+        const startedAt = Date.now();
+        const watchdog = setInterval(() => {
+          if (Math.min(cache.silentMs(), Date.now() - startedAt) > cache.freshMs) stream.abort();
+        }, cache.freshMs / 2);
         try {
           await c.followApplied((m) => cache.applied(m), stream.signal);
         } finally {
+          clearInterval(watchdog);
+          signal.removeEventListener('abort', stop);
           cache.down();
         }
+        if (!signal.aborted) throw new BlockstoreError('UNAVAILABLE', `the applied feed of ${c.address} ended or went silent`);
       });
     } catch (err) {
       if (!signal.aborted) logger.debug('metadata cache feed ended; following again', { err: err as Error });
-    } finally {
-      clearInterval(watchdog);
-      signal.removeEventListener('abort', stop);
-      cache.down();
     }
     if (signal.aborted) return;
     await new Promise((r) => setTimeout(r, 200));
