@@ -120,9 +120,10 @@ export class AppliedFeed {
    * the current position, then what is applied, merged while the follower
    * is busy sending, and a heartbeat after each quiet `heartbeatMs`.
    * @throws BlockstoreError UNAVAILABLE when the follower fell more
-   *   than maxPendingFiles files behind.
+   *   than maxPendingFiles files behind, or `still` turned false (checked
+   *   before every message).
    */
-  async follow(signal: AbortSignal, send: (m: AppliedMessage) => Promise<void>): Promise<void> {
+  async follow(signal: AbortSignal, send: (m: AppliedMessage) => Promise<void>, still: () => boolean = () => true): Promise<void> {
     const f: Follower = { pending: { position: this.position(), files: [], reset: true, headBlocks: 0 }, overflowed: false, wake: undefined };
     this.followers.add(f);
     const onAbort = () => f.wake?.();
@@ -130,6 +131,7 @@ export class AppliedFeed {
     try {
       while (!signal.aborted) {
         if (f.overflowed) throw new BlockstoreError('UNAVAILABLE', 'the follower fell too far behind the applied positions; follow again');
+        if (!still()) throw new BlockstoreError('UNAVAILABLE', 'this node no longer serves the feed it began (it stopped being master); follow the master');
         const m = f.pending ?? { position: this.position(), files: [], reset: false };
         f.pending = undefined;
         await send({ position: m.position, files: m.files, reset: m.reset });

@@ -156,18 +156,25 @@ export function metadataHandlers(server: RpcServer, node: MetadataNode): Metadat
     ListBlockIndex: server.unary('ListBlockIndex', (req) => node.readAsMaster(() => read(req.read, () => reads.blockIndex(req.after, req.limit)))),
     // A gateway that reads nothing for this long (its own client stopped) is let go.
     Watch: server.serverStream('Watch', watch, { idleMs: 10 * 60_000 }),
-    // A gateway's metadata cache: refused where a read without a position
-    // would be (a replica not yet caught up since it started).
+    // A gateway's metadata cache follows the master only (NOT_MASTER names
+    // it), and its stream ends once this node stops being a master whose
+    // lease is certain: a replica may lag or install a snapshot, and a
+    // fenced master may already have a successor taking writes.
     FollowApplied: server.serverStream(
       'FollowApplied',
       async (_req, { signal, send }) => {
-        await reads.run(0, async () => undefined);
+        await node.readAsMaster(async () => undefined);
+        const still = () => {
+          const s = node.status();
+          return s.role === 'master' && s.acceptingWrites === true;
+        };
         await node.feed.follow(signal, (m) =>
           send({
             position: m.position,
             reset: m.reset,
             files: m.files.map((f) => ({ namespace: f.namespace, path: f.path, head: f.head ? { version: versionInfo(f.head.version), locations: f.head.locations, readPosition: f.head.readPosition } : null })),
           }),
+          still,
         );
       },
       { idleMs: 60_000 },

@@ -244,6 +244,26 @@ test('a pushed head fills the cache at its position; a later change in the same 
   assert.is(c.lookup('u', 'b', 0), undefined, 'b changed again after its head');
 });
 
+test('a stream ends once the node no longer serves the feed it began (it stopped being master)', async () => {
+  const f = new AppliedFeed(() => 1, { heartbeatMs: 20, maxPendingFiles: 1000 });
+  let master = true;
+  let sent = 0;
+  const running = f.follow(new AbortController().signal, async () => {
+    sent++;
+  }, () => master);
+  const until = Date.now() + 2000;
+  while (sent < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  master = false;
+  try {
+    await running;
+    assert.unreachable('the stream should have ended');
+  } catch (err) {
+    assert.match(String(err), /stopped being master/);
+  }
+  assert.ok(sent >= 2, 'heartbeats flowed while it was master');
+  assert.is(f.size, 0);
+});
+
 test('a follower that falls too far behind is let go', async () => {
   const f = new AppliedFeed(() => 1, { heartbeatMs: 1000, maxPendingFiles: 3 });
   let release!: () => void;
