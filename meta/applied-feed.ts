@@ -80,6 +80,18 @@ export class AppliedFeed {
   /** From the store: a batch applied (`changed`: its table pairs), or the whole state replaced (`changed` undefined). */
   applied(pos: Position, changed?: ReadonlyArray<readonly [string, string | undefined]>): void {
     if (!this.followers.size) return;
+    try {
+      this.queue(pos, changed);
+    } catch {
+      // Never the apply's problem: every follower is let go and starts over with a reset.
+      for (const f of this.followers) {
+        f.overflowed = true;
+        f.wake?.();
+      }
+    }
+  }
+
+  private queue(pos: Position, changed?: ReadonlyArray<readonly [string, string | undefined]>): void {
     const files: AppliedMessage['files'] = [];
     if (changed) {
       const seen = new Set<string>();
@@ -130,7 +142,7 @@ export class AppliedFeed {
     signal.addEventListener('abort', onAbort);
     try {
       while (!signal.aborted) {
-        if (f.overflowed) throw new BlockstoreError('UNAVAILABLE', 'the follower fell too far behind the applied positions; follow again');
+        if (f.overflowed) throw new BlockstoreError('UNAVAILABLE', 'the follower fell too far behind the applied positions (or a batch could not be listed); follow again');
         if (!still()) throw new BlockstoreError('UNAVAILABLE', 'this node no longer serves the feed it began (it stopped being master); follow the master');
         const m = f.pending ?? { position: this.position(), files: [], reset: false };
         f.pending = undefined;

@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { StateDir } from '../../cluster/local/layout';
 import { BLOCKSTORE_BIN } from '../harness/process';
-import { localClusterDown, localClusterUp } from '../harness/local-cluster';
+import { localClusterDown, localClusterUp, loggedErrors } from '../harness/local-cluster';
 
 const test = suite('quality scenarios (short)');
 const run = promisify(execFile);
@@ -55,8 +55,12 @@ test('all three scenarios run with real faults and report their measures', async
   assert.match(readFileSync(`${out}/qas-report.md`, 'utf8'), 'QAS-002');
 
   // The console (its API, as the page calls it) shows this report and its plots to admins only.
+  // A call that fails below HTTP says why: its cause, the nodes' logged errors and the balancer's log.
   const consoleApi = (path: string, who: string) =>
-    fetch(`http://127.0.0.1:${base + 80}/console/api/${path}`, { headers: { authorization: `Bearer ${readFileSync(dir.path(`${who}.token`), 'utf8').trim()}` } });
+    fetch(`http://127.0.0.1:${base + 80}/console/api/${path}`, { headers: { authorization: `Bearer ${readFileSync(dir.path(`${who}.token`), 'utf8').trim()}` } }).catch((err: Error & { cause?: unknown }) => {
+      const haproxy = existsSync(dir.path('logs', 'haproxy.log')) ? readFileSync(dir.path('logs', 'haproxy.log'), 'utf8').split('\n').slice(-20).join('\n') : '';
+      throw new Error(`console ${path}: ${err.message} (${String(err.cause)})\n${loggedErrors(dir) || '(no error logged by any node)'}\nhaproxy.log:\n${haproxy}`);
+    });
   const shown = (await (await consoleApi('qas', 'admin')).json()) as { report: Array<{ id: string; verdict: string }> };
   assert.equal(shown.report.map((r) => [r.id, r.verdict]), report.map((r) => [r.id, r.verdict]));
   const plot = await consoleApi('qas-plot?id=QAS-002', 'admin');

@@ -264,6 +264,19 @@ test('a stream ends once the node no longer serves the feed it began (it stopped
   assert.is(f.size, 0);
 });
 
+test('a batch the feed cannot list never fails the apply: every follower is let go instead', async () => {
+  const f = new AppliedFeed(() => 1, { heartbeatMs: 1000, maxPendingFiles: 1000 });
+  const running = f.follow(new AbortController().signal, async () => undefined);
+  f.applied({ seq: 2, epoch: 1 }, [[TableKeys.file('u', 'a'), 'not json']]);
+  try {
+    await running;
+    assert.unreachable('the stream should have ended');
+  } catch (err) {
+    assert.match(String(err), /could not be listed/);
+  }
+  assert.is(f.size, 0);
+});
+
 test('a follower that falls too far behind is let go', async () => {
   const f = new AppliedFeed(() => 1, { heartbeatMs: 1000, maxPendingFiles: 3 });
   let release!: () => void;

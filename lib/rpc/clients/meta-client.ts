@@ -28,6 +28,7 @@ import type { ListUsersResponse__Output } from '../../../proto/gen/ts/blockstore
 import type { WriteResult__Output } from '../../../proto/gen/ts/blockstore/internal/v1/WriteResult';
 import type { BlockLocations } from '../../../proto/gen/ts/blockstore/internal/v1/BlockLocations';
 import { callUnary, CHANNEL_OPTIONS, type CallOpts } from '../client';
+import { BlockstoreError } from '../../errors';
 import { fromServiceError } from '../status';
 import { loadProtos } from '../proto';
 import { CommitBatcher } from './commit-batcher';
@@ -169,7 +170,16 @@ export class MetaClient {
         if (!err || signal.aborted) resolve();
         else reject(fromServiceError(err));
       };
-      call.on('data', onMessage);
+      // A message the follower cannot take ends the stream (the caller starts over).
+      call.on('data', (m: AppliedBatch__Output) => {
+        try {
+          onMessage(m);
+        } catch (err) {
+          signal.removeEventListener('abort', onAbort);
+          call.cancel();
+          reject(new BlockstoreError('INTERNAL', 'a FollowApplied message could not be taken', { cause: err }));
+        }
+      });
       call.on('error', done);
       call.on('end', () => done());
     });
