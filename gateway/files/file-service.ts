@@ -263,10 +263,6 @@ export class FileService {
         throw err;
       });
     this.positions.wrote(ns, r.result!.position);
-    // The version is the file's head at this position: the next read of it
-    // here needs no metadata call. (Blocks this upload reused are missing from
-    // `locations`; a read of one finds it by placement.)
-    if (!r.replayed && r.version) this.cache.fill(ns, path, { version: r.version, locations: [...locations].map(([hash, nodes]) => ({ hash, nodes })), readPosition: r.result!.position });
     return { file: toFileInfo(r.version), position: r.result!.position, replayed: r.replayed, bytesStored: r.replayed ? 0 : bytesStored };
   }
 

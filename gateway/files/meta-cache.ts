@@ -39,9 +39,6 @@ interface Entry {
 export interface MetaCacheStats {
   hits: number;
   misses: number;
-  fills: number;
-  dropped: number;
-  resets: number;
   entries: number;
   bytes: number;
   live: boolean;
@@ -70,7 +67,7 @@ export class MetaCache {
   /** Every change the feed listed after `windowStart`: the file's last one. */
   private readonly recent = new Map<string, number>();
   private windowStart = 0;
-  private readonly counts = { hits: 0, misses: 0, fills: 0, dropped: 0, resets: 0 };
+  private readonly counts = { hits: 0, misses: 0 };
 
   constructor(
     private readonly maxBytes: number,
@@ -117,7 +114,6 @@ export class MetaCache {
     if (bytes > this.maxBytes / 8) return;
     this.entries.set(k, { st, bytes });
     this.bytes += bytes;
-    this.counts.fills++;
     for (const [oldest, e] of this.entries) {
       if (this.bytes <= this.maxBytes) break;
       this.entries.delete(oldest);
@@ -135,7 +131,6 @@ export class MetaCache {
     this.heardAt = this.now();
     if (m.reset) {
       this.clear();
-      this.counts.resets++;
       this.live = true;
       this.windowStart = m.position;
     }
@@ -145,7 +140,7 @@ export class MetaCache {
     }
     for (const f of m.files) {
       const k = key(f.namespace, f.path);
-      if (this.remove(k)) this.counts.dropped++;
+      this.remove(k);
       this.recent.set(k, m.position);
       // The head the change wrote (a commit), read at its batch's position: kept like an answer.
       if (f.head) this.fill(f.namespace, f.path, f.head);
@@ -163,12 +158,11 @@ export class MetaCache {
     return { ...this.counts, entries: this.entries.size, bytes: this.bytes, live: this.live };
   }
 
-  private remove(k: string): boolean {
+  private remove(k: string): void {
     const e = this.entries.get(k);
-    if (!e) return false;
+    if (!e) return;
     this.entries.delete(k);
     this.bytes -= e.bytes;
-    return true;
   }
 
   private clear(): void {
