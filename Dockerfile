@@ -4,6 +4,8 @@
 # Two stages: dependencies are installed (and native modules built) in the
 # first; the second carries only what runs, as a non-root user.
 FROM node:20-bookworm-slim AS build
+# A C compiler for the block daemon's page-cache addon (scripts/build.sh).
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/blockstore
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund

@@ -19,6 +19,7 @@ import { Scrubber } from './blocks/scrubber';
 import type { BlockdConfig } from './config';
 import { BlockDataPort } from './rpc/block-data-port';
 import { blockServiceHandlers } from './rpc/block-service';
+import { ADDON_PATH, pageCache } from './store/page-cache';
 import { LevelBlockTable } from './store/level-block-table';
 
 export const BLOCKD_SERVICE = 'blockstore.internal.v1.BlockDaemon';
@@ -42,7 +43,7 @@ export class BlockDaemon {
     private readonly logger: Logger,
   ) {
     mkdirSync(config.dataDir, { recursive: true });
-    this.table = new LevelBlockTable(config.dataDir);
+    this.table = new LevelBlockTable(config.dataDir, { pageCacheBytes: config.pageCacheBytes });
     this.store = new BlockStore(this.table, { capacityBytes: config.capacityBytes });
     this.scrubber = new Scrubber(
       this.store,
@@ -59,6 +60,7 @@ export class BlockDaemon {
     this.metrics.gauge('blockstore_scrubbed_blocks_total', () => this.scrubber.scrubbedBlocks);
     this.metrics.gauge('blockstore_corrupt_found_total', () => this.store.corruptFound);
     this.metrics.gauge('blockstore_corrupt_replaced_total', () => this.store.corruptReplaced);
+    this.metrics.gauge('blockstore_blockd_page_cache_dropped_bytes_total', () => this.table.pageCacheDroppedBytes);
     const handlers = blockServiceHandlers(this.server, {
       store: this.store,
       scrubber: this.scrubber,
@@ -94,6 +96,7 @@ export class BlockDaemon {
       this.registration.start();
     }
     this.logger.info('block daemon serving', { address: this.address, dataDir: this.config.dataDir, ...this.table.totals() });
+    if (!pageCache.available) this.logger.warn('page-cache advice unavailable (build/native/page_cache.node is not built): durable block bodies stay in the page cache', { addon: ADDON_PATH });
     return this.address;
   }
 

@@ -25,6 +25,8 @@ export interface BlockdConfig extends ServerIdentity {
   drainNoticeMs: number;
   /** HOST:PORT of the block data port (block bodies over HTTP/1.1); '' when disabled. */
   dataListen: string;
+  /** Recent durable body bytes kept in the kernel's page cache; older ones are dropped. */
+  pageCacheBytes: number;
 }
 
 const COMMON = serverFlags({ listen: '127.0.0.1:7100', dataDirHelp: 'where blocks are kept (required)', etcdHelp: "etcd endpoints; 'none' disables registration" });
@@ -38,6 +40,7 @@ export const BLOCKD_FLAGS: FlagSpec[] = [
   { name: 'scrub-interval-ms', env: 'BLOCKSTORE_SCRUB_INTERVAL_MS', type: 'string', value: 'MS', default: '60000', help: 'pause between scrub passes' },
   { name: 'drain-grace-ms', env: 'BLOCKSTORE_DRAIN_GRACE_MS', type: 'string', value: 'MS', default: '10000', help: 'SIGTERM: wait this long for in-flight calls' },
   { name: 'drain-notice-ms', env: 'BLOCKSTORE_DRAIN_NOTICE_MS', type: 'string', value: 'MS', default: '0', help: 'SIGTERM: report NOT_SERVING this long before closing' },
+  { name: 'page-cache', env: 'BLOCKSTORE_PAGE_CACHE', type: 'string', value: 'SIZE', default: '64MiB', help: 'the most recent durable block bytes kept in the kernel\'s page cache; older ones are dropped (reads of them go to the disk)' },
   { name: 'data-listen', env: 'BLOCKSTORE_DATA_LISTEN', type: 'string', value: 'HOST:PORT', default: '', help: "block data port (block bodies over HTTP/1.1 for gateways; default: --listen's host, any free port); 'none' disables" },
   { name: 'http-listen', env: 'BLOCKSTORE_HTTP_LISTEN', type: 'string', value: 'HOST:PORT', default: '127.0.0.1:0', help: "HTTP side port (/healthz, /metrics); 'none' disables" },
   ...COMMON.tail,
@@ -57,6 +60,7 @@ export function blockdConfigFromFlags(v: FlagValues): BlockdConfig {
     drainGraceMs: parseNumber(required('drain-grace-ms'), '--drain-grace-ms'),
     drainNoticeMs: parseNumber(required('drain-notice-ms'), '--drain-notice-ms'),
     dataListen: '',
+    pageCacheBytes: parseBytes(required('page-cache'), '--page-cache'),
   };
   const data = String(v['data-listen'] ?? '');
   if (data !== 'none') c.dataListen = data || `${c.listen.slice(0, c.listen.lastIndexOf(':'))}:0`;

@@ -21,11 +21,27 @@ fresh() {
   [ -f "$STAMP" ] && [ -z "$(find "${SOURCES[@]}" -name '*.ts' -newer "$STAMP" -print -quit 2>/dev/null)" ]
 }
 
+# The block daemon's page-cache addon (daemon/store/page-cache.ts): one C
+# file against Node's own headers, built when the C compiler is there and
+# the source is newer than the addon. Without it the daemon runs and says so.
+native() {
+  local src=daemon/store/native/page-cache.c out=build/native/page_cache.node
+  [ -f "$src" ] || return 0
+  [ -f "$out" ] && [ ! "$src" -nt "$out" ] && return 0
+  local cc="${CC:-cc}" inc
+  command -v "$cc" >/dev/null || { echo "build.sh: no C compiler ($cc): the block daemon runs without page-cache advice" >&2; return 0; }
+  inc="$(node -p "require('path').resolve(process.execPath, '../../include/node')")"
+  [ -f "$inc/node_api.h" ] || { echo "build.sh: no Node headers in $inc: the block daemon runs without page-cache advice" >&2; return 0; }
+  mkdir -p build/native
+  "$cc" -O2 -Wall -shared -fPIC -DNODE_GYP_MODULE_NAME=page_cache -I"$inc" -o "$out.tmp" "$src" && mv "$out.tmp" "$out"
+}
+
 case "${1:-}" in
   --fresh) fresh; exit ;;
   --force) ;;
-  *) fresh && exit 0 ;;
+  *) native; fresh && exit 0 ;;
 esac
+[ "${1:-}" = --force ] && rm -f build/native/page_cache.node && native
 # No stamp while files are being written: a process starting meanwhile runs the sources.
 rm -f "$STAMP"
 mapfile -t files < <(find "${SOURCES[@]}" -name '*.ts' -not -name '*.d.ts' -not -path 'cluster/bench/*' | sort)

@@ -82,6 +82,8 @@ function pointerOf(v: Buffer): SegmentPointer | undefined {
 export interface LevelBlockTableOptions {
   /** Test and benchmark switch only: skip fsync. Never set in production. */
   unsafeNoSync?: boolean;
+  /** Recent durable body bytes kept in the page cache (default DEFAULT_CACHE_BYTES; see ./segments.ts). */
+  pageCacheBytes?: number;
 }
 
 export class LevelBlockTable implements BlockTable {
@@ -92,6 +94,11 @@ export class LevelBlockTable implements BlockTable {
   private compacting: Promise<void> | undefined;
   /** Segments compacted away (status, tests). */
   segmentsCompacted = 0;
+
+  /** Body bytes dropped from the page cache once durable and out of the recent window. */
+  get pageCacheDroppedBytes(): number {
+    return this.segments.droppedBytes;
+  }
   private queue: Pending[] = [];
   /** Set while any writer runs; resolves when all are idle. */
   private flushing: Promise<void> | undefined;
@@ -105,7 +112,7 @@ export class LevelBlockTable implements BlockTable {
   private readonly sync: boolean;
 
   constructor(readonly dir: string, options: LevelBlockTableOptions & { segmentBytes?: number } = {}) {
-    this.segments = new SegmentLog(dir, options.segmentBytes);
+    this.segments = new SegmentLog(dir, options.segmentBytes, options.pageCacheBytes);
     this.db = new Level<string, Buffer>(dir, {
       keyEncoding: 'utf8',
       valueEncoding: 'buffer',
@@ -234,7 +241,7 @@ export class LevelBlockTable implements BlockTable {
       const placed = new Map<string, SegmentPointer>();
       if (outside.length) {
         const at = await this.segments.append(outside.map((p) => p.parts));
-        if (this.sync) await this.segments.sync(at.map((a) => a.segment));
+        if (this.sync) await this.segments.sync(at);
         outside.forEach((p, i) => placed.set(p.hash, at[i]!));
       }
       const ops: Array<{ type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string }> = [];
@@ -373,7 +380,7 @@ export class LevelBlockTable implements BlockTable {
           if (!moving.length) continue;
           const bodies = await Promise.all(moving.map((m) => this.segments.read(m.at)));
           const to = await this.segments.append(bodies.map((b) => [b]));
-          if (this.sync) await this.segments.sync(to.map((a) => a.segment));
+          if (this.sync) await this.segments.sync(to);
           await this.db.batch(
             moving.map((m, i) => ({ type: 'put' as const, key: SIZE + m.hash, value: sizeRecord(m.rec.readUIntBE(0, 6), touchedOf(m.rec), to[i]) })),
             { sync: this.sync },

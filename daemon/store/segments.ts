@@ -12,10 +12,16 @@
  * unreferenced bytes (a torn tail, a file no record names), never a record
  * pointing at nothing. Unreferenced space is reclaimed by segment compaction
  * (LevelBlockTable) and files nothing references are deleted at open.
+ *
+ * Page cache: once a range is durable it is clean, and the log keeps only
+ * the most recent `cacheBytes` of such ranges in the kernel's page cache,
+ * dropping older ones (./page-cache.ts says why). Reads of dropped bodies go
+ * to the disk and are cached by the kernel as any read.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pageCache } from './page-cache';
 
 export interface SegmentPointer {
   segment: number;
@@ -25,17 +31,27 @@ export interface SegmentPointer {
 
 const NAME = /^(\d{8})\.seg$/;
 
+/** Recent durable bytes a daemon keeps in the page cache by default. */
+export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+
 export class SegmentLog {
   readonly dir: string;
   private readonly files = new Map<number, Promise<FileHandle>>();
   private readonly sizes = new Map<number, number>();
   private active = 0;
   private activeReady: Promise<void> | undefined;
+  /** Durable ranges still in the page cache, oldest first (adjacent ones merged). */
+  private cached: SegmentPointer[] = [];
+  private cachedBytes = 0;
+  /** Bytes whose pages were dropped since open (status, tests). */
+  droppedBytes = 0;
 
   constructor(
     dataDir: string,
     /** A segment takes no more appends once it reaches this size. */
     readonly segmentBytes = 256 * 1024 * 1024,
+    /** Durable bytes kept in the page cache (the most recent); older ones are dropped. */
+    readonly cacheBytes = DEFAULT_CACHE_BYTES,
   ) {
     this.dir = join(dataDir, 'segments');
   }
@@ -139,9 +155,55 @@ export class SegmentLog {
     return out;
   }
 
-  /** Makes everything written to these segments so far durable. */
-  async sync(segments: Iterable<number>): Promise<void> {
-    await Promise.all([...new Set(segments)].map(async (id) => (await this.handle(id)).datasync()));
+  /**
+   * Makes these appended ranges (and everything written to their segments
+   * before) durable; then they are clean, and join the cached window.
+   */
+  async sync(ranges: readonly SegmentPointer[]): Promise<void> {
+    await Promise.all([...new Set(ranges.map((r) => r.segment))].map(async (id) => (await this.handle(id)).datasync()));
+    for (const r of ranges) this.remember(r);
+    await this.trimCache();
+  }
+
+  private remember(r: SegmentPointer): void {
+    const last = this.cached.at(-1);
+    if (last && last.segment === r.segment && last.offset + last.length === r.offset) last.length += r.length;
+    else this.cached.push({ ...r });
+    this.cachedBytes += r.length;
+  }
+
+  /** Drops the oldest durable ranges beyond the window from the page cache. */
+  private async trimCache(): Promise<void> {
+    if (!pageCache.available) {
+      this.cached = [];
+      this.cachedBytes = 0;
+      return;
+    }
+    // Chosen without a pause, so concurrent syncs never drop a range twice.
+    const drops: SegmentPointer[] = [];
+    while (this.cachedBytes > this.cacheBytes && this.cached.length) {
+      const oldest = this.cached[0]!;
+      // Whole ranges go, oldest first; only a range alone over the window is cut.
+      const length = this.cached.length > 1 ? oldest.length : this.cachedBytes - this.cacheBytes;
+      drops.push({ segment: oldest.segment, offset: oldest.offset, length });
+      this.cachedBytes -= length;
+      if (length === oldest.length) this.cached.shift();
+      else {
+        oldest.offset += length;
+        oldest.length -= length;
+      }
+    }
+    for (const d of drops) {
+      const h = this.files.get(d.segment);
+      if (!h) continue; // removed meanwhile
+      const err = pageCache.drop((await h).fd, d.offset, d.length);
+      if (err === 0) this.droppedBytes += d.length;
+    }
+  }
+
+  /** Pages of a range now in memory (tests); undefined without the page-cache addon. */
+  async resident(r: SegmentPointer): Promise<number | undefined> {
+    return pageCache.resident((await this.handle(r.segment)).fd, r.offset, r.length);
   }
 
   /** Reads a block body back, into memory from `alloc` (default: a fresh buffer). */
@@ -172,6 +234,11 @@ export class SegmentLog {
     const h = this.files.get(id);
     this.files.delete(id);
     this.sizes.delete(id);
+    this.cached = this.cached.filter((r) => {
+      if (r.segment !== id) return true;
+      this.cachedBytes -= r.length;
+      return false;
+    });
     if (h) await (await h).close().catch(() => undefined);
     await unlink(this.path(id)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;

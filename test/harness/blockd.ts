@@ -39,6 +39,7 @@ export function blockdTestConfig(overrides: Partial<BlockdConfig> = {}): BlockdC
     logLevel: 'error',
     httpListen: '',
     dataListen: '127.0.0.1:0',
+    pageCacheBytes: 64 * 1024 * 1024,
     // The test process's credentials (the harness sets the cluster secret in its environment).
     credentials: clusterCredentials(),
     ...overrides,
