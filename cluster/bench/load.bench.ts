@@ -13,24 +13,59 @@ import { loadProtos } from '../../lib/rpc/proto';
 import { LoadGenerator, quantile } from '../qas/load';
 import type { CallRecord } from '../qas/history';
 import { FullCluster } from '../../test/harness/full-cluster';
+import { cpuMs } from './proc-stats';
 
 const SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 15);
 const IN_FLIGHT = Number(process.env.BENCH_LOAD_IN_FLIGHT ?? 32);
 
 interface Row {
   name: string;
+  seconds: number;
   perSec: number;
   mbPerSec: number;
   p50: number;
   p95: number;
   p99: number;
   failed: number;
+  /** CPU ms per successful call, by role (the load generator is "client"). */
+  cpu?: Record<string, number>;
+}
+
+const ROLES = ['gateway', 'blockd', 'meta', 'etcd', 'client'] as const;
+
+function rolePids(c: FullCluster): Array<{ role: string; pid: number }> {
+  return [
+    ...[...c.gateways.values()].map((n) => ({ role: 'gateway', pid: n.proc.pid })),
+    ...[...c.blockds.values()].map((n) => ({ role: 'blockd', pid: n.proc.pid })),
+    ...[...c.meta.nodes.values()].map((n) => ({ role: 'meta', pid: n.proc.pid })),
+    { role: 'etcd', pid: c.etcd.proc.pid },
+  ];
+}
+
+/** CPU ms by role so far (the bench's own process is the client). */
+function roleCpu(c: FullCluster): Record<string, number> {
+  const out: Record<string, number> = Object.fromEntries(ROLES.map((r) => [r, 0]));
+  for (const { role, pid } of rolePids(c)) out[role]! += cpuMs(pid);
+  const own = process.cpuUsage();
+  out.client = (own.user + own.system) / 1000;
+  return out;
+}
+
+/** Runs a row, adding CPU per successful call by role. */
+async function measured(c: FullCluster, run: () => Promise<Row>): Promise<Row> {
+  const before = roleCpu(c);
+  const row = await run();
+  const after = roleCpu(c);
+  const calls = Math.max(1, row.perSec * row.seconds);
+  row.cpu = Object.fromEntries(ROLES.map((r) => [r, (after[r]! - before[r]!) / calls]));
+  return row;
 }
 
 function summarize(name: string, h: CallRecord[], seconds: number): Row {
   const ok = h.filter((r) => r.status === 'OK');
   return {
     name,
+    seconds,
     perSec: ok.length / seconds,
     mbPerSec: ok.reduce((a, r) => a + r.bytes, 0) / seconds / 1e6,
     p50: quantile(ok, 0.5),
@@ -92,17 +127,18 @@ async function main(): Promise<void> {
     const { token } = await c.user('bench', 1e13);
     const rows: Row[] = [];
     rows.push(await health(c.gatewayAddresses()[0]!));
-    rows.push(await mix(c, token, 'baseline: StatFile only (token check + metadata read)', 0, 0, 'stat'));
-    rows.push(await mix(c, token, 'QAS mix: ~500 KB files, half writes', 0.5, 500_000));
-    rows.push(await mix(c, token, 'small files: ~16 KB, one write in five', 0.2, 16_000));
-    rows.push(await mix(c, token, 'writes only: ~500 KB files', 1, 500_000));
+    rows.push(await measured(c, () => mix(c, token, 'baseline: StatFile only (token check + metadata read)', 0, 0, 'stat')));
+    rows.push(await measured(c, () => mix(c, token, 'QAS mix: ~500 KB files, half writes', 0.5, 500_000)));
+    rows.push(await measured(c, () => mix(c, token, 'small files: ~16 KB, one write in five', 0.2, 16_000)));
+    rows.push(await measured(c, () => mix(c, token, 'writes only: ~500 KB files', 1, 500_000)));
     const stat = rows[1]!.perSec;
     const bare = rows[0]!.perSec;
     console.log(`\nload generator, no faults: ${SECONDS} s per row, ${IN_FLIGHT} calls in flight, 2 gateways, R=3 W=2\n`);
-    console.log('| workload | calls/s | MB/s | p50 ms | p95 ms | p99 ms | failed | vs bare gRPC | vs StatFile |');
-    console.log('|---|---|---|---|---|---|---|---|---|');
+    console.log(`| workload | calls/s | MB/s | p50 ms | p95 ms | p99 ms | failed | vs bare gRPC | vs StatFile | ${ROLES.map((r) => `${r} ms CPU/call`).join(' | ')} |`);
+    console.log(`|---|---|---|---|---|---|---|---|---|${ROLES.map(() => '---|').join('')}`);
     for (const r of rows) {
-      console.log(`| ${r.name} | ${r.perSec.toFixed(0)} | ${r.mbPerSec.toFixed(1)} | ${r.p50} | ${r.p95} | ${r.p99} | ${r.failed} | ${((r.perSec / bare) * 100).toFixed(1)} % | ${((r.perSec / stat) * 100).toFixed(1)} % |`);
+      const cpu = ROLES.map((role) => (r.cpu ? r.cpu[role]!.toFixed(2) : '—')).join(' | ');
+      console.log(`| ${r.name} | ${r.perSec.toFixed(0)} | ${r.mbPerSec.toFixed(1)} | ${r.p50} | ${r.p95} | ${r.p99} | ${r.failed} | ${((r.perSec / bare) * 100).toFixed(1)} % | ${((r.perSec / stat) * 100).toFixed(1)} % | ${cpu} |`);
     }
   } finally {
     await c.stop();
