@@ -235,10 +235,11 @@ export class BlockStore {
 
   /**
    * Re-hashes one stored block (the scrubber's step). Returns false and
-   * records the copy when it is corrupt; true when good or gone.
+   * records the copy when it is corrupt; true when good or gone. The read
+   * leaves the page cache as it found it.
    */
   async verify(hash: string): Promise<{ ok: boolean; size: number }> {
-    const stored = await this.table.get(hash);
+    const stored = await this.table.get(hash, undefined, { passing: true });
     if (!stored) return { ok: true, size: 0 };
     const data = decodeStored(stored);
     if (data && sha256Hex(data) === hash) return { ok: true, size: stored.length };

@@ -35,8 +35,14 @@ export interface BlockTable {
    * header and a body, without joining them into a new buffer first).
    */
   put(hash: string, data: Uint8Array | readonly Uint8Array[], options?: { overwrite?: boolean }): Promise<{ written: boolean; size: number }>;
-  /** The stored bytes; a body kept outside the index is read into memory from `alloc` when given. */
-  get(hash: string, alloc?: (size: number) => Buffer): Promise<Buffer | undefined>;
+  /**
+   * The stored bytes; a body kept outside the index is read into memory from
+   * `alloc` when given. `passing`: a read that should leave the page cache as
+   * it found it (the scrubber's: a body that was not in memory is dropped
+   * again once read, so a pass over every block does not fill memory with
+   * cold data).
+   */
+  get(hash: string, alloc?: (size: number) => Buffer, options?: { passing?: boolean }): Promise<Buffer | undefined>;
   /** Size of each stored block, undefined where absent, in input order. */
   sizes(hashes: string[]): Promise<Array<number | undefined>>;
   /** Removes blocks durably; returns the entries that existed. */

@@ -278,11 +278,11 @@ export class LevelBlockTable implements BlockTable {
     }
   }
 
-  async get(hash: string, alloc?: (size: number) => Buffer): Promise<Buffer | undefined> {
+  async get(hash: string, alloc?: (size: number) => Buffer, options: { passing?: boolean } = {}): Promise<Buffer | undefined> {
     const rec = await this.db.get(SIZE + hash);
     if (!rec) return undefined;
     const at = pointerOf(rec);
-    if (at) return this.segments.read(at, alloc);
+    if (at) return options.passing ? this.segments.readPassing(at) : this.segments.read(at, alloc);
     return (await this.db.get(DATA + hash)) ?? undefined;
   }
 

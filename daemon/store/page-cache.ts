@@ -19,8 +19,12 @@ import { ROOT } from '../../lib/root';
 
 interface Addon {
   dropPages(fd: number, offset: number, length: number): number;
+  readRandom(fd: number): number;
   residentPages(fd: number, offset: number, length: number): number;
 }
+
+/** The page size the ranges are rounded to (x86-64's and most arm64 kernels'). */
+export const PAGE = 4096;
 
 export const ADDON_PATH = join(ROOT, 'build', 'native', 'page_cache.node');
 
@@ -38,9 +42,20 @@ const addon = load();
 export const pageCache = {
   /** Whether the addon is loaded (without it, drop() does nothing and resident() is undefined). */
   available: addon !== undefined,
-  /** Asks the kernel to drop a range's clean pages; returns 0 or an errno (0 when unavailable). */
+  /**
+   * Asks the kernel to drop a range's clean pages; returns 0 or an errno (0
+   * when unavailable). The kernel drops only whole pages inside the range, so
+   * the start is taken down to its page: a page shared with the bytes before
+   * (older ones, in a log written in order) goes too, rather than staying
+   * forever at every range's edge. Dirty pages are never dropped.
+   */
   drop(fd: number, offset: number, length: number): number {
-    return addon ? addon.dropPages(fd, offset, length) : 0;
+    const start = offset - (offset % PAGE);
+    return addon ? addon.dropPages(fd, start, length + (offset - start)) : 0;
+  },
+  /** Turns readahead off for reads through this open file (0 or an errno; 0 when unavailable). */
+  readRandom(fd: number): number {
+    return addon ? addon.readRandom(fd) : 0;
   },
   /** Pages of the range now in memory (tests, status); undefined without the addon or on error. */
   resident(fd: number, offset: number, length: number): number | undefined {

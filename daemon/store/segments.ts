@@ -21,7 +21,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pageCache } from './page-cache';
+import { PAGE, pageCache } from './page-cache';
 
 export interface SegmentPointer {
   segment: number;
@@ -37,6 +37,8 @@ export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 export class SegmentLog {
   readonly dir: string;
   private readonly files = new Map<number, Promise<FileHandle>>();
+  /** Read-only handles for passing reads, readahead off (see readPassing). */
+  private readonly passing = new Map<number, Promise<FileHandle>>();
   private readonly sizes = new Map<number, number>();
   private active = 0;
   private activeReady: Promise<void> | undefined;
@@ -206,9 +208,41 @@ export class SegmentLog {
     return pageCache.resident((await this.handle(r.segment)).fd, r.offset, r.length);
   }
 
+  /**
+   * Reads a body back and leaves the page cache as it found it: a body none
+   * of whose pages were in memory is dropped again (the scrubber's reads).
+   */
+  async readPassing(p: SegmentPointer): Promise<Buffer> {
+    // Through a handle of its own with readahead off: readahead would bring
+    // the next body in, which would then not look cold.
+    let h = this.passing.get(p.segment);
+    if (!h) {
+      const id = p.segment;
+      h = open(this.path(id), 'r').then(
+        (f) => (pageCache.readRandom(f.fd), f),
+        (err: unknown) => {
+          this.passing.delete(id); // the next pass opens it again
+          throw err;
+        },
+      );
+      this.passing.set(id, h);
+    }
+    const fh = await h;
+    const fd = fh.fd;
+    // Judged by the pages wholly the body's: a page it shares with a
+    // neighbour may be in memory for the neighbour's sake.
+    const first = Math.ceil(p.offset / PAGE) * PAGE;
+    const end = Math.floor((p.offset + p.length) / PAGE) * PAGE;
+    const cold = end > first ? pageCache.resident(fd, first, end - first) === 0 : pageCache.resident(fd, p.offset, p.length) === 0;
+    const body = await this.read(p, Buffer.allocUnsafe, fh);
+    // Its edge pages go too (at worst a neighbour's next read fetches one page again).
+    if (cold) pageCache.drop(fd, p.offset, Math.ceil((p.offset + p.length) / PAGE) * PAGE - p.offset);
+    return body;
+  }
+
   /** Reads a block body back, into memory from `alloc` (default: a fresh buffer). */
-  async read(p: SegmentPointer, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Promise<Buffer> {
-    const h = await this.handle(p.segment);
+  async read(p: SegmentPointer, alloc: (size: number) => Buffer = Buffer.allocUnsafe, through?: FileHandle): Promise<Buffer> {
+    const h = through ?? (await this.handle(p.segment));
     const buf = alloc(p.length);
     let done = 0;
     while (done < p.length) {
@@ -234,6 +268,9 @@ export class SegmentLog {
     const h = this.files.get(id);
     this.files.delete(id);
     this.sizes.delete(id);
+    const ph = this.passing.get(id);
+    this.passing.delete(id);
+    if (ph) await (await ph.catch(() => undefined))?.close().catch(() => undefined);
     this.cached = this.cached.filter((r) => {
       if (r.segment !== id) return true;
       this.cachedBytes -= r.length;
@@ -247,8 +284,9 @@ export class SegmentLog {
   }
 
   async close(): Promise<void> {
-    const hs = [...this.files.values()];
+    const hs = [...this.files.values(), ...this.passing.values()];
     this.files.clear();
+    this.passing.clear();
     await Promise.all(hs.map(async (h) => (await h.catch(() => undefined))?.close().catch(() => undefined)));
   }
 }

@@ -8,6 +8,7 @@ import { pageCache, ADDON_PATH } from '../../daemon/store/page-cache';
 import { SegmentLog, type SegmentPointer } from '../../daemon/store/segments';
 import { LevelBlockTable } from '../../daemon/store/level-block-table';
 import { sha256Hex } from '../../lib/hash';
+import { BlockStore } from '../../daemon/blocks/block-store';
 import { makeTempDir, removeDir } from '../harness/temp';
 
 const KIB = 1024;
@@ -77,6 +78,58 @@ test('page cache: a block table with a small window drops bodies as it writes th
     t = new LevelBlockTable(dir, { pageCacheBytes: 128 * KIB });
     await t.open();
     for (const b of blocks) assert.equal(await t.get(sha256Hex(b)), b);
+  } finally {
+    await t.close();
+    removeDir(dir);
+  }
+});
+
+test('page cache: the scrubber\'s reads leave memory as they found it (a cold body stays out, a cached one stays in)', async () => {
+  const dir = makeTempDir('pagecache');
+  const log = new SegmentLog(dir, 64 * 1024 * KIB, 0);
+  try {
+    log.open();
+    const bodies = [randomBytes(128 * KIB), randomBytes(128 * KIB)];
+    const at: SegmentPointer[] = [];
+    for (const b of bodies) {
+      const [p] = await log.append([[b]]);
+      await log.sync([p!]);
+      at.push(p!);
+    }
+    assert.is(await log.resident(at[0]!), 0, 'a window of 0 keeps nothing');
+    // A passing read of a cold body returns it and leaves it out of memory.
+    assert.equal(await log.readPassing(at[0]!), bodies[0]);
+    assert.is(await log.resident(at[0]!), 0);
+    // A body a client read is cached; a passing read leaves it there.
+    assert.equal(await log.read(at[1]!), bodies[1]);
+    assert.is(await log.resident(at[1]!), 32);
+    assert.equal(await log.readPassing(at[1]!), bodies[1]);
+    assert.is(await log.resident(at[1]!), 32);
+  } finally {
+    await log.close();
+    removeDir(dir);
+  }
+});
+
+test('page cache: a scrub pass over a block table verifies every body without leaving them in memory', async () => {
+  const dir = makeTempDir('pagecache');
+  const t = new LevelBlockTable(dir, { pageCacheBytes: 0 });
+  const store = new BlockStore(t, { capacityBytes: 1 << 30 });
+  try {
+    await t.open();
+    const blocks = Array.from({ length: 8 }, () => randomBytes(64 * KIB));
+    for (const b of blocks) await store.put(sha256Hex(b), b);
+    for (const b of blocks) assert.equal(await store.verify(sha256Hex(b)), { ok: true, size: 64 * KIB + 1 });
+    const log = (t as unknown as { segments: SegmentLog }).segments;
+    let resident = 0;
+    for (const b of blocks) {
+      const at = await t.location(sha256Hex(b));
+      assert.ok(at && 'file' in at);
+      resident += (await log.resident({ segment: Number(at.file.slice(-12, -4)), offset: at.offset, length: at.length }))!;
+    }
+    // The kernel drops only whole pages: the file's partial last page stays
+    // until the next write's drop takes it.
+    assert.ok(resident <= 1, `${resident} pages of 8 bodies in memory`);
   } finally {
     await t.close();
     removeDir(dir);

@@ -6,6 +6,9 @@
  *   dropPages(fd, offset, length) -> 0 or an errno
  *     posix_fadvise(POSIX_FADV_DONTNEED): the kernel drops the range's clean
  *     pages from its cache (called only on ranges already fdatasync'd).
+ *   readRandom(fd) -> 0 or an errno
+ *     posix_fadvise(POSIX_FADV_RANDOM) on the whole file: reads through this
+ *     open file read only what they ask for (no readahead).
  *   residentPages(fd, offset, length) -> pages of the range in memory
  *     mmap + mincore, for tests and status; -1 on error.
  */
@@ -46,6 +49,17 @@ static napi_value drop_pages(napi_env env, napi_callback_info info) {
   return number(env, posix_fadvise((int)a[0], (off_t)a[1], (off_t)a[2], POSIX_FADV_DONTNEED));
 }
 
+static napi_value read_random(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int64_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int64(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "expected (fd)");
+    return NULL;
+  }
+  return number(env, posix_fadvise((int)fd, 0, 0, POSIX_FADV_RANDOM));
+}
+
 static napi_value resident_pages(napi_env env, napi_callback_info info) {
   int64_t a[3];
   if (!args3(env, info, a)) return NULL;
@@ -70,9 +84,10 @@ static napi_value resident_pages(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "dropPages", NULL, drop_pages, NULL, NULL, NULL, napi_default, NULL },
+    { "readRandom", NULL, read_random, NULL, NULL, NULL, napi_default, NULL },
     { "residentPages", NULL, resident_pages, NULL, NULL, NULL, napi_default, NULL },
   };
-  napi_define_properties(env, exports, 2, props);
+  napi_define_properties(env, exports, 3, props);
   return exports;
 }
 
