@@ -378,7 +378,7 @@ export class LevelBlockTable implements BlockTable {
             .map((hash, i) => ({ hash, rec: recs[i], at: recs[i] ? pointerOf(recs[i]!) : undefined }))
             .filter((m): m is { hash: string; rec: Buffer; at: SegmentPointer } => m.at?.segment === id);
           if (!moving.length) continue;
-          const bodies = await Promise.all(moving.map((m) => this.segments.read(m.at)));
+          const bodies = await Promise.all(moving.map((m) => this.segments.readPassing(m.at))); // cold bodies stay out of memory
           const to = await this.segments.append(bodies.map((b) => [b]));
           if (this.sync) await this.segments.sync(to);
           await this.db.batch(
