@@ -100,6 +100,7 @@ export class MetaNode {
         write: (req) => roles.write(req),
         readAsMaster: (fn) => roles.readAsMaster(fn),
         status: () => this.status(),
+        acceptingWrites: () => roles.acceptingWrites,
         revokeMasterLease: (id) => roles.revokeMasterLease(id),
       }),
     );

@@ -133,6 +133,8 @@ async function run(name: string, procs: Proc[], args: string[], ceiling: string)
   const s1 = sample(procs);
   const c1 = await cacheCounts();
   s1.cpu.client = (s0.cpu.client ?? 0) + r.cpu_seconds * 1000;
+  const hits = c1.hits - c0.hits;
+  const misses = c1.misses - c0.misses;
   // Each workload's span, for `profile-summary.mjs DIR --window NAME`.
   if (PROFILE_DIR) appendFileSync(join(PROFILE_DIR, 'windows.jsonl'), `${JSON.stringify({ name, startUs, endUs })}\n`);
   const mb = r.bytes / 1e6;
@@ -156,7 +158,7 @@ async function run(name: string, procs: Proc[], args: string[], ceiling: string)
     cpuPerMB,
     blockdKernelPerMB: (s1.blockdKernel - s0.blockdKernel) / Math.max(1e-9, mb),
     diskPerByte: uploaded ? (s1.disk - s0.disk) / uploaded : NaN,
-    cacheShare: c1.hits - c0.hits + (c1.misses - c0.misses) > 0 ? (c1.hits - c0.hits) / (c1.hits - c0.hits + (c1.misses - c0.misses)) : NaN,
+    cacheShare: hits + misses > 0 ? hits / (hits + misses) : NaN,
     ceiling,
   };
 }

@@ -94,11 +94,6 @@ export class LevelBlockTable implements BlockTable {
   private compacting: Promise<void> | undefined;
   /** Segments compacted away (status, tests). */
   segmentsCompacted = 0;
-
-  /** Body bytes dropped from the page cache once durable and out of the recent window. */
-  get pageCacheDroppedBytes(): number {
-    return this.segments.droppedBytes;
-  }
   private queue: Pending[] = [];
   /** Set while any writer runs; resolves when all are idle. */
   private flushing: Promise<void> | undefined;
@@ -122,6 +117,11 @@ export class LevelBlockTable implements BlockTable {
       cacheSize: 32 * 1024 * 1024,
     });
     this.sync = !options.unsafeNoSync;
+  }
+
+  /** Body bytes dropped from the page cache once durable and out of the recent window. */
+  get pageCacheDroppedBytes(): number {
+    return this.segments.droppedBytes;
   }
 
   async open(): Promise<void> {

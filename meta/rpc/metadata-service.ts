@@ -26,6 +26,8 @@ export interface MetadataNode extends WritePath {
   readonly feed: AppliedFeed;
   readonly store: Pick<MetaStore, 'reading' | 'snapshot'>;
   status(): NodeStatus;
+  /** A master whose term has begun and whose lease is certain (the feed's condition, checked per message). */
+  acceptingWrites(): boolean;
   revokeMasterLease(masterId: string): Promise<boolean>;
 }
 
@@ -164,17 +166,13 @@ export function metadataHandlers(server: RpcServer, node: MetadataNode): Metadat
       'FollowApplied',
       async (_req, { signal, send }) => {
         await node.readAsMaster(async () => undefined);
-        const still = () => {
-          const s = node.status();
-          return s.role === 'master' && s.acceptingWrites === true;
-        };
         await node.feed.follow(signal, (m) =>
           send({
             position: m.position,
             reset: m.reset,
             files: m.files.map((f) => ({ namespace: f.namespace, path: f.path, head: f.head ? { version: versionInfo(f.head.version), locations: f.head.locations, readPosition: f.head.readPosition } : null })),
           }),
-          still,
+          () => node.acceptingWrites(),
         );
       },
       { idleMs: 60_000 },

@@ -26,6 +26,16 @@ function cache(maxBytes = 1 << 20) {
   return { c, advance: (ms: number) => (t += ms) };
 }
 
+/** The follow() call ends with an error matching `why`. */
+async function endsWith(running: Promise<void>, why: RegExp): Promise<void> {
+  try {
+    await running;
+    assert.unreachable('the stream should have ended');
+  } catch (err) {
+    assert.match(String(err), why);
+  }
+}
+
 test('nothing is served before the feed has begun, nor after it ended', () => {
   const { c } = cache();
   c.fill('u', 'a', answer('a', 1, 5));
@@ -254,12 +264,7 @@ test('a stream ends once the node no longer serves the feed it began (it stopped
   const until = Date.now() + 2000;
   while (sent < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
   master = false;
-  try {
-    await running;
-    assert.unreachable('the stream should have ended');
-  } catch (err) {
-    assert.match(String(err), /stopped being master/);
-  }
+  await endsWith(running, /stopped being master/);
   assert.ok(sent >= 2, 'heartbeats flowed while it was master');
   assert.is(f.size, 0);
 });
@@ -268,12 +273,7 @@ test('a batch the feed cannot list never fails the apply: every follower is let 
   const f = new AppliedFeed(() => 1, { heartbeatMs: 1000, maxPendingFiles: 1000 });
   const running = f.follow(new AbortController().signal, async () => undefined);
   f.applied({ seq: 2, epoch: 1 }, [[TableKeys.file('u', 'a'), 'not json']]);
-  try {
-    await running;
-    assert.unreachable('the stream should have ended');
-  } catch (err) {
-    assert.match(String(err), /could not be listed/);
-  }
+  await endsWith(running, /could not be listed/);
   assert.is(f.size, 0);
 });
 
@@ -287,12 +287,7 @@ test('a follower that falls too far behind is let go', async () => {
   });
   for (let i = 0; i < 5; i++) f.applied({ seq: 2 + i, epoch: 1 }, keys(TableKeys.file('u', `f${i}`)));
   release();
-  try {
-    await running;
-    assert.unreachable('the stream should have ended');
-  } catch (err) {
-    assert.match(String(err), /fell too far behind/);
-  }
+  await endsWith(running, /fell too far behind/);
   assert.is(f.size, 0);
 });
 
