@@ -18,7 +18,7 @@ const WATCHED_RELIST_FACTOR = 10;
 
 export class ClusterView {
   private readonly nodes: PrefixMirror;
-  private readonly drains: PrefixMirror;
+  private readonly drainMirror: PrefixMirror;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   blockds: NodeRecord[] = [];
@@ -35,7 +35,7 @@ export class ClusterView {
     private readonly logger: Logger,
   ) {
     this.nodes = new PrefixMirror(etcd, `${prefix}nodes/`, () => this.rebuildNodes());
-    this.drains = new PrefixMirror(etcd, `${prefix}drain/`, () => this.rebuildDrains());
+    this.drainMirror = new PrefixMirror(etcd, `${prefix}drain/`, () => this.rebuildDrains());
     this.ready = this.watch();
   }
 
@@ -47,7 +47,7 @@ export class ClusterView {
   /** Reads membership from etcd now (callers that must not act on a stale view). */
   async refresh(): Promise<void> {
     try {
-      await Promise.all([this.nodes.relist(), this.drains.relist()]);
+      await Promise.all([this.nodes.relist(), this.drainMirror.relist()]);
     } catch (err) {
       this.logger.warn('cannot read membership from etcd; keeping the last view', { err: err as Error });
     }
@@ -55,7 +55,7 @@ export class ClusterView {
 
   private async watch(): Promise<void> {
     try {
-      await Promise.all([this.nodes.start(), this.drains.start()]);
+      await Promise.all([this.nodes.start(), this.drainMirror.start()]);
     } catch (err) {
       this.logger.warn('cannot watch membership in etcd; polling', { err: err as Error });
       await this.refresh();
@@ -65,7 +65,7 @@ export class ClusterView {
 
   private schedule(): void {
     if (this.closed) return;
-    const watched = this.nodes.watching && this.drains.watching;
+    const watched = this.nodes.watching && this.drainMirror.watching;
     this.timer = setTimeout(() => {
       if (watched) void this.refresh().finally(() => this.schedule());
       else void this.watch(); // lists, watches what it can, schedules again
@@ -91,7 +91,17 @@ export class ClusterView {
   }
 
   private rebuildDrains(): void {
-    this.draining = new Set([...this.drains.entries.keys()].map((k) => k.slice(this.drains.prefix.length)));
+    this.draining = new Set([...this.drainMirror.entries.keys()].map((k) => k.slice(this.drainMirror.prefix.length)));
+  }
+
+  /** Live nodes of a role, by id, as Membership.list reads them (from the watched view: no etcd read). */
+  async list(role: NodeRole): Promise<NodeRecord[]> {
+    return { blockd: this.blockds, meta: this.metas, gateway: this.gateways }[role];
+  }
+
+  /** Ids of nodes being drained, as Membership.drains reads them (from the watched view). */
+  async drains(): Promise<string[]> {
+    return [...this.draining].sort();
   }
 
   blockdAddress(id: string): string | undefined {
@@ -102,6 +112,6 @@ export class ClusterView {
     this.closed = true;
     clearTimeout(this.timer);
     this.nodes.close();
-    this.drains.close();
+    this.drainMirror.close();
   }
 }

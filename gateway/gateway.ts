@@ -15,7 +15,7 @@ import { SidePort } from '../lib/http/side-port';
 import { Metrics } from '../lib/metrics';
 import { connectEtcd, type Etcd3 } from '../coordination/etcd';
 import { nodeKey, operatorKey, type OperatorStatus } from '../coordination/keys';
-import { Membership, requestDrain } from '../coordination/membership';
+import { requestDrain } from '../coordination/membership';
 import { readJson, JobLock } from '../coordination/job-lock';
 import { blockIndexVia, RepairWorker, type RepairStatus } from './repair/repair-worker';
 import { Registration } from '../coordination/registration';
@@ -140,7 +140,8 @@ export class Gateway {
       this.repair = new RepairWorker(
         config.id,
         blockIndexVia(this.meta),
-        new Membership(this.etcd, config.etcdPrefix),
+        // Membership from the watched view: a repair tick every 2 s reads no etcd.
+        this.view,
         new JobLock(this.etcd, config.etcdPrefix, 'repair', config.id),
         { replicas: config.replicas, lostAfterMs: config.repairLostAfterMs, passIntervalMs: config.repairIntervalMs, bytesPerSecond: config.repairBytesPerSecond, statusKey: `${config.etcdPrefix}repair/status`, rebalance: true, gcGraceMs: config.gcGraceMs, credentials: config.credentials },
         logger.child({ component: 'repair' }),

@@ -32,6 +32,9 @@ export const REPLICATION_SERVICE = 'blockstore.internal.v1.MetaReplication';
 
 export type { Role };
 
+/** The TTL of a metadata node's membership record in etcd, in seconds. */
+const REGISTRATION_TTL_SECONDS = 5;
+
 export class MetaNode {
   readonly store: MetaStore;
   readonly reads: StateReader;
@@ -114,7 +117,11 @@ export class MetaNode {
     this.registration = new Registration({
       etcd: this.etcd,
       key: nodeKey(this.config.etcdPrefix, 'meta', this.config.id),
-      ttlSeconds: Math.max(2, this.config.leaseTtlSeconds),
+      // Membership, not mastership: the master's own lease (--lease-ttl) is
+      // the election's. A longer one here means fewer keep-alives (one every
+      // TTL/3); a dead node's record lingers a little longer, and those who
+      // read it (gateways looking for the master) find it refusing calls.
+      ttlSeconds: Math.max(REGISTRATION_TTL_SECONDS, this.config.leaseTtlSeconds),
       refreshMs: 1000,
       record: () => this.record(),
       logger: this.logger.child({ component: 'registration' }),

@@ -27,6 +27,7 @@ export const FLAGS: FlagSpec[] = [
   { name: 'etcd-port', env: 'BLOCKSTORE_ETCD_PORT', type: 'string', value: 'PORT', help: `etcd client port; the peer port is the next one (default ${DEFAULT_CONFIG.etcdClientPort})` },
   { name: 'gateways', env: 'BLOCKSTORE_GATEWAYS', type: 'string', value: 'N', help: 'gateways (default 2)' },
   { name: 'blockds', env: 'BLOCKSTORE_BLOCKDS', type: 'string', value: 'N', help: 'block daemons (default 3)' },
+  { name: 'balancer-slots', env: 'BLOCKSTORE_BALANCER_SLOTS', type: 'string', value: 'N', help: `up: gateway slots in the balancer, the most gateways it can hold (default ${DEFAULT_CONFIG.balancerSlots}; kept for later ups)` },
   { name: 'json', type: 'boolean', help: 'machine-readable output (status)' },
   { name: 'wipe', type: 'boolean', help: 'down: also delete the state directory' },
   { name: 'host-cpu', env: 'BLOCKSTORE_HOST_CPU', type: 'string', value: 'CORES', help: 'up: run each metadata node, block daemon and gateway in a simulated host of its own with this CPU budget (a cgroup quota, e.g. 0.2); 0 for none. Kept for later ups and scale-outs' },
@@ -86,6 +87,12 @@ function config(dir: StateDir, v: Record<string, string | boolean | undefined>):
   if (v.gateways) c.counts.gateway = Number(v.gateways);
   if (v.blockds) c.counts.blockd = Number(v.blockds);
   if (v.tls === true) c.tls = true;
+  if (v['balancer-slots'] !== undefined) {
+    const n = Number(v['balancer-slots']);
+    if (!Number.isInteger(n) || n < 1 || n > 1024) throw new UsageError(`--balancer-slots: a whole number from 1 to 1024, got ${JSON.stringify(v['balancer-slots'])}`);
+    c.balancerSlots = n;
+  }
+  if (c.counts.gateway > c.balancerSlots) throw new UsageError(`${c.counts.gateway} gateways need at least as many balancer slots (--balancer-slots, now ${c.balancerSlots})`);
   if (v['host-cpu'] !== undefined) {
     const cores = Number(v['host-cpu']);
     if (!Number.isFinite(cores) || cores < 0 || cores > 64) throw new UsageError(`--host-cpu: cores per host (e.g. 0.2), got ${JSON.stringify(v['host-cpu'])}`);
@@ -256,6 +263,9 @@ async function scale(dir: StateDir, args: string[]): Promise<number> {
     if (!m) throw new UsageError(`scale takes gateway=N and/or blockd=N, got ${JSON.stringify(a)}`);
     const n = Number(m[2]);
     if (n < 1 || (m[1] === 'blockd' && n < c.writeQuorum)) throw new UsageError(`${m[1]}: at least ${m[1] === 'blockd' ? c.writeQuorum : 1}`);
+    if (m[1] === 'gateway' && n > c.balancerSlots) {
+      throw new UsageError(`gateway: the balancer has ${c.balancerSlots} slots; more gateways need cluster down, then cluster up --balancer-slots ${n} (data is kept)`);
+    }
     c.counts[m[1] as 'gateway' | 'blockd'] = n;
   }
   dir.writeConfig(c);

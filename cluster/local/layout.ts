@@ -31,7 +31,15 @@ export interface ClusterConfig {
   counts: { meta: number; blockd: number; gateway: number };
   replicas: number;
   writeQuorum: number;
+  /** The metadata nodes' master lease TTL in seconds (block daemons and gateways keep their own, longer default). */
   leaseTtl: number;
+  /**
+   * Gateway slots in the balancer (HAProxy's configured servers). An empty
+   * slot still wakes HAProxy at every check interval, so there are not many
+   * more than the gateways a cluster runs; more gateways than slots need a
+   * new `cluster up`.
+   */
+  balancerSlots: number;
   blockdCapacity: string;
   /** TLS on every listener (balancer, gateways) and mutual TLS between nodes; certificates under tls/. */
   tls: boolean;
@@ -55,6 +63,7 @@ export const DEFAULT_CONFIG: ClusterConfig = {
   replicas: 3,
   writeQuorum: 2,
   leaseTtl: 2,
+  balancerSlots: 16,
   blockdCapacity: '10GiB',
   tls: false,
   hostCpu: 0,

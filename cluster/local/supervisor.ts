@@ -183,10 +183,14 @@ export class Supervisor {
   private async startRole(role: 'meta' | 'blockd' | 'gateway', id: string): Promise<void> {
     const c = this.config;
     const i = this.index(id);
-    const common = ['--id', id, '--etcd', this.etcdUrl, '--lease-ttl', String(c.leaseTtl), ...this.dir.securityArgs(c)];
+    // The master lease's TTL bounds failover; block daemons and gateways
+    // keep their longer default (a keep-alive every TTL/3 each is most of
+    // what an idle etcd does, and a dead one's writes and calls already go
+    // elsewhere: the next daemon in order, HAProxy's checks).
+    const common = ['--id', id, '--etcd', this.etcdUrl, ...this.dir.securityArgs(c)];
     if (role === 'meta') {
       const address = `${c.host}:${nodePort(c, 'meta', i)}`;
-      await this.spawnNode(id, role, BIN, ['meta', ...common, '--listen', address, '--http-listen', `${c.host}:${nodePort(c, 'meta-http', i)}`, '--data-dir', this.dir.path('data', id)], address);
+      await this.spawnNode(id, role, BIN, ['meta', ...common, '--lease-ttl', String(c.leaseTtl), '--listen', address, '--http-listen', `${c.host}:${nodePort(c, 'meta-http', i)}`, '--data-dir', this.dir.path('data', id)], address);
     } else if (role === 'blockd') {
       const address = `${c.host}:${nodePort(c, 'blockd', i)}`;
       await this.spawnNode(id, role, BIN, ['blockd', ...common, '--listen', address, '--http-listen', `${c.host}:${nodePort(c, 'blockd-http', i)}`, '--data-dir', this.dir.path('data', id), '--capacity', c.blockdCapacity, '--refresh-ms', '500'], address);
@@ -221,7 +225,7 @@ export class Supervisor {
     const c = this.config;
     const cfg = this.dir.path('haproxy.cfg');
     const tls = c.tls ? ensureLocalTls(this.dir.dir, [c.host]) : undefined;
-    writeFileSync(cfg, haproxyConfig({ bind: `${c.host}:${c.balancerPort}`, consoleBind: `${c.host}:${consolePort(c)}`, socket: this.socket, pidFile: this.dir.path('haproxy.pid'), errorFiles: writeGrpcErrorFiles(this.dir.dir), tls: tls && { bundle: tls.bundle, ca: tls.ca } }));
+    writeFileSync(cfg, haproxyConfig({ bind: `${c.host}:${c.balancerPort}`, consoleBind: `${c.host}:${consolePort(c)}`, socket: this.socket, pidFile: this.dir.path('haproxy.pid'), errorFiles: writeGrpcErrorFiles(this.dir.dir), tls: tls && { bundle: tls.bundle, ca: tls.ca }, slots: c.balancerSlots }));
     rmSync(this.socket, { force: true });
     const bin = existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : 'haproxy';
     await this.spawnNode('haproxy', 'haproxy', bin, ['-W', '-db', '-f', cfg], `${c.host}:${c.balancerPort}`, undefined);
