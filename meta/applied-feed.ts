@@ -58,6 +58,16 @@ function headOf(values: ReadonlyMap<string, string | undefined>, ns: string, pat
  */
 const MAX_MESSAGE_HEAD_BLOCKS = 4096;
 
+/**
+ * A quiet feed sends its position this often. Gateways trust a feed that
+ * spoke within 1 s, so two heartbeats fit in that window; each one costs
+ * the master and every gateway a message (at 250 ms these were most of an
+ * idle master's and gateway's calls). What a cached answer may be rests
+ * on the 1 s window and on the master checking before every message that
+ * it still leads, not on this period.
+ */
+const HEARTBEAT_MS = 500;
+
 interface Follower {
   pending: (AppliedMessage & { headBlocks: number }) | undefined;
   overflowed: boolean;
@@ -70,7 +80,7 @@ export class AppliedFeed {
   constructor(
     /** The node's applied position now. */
     private readonly position: () => number,
-    private readonly options: { heartbeatMs: number; maxPendingFiles: number } = { heartbeatMs: 250, maxPendingFiles: 20_000 },
+    private readonly options: { heartbeatMs: number; maxPendingFiles: number } = { heartbeatMs: HEARTBEAT_MS, maxPendingFiles: 20_000 },
   ) {}
 
   get size(): number {

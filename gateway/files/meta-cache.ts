@@ -72,7 +72,7 @@ export class MetaCache {
   constructor(
     private readonly maxBytes: number,
     /**
-     * A feed silent this long (a heartbeat is due every 250 ms) is not
+     * A feed silent this long (a heartbeat is due every 500 ms) is not
      * trusted. Shorter than a metadata master's lease: a master that stopped
      * is not replaced (no write commits elsewhere) before its cache is off.
      */
