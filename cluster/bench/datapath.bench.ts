@@ -68,6 +68,8 @@ interface LoadResult {
   ok: number;
   failed: number;
   errors: Record<string, number>;
+  /** The first failure of each code, as the client saw it. */
+  samples?: Record<string, string>;
   seconds: number;
   bytes: number;
   p50_ms: number;
@@ -94,6 +96,8 @@ interface Row {
   name: string;
   calls: number;
   failed: number;
+  /** Failed calls by status code, each with its first message ('' when none failed). */
+  failures: string;
   perSec: number;
   mbps: number;
   p50: number;
@@ -150,6 +154,7 @@ async function run(name: string, procs: Proc[], args: string[], ceiling: string)
     name,
     calls: r.ok,
     failed: r.failed,
+    failures: Object.entries(r.errors).map(([code, n]) => `${n} × ${code} (${r.samples?.[code] ?? ''})`).join('; '),
     perSec: r.ok / r.seconds,
     mbps: mb / r.seconds,
     p50: r.p50_ms,
@@ -211,6 +216,7 @@ function table(title: string, rows: Row[]): void {
       `| ${r.name} | ${r.calls} | ${r.failed} | ${r.perSec.toFixed(0)} | ${r.mbps.toFixed(1)} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.ceiling} | ${ROLES.map((k) => r.cpuPerCall[k]!.toFixed(2)).join(' | ')} | ${ROLES.map((k) => r.cpuPerMB[k]!.toFixed(1)).join(' | ')} | ${r.blockdKernelPerMB.toFixed(1)} | ${Number.isNaN(r.diskPerByte) ? '—' : r.diskPerByte.toFixed(2)} |`,
     );
   }
+  for (const r of rows.filter((x) => x.failures)) console.log(`\nfailed calls in ${r.name}: ${r.failures}`);
 }
 
 /**

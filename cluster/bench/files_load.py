@@ -32,7 +32,7 @@ put_file = channel.stream_unary("/blockstore.v1.Files/PutFile", request_serializ
 get_file = channel.unary_stream("/blockstore.v1.Files/GetFile", request_serializer=files_pb2.GetFileRequest.SerializeToString, response_deserializer=files_pb2.GetFileResponse.FromString)
 
 lock = threading.Lock()
-state = {"next": 0, "ok": 0, "failed": 0, "bytes": 0, "errors": {}}
+state = {"next": 0, "ok": 0, "failed": 0, "bytes": 0, "errors": {}, "samples": {}}
 latencies = []
 deadline = time.monotonic() + max_seconds
 
@@ -83,6 +83,9 @@ def worker():
             with lock:
                 state["failed"] += 1
                 state["errors"][code] = state["errors"].get(code, 0) + 1
+                if code not in state["samples"]:
+                    detail = e.details() if isinstance(e, grpc.RpcError) else str(e)
+                    state["samples"][code] = f"call {i}: {detail}"
 
 
 started = time.monotonic()
@@ -96,6 +99,6 @@ seconds = time.monotonic() - started
 cpu_seconds = time.process_time() - cpu_started
 latencies.sort()
 pct = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0  # noqa: E731
-print(json.dumps({"mode": mode, "size": size, "inflight": inflight, "ok": state["ok"], "failed": state["failed"], "errors": state["errors"],
+print(json.dumps({"mode": mode, "size": size, "inflight": inflight, "ok": state["ok"], "failed": state["failed"], "errors": state["errors"], "samples": state["samples"],
                   "seconds": seconds, "bytes": state["bytes"], "p50_ms": pct(0.5), "p99_ms": pct(0.99),
                   "cpu_seconds": cpu_seconds}))
