@@ -5,6 +5,7 @@
  * waits for in-flight calls and stops.
  */
 import * as grpc from '@grpc/grpc-js';
+import type { Http2Session } from 'node:http2';
 import type { Logger } from '../logger';
 import { DescriptorIndex } from './descriptor-index';
 import { HealthState } from './health';
@@ -27,10 +28,18 @@ import { installFramedSend, type FramedMessage } from './framed';
  */
 const RECEIVE_WINDOW_BYTES = 8 * 1024 * 1024;
 
-function raiseReceiveWindow(server: grpc.Server, bytes: number): void {
+/**
+ * Raises each session's receive window (above). A session (a client's or a
+ * balancer's connection) that ends in an error, or on the peer's GOAWAY
+ * with an error code, is logged: every call
+ * it still carried fails at its client ("Stream removed" through HAProxy),
+ * and this is the server's side of that story. Listeners per session,
+ * none per call.
+ */
+function tuneSessions(server: grpc.Server, bytes: number, logger: Logger): void {
   const internals = server as unknown as {
     commonServerOptions?: { settings?: Record<string, unknown> };
-    _sessionHandler?: (http2Server: unknown) => (session: { setLocalWindowSize?: (n: number) => void }) => void;
+    _sessionHandler?: (http2Server: unknown) => (session: Http2Session & { setLocalWindowSize?: (n: number) => void }) => void;
   };
   if (!internals.commonServerOptions || typeof internals._sessionHandler !== 'function') return;
   internals.commonServerOptions.settings = { ...internals.commonServerOptions.settings, initialWindowSize: bytes, maxFrameSize: 1024 * 1024 };
@@ -44,6 +53,12 @@ function raiseReceiveWindow(server: grpc.Server, bytes: number): void {
         /* older Node: keep the default */
       }
       handle(session);
+      const openedAt = Date.now();
+      const peer = session.socket?.remoteAddress;
+      session.on('error', (err) => logger.warn('an HTTP/2 session failed; the calls it carried fail', { err, ageMs: Date.now() - openedAt, peer }));
+      session.on('goaway', (code) => {
+        if (code !== 0) logger.warn('an HTTP/2 session was ended by its peer with an error', { code, ageMs: Date.now() - openedAt, peer });
+      });
     };
   };
 }
@@ -212,7 +227,7 @@ export class RpcServer {
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5000,
     });
-    raiseReceiveWindow(this.server, RECEIVE_WINDOW_BYTES);
+    tuneSessions(this.server, RECEIVE_WINDOW_BYTES, options.logger);
     this.health = new HealthState([]);
     const { protos, descriptorSet } = loadProtos();
     const index = new DescriptorIndex(descriptorSet);
