@@ -185,8 +185,13 @@ const IDLE_GOAL = 0.05;
  * by garbage collections) and for the last calls; a settled one, a minute
  * later, only for being up. The goal is judged on the settled one.
  */
-const IDLE_YOUNG = { from: 10, seconds: 20 };
-const IDLE_SETTLED = { from: 60, seconds: 30 };
+interface IdleWindow {
+  /** Seconds after the warm-up's last call. */
+  from: number;
+  seconds: number;
+}
+const IDLE_YOUNG: IdleWindow = { from: 10, seconds: 20 };
+const IDLE_SETTLED: IdleWindow = { from: 60, seconds: 30 };
 
 /** Each goal beside what this pass measured (the PUT 1 MiB goal holds with data stored: see the second pass). */
 function goals(rows: Row[], idle?: number): void {
@@ -323,14 +328,14 @@ async function measureAll(stubs: string): Promise<void> {
     // Warm-up: JIT, connections, LevelDB files.
     await pythonLoad([address, token, stubs, 'put', String(256 * 1024), '8', '64', '30', 'bench-datapath/warm']);
     const lastCall = performance.now();
-    const idleAt = async (w: { from: number; seconds: number }) => {
+    const idleAt = async (w: IdleWindow) => {
       await new Promise((r) => setTimeout(r, Math.max(0, lastCall + w.from * 1000 - performance.now())));
       return idleCores(procs, w.seconds);
     };
     const young = await idleAt(IDLE_YOUNG);
     const settled = await idleAt(IDLE_SETTLED);
     const fresh = await workloads(address, token, stubs, procs, 'fresh:');
-    const idleLine = (what: string, w: { from: number; seconds: number }, i: Idle) =>
+    const idleLine = (what: string, w: IdleWindow, i: Idle) =>
       `idle cluster, ${what} (${w.seconds} s from ${w.from} s after the last call): ${i.total.toFixed(3)} cores (${Object.entries(i.byRole).map(([r, c]) => `${r} ${c.toFixed(4)}`).join(', ')})`;
     table(`data path through HAProxy (Python grpcio client), fresh cluster\n${idleLine('young', IDLE_YOUNG, young)}\n${idleLine('settled', IDLE_SETTLED, settled)}`, fresh);
     goals(fresh, settled.total);
