@@ -16,7 +16,7 @@ import { join } from 'node:path';
  * every call then opens (and resets) a TCP + HTTP/2 connection to its
  * gateway — measured here, 1,559 connections for 1,559 calls and half the
  * throughput of configured servers. Slots are configured servers, so their
- * connections are pooled and reused (`http-reuse always`). (Not
+ * connections are pooled and reused (`http-reuse safe`). (Not
  * `server-template`: in 2.6 the checks of every templated server but the
  * first fail with a socket error.) An empty slot is never checked, but its
  * check task still wakes every `inter`: 62 empty slots cost HAProxy about
@@ -74,6 +74,27 @@ export const REPLAY_UNSAFE = [
   '/blockstore.v1.Admin/CreateUser', '/blockstore.v1.Admin/IssueToken',
 ];
 
+/**
+ * The client-streaming methods (a request body of many messages: uploads).
+ * They go to a backend of their own, `uploads`, whose slots track the
+ * gateway slots (same gateways, same checks) but whose connections carry
+ * only uploads. HAProxy 2.6's HTTP/2 mux reads a connection's frames in
+ * order into one buffer per stream and stops reading the whole connection
+ * when one stream's buffer is full. With uploads and downloads on one
+ * connection to a gateway, that can close a cycle: the client connection
+ * stops being read while a gateway holds back an upload (backpressure), so
+ * the client's window updates for its downloads are not read; the
+ * downloads fill their buffers on the gateway connection, which then stops
+ * being read too; and the gateway's window update for the upload, the one
+ * frame that would end it all, sits unread on that connection. Every call
+ * on both connections then hangs for good (seen with one client mixing
+ * uploads and downloads at 200 calls/s: every later call, from any client,
+ * hung until its deadline). With uploads on their own gateway connections,
+ * a held-back upload delays the calls behind it on the client's
+ * connection, but the frame that releases it always gets read.
+ */
+export const UPLOAD_METHODS = ['/blockstore.v1.Files/PutFile', '/blockstore.v1.Files/PutBlocks'];
+
 /** Writes the balancer's gRPC error answers into `dir`; returns their `errorfile` lines. */
 export function writeGrpcErrorFiles(dir: string): string[] {
   return Object.entries(BALANCER_ERRORS).map(([code, reason]) => {
@@ -110,9 +131,13 @@ defaults
   log global
   option httplog
   option dontlog-normal
-  # Each gRPC call is an HTTP/2 stream of its own; "always" lets every call
-  # ride an open connection to its gateway instead of opening one.
-  http-reuse always
+  # Each gRPC call is an HTTP/2 stream of its own. HAProxy reads a gateway
+  # connection's frames in order, so a client that stops reading a download
+  # stalls every call on the gateway connection that carries it. "safe"
+  # keeps a gateway connection to one client connection while it carries a
+  # call, and pools it for any client once idle; "always" shared busy ones,
+  # and one paused reader stalled other clients' calls.
+  http-reuse safe
   timeout connect 1s
   timeout client 1h
   timeout server 1h
@@ -131,6 +156,9 @@ ${o.errorFiles.map((l) => `  ${l}`).join('\n')}
 
 frontend grpc
   bind ${bind}
+  # Uploads travel on gateway connections of their own (UPLOAD_METHODS).
+  acl upload path ${UPLOAD_METHODS.join(' ')}
+  use_backend uploads if upload
   default_backend gateways
 
 backend gateways
@@ -154,7 +182,25 @@ backend gateways
   http-check disable-on-404
   http-check expect status 200
 ${Array.from({ length: o.slots ?? GATEWAY_SLOTS }, (_, i) => `  server ${SLOT}${i + 1} ${NOWHERE.host}:${NOWHERE.port} disabled proto h2${upstreamTls} check port ${NOWHERE.port} check-proto h1 ${SERVER_CHECKS}`).join('\n')}
-${o.consoleBind ? consoleSection(o.consoleBind, o.slots ?? GATEWAY_SLOTS, o.tls) : ''}`;
+${uploadsSection(o.slots ?? GATEWAY_SLOTS, upstreamTls)}${o.consoleBind ? consoleSection(o.consoleBind, o.slots ?? GATEWAY_SLOTS, o.tls) : ''}`;
+}
+
+/**
+ * The same gateways for uploads only (UPLOAD_METHODS): each slot tracks the
+ * gateway slot of the same name, so it is up, draining or down when that
+ * gateway is, and its checks are the gateway slot's.
+ */
+function uploadsSection(slots: number, upstreamTls: string): string {
+  return `
+backend uploads
+  balance roundrobin
+  acl replay_unsafe path ${REPLAY_UNSAFE.join(' ')}
+  http-request disable-l7-retry if replay_unsafe
+  # Tracking needs the tracked backend's 404 handling (its slots run the checks).
+  option httpchk GET /healthz
+  http-check disable-on-404
+${Array.from({ length: slots }, (_, i) => `  server ${SLOT}${i + 1} ${NOWHERE.host}:${NOWHERE.port} disabled proto h2${upstreamTls} track gateways/${SLOT}${i + 1}`).join('\n')}
+`;
 }
 
 /**
@@ -233,15 +279,15 @@ export function inService(s: BackendServer): boolean {
   return s.address !== '' && (s.adminState & (FORCED_MAINT | FORCED_DRAIN)) === 0;
 }
 
-/** Per-slot traffic counters: calls forwarded, connections opened, connections reused. */
+/** Per-slot traffic counters (the gateways' and the uploads' backends: `gateways/slot1`, `uploads/slot1`, …): calls forwarded, connections opened, connections reused. */
 export async function backendCounters(socket: string): Promise<Array<{ name: string; requests: number; connects: number; reuses: number }>> {
   const lines = (await haproxyCommand(socket, 'show stat')).split('\n');
   const header = (lines[0] ?? '').replace(/^# /, '').split(',');
   const col = (f: string[], name: string) => Number(f[header.indexOf(name)] || 0);
   return lines
     .map((l) => l.split(','))
-    .filter((f) => f[0] === 'gateways' && f[1]?.startsWith(SLOT))
-    .map((f) => ({ name: f[1]!, requests: col(f, 'req_tot'), connects: col(f, 'connect'), reuses: col(f, 'reuse') }));
+    .filter((f) => (f[0] === 'gateways' || f[0] === 'uploads') && f[1]?.startsWith(SLOT))
+    .map((f) => ({ name: `${f[0]}/${f[1]}`, requests: col(f, 'req_tot'), connects: col(f, 'connect'), reuses: col(f, 'reuse') }));
 }
 
 /** The slot serving `address`, if any. */
@@ -278,9 +324,11 @@ export async function addGateway(socket: string, address: string, checkAddress: 
   const name = `gateways/${free.name}`;
   await ok(socket, `set server ${name} addr ${host} port ${port}`);
   await ok(socket, `set server ${name} check-addr ${checkHost} port ${checkPort}`);
+  await ok(socket, `set server uploads/${free.name} addr ${host} port ${port}`);
   await consoleSlot(socket, free.name, `addr ${checkHost} port ${checkPort}`);
   await ok(socket, `enable health ${name}`);
   await ok(socket, `set server ${name} state ready`);
+  await ok(socket, `set server uploads/${free.name} state ready`);
   await consoleSlot(socket, free.name, 'state ready');
   return free.name;
 }
@@ -301,6 +349,9 @@ export async function removeGateway(socket: string, slot: string): Promise<void>
   await ok(socket, `set server gateways/${slot} state maint`);
   await ok(socket, `shutdown sessions server gateways/${slot}`);
   await ok(socket, `set server gateways/${slot} addr ${NOWHERE.host} port ${NOWHERE.port}`);
+  await ok(socket, `set server uploads/${slot} state maint`);
+  await ok(socket, `shutdown sessions server uploads/${slot}`);
+  await ok(socket, `set server uploads/${slot} addr ${NOWHERE.host} port ${NOWHERE.port}`);
   await consoleSlot(socket, slot, 'state maint');
   await consoleSlot(socket, slot, `addr ${NOWHERE.host} port ${NOWHERE.port}`);
 }

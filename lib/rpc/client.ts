@@ -13,6 +13,8 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc-node.flow_control_window': 8 * 1024 * 1024,
   'grpc.keepalive_time_ms': 10_000,
   'grpc.keepalive_timeout_ms': 5_000,
+  // No channelz bookkeeping (grpc-js's introspection; nothing here reads it).
+  'grpc.enable_channelz': 0,
 };
 
 export interface CallOpts {

@@ -37,30 +37,33 @@ const RECEIVE_WINDOW_BYTES = 8 * 1024 * 1024;
  * none per call.
  */
 function tuneSessions(server: grpc.Server, bytes: number, logger: Logger): void {
-  const internals = server as unknown as {
-    commonServerOptions?: { settings?: Record<string, unknown> };
-    _sessionHandler?: (http2Server: unknown) => (session: Http2Session & { setLocalWindowSize?: (n: number) => void }) => void;
-  };
-  if (!internals.commonServerOptions || typeof internals._sessionHandler !== 'function') return;
+  type SessionHandler = (http2Server: unknown) => (session: Http2Session & { setLocalWindowSize?: (n: number) => void }) => void;
+  const internals = server as unknown as { commonServerOptions?: { settings?: Record<string, unknown> } } & Record<string, SessionHandler | undefined>;
+  if (!internals.commonServerOptions) return;
   internals.commonServerOptions.settings = { ...internals.commonServerOptions.settings, initialWindowSize: bytes, maxFrameSize: 1024 * 1024 };
-  const original = internals._sessionHandler.bind(server);
-  internals._sessionHandler = (http2Server) => {
-    const handle = original(http2Server);
-    return (session) => {
-      try {
-        session.setLocalWindowSize?.(bytes);
-      } catch {
-        /* older Node: keep the default */
-      }
-      handle(session);
-      const openedAt = Date.now();
-      const peer = session.socket?.remoteAddress;
-      session.on('error', (err) => logger.warn('an HTTP/2 session failed; the calls it carried fail', { err, ageMs: Date.now() - openedAt, peer }));
-      session.on('goaway', (code) => {
-        if (code !== 0) logger.warn('an HTTP/2 session was ended by its peer with an error', { code, ageMs: Date.now() - openedAt, peer });
-      });
+  // grpc-js takes each new session through one of two handlers (the second
+  // when channelz is on); both are wrapped, so neither path skips this.
+  for (const name of ['_sessionHandler', '_channelzSessionHandler']) {
+    const original = internals[name];
+    if (typeof original !== 'function') continue;
+    internals[name] = (http2Server) => {
+      const handle = original.call(server, http2Server);
+      return (session) => {
+        try {
+          session.setLocalWindowSize?.(bytes);
+        } catch {
+          /* older Node: keep the default */
+        }
+        handle(session);
+        const openedAt = Date.now();
+        const peer = session.socket?.remoteAddress;
+        session.on('error', (err) => logger.warn('an HTTP/2 session failed; the calls it carried fail', { err, ageMs: Date.now() - openedAt, peer }));
+        session.on('goaway', (code) => {
+          if (code !== 0) logger.warn('an HTTP/2 session was ended by its peer with an error', { code, ageMs: Date.now() - openedAt, peer });
+        });
+      };
     };
-  };
+  }
 }
 
 export interface RpcServerOptions {
@@ -226,6 +229,9 @@ export class RpcServer {
       'grpc.max_send_message_length': max,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5000,
+      // Channelz (grpc-js's introspection service, which nothing here
+      // serves) would also route every session past tuneSessions' handler.
+      'grpc.enable_channelz': 0,
     });
     tuneSessions(this.server, RECEIVE_WINDOW_BYTES, options.logger);
     this.health = new HealthState([]);

@@ -6,6 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { BlockstoreError } from '../../lib/errors';
 import { createLogger } from '../../lib/logger';
@@ -69,9 +70,10 @@ function framedPayloads(): Buffer[] {
 }
 
 let client: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+let port = 0;
 
 test.before(async () => {
-  const port = await server.start();
+  port = await server.start();
   client = new protos.blockstore.v1.Files(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as typeof client;
 });
 
@@ -166,6 +168,24 @@ test('a call\'s signal aborts when the client goes while its handler runs, and n
   await waitFor('the running call aborted', () => signals.get('slow')?.aborted === true);
   // The finished call's stream closed long before the slow one gave up.
   assert.is(signals.get('done')!.aborted, false);
+});
+
+test('every HTTP/2 session gets the raised receive window for the connection, not only for its streams', async () => {
+  // A plain HTTP/2 client: the window the server grants it is what any
+  // client or balancer may send before waiting for a WINDOW_UPDATE.
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      session.once('error', reject);
+      session.once('remoteSettings', () => resolve());
+    });
+    assert.is(session.remoteSettings.initialWindowSize, 8 * 1024 * 1024, 'stream window');
+    // A ping's answer comes after the server's WINDOW_UPDATE for the connection.
+    await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
+    assert.ok(session.state.remoteWindowSize! >= 8 * 1024 * 1024, `connection window ${session.state.remoteWindowSize} (HTTP/2's default is 65,535)`);
+  } finally {
+    session.destroy();
+  }
 });
 
 test.run();

@@ -8,7 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { main } from '../../cluster/local/cli';
 import { DEFAULT_CONFIG, StateDir } from '../../cluster/local/layout';
-import { haproxyConfig, GATEWAY_SLOTS } from '../../cluster/local/haproxy';
+import { haproxyConfig, GATEWAY_SLOTS, UPLOAD_METHODS } from '../../cluster/local/haproxy';
+import { loadProtos } from '../../lib/rpc/proto';
 import { makeTempDir, removeDir } from '../harness/temp';
 
 async function refusal(argv: string[]): Promise<string> {
@@ -27,7 +28,32 @@ test('the generated HAProxy config has one checked server per slot, and a consol
   assert.is(count(cfg(), /^ {2}server slot\d+ .* check port/), GATEWAY_SLOTS);
   assert.is(GATEWAY_SLOTS, DEFAULT_CONFIG.balancerSlots);
   assert.is(count(cfg(3), /^ {2}server slot\d+ .* check port/), 3);
-  assert.is(count(cfg(3), /^ {2}server slot\d+ .* track gateways\/slot\d+$/), 3);
+  assert.is(count(section(cfg(3), 'backend consoles'), /^ {2}server slot\d+ .* track gateways\/slot\d+$/), 3);
+});
+
+/** The lines of one section (from its header to the next blank line). */
+function section(cfg: string, header: string): string {
+  const start = cfg.indexOf(`\n${header}\n`);
+  assert.ok(start >= 0, `no "${header}" section`);
+  return cfg.slice(start + 1).split('\n\n')[0]!;
+}
+
+test('uploads go to a backend of their own: the same gateway slots, tracked, on connections that carry only uploads', () => {
+  const cfg = haproxyConfig({ bind: '127.0.0.1:1', socket: '/s', pidFile: '/p', errorFiles: [], slots: 3 });
+  const uploads = section(cfg, 'backend uploads');
+  assert.is(uploads.split('\n').filter((l) => /^ {2}server slot\d+ .* proto h2 track gateways\/slot\d+$/.test(l)).length, 3);
+  assert.match(uploads, 'http-request disable-l7-retry if replay_unsafe');
+  const frontend = section(cfg, 'frontend grpc');
+  assert.match(frontend, `acl upload path ${UPLOAD_METHODS.join(' ')}`);
+  assert.match(frontend, 'use_backend uploads if upload');
+  assert.match(cfg, /^ {2}http-reuse safe$/m, 'a gateway connection carries one client connection\'s calls while busy');
+  // Every client-streaming method of the public API, and nothing else.
+  const { protos } = loadProtos();
+  const streaming: string[] = [];
+  for (const svc of [protos.blockstore.v1.Files, protos.blockstore.v1.Admin]) {
+    for (const m of Object.values(svc.service)) if (m.requestStream) streaming.push(m.path);
+  }
+  assert.equal([...UPLOAD_METHODS].sort(), streaming.sort());
 });
 
 test('scale refuses more gateways than slots, and leaves the cluster as it was', async () => {
