@@ -57,7 +57,17 @@ function tuneSessions(server: grpc.Server, bytes: number, logger: Logger): void 
         handle(session);
         const openedAt = Date.now();
         const peer = session.socket?.remoteAddress;
-        session.on('error', (err) => logger.warn('an HTTP/2 session failed; the calls it carried fail', { err, ageMs: Date.now() - openedAt, peer }));
+        // Streams open now: a peer that resets an idle connection (a balancer
+        // letting go of one) fails no call, and is not worth a warning.
+        let open = 0;
+        session.on('stream', (stream: { once(event: 'close', fn: () => void): void }) => {
+          open++;
+          stream.once('close', () => open--);
+        });
+        session.on('error', (err: Error & { code?: string }) => {
+          if (open === 0 && err.code === 'ECONNRESET') return;
+          logger.warn('an HTTP/2 session failed; the calls it carried fail', { err, calls: open, ageMs: Date.now() - openedAt, peer });
+        });
         session.on('goaway', (code) => {
           if (code !== 0) logger.warn('an HTTP/2 session was ended by its peer with an error', { code, ageMs: Date.now() - openedAt, peer });
         });
