@@ -170,7 +170,7 @@ test('a call\'s signal aborts when the client goes while its handler runs, and n
   assert.is(signals.get('done')!.aborted, false);
 });
 
-test('every HTTP/2 session gets the raised receive window for the connection, not only for its streams', async () => {
+test('every HTTP/2 session gets a raised receive window for the connection, not only for its streams', async () => {
   // A plain HTTP/2 client: the window the server grants it is what any
   // client or balancer may send before waiting for a WINDOW_UPDATE.
   const session = http2.connect(`http://127.0.0.1:${port}`);
@@ -182,7 +182,8 @@ test('every HTTP/2 session gets the raised receive window for the connection, no
     assert.is(session.remoteSettings.initialWindowSize, 8 * 1024 * 1024, 'stream window');
     // A ping's answer comes after the server's WINDOW_UPDATE for the connection.
     await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
-    assert.ok(session.state.remoteWindowSize! >= 8 * 1024 * 1024, `connection window ${session.state.remoteWindowSize} (HTTP/2's default is 65,535)`);
+    // A public server (a gateway) grants 1 MiB for the connection (lib/rpc/server.ts says why not more).
+    assert.ok(session.state.remoteWindowSize! >= 1024 * 1024, `connection window ${session.state.remoteWindowSize} (HTTP/2's default is 65,535)`);
   } finally {
     session.destroy();
   }
