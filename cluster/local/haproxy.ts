@@ -135,8 +135,8 @@ defaults
   # connection's frames in order, so a client that stops reading a download
   # stalls every call on the gateway connection that carries it. "safe"
   # keeps a gateway connection to one client connection while it carries a
-  # call, and pools it for any client once idle; "always" shared busy ones,
-  # and one paused reader stalled other clients' calls.
+  # call, and pools it for any client once idle; "always" may put another
+  # client's call on a busy one, where a paused reader would stall it too.
   http-reuse safe
   timeout connect 1s
   timeout client 1h

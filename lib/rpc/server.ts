@@ -32,17 +32,16 @@ const RECEIVE_WINDOW_BYTES = 8 * 1024 * 1024;
  * A public server's (a gateway's) connection window: what a client or the
  * balancer may send on one connection before the gateway reads it. 1 MiB
  * keeps uploads from waiting on window updates (the ~500 KB mix through
- * HAProxy: p99 0.3–0.4 s against 0.9–1.1 s at HTTP/2's 64 KiB). At 8 MiB,
- * a frozen gateway (SIGSTOP) took in so much of the balancer's data that
- * calls to the other gateway all but stopped until it woke (3 successful
- * calls/s in the QAS-001 drill's 10 s freeze, against 559–913 at 1 MiB or
- * less).
+ * HAProxy: p99 0.3–0.4 s, against 0.9–1.1 s at HTTP/2's 64 KiB). At 8 MiB,
+ * in two QAS-001 drills of three, calls to the other gateway all but
+ * stopped while one was frozen (SIGSTOP, 10 s: 3 and 0 successful calls/s);
+ * at 1 MiB, 559–1,105 in five drills. Internal servers keep 8 MiB.
  */
 const PUBLIC_CONNECTION_WINDOW_BYTES = 1024 * 1024;
 
 /**
- * Raises each session's receive window (above) for the connection to
- * `connectionWindow`. A session (a client's or a
+ * Raises each session's receive windows: RECEIVE_WINDOW_BYTES for every
+ * stream, `connectionWindow` for the connection. A session (a client's or a
  * balancer's connection) that ends in an error, or on the peer's GOAWAY
  * with an error code, is logged: every call
  * it still carried fails at its client ("Stream removed" through HAProxy),
