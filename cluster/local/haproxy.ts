@@ -95,6 +95,9 @@ export const REPLAY_UNSAFE = [
  */
 export const UPLOAD_METHODS = ['/blockstore.v1.Files/PutFile', '/blockstore.v1.Files/PutBlocks'];
 
+/** The backends whose slots carry calls to the gateway in the slot of the same name (the uploads' slots track the gateways' checks and drains). */
+const CALL_BACKENDS = ['gateways', 'uploads'] as const;
+
 /** Writes the balancer's gRPC error answers into `dir`; returns their `errorfile` lines. */
 export function writeGrpcErrorFiles(dir: string): string[] {
   return Object.entries(BALANCER_ERRORS).map(([code, reason]) => {
@@ -286,7 +289,7 @@ export async function backendCounters(socket: string): Promise<Array<{ name: str
   const col = (f: string[], name: string) => Number(f[header.indexOf(name)] || 0);
   return lines
     .map((l) => l.split(','))
-    .filter((f) => (f[0] === 'gateways' || f[0] === 'uploads') && f[1]?.startsWith(SLOT))
+    .filter((f) => (CALL_BACKENDS as readonly string[]).includes(f[0]!) && f[1]?.startsWith(SLOT))
     .map((f) => ({ name: `${f[0]}/${f[1]}`, requests: col(f, 'req_tot'), connects: col(f, 'connect'), reuses: col(f, 'reuse') }));
 }
 
@@ -321,14 +324,11 @@ export async function addGateway(socket: string, address: string, checkAddress: 
   if (!free) throw new Error(`haproxy: all ${servers.length} gateway slots are taken`);
   const [host, port] = splitHostPort(address);
   const [checkHost, checkPort] = splitHostPort(checkAddress);
-  const name = `gateways/${free.name}`;
-  await ok(socket, `set server ${name} addr ${host} port ${port}`);
-  await ok(socket, `set server ${name} check-addr ${checkHost} port ${checkPort}`);
-  await ok(socket, `set server uploads/${free.name} addr ${host} port ${port}`);
+  for (const backend of CALL_BACKENDS) await ok(socket, `set server ${backend}/${free.name} addr ${host} port ${port}`);
+  await ok(socket, `set server gateways/${free.name} check-addr ${checkHost} port ${checkPort}`);
   await consoleSlot(socket, free.name, `addr ${checkHost} port ${checkPort}`);
-  await ok(socket, `enable health ${name}`);
-  await ok(socket, `set server ${name} state ready`);
-  await ok(socket, `set server uploads/${free.name} state ready`);
+  await ok(socket, `enable health gateways/${free.name}`);
+  for (const backend of CALL_BACKENDS) await ok(socket, `set server ${backend}/${free.name} state ready`);
   await consoleSlot(socket, free.name, 'state ready');
   return free.name;
 }
@@ -346,12 +346,11 @@ export async function drainGateway(socket: string, slot: string): Promise<void> 
 
 /** Empties a slot whose gateway no longer runs (or has drained): its connections are closed. */
 export async function removeGateway(socket: string, slot: string): Promise<void> {
-  await ok(socket, `set server gateways/${slot} state maint`);
-  await ok(socket, `shutdown sessions server gateways/${slot}`);
-  await ok(socket, `set server gateways/${slot} addr ${NOWHERE.host} port ${NOWHERE.port}`);
-  await ok(socket, `set server uploads/${slot} state maint`);
-  await ok(socket, `shutdown sessions server uploads/${slot}`);
-  await ok(socket, `set server uploads/${slot} addr ${NOWHERE.host} port ${NOWHERE.port}`);
+  for (const backend of CALL_BACKENDS) {
+    await ok(socket, `set server ${backend}/${slot} state maint`);
+    await ok(socket, `shutdown sessions server ${backend}/${slot}`);
+    await ok(socket, `set server ${backend}/${slot} addr ${NOWHERE.host} port ${NOWHERE.port}`);
+  }
   await consoleSlot(socket, slot, 'state maint');
   await consoleSlot(socket, slot, `addr ${NOWHERE.host} port ${NOWHERE.port}`);
 }

@@ -5,7 +5,7 @@
  * waits for in-flight calls and stops.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { Http2Session } from 'node:http2';
+import type { Http2Session, ServerHttp2Stream } from 'node:http2';
 import type { Logger } from '../logger';
 import { DescriptorIndex } from './descriptor-index';
 import { HealthState } from './health';
@@ -45,8 +45,8 @@ const PUBLIC_CONNECTION_WINDOW_BYTES = 1024 * 1024;
  * balancer's connection) that ends in an error, or on the peer's GOAWAY
  * with an error code, is logged: every call
  * it still carried fails at its client ("Stream removed" through HAProxy),
- * and this is the server's side of that story. Listeners per session,
- * none per call.
+ * and this is the server's side of that story (with how many calls it
+ * carried: one close listener per call keeps that count).
  */
 function tuneSessions(server: grpc.Server, connectionWindow: number, logger: Logger): void {
   type SessionHandler = (http2Server: unknown) => (session: Http2Session & { setLocalWindowSize?: (n: number) => void }) => void;
@@ -72,7 +72,7 @@ function tuneSessions(server: grpc.Server, connectionWindow: number, logger: Log
         // Streams open now: a peer that resets an idle connection (a balancer
         // letting go of one) fails no call, and is not worth a warning.
         let open = 0;
-        session.on('stream', (stream: { once(event: 'close', fn: () => void): void }) => {
+        session.on('stream', (stream: ServerHttp2Stream) => {
           open++;
           stream.once('close', () => open--);
         });
