@@ -46,7 +46,10 @@ const PUBLIC_CONNECTION_WINDOW_BYTES = 1024 * 1024;
  * with an error code, is logged: every call
  * it still carried fails at its client ("Stream removed" through HAProxy),
  * and this is the server's side of that story (with how many calls it
- * carried: one close listener per call keeps that count).
+ * carried: one close listener per call keeps that count). A GOAWAY from
+ * HAProxy 2.6 shows here as "Protocol error": it names HAProxy's own last
+ * stream, which Node's HTTP/2 library rejects, ending the session at once
+ * (docs/performance.md, eleventh round).
  */
 function tuneSessions(server: grpc.Server, connectionWindow: number, logger: Logger): void {
   type SessionHandler = (http2Server: unknown) => (session: Http2Session & { setLocalWindowSize?: (n: number) => void }) => void;
@@ -69,16 +72,23 @@ function tuneSessions(server: grpc.Server, connectionWindow: number, logger: Log
         handle(session);
         const openedAt = Date.now();
         const peer = session.socket?.remoteAddress;
-        // Streams open now: a peer that resets an idle connection (a balancer
-        // letting go of one) fails no call, and is not worth a warning.
+        // Calls open now, and calls ended by the session's own end (a failed
+        // session closes its streams before its error is emitted): a peer
+        // that resets an idle connection (a balancer letting go of one)
+        // fails no call, and is not worth a warning.
         let open = 0;
+        let endedWithSession = 0;
         session.on('stream', (stream: ServerHttp2Stream) => {
           open++;
-          stream.once('close', () => open--);
+          stream.once('close', () => {
+            open--;
+            if (session.destroyed) endedWithSession++;
+          });
         });
         session.on('error', (err: Error & { code?: string }) => {
-          if (open === 0 && err.code === 'ECONNRESET') return;
-          logger.warn('an HTTP/2 session failed; the calls it carried fail', { err, calls: open, ageMs: Date.now() - openedAt, peer });
+          const calls = open + endedWithSession;
+          if (calls === 0 && err.code === 'ECONNRESET') return;
+          logger.warn('an HTTP/2 session failed; the calls it carried fail', { err, calls, ageMs: Date.now() - openedAt, peer });
         });
         session.on('goaway', (code) => {
           if (code !== 0) logger.warn('an HTTP/2 session was ended by its peer with an error', { code, ageMs: Date.now() - openedAt, peer });

@@ -7,6 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as http2 from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { BlockstoreError } from '../../lib/errors';
 import { createLogger } from '../../lib/logger';
@@ -18,7 +19,9 @@ import { waitFor } from '../harness/wait';
 
 let faulty = false;
 const metrics = new Metrics({ node: 't', role: 'gateway' });
-const server = new RpcServer({ listen: '127.0.0.1:0', logger: createLogger({ level: 'error' }), metrics, exposure: 'public', faulty: () => faulty });
+const warnings: Array<Record<string, unknown>> = [];
+const logger = createLogger({ level: 'warn', write: (line) => void warnings.push(JSON.parse(line)) });
+const server = new RpcServer({ listen: '127.0.0.1:0', logger, metrics, exposure: 'public', faulty: () => faulty });
 let release: () => void = () => {};
 let streamSent = 0;
 let streamEnded: string | undefined;
@@ -186,6 +189,35 @@ test('every HTTP/2 session gets a raised receive window for the connection, not 
     assert.ok(session.state.remoteWindowSize! >= 1024 * 1024, `connection window ${session.state.remoteWindowSize} (HTTP/2's default is 65,535)`);
   } finally {
     session.destroy();
+  }
+});
+
+test('a session the peer ends with a GOAWAY nghttp2 rejects is logged with the calls it carried', async () => {
+  // HAProxy 2.6 closes a connection to a server with a GOAWAY naming its own
+  // last stream (an odd ID, which RFC 9113 reserves for the server's
+  // streams). Node's HTTP/2 library rejects it as a protocol error and ends
+  // the session: every call still open on it fails.
+  const raw = netConnect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => raw.once('connect', resolve).once('error', reject));
+  const session = http2.connect(`http://127.0.0.1:${port}`, { createConnection: () => raw });
+  session.on('error', () => undefined); // the server's own GOAWAY when it ends the session
+  try {
+    const body = Buffer.from([0, 0, 0, 0, 6, 0x0a, 4, ...Buffer.from('slow')]);
+    const call = session.request({ ':method': 'POST', ':path': '/blockstore.v1.Files/StatFile', 'content-type': 'application/grpc', te: 'trailers' });
+    call.on('error', () => undefined);
+    call.end(body);
+    signals.delete('slow');
+    await waitFor('the call running on the server', () => signals.get('slow'));
+    const before = warnings.length;
+    // GOAWAY: length 8, type 7, stream 0; last stream 1, INTERNAL_ERROR.
+    raw.write(Buffer.from([0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2]));
+    await waitFor('the call aborted with its session', () => signals.get('slow')!.aborted);
+    const failed = await waitFor('the session failure logged', () => warnings.slice(before).find((w) => w.msg === 'an HTTP/2 session failed; the calls it carried fail'));
+    assert.is((failed.err as { message: string }).message, 'Protocol error');
+    assert.is(failed.calls, 1, JSON.stringify(failed));
+  } finally {
+    session.destroy();
+    raw.destroy();
   }
 });
 
