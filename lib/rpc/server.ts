@@ -73,9 +73,10 @@ function tuneSessions(server: grpc.Server, connectionWindow: number, logger: Log
         const openedAt = Date.now();
         const peer = session.socket?.remoteAddress;
         // Calls open now, and calls ended by the session's own end (a failed
-        // session closes its streams before its error is emitted): a peer
-        // that resets an idle connection (a balancer letting go of one)
-        // fails no call, and is not worth a warning.
+        // session closes its streams before its error is emitted). A session
+        // that fails while idle fails no call: a reset is a balancer letting
+        // go of a connection (not logged), and an error (HAProxy's GOAWAY
+        // when it closes an idle connection) is noted, not warned about.
         let open = 0;
         let endedWithSession = 0;
         session.on('stream', (stream: ServerHttp2Stream) => {
@@ -87,8 +88,9 @@ function tuneSessions(server: grpc.Server, connectionWindow: number, logger: Log
         });
         session.on('error', (err: Error & { code?: string }) => {
           const calls = open + endedWithSession;
-          if (calls === 0 && err.code === 'ECONNRESET') return;
-          logger.warn('an HTTP/2 session failed; the calls it carried fail', { err, calls, ageMs: Date.now() - openedAt, peer });
+          const fields = { err, calls, ageMs: Date.now() - openedAt, peer };
+          if (calls > 0) logger.warn('an HTTP/2 session failed; the calls it carried fail', fields);
+          else if (err.code !== 'ECONNRESET') logger.info('an idle HTTP/2 session ended on an error; no call was open', fields);
         });
         session.on('goaway', (code) => {
           if (code !== 0) logger.warn('an HTTP/2 session was ended by its peer with an error', { code, ageMs: Date.now() - openedAt, peer });

@@ -19,8 +19,9 @@ import { waitFor } from '../harness/wait';
 
 let faulty = false;
 const metrics = new Metrics({ node: 't', role: 'gateway' });
-const warnings: Array<Record<string, unknown>> = [];
-const logger = createLogger({ level: 'warn', write: (line) => void warnings.push(JSON.parse(line)) });
+/** Everything the server logs at info and above. */
+const logged: Array<Record<string, unknown>> = [];
+const logger = createLogger({ level: 'info', write: (line) => void logged.push(JSON.parse(line)) });
 const server = new RpcServer({ listen: '127.0.0.1:0', logger, metrics, exposure: 'public', faulty: () => faulty });
 let release: () => void = () => {};
 let streamSent = 0;
@@ -208,13 +209,36 @@ test('a session the peer ends with a GOAWAY nghttp2 rejects is logged with the c
     call.end(body);
     signals.delete('slow');
     await waitFor('the call running on the server', () => signals.get('slow'));
-    const before = warnings.length;
+    const before = logged.length;
     // GOAWAY: length 8, type 7, stream 0; last stream 1, INTERNAL_ERROR.
     raw.write(Buffer.from([0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2]));
     await waitFor('the call aborted with its session', () => signals.get('slow')!.aborted);
-    const failed = await waitFor('the session failure logged', () => warnings.slice(before).find((w) => w.msg === 'an HTTP/2 session failed; the calls it carried fail'));
+    const failed = await waitFor('the session failure logged', () => logged.slice(before).find((w) => w.msg === 'an HTTP/2 session failed; the calls it carried fail'));
     assert.is((failed.err as { message: string }).message, 'Protocol error');
     assert.is(failed.calls, 1, JSON.stringify(failed));
+    assert.is(failed.level, 'warn');
+  } finally {
+    session.destroy();
+    raw.destroy();
+  }
+});
+
+test('the same GOAWAY on an idle session is noted, not warned about: no call failed', async () => {
+  const raw = netConnect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => raw.once('connect', resolve).once('error', reject));
+  const session = http2.connect(`http://127.0.0.1:${port}`, { createConnection: () => raw });
+  session.on('error', () => undefined);
+  try {
+    // One finished call first: the session is known to the server and idle.
+    const call = session.request({ ':method': 'POST', ':path': '/blockstore.v1.Files/StatFile', 'content-type': 'application/grpc', te: 'trailers' });
+    call.end(Buffer.from([0, 0, 0, 0, 6, 0x0a, 4, ...Buffer.from('done')]));
+    call.resume();
+    await new Promise((r) => call.on('close', r));
+    const before = logged.length;
+    raw.write(Buffer.from([0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2]));
+    const ended = await waitFor('the idle session\'s end logged', () => logged.slice(before).find((w) => String(w.msg).includes('HTTP/2 session')));
+    assert.is(ended.level, 'info', JSON.stringify(ended));
+    assert.is(ended.calls, 0);
   } finally {
     session.destroy();
     raw.destroy();
