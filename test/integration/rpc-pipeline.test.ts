@@ -193,25 +193,38 @@ test('every HTTP/2 session gets a raised receive window for the connection, not 
   }
 });
 
-test('a session the peer ends with a GOAWAY nghttp2 rejects is logged with the calls it carried', async () => {
-  // HAProxy 2.6 closes a connection to a server with a GOAWAY naming its own
-  // last stream (an odd ID, which RFC 9113 reserves for the server's
-  // streams). Node's HTTP/2 library rejects it as a protocol error and ends
-  // the session: every call still open on it fails.
+/**
+ * The GOAWAY HAProxy 2.6 sends a server when it closes a connection: it
+ * names HAProxy's own last stream (1, an odd ID, which RFC 9113 reserves
+ * for the server's streams), with INTERNAL_ERROR. Node's HTTP/2 library
+ * rejects it as a protocol error and ends the session.
+ */
+const HAPROXY_GOAWAY = Buffer.from([0, 0, 8, 7, 0, 0, 0, 0, 0, /* last stream */ 0, 0, 0, 1, /* error */ 0, 0, 0, 2]);
+
+/** A plain HTTP/2 client over a socket the test can also write raw frames to. */
+async function rawSession(): Promise<{ raw: ReturnType<typeof netConnect>; session: http2.ClientHttp2Session; statFile(path: string): http2.ClientHttp2Stream }> {
   const raw = netConnect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => raw.once('connect', resolve).once('error', reject));
   const session = http2.connect(`http://127.0.0.1:${port}`, { createConnection: () => raw });
   session.on('error', () => undefined); // the server's own GOAWAY when it ends the session
-  try {
-    const body = Buffer.from([0, 0, 0, 0, 6, 0x0a, 4, ...Buffer.from('slow')]);
+  const statFile = (path: string) => {
     const call = session.request({ ':method': 'POST', ':path': '/blockstore.v1.Files/StatFile', 'content-type': 'application/grpc', te: 'trailers' });
     call.on('error', () => undefined);
-    call.end(body);
+    // One gRPC message: StatFileRequest { path }.
+    call.end(Buffer.from([0, 0, 0, 0, path.length + 2, 0x0a, path.length, ...Buffer.from(path)]));
+    return call;
+  };
+  return { raw, session, statFile };
+}
+
+test('a session the peer ends with a GOAWAY nghttp2 rejects is logged with the calls it carried', async () => {
+  const { raw, session, statFile } = await rawSession();
+  try {
     signals.delete('slow');
+    statFile('slow');
     await waitFor('the call running on the server', () => signals.get('slow'));
     const before = logged.length;
-    // GOAWAY: length 8, type 7, stream 0; last stream 1, INTERNAL_ERROR.
-    raw.write(Buffer.from([0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2]));
+    raw.write(HAPROXY_GOAWAY);
     await waitFor('the call aborted with its session', () => signals.get('slow')!.aborted);
     const failed = await waitFor('the session failure logged', () => logged.slice(before).find((w) => w.msg === 'an HTTP/2 session failed; the calls it carried fail'));
     assert.is((failed.err as { message: string }).message, 'Protocol error');
@@ -224,18 +237,14 @@ test('a session the peer ends with a GOAWAY nghttp2 rejects is logged with the c
 });
 
 test('the same GOAWAY on an idle session is noted, not warned about: no call failed', async () => {
-  const raw = netConnect(port, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => raw.once('connect', resolve).once('error', reject));
-  const session = http2.connect(`http://127.0.0.1:${port}`, { createConnection: () => raw });
-  session.on('error', () => undefined);
+  const { raw, session, statFile } = await rawSession();
   try {
     // One finished call first: the session is known to the server and idle.
-    const call = session.request({ ':method': 'POST', ':path': '/blockstore.v1.Files/StatFile', 'content-type': 'application/grpc', te: 'trailers' });
-    call.end(Buffer.from([0, 0, 0, 0, 6, 0x0a, 4, ...Buffer.from('done')]));
+    const call = statFile('done');
     call.resume();
     await new Promise((r) => call.on('close', r));
     const before = logged.length;
-    raw.write(Buffer.from([0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2]));
+    raw.write(HAPROXY_GOAWAY);
     const ended = await waitFor('the idle session\'s end logged', () => logged.slice(before).find((w) => String(w.msg).includes('HTTP/2 session')));
     assert.is(ended.level, 'info', JSON.stringify(ended));
     assert.is(ended.calls, 0);
