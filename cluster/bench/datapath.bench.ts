@@ -74,7 +74,7 @@ interface LoadResult {
   samples?: Record<string, string>;
   seconds: number;
   bytes: number;
-  /** Of `bytes`, those uploaded (the mix moves both ways). */
+  /** Of `bytes`, those uploaded (all of a put's, none of a get's, the mix's uploads). */
   uploaded?: number;
   p50_ms: number;
   p99_ms: number;
@@ -153,7 +153,7 @@ async function run(name: string, procs: Proc[], args: string[], ceiling: string)
     cpuPerCall[role] = used / Math.max(1, r.ok);
     cpuPerMB[role] = used / Math.max(1e-9, mb);
   }
-  const uploaded = args[3] === 'put' ? r.bytes : args[3] === 'mix' ? (r.uploaded ?? 0) : 0;
+  const uploaded = r.uploaded ?? 0;
   return {
     name,
     calls: r.ok,

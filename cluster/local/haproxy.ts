@@ -199,11 +199,19 @@ backend uploads
   balance roundrobin
   acl replay_unsafe path ${REPLAY_UNSAFE.join(' ')}
   http-request disable-l7-retry if replay_unsafe
-  # Tracking needs the tracked backend's 404 handling (its slots run the checks).
+${trackingSlots(slots, `proto h2${upstreamTls}`)}
+`;
+}
+
+/**
+ * A backend's slots, each tracking the gateway slot of the same name (its
+ * checks, drains and state); `serverOptions` go on every server line.
+ */
+function trackingSlots(slots: number, serverOptions: string): string {
+  return `  # Tracking needs the tracked backend's 404 handling (its slots run the checks).
   option httpchk GET /healthz
   http-check disable-on-404
-${Array.from({ length: slots }, (_, i) => `  server ${SLOT}${i + 1} ${NOWHERE.host}:${NOWHERE.port} disabled proto h2${upstreamTls} track gateways/${SLOT}${i + 1}`).join('\n')}
-`;
+${Array.from({ length: slots }, (_, i) => `  server ${SLOT}${i + 1} ${NOWHERE.host}:${NOWHERE.port} disabled ${serverOptions}${serverOptions ? ' ' : ''}track gateways/${SLOT}${i + 1}`).join('\n')}`;
 }
 
 /**
@@ -223,10 +231,7 @@ backend consoles
   balance roundrobin
   option redispatch 1
   retries 2
-  # Tracking needs the tracked backend's 404 handling (its slots run the checks).
-  option httpchk GET /healthz
-  http-check disable-on-404
-${Array.from({ length: slots }, (_, i) => `  server ${SLOT}${i + 1} ${NOWHERE.host}:${NOWHERE.port} disabled track gateways/${SLOT}${i + 1}`).join('\n')}
+${trackingSlots(slots, '')}
 `;
 }
 
